@@ -1,0 +1,26 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * One structured logger for the whole daemon: JSON lines on stdout, which journald stores as-is.
+ * Components take a child (`log.child({ component: 'video', stream: 'gate' })`) so that every line
+ * can be filtered by field instead of by grepping message text.
+ */
+export function createLogger(level: string = process.env['VIGIL_LOG_LEVEL'] ?? 'info',
+  destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Credentials can appear in URIs and MQTT options; never let them reach the journal.
+    redact: { paths: ['password', '*.password', 'mqtt.password', 'uri_secret'], censor: '[redacted]' },
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/** A logger that drops everything, for unit tests that do not assert on log lines. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,32 @@
+/**
+ * A frame as it leaves GStreamer: already scaled (aspect kept) to fit the analysis size and
+ * converted to a 32-bit packed format, so rows are never padded and the pixel at (x, y) is at
+ * `(y * width + x) * 4`. `sourceWidth/sourceHeight` are the camera's own size, which boxes are
+ * mapped back to.
+ */
+export interface Frame {
+  readonly streamId: string;
+  /** Increments for every frame pulled from this stream's pipeline, across restarts. */
+  readonly seq: number;
+  /** Wall-clock time (ms since epoch) when the frame was pulled; appsink gives no timestamps. */
+  readonly ts: number;
+  readonly format: 'BGRx' | 'RGBx' | 'BGRA' | 'RGBA';
+  readonly width: number;
+  readonly height: number;
+  readonly data: Buffer;
+  readonly sourceWidth: number;
+  readonly sourceHeight: number;
+}
+
+export type StreamState = 'starting' | 'playing' | 'backoff' | 'stopped' | 'ended' | 'disabled';
+
+export interface StreamStatus {
+  id: string;
+  state: StreamState;
+  decoder: string | null;
+  framesPulled: number;
+  framesDropped: number;
+  restarts: number;
+  lastError: string | null;
+  fps: number;
+}
