@@ -29,4 +29,11 @@ export interface StreamStatus {
   restarts: number;
   lastError: string | null;
   fps: number;
+  /** The stream's URI with credentials removed; safe to log and publish. */
+  uri?: string;
+  /** Codec being decoded ('h264' | 'h265'); absent for test sources. */
+  codec?: string;
+  /** The camera's own frame size, once the first frame has been decoded. */
+  sourceWidth?: number;
+  sourceHeight?: number;
 }

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../../daemon/errors.js';
 
 /** Repository root, found from this file's location in either test/ or dist/test/. */
 export const repoRoot = ((): string => {
@@ -36,7 +37,7 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
       lastErr = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr === undefined ? '' : `: ${errorMessage(lastErr)}`}`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }

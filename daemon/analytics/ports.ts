@@ -1,0 +1,27 @@
+import type { Frame } from '../video/frame.js';
+import type { Detection } from '../inference/types.js';
+import type { MotionResult } from '../motion/motion-detector.js';
+import type { RuleHit } from './presence-rule.js';
+
+/**
+ * The narrow interfaces the analysis loop depends on. The composition root adapts the concrete
+ * video, inference and store modules to them, so this loop can be read (and tested) on its own.
+ */
+export interface FrameSource {
+  /** Yields the newest frame each time the consumer is ready; older ones are dropped upstream. */
+  frames(signal: AbortSignal): AsyncIterable<Frame>;
+}
+
+export interface DetectorPort {
+  detect(frame: Frame): Promise<Detection[]>;
+}
+
+export interface MotionPort {
+  /** The result may be reused by the next call: read it before then. */
+  detect(frame: Frame): MotionResult;
+}
+
+export interface EventSink {
+  /** Persists the event (and queues it for the hub); returns its id. Throws only if storage fails. */
+  record(hit: RuleHit): string;
+}

@@ -1,0 +1,46 @@
+import type { RuleConfig, Severity } from '../config/schema.js';
+import type { Detection } from '../inference/types.js';
+import { bottomCentre, pointInPolygon } from './geometry.js';
+
+export interface RuleHit {
+  kind: 'presence' | 'motion';
+  ruleId: string;
+  streamId: string;
+  severity: Severity;
+  /** Wall-clock time of the frame that completed the match, ms since epoch. */
+  ts: number;
+  objects: Detection[];
+}
+
+/**
+ * `presence`: objects of the given classes, above a score, optionally inside a zone, seen in
+ * `min_frames` consecutive analysed frames. One event per activity: after firing, the rule stays
+ * quiet for `cooldown_s` however many frames keep matching.
+ */
+export class PresenceRule {
+  private consecutive = 0;
+  private lastFired = Number.NEGATIVE_INFINITY;
+  private readonly classes: ReadonlySet<string>;
+
+  constructor(readonly config: RuleConfig) {
+    this.classes = new Set(config.classes);
+  }
+
+  matches(d: Detection): boolean {
+    if (d.score < this.config.min_score || !this.classes.has(d.label)) return false;
+    return this.config.zone === undefined || pointInPolygon(bottomCentre(d.box), this.config.zone);
+  }
+
+  evaluate(ts: number, detections: readonly Detection[]): RuleHit | null {
+    const objects = detections.filter((d) => this.matches(d));
+    if (objects.length === 0) {
+      this.consecutive = 0;
+      return null;
+    }
+    this.consecutive += 1;
+    if (this.consecutive < this.config.min_frames) return null;
+    if (ts - this.lastFired < this.config.cooldown_s * 1000) return null;
+    this.lastFired = ts;
+    return { kind: 'presence', ruleId: this.config.id, streamId: this.config.stream, severity: this.config.severity, ts, objects };
+  }
+}

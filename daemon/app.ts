@@ -1,0 +1,208 @@
+import path from 'node:path';
+import { PresenceRule, type RuleHit } from './analytics/presence-rule.js';
+import { StreamAnalyzer } from './analytics/stream-analyzer.js';
+import type { EventSink } from './analytics/ports.js';
+import type { Config, StreamConfig } from './config/schema.js';
+import { errorMessage } from './errors.js';
+import { loadDetector, type Detector } from './inference/detector.js';
+import { withDeadline } from './lifecycle.js';
+import type { Logger } from './log.js';
+import { MotionDetector } from './motion/motion-detector.js';
+import { EventStore } from './store/event-store.js';
+import { alertOutbox } from './uplink/alert-message.js';
+import type { ProtocolVersion } from './uplink/client-options.js';
+import { Uplink, type StateInfo, type UplinkStatus } from './uplink/uplink.js';
+import type { StreamStatus } from './video/frame.js';
+import { MOTION_ONLY_ANALYSIS, type AnalysisSize } from './video/pipeline.js';
+import { VideoStream } from './video/stream.js';
+import { VERSION } from './version.js';
+import type { AnalyzerStats } from './analytics/stream-analyzer.js';
+
+export interface AppOptions {
+  /** 4 for the demo's embedded broker, which speaks only MQTT 3.1.1. */
+  protocolVersion?: ProtocolVersion;
+  /** How often a summary of every stream is logged; 0 disables it. */
+  statsIntervalMs?: number;
+}
+
+interface RunningStream {
+  config: StreamConfig;
+  video: VideoStream;
+  analyzer: StreamAnalyzer;
+  model: string | null;
+  done: Promise<void>;
+}
+
+export interface AppStatus {
+  version: string;
+  device: { id: string; site: string };
+  streams: (StreamStatus & { model: string | null; provider: string | null; analysis: AnalyzerStats })[];
+  models: { name: string; provider: string | null; error: string | null }[];
+  uplink: UplinkStatus | null;
+}
+
+/**
+ * The composition root: builds every service from the config and hands each its part of it.
+ * Data flows one way — video → analysis (motion, inference, rules) → store → uplink — and the
+ * order of start is the reverse of that flow, so that nothing produces before its consumer exists.
+ * One bad model or stream is logged and left out; it never stops the others.
+ */
+export class App {
+  private store: EventStore | null = null;
+  private uplink: Uplink | null = null;
+  private readonly detectors = new Map<string, Detector>();
+  private readonly modelErrors = new Map<string, string>();
+  private readonly streams: RunningStream[] = [];
+  private readonly running = new AbortController();
+  private statsTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly cfg: Config, private readonly rootLog: Logger, private readonly opts: AppOptions = {}) {
+    this.log = rootLog.child({ component: 'app' });
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const { cfg } = this;
+    const store = EventStore.open(cfg.storage.dir);
+    this.store = store;
+    this.log.info({ db: path.join(cfg.storage.dir, 'vigil.db') }, 'event store open');
+
+    this.uplink = new Uplink({
+      config: cfg.mqtt, device: cfg.device, outbox: store, log: this.rootLog.child({ component: 'uplink' }),
+      state: () => this.stateInfo(),
+      ...(this.opts.protocolVersion !== undefined ? { protocolVersion: this.opts.protocolVersion } : {}),
+    });
+    await this.uplink.start(signal);
+    signal.throwIfAborted();
+
+    await this.loadModels(signal);
+    for (const stream of cfg.streams.filter((s) => s.enabled)) {
+      signal.throwIfAborted();
+      await this.startStream(stream, signal);
+    }
+    this.uplink.publishState();
+    const every = this.opts.statsIntervalMs ?? 30_000;
+    if (every > 0) {
+      this.statsTimer = setInterval(() => this.logStats(), every);
+      this.statsTimer.unref();
+    }
+  }
+
+  private async loadModels(signal: AbortSignal): Promise<void> {
+    const used = new Set(this.cfg.streams.filter((s) => s.enabled).map((s) => s.model));
+    for (const ref of this.cfg.models) {
+      signal.throwIfAborted();
+      if (!used.has(ref.name)) continue;
+      try {
+        const detector = await loadDetector({
+          name: ref.name, manifestPath: ref.manifest, modelsDir: this.cfg.models_dir,
+          providers: ref.providers ?? this.cfg.inference.providers, threads: this.cfg.inference.threads,
+          engineCacheDir: path.join(this.cfg.storage.dir, 'tensorrt'),
+        }, this.rootLog.child({ component: 'inference', model: ref.name }));
+        this.detectors.set(ref.name, detector);
+        this.log.info({ model: ref.name, family: detector.info.family, provider: detector.info.provider,
+          input: `${detector.info.inputWidth}x${detector.info.inputHeight}` }, 'model loaded');
+      } catch (err) {
+        this.modelErrors.set(ref.name, errorMessage(err));
+        this.log.error({ model: ref.name, manifest: ref.manifest, err: errorMessage(err) },
+          'model unusable: its streams run with motion detection only');
+      }
+    }
+  }
+
+  private async startStream(config: StreamConfig, signal: AbortSignal): Promise<void> {
+    const detector = config.model !== undefined ? this.detectors.get(config.model) ?? null : null;
+    const rules = this.cfg.rules.filter((r) => r.stream === config.id).map((r) => new PresenceRule(r));
+    if (detector === null && rules.length > 0) {
+      this.log.warn({ stream: config.id, rules: rules.map((r) => r.config.id) },
+        'stream has rules but no working model: the rules cannot fire');
+    }
+    let analysis: AnalysisSize = MOTION_ONLY_ANALYSIS;
+    if (detector) {
+      const size = detector.inputSize();
+      analysis = { width: size.width, height: size.height, resize: size.letterbox ? 'fit' : 'stretch', format: 'BGRx' };
+    }
+    const video = new VideoStream(config, { log: this.rootLog, analysis });
+    const analyzer = new StreamAnalyzer({
+      streamId: config.id, source: video, detector, rules, sink: this.sink,
+      motion: config.motion.enabled ? new MotionDetector({ threshold: config.motion.threshold, minArea: config.motion.min_area }) : null,
+      log: this.rootLog.child({ component: 'analytics', stream: config.id }),
+    });
+    await video.start(signal);
+    const done = analyzer.run(this.running.signal).catch((err: unknown) => {
+      this.log.error({ stream: config.id, err: errorMessage(err) }, 'analysis loop ended with an error');
+    });
+    this.streams.push({ config, video, analyzer, model: detector ? config.model ?? null : null, done });
+  }
+
+  private readonly sink: EventSink = {
+    record: (hit: RuleHit): string => {
+      const store = this.store;
+      if (!store) throw new Error('event store is closed');
+      const event = store.recordEvent({
+        ts: hit.ts, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity, kind: hit.kind,
+        payload: { objects: hit.objects.map(({ label, score, box }) => ({ label, score, box })) },
+      }, alertOutbox(this.cfg.device));
+      this.uplink?.notify();
+      return event.id;
+    },
+  };
+
+  private stateInfo(): StateInfo {
+    const providers = [...new Set([...this.detectors.values()].map((d) => d.info.provider))];
+    return {
+      version: VERSION,
+      providers,
+      streams: this.streams.map((s) => {
+        const st = s.video.status();
+        const provider = s.model !== null ? this.detectors.get(s.model)?.info.provider : undefined;
+        return { id: s.config.id, state: st.state, ...(st.decoder ? { decoder: st.decoder } : {}), ...(provider ? { provider } : {}) };
+      }),
+    };
+  }
+
+  status(): AppStatus {
+    return {
+      version: VERSION,
+      device: this.cfg.device,
+      streams: this.streams.map((s) => ({
+        ...s.video.status(), model: s.model,
+        provider: s.model !== null ? this.detectors.get(s.model)?.info.provider ?? null : null,
+        analysis: { ...s.analyzer.stats },
+      })),
+      models: this.cfg.models.map((m) => ({
+        name: m.name, provider: this.detectors.get(m.name)?.info.provider ?? null, error: this.modelErrors.get(m.name) ?? null,
+      })),
+      uplink: this.uplink?.status() ?? null,
+    };
+  }
+
+  private logStats(): void {
+    for (const s of this.status().streams) {
+      this.log.info({ stream: s.id, state: s.state, decoder: s.decoder, fps: Number(s.fps.toFixed(2)), pulled: s.framesPulled,
+        dropped: s.framesDropped, analysed: s.analysis.framesAnalysed, inference_ms: Number(s.analysis.inferenceMs.toFixed(1)),
+        events: s.analysis.events, restarts: s.restarts }, 'stream stats');
+    }
+  }
+
+  /** Reverse order of start; each part gets its own try/catch and deadline so one cannot block the rest. */
+  async stop(): Promise<void> {
+    clearInterval(this.statsTimer);
+    this.running.abort();
+    const attempt = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
+      try {
+        await withDeadline(2000, what, async () => { await fn(); });
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, `stop: ${what} failed`);
+      }
+    };
+    await Promise.all(this.streams.map((s) => attempt(`stream ${s.config.id}`, async () => {
+      await s.video.stop();
+      await s.done;
+    })));
+    await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
+    if (this.uplink) await attempt('uplink', () => this.uplink?.stop());
+    if (this.store) await attempt('event store', () => this.store?.close());
+    this.store = null;
+  }
+}

@@ -1,0 +1,212 @@
+import { stat } from 'node:fs/promises';
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import type { Provider } from '../config/schema.js';
+import { errorMessage, ModelError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Frame } from '../video/frame.js';
+import { sha256File } from './checksum.js';
+import { planDecoder, type Decode, type OutputShape } from './decoders/index.js';
+import { loadManifest, type ResolvedManifest } from './manifest.js';
+import { nms } from './nms.js';
+import { Preprocessor, toSourceBox } from './preprocess.js';
+import { openSession, type OpenedSession } from './session.js';
+import type { Detection, DetectorInfo, RawTensor } from './types.js';
+
+export interface DetectorOptions {
+  /** The model's name in the config, used in logs and reports. */
+  name: string;
+  manifestPath: string;
+  /** Where relative `file`/`labels` paths resolve; without it, the manifest's own folder. */
+  modelsDir?: string | undefined;
+  providers: readonly Provider[];
+  /** onnxruntime intra-op threads; 0 lets onnxruntime decide. */
+  threads: number;
+  /** TensorRT engine cache, normally under the state directory. */
+  engineCacheDir?: string | undefined;
+}
+
+export interface DetectOptions {
+  /** Overrides the manifest's default score threshold for this call. */
+  scoreThreshold?: number | undefined;
+}
+
+/** What the video pipeline must deliver: frames scaled to fit width x height (aspect kept when letterbox). */
+export interface InputSize {
+  width: number;
+  height: number;
+  letterbox: boolean;
+}
+
+export interface Detector {
+  readonly info: DetectorInfo;
+  readonly labels: readonly string[];
+  inputSize(): InputSize;
+  /** Detections in source pixels, highest score first. Calls on one detector run one at a time. */
+  detect(frame: Frame, opts?: DetectOptions): Promise<Detection[]>;
+  /** Releases the session; waits for a detect in progress. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+function isDynamic(d: number | string | undefined): boolean {
+  return typeof d === 'string' || d === undefined || d < 0;
+}
+
+/** Checks the model's input against the manifest, so a wrong manifest fails at load, not per frame. */
+function resolveInputName(session: InferenceSession, m: ResolvedManifest, expected: readonly number[]): string {
+  const where = `model ${m.modelPath} (manifest ${m.manifestPath})`;
+  const wanted = m.manifest.input.name;
+  const meta = wanted !== undefined
+    ? session.inputMetadata.find((i) => i.name === wanted)
+    : session.inputMetadata.length === 1 ? session.inputMetadata[0] : undefined;
+  if (meta === undefined) {
+    const names = session.inputNames.map((n) => `"${n}"`).join(', ');
+    throw new ModelError(wanted !== undefined
+      ? `${where} has no input "${wanted}" (input.name); its inputs are ${names}`
+      : `${where} has several inputs (${names}); name the image input in input.name`);
+  }
+  if (!meta.isTensor || meta.type !== 'float32') {
+    throw new ModelError(`${where}: input "${meta.name}" is ${meta.isTensor ? meta.type : 'not a tensor'}, expected float32`);
+  }
+  const shape = meta.shape;
+  const fits = shape.length === 0 // shape unknown to onnxruntime: nothing to check
+    || (shape.length === expected.length && shape.every((d, i) => isDynamic(d) || d === expected[i]));
+  if (!fits) {
+    throw new ModelError(`${where}: input "${meta.name}" has shape [${shape.join(', ')}], but the manifest's input ` +
+      `(${m.manifest.input.layout}, ${m.manifest.input.width}x${m.manifest.input.height}) needs [${expected.join(', ')}]`);
+  }
+  return meta.name;
+}
+
+function toRaw(results: InferenceSession.OnnxValueMapType, names: readonly string[], where: string): Record<string, RawTensor> {
+  const out: Record<string, RawTensor> = {};
+  for (const name of names) {
+    const t = results[name];
+    if (t === undefined) throw new ModelError(`${where}: output "${name}" missing from the result`);
+    if (!(t.data instanceof Float32Array)) throw new ModelError(`${where}: output "${name}" is ${t.type}, expected float32`);
+    out[name] = { dims: t.dims, data: t.data };
+  }
+  return out;
+}
+
+const shapeKey = (outputs: Readonly<Record<string, RawTensor>>): string =>
+  Object.entries(outputs).map(([n, t]) => `${n}:${t.dims.join('x')}`).join(',');
+
+class OnnxDetector implements Detector {
+  private readonly input: Tensor;
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    readonly info: DetectorInfo,
+    readonly labels: readonly string[],
+    private readonly m: ResolvedManifest,
+    private readonly session: InferenceSession,
+    private readonly inputName: string,
+    private readonly pre: Preprocessor,
+    private readonly decode: Decode,
+    private readonly outputKey: string,
+  ) {
+    // Wraps the preprocessor's buffer once; each run reads whatever it holds at that moment.
+    this.input = new Tensor('float32', pre.tensor, pre.dims);
+  }
+
+  inputSize(): InputSize {
+    const i = this.m.manifest.input;
+    return { width: i.width, height: i.height, letterbox: i.resize === 'letterbox' };
+  }
+
+  detect(frame: Frame, opts: DetectOptions = {}): Promise<Detection[]> {
+    // One input buffer per detector: a second frame must not overwrite it while a run reads it.
+    const run = this.tail.then(() => this.detectNow(frame, opts));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async detectNow(frame: Frame, opts: DetectOptions): Promise<Detection[]> {
+    if (this.closed) throw new ModelError(`detector ${this.info.name} is closed`);
+    const placement = this.pre.fill(frame);
+    const where = `model ${this.m.modelPath}`;
+    const results = await this.session.run({ [this.inputName]: this.input });
+    const outputs = toRaw(results, this.session.outputNames, where);
+    const key = shapeKey(outputs);
+    if (key !== this.outputKey) throw new ModelError(`${where}: output shapes changed from ${this.outputKey} to ${key}`);
+
+    const manifest = this.m.manifest;
+    const threshold = opts.scoreThreshold ?? manifest.thresholds.score;
+    const kept = nms(this.decode(outputs, threshold), manifest.thresholds.iou, manifest.max_detections);
+    const detections: Detection[] = [];
+    for (const c of kept) {
+      const box = toSourceBox(c.x1, c.y1, c.x2, c.y2, placement);
+      // A candidate lying wholly in the padding clips to nothing: it is not in the picture.
+      if (box[2] <= box[0] || box[3] <= box[1]) continue;
+      detections.push({ classId: c.classId, label: this.labels[c.classId] ?? `class${c.classId}`, score: c.score, box });
+    }
+    return detections;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.tail;
+    await this.session.release();
+  }
+}
+
+/**
+ * Loads a detector described by a model manifest: checks the file against its sha256, opens an
+ * onnxruntime session with the first execution provider that works, checks the model's tensors
+ * against the manifest and plans the decoder from the real output shapes (one warm-up run),
+ * so every mismatch surfaces here as a ModelError instead of on the first frame.
+ */
+export async function loadDetector(opts: DetectorOptions, log: Logger): Promise<Detector> {
+  const started = Date.now();
+  const m = await loadManifest(opts.manifestPath, opts.modelsDir);
+  const { manifest, modelPath } = m;
+  const where = `model ${modelPath} (manifest ${m.manifestPath})`;
+
+  try {
+    const st = await stat(modelPath);
+    if (!st.isFile()) throw new Error('not a regular file');
+  } catch (err) {
+    throw new ModelError(`${where}: model file not found or unreadable: ${errorMessage(err)}`, { cause: err });
+  }
+  const actual = await sha256File(modelPath);
+  if (actual !== manifest.sha256) {
+    throw new ModelError(`${where}: sha256 mismatch: expected ${manifest.sha256}, actual ${actual} (a partial download or the wrong file)`);
+  }
+
+  let opened: OpenedSession;
+  try {
+    opened = await openSession(modelPath, { providers: opts.providers, threads: opts.threads, engineCacheDir: opts.engineCacheDir }, log);
+  } catch (err) {
+    throw new ModelError(`cannot load ${where}: ${errorMessage(err)}`, { cause: err });
+  }
+  const { session, provider } = opened;
+
+  try {
+    const pre = new Preprocessor(manifest.input);
+    const inputName = resolveInputName(session, m, pre.dims);
+    const warm = await session.run({ [inputName]: new Tensor('float32', pre.tensor, pre.dims) });
+    const outputs = toRaw(warm, session.outputNames, where);
+    const shapes: OutputShape[] = Object.entries(outputs).map(([name, t]) => ({ name, dims: t.dims }));
+    let decode: Decode;
+    try {
+      decode = planDecoder(manifest.family, shapes, {
+        inputWidth: manifest.input.width, inputHeight: manifest.input.height, numClasses: m.labels.length,
+      });
+    } catch (err) {
+      throw new ModelError(`${where}: outputs do not fit family "${manifest.family}": ${errorMessage(err)}`, { cause: err });
+    }
+    const info: DetectorInfo = {
+      name: opts.name, family: manifest.family, provider,
+      inputWidth: manifest.input.width, inputHeight: manifest.input.height,
+    };
+    log.info({ model: opts.name, file: modelPath, family: manifest.family, provider, classes: m.labels.length,
+      ms: Date.now() - started }, 'detector loaded');
+    return new OnnxDetector(info, m.labels, m, session, inputName, pre, decode, shapeKey(outputs));
+  } catch (err) {
+    await session.release().catch(() => undefined);
+    if (err instanceof ModelError) throw err;
+    throw new ModelError(`${where}: ${errorMessage(err)}`, { cause: err });
+  }
+}

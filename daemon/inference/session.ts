@@ -1,0 +1,95 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { InferenceSession } from 'onnxruntime-node';
+import type { Provider } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface SessionOptions {
+  /** Tried in this order; the first that creates a session is used. */
+  providers: readonly Provider[];
+  /** onnxruntime intra-op threads; 0 lets onnxruntime decide. */
+  threads: number;
+  /** Where TensorRT keeps built engines (under the state directory), so a restart does not rebuild them. */
+  engineCacheDir?: string | undefined;
+}
+
+export interface OpenedSession {
+  session: InferenceSession;
+  provider: Provider;
+}
+
+/** Every provider failed; `failures` says why each did, in the order tried. */
+export class NoProviderError extends Error {
+  constructor(readonly failures: ReadonlyArray<{ provider: Provider; reason: string }>) {
+    super(`no execution provider could load the model: ${failures.map((f) => `${f.provider}: ${f.reason}`).join('; ')}`);
+    this.name = 'NoProviderError';
+  }
+}
+
+/**
+ * The Node binding passes only `deviceId` to TensorRT; everything else (FP16, engine cache) is
+ * read from ORT_TENSORRT_* variables when the provider is created. An operator's own settings
+ * in the service environment win.
+ */
+function prepareTensorRtEnv(cacheDir: string | undefined, log: Logger): void {
+  if (cacheDir === undefined) return;
+  const env = process.env;
+  env['ORT_TENSORRT_ENGINE_CACHE_ENABLE'] ??= '1';
+  if (env['ORT_TENSORRT_CACHE_PATH'] === undefined) {
+    const dir = path.resolve(cacheDir);
+    try {
+      mkdirSync(dir, { recursive: true });
+      env['ORT_TENSORRT_CACHE_PATH'] = dir;
+    } catch (err) {
+      log.warn({ dir, err: errorMessage(err) }, 'cannot create the TensorRT engine cache; engines will be rebuilt at every start');
+    }
+  }
+}
+
+function providerConfig(p: Provider): InferenceSession.ExecutionProviderConfig {
+  switch (p) {
+    case 'tensorrt': return { name: 'tensorrt', deviceId: 0 };
+    case 'cuda': return { name: 'cuda', deviceId: 0 };
+    case 'cpu': return 'cpu';
+  }
+}
+
+/** onnxruntime's session factory, replaceable so that provider fallback can be tested without a GPU. */
+export type CreateSession = (modelPath: string, options: InferenceSession.SessionOptions) => Promise<InferenceSession>;
+
+const createOrtSession: CreateSession = (modelPath, options) => InferenceSession.create(modelPath, options);
+
+/**
+ * Creates a session with each configured provider in turn. A GPU provider that fails to load
+ * (no library, no device, no TensorRT build) is the normal case on a development machine, so it
+ * is a warning and the next provider is tried; only when all fail is it an error.
+ * A session with a GPU provider also lists the providers configured after it, so nodes the first
+ * cannot run go to the next (TensorRT to CUDA) rather than straight to the CPU.
+ */
+export async function openSession(modelPath: string, opts: SessionOptions, log: Logger,
+  create: CreateSession = createOrtSession): Promise<OpenedSession> {
+  const failures: { provider: Provider; reason: string }[] = [];
+  for (let i = 0; i < opts.providers.length; i++) {
+    const provider = opts.providers[i] as Provider;
+    if (provider === 'tensorrt') prepareTensorRtEnv(opts.engineCacheDir, log);
+    const options: InferenceSession.SessionOptions = {
+      executionProviders: opts.providers.slice(i).map(providerConfig),
+      graphOptimizationLevel: 'all',
+      // NanoDet's old exporter lists every initializer as an input and onnxruntime warns about
+      // each one at the default level: hundreds of lines per load in the journal.
+      logSeverityLevel: 3,
+      ...(opts.threads > 0 ? { intraOpNumThreads: opts.threads } : {}),
+    };
+    try {
+      const session = await create(modelPath, options);
+      return { session, provider };
+    } catch (err) {
+      const reason = errorMessage(err);
+      failures.push({ provider, reason });
+      const next = opts.providers[i + 1];
+      log.warn({ provider, model: modelPath, reason, next: next ?? null }, 'execution provider failed to load the model');
+    }
+  }
+  throw new NoProviderError(failures);
+}

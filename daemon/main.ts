@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+/**
+ * vigild's entry point: it alone owns arguments, signals and exit codes. Exit codes: 0 clean stop,
+ * 1 runtime failure, 2 invalid configuration or usage, 128+N stopped by a second signal or a stuck
+ * shutdown.
+ */
+import { Command, CommanderError } from 'commander';
+import { loadConfigFile, overridesFromEnv, type PathOverrides } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { errorMessage, VigilError } from './errors.js';
+import { createLogger, type Logger } from './log.js';
+import { threadPoolSize } from './threadpool.js';
+import { VERSION } from './version.js';
+
+/** systemd's default stop timeout is 90 s; ours must be far shorter so a hung part cannot stall a reboot. */
+const STOP_DEADLINE_MS = 4000;
+
+interface Options {
+  config: string;
+  demo?: boolean;
+  stateDir?: string;
+  modelsDir?: string;
+  mqttUrl?: string;
+  model?: string;
+  source?: string;
+  checkConfig?: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const program = new Command('vigild')
+    .description('Vigil edge video-analytics daemon')
+    .version(VERSION)
+    .option('-c, --config <file>', 'configuration file', process.env['VIGIL_CONFIG'] ?? '/etc/vigil/vigil.yaml')
+    .option('--demo', 'run a self-contained demo: test source, embedded broker, events in the terminal')
+    .option('--model <manifest>', 'demo: detector manifest to use (model.json)')
+    .option('--source <uri>', 'demo: video source instead of the built-in test pattern')
+    .option('--state-dir <dir>', 'state directory (database, caches); env VIGIL_STATE_DIR')
+    .option('--models-dir <dir>', 'where manifests find model files; env VIGIL_MODELS_DIR')
+    .option('--mqtt-url <url>', 'broker URL, overriding the config; env VIGIL_MQTT_URL')
+    .option('--check-config', 'validate the configuration and exit (0 valid, 2 invalid)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program.parse(argv);
+  return program.opts<Options>();
+}
+
+function overrides(opts: Options): PathOverrides {
+  const env = overridesFromEnv();
+  return {
+    storageDir: opts.stateDir ?? env.storageDir,
+    modelsDir: opts.modelsDir ?? env.modelsDir,
+    mqttUrl: opts.mqttUrl ?? env.mqttUrl,
+  };
+}
+
+async function run(opts: Options): Promise<number> {
+  let cfg: Config;
+  let cleanupDemo: (() => Promise<void>) | undefined;
+  let protocolVersion: 4 | 5 | undefined;
+  if (opts.demo) {
+    const { prepareDemo } = await import('./demo/demo.js');
+    const demo = await prepareDemo({ model: opts.model, source: opts.source, ...overrides(opts) });
+    cfg = demo.config;
+    cleanupDemo = () => demo.stop();
+    protocolVersion = demo.protocolVersion;
+    process.env['VIGIL_LOG_LEVEL'] ??= 'warn';
+  } else {
+    cfg = loadConfigFile(opts.config, overrides(opts));
+  }
+  if (opts.checkConfig) {
+    process.stdout.write(`${opts.config}: valid (${cfg.streams.length} streams, ${cfg.rules.length} rules)\n`);
+    return 0;
+  }
+  process.env['UV_THREADPOOL_SIZE'] ??= String(threadPoolSize(cfg.streams.length, cfg.models.length));
+  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level);
+  // Loaded only now: the thread pool size above must be in place before GStreamer or onnxruntime run.
+  const { App } = await import('./app.js');
+  const app = new App(cfg, log, protocolVersion !== undefined ? { protocolVersion } : {});
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: NodeJS.Signals): void => {
+      const code = 128 + (signal === 'SIGINT' ? 2 : 15);
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        resolve(code);
+        return;
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      const forced = setTimeout(() => {
+        log.error({ deadline_ms: STOP_DEADLINE_MS }, 'shutdown deadline passed: exiting anyway');
+        resolve(code);
+      }, STOP_DEADLINE_MS + 500);
+      forced.unref();
+      void app.stop().then(async () => {
+        await cleanupDemo?.();
+        clearTimeout(forced);
+        log.info('stopped');
+        resolve(0);
+      });
+    };
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+    app.start(new AbortController().signal).then(
+      () => log.info({ version: VERSION, streams: cfg.streams.length }, 'vigild running'),
+      (err: unknown) => {
+        log.fatal({ err: errorMessage(err) }, 'start failed');
+        void app.stop().finally(() => resolve(err instanceof VigilError ? err.exitCode : 1));
+      },
+    );
+  });
+}
+
+function fail(log: Logger | null, err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  const msg = errorMessage(err);
+  if (log) log.fatal({ err: msg }, 'vigild cannot start');
+  process.stderr.write(`vigild: ${msg}\n`);
+  return err instanceof VigilError ? err.exitCode : 1;
+}
+
+async function main(): Promise<void> {
+  let code: number;
+  try {
+    code = await run(parseArgs(process.argv));
+  } catch (err) {
+    code = fail(null, err);
+  }
+  // Flush what is buffered in stdout before leaving; native handles may otherwise keep the loop alive.
+  process.stdout.write('', () => process.exit(code));
+}
+
+void main();

@@ -1,0 +1,80 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * The schema history. Append only: a migration that has shipped is never edited, because devices in
+ * the field have already run it. `user_version` records how many have been applied.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'events and outbox',
+    sql: `
+      CREATE TABLE events (
+        id          TEXT PRIMARY KEY,          -- uuid v7: unique across devices, sorts by creation
+        ts          INTEGER NOT NULL,          -- frame time, ms since the epoch
+        stream      TEXT NOT NULL,
+        rule        TEXT NOT NULL,
+        severity    TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        payload     TEXT NOT NULL CHECK (json_valid(payload)),
+        created_at  INTEGER NOT NULL,
+        uplinked_at INTEGER                    -- when the broker acknowledged its outbox message
+      ) STRICT;
+      CREATE INDEX events_stream_ts ON events (stream, ts);
+      CREATE INDEX events_ts ON events (ts);
+
+      CREATE TABLE outbox (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- AUTOINCREMENT: a deleted seq is never reused,
+                                                      -- so a late PUBACK cannot delete a newer row
+        event_id   TEXT REFERENCES events (id),       -- null for messages that are not events
+        topic      TEXT NOT NULL,
+        payload    TEXT NOT NULL,
+        qos        INTEGER NOT NULL CHECK (qos IN (0, 1)),
+        priority   INTEGER NOT NULL,                   -- lower goes first
+        created_at INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      CREATE INDEX outbox_order ON outbox (priority, seq);
+      CREATE INDEX outbox_event ON outbox (event_id);
+    `,
+  },
+];
+
+export const latestVersion = migrations.reduce((v, m) => Math.max(v, m.version), 0);
+
+/** Thrown before anything is written when the file's schema is newer than this build knows. */
+export class NewerSchemaError extends Error {
+  constructor(readonly found: number, readonly supported: number) {
+    super(`schema version ${found} is newer than this vigild supports (${supported}); ` +
+      'it was written by a newer vigild, refusing to open it rather than risk damaging it');
+  }
+}
+
+/** Applies every migration above the file's `user_version`, each in its own transaction. */
+export function migrate(db: Database, list: readonly Migration[] = migrations): number {
+  const current = userVersion(db);
+  const supported = list.reduce((v, m) => Math.max(v, m.version), 0);
+  if (current > supported) throw new NewerSchemaError(current, supported);
+  const pending = [...list].filter((m) => m.version > current).sort((a, b) => a.version - b.version);
+  for (const m of pending) {
+    // user_version lives in the file header and is covered by the transaction, so a crash midway
+    // leaves both the tables and the version as they were before this migration.
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+  return userVersion(db);
+}
+
+export function userVersion(db: Database): number {
+  const v: unknown = db.pragma('user_version', { simple: true });
+  if (typeof v !== 'number') throw new Error(`unexpected user_version ${String(v)}`);
+  return v;
+}

@@ -1,0 +1,183 @@
+import type { IClientPublishOptions, MqttClient } from 'mqtt';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { OutboxRow, OutboxStats } from '../store/types.js';
+import type { ProtocolVersion } from './client-options.js';
+
+/** What the drainer needs from the store; EventStore provides it, tests may fake it. */
+export interface OutboxSource {
+  peekOutbox(limit: number, exclude: Iterable<number>): OutboxRow[];
+  deleteOutbox(seq: number): boolean;
+  markAttempt(seq: number): void;
+  outboxStats(): OutboxStats;
+}
+
+export interface DrainerMetrics {
+  /** Rows handed to the MQTT client. */
+  published: number;
+  /** Rows acknowledged by the broker and deleted. */
+  acked: number;
+  /** Publishes the broker refused or that failed on a live connection, and store errors. */
+  failures: number;
+}
+
+/** One live connection: the drainer publishes through it until it is detached. */
+interface Link {
+  client: MqttClient;
+  window: number;
+  protocolVersion: ProtocolVersion;
+}
+
+/**
+ * Moves outbox rows to the broker: at most `window` unacknowledged at once, most urgent first, each
+ * deleted only when its PUBACK arrives. When a connection goes, its unacknowledged rows are simply
+ * forgotten here: they are still in SQLite and the next connection sends them again (at least once).
+ */
+export class OutboxDrainer {
+  readonly metrics: DrainerMetrics = { published: 0, acked: 0, failures: 0 };
+  private link: Link | undefined;
+  private paused = false;
+  private readonly inFlight = new Set<number>();
+  /** Rows the broker refused on a live connection, held back until the time given, ms. */
+  private readonly deferred = new Map<number, number>();
+  private wakeQueued = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  /**
+   * A refused row waits `retryMinMs`, doubling with each of its attempts up to `retryMaxMs`, so that
+   * a message the broker will never take (not authorised, too large) costs a log line now and then
+   * instead of a busy loop, while the rows behind it keep flowing.
+   */
+  constructor(private readonly source: OutboxSource, private readonly log: Logger,
+    private readonly retryMinMs: number, private readonly retryMaxMs: number) {}
+
+  attach(client: MqttClient, window: number, protocolVersion: ProtocolVersion): void {
+    this.link = { client, window: Math.max(1, window), protocolVersion };
+    this.inFlight.clear();
+    this.deferred.clear();
+    this.paused = false;
+    this.wake();
+  }
+
+  detach(): void {
+    this.link = undefined;
+    this.inFlight.clear();
+    this.deferred.clear();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.settleIdle();
+  }
+
+  /** Stops handing out new rows; acknowledgements of those in flight are still recorded. */
+  pause(): void {
+    this.paused = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  /** Resolves once nothing is in flight (or the link is gone). */
+  idle(): Promise<void> {
+    if (this.inFlight.size === 0 || !this.link) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Schedules a pass; many wakes in one tick (a burst of events) make one pass. */
+  wake(): void {
+    if (this.wakeQueued) return;
+    this.wakeQueued = true;
+    setImmediate(() => {
+      this.wakeQueued = false;
+      try {
+        this.pump();
+      } catch (err) {
+        // Runs from the event loop: a throw here would end the daemon.
+        this.metrics.failures += 1;
+        this.log.error({ err: errorMessage(err) }, 'outbox drain failed; retrying');
+        this.retryLater(this.retryMinMs);
+      }
+    });
+  }
+
+  private pump(): void {
+    const link = this.link;
+    if (!link || this.paused || !link.client.connected) return;
+    const room = link.window - this.inFlight.size;
+    if (room <= 0) return;
+    const now = Date.now();
+    for (const [seq, until] of this.deferred) if (until <= now) this.deferred.delete(seq);
+    let rows: OutboxRow[];
+    try {
+      rows = this.source.peekOutbox(room, [...this.inFlight, ...this.deferred.keys()]);
+    } catch (err) {
+      this.metrics.failures += 1;
+      this.log.error({ err: errorMessage(err) }, 'cannot read the outbox; retrying');
+      this.retryLater(this.retryMinMs);
+      return;
+    }
+    for (const row of rows) this.send(link, row);
+    if (this.deferred.size > 0) this.retryLater(Math.min(...this.deferred.values()) - now);
+  }
+
+  private send(link: Link, row: OutboxRow): void {
+    this.inFlight.add(row.seq);
+    try {
+      this.source.markAttempt(row.seq);
+    } catch (err) {
+      // Only a counter: sending matters more than counting it.
+      this.log.warn({ err: errorMessage(err), seq: row.seq }, 'cannot count an outbox attempt');
+    }
+    const options: IClientPublishOptions = { qos: row.qos };
+    if (link.protocolVersion === 5 && row.eventId !== null) {
+      options.properties = { userProperties: { event_id: row.eventId } };
+    }
+    this.metrics.published += 1;
+    link.client.publish(row.topic, row.payload, options, (err) => this.settle(link, row, err));
+  }
+
+  private settle(link: Link, row: OutboxRow, err: Error | undefined): void {
+    // A late callback from a connection that has gone: its row is back in the pool already.
+    if (link !== this.link) return;
+    this.inFlight.delete(row.seq);
+    if (err) {
+      this.metrics.failures += 1;
+      this.deferred.set(row.seq, Date.now() + this.retryDelay(row.attempts + 1));
+      this.log.warn({ err: errorMessage(err), seq: row.seq, topic: row.topic, attempts: row.attempts + 1 },
+        'the broker did not accept an outbox message; it stays queued');
+    } else {
+      try {
+        this.source.deleteOutbox(row.seq);
+        this.metrics.acked += 1;
+      } catch (deleteErr) {
+        // The row stays and is sent again later: a duplicate, which at-least-once allows.
+        this.metrics.failures += 1;
+        this.deferred.set(row.seq, Date.now() + this.retryDelay(row.attempts + 1));
+        this.log.error({ err: errorMessage(deleteErr), seq: row.seq }, 'cannot delete an acknowledged outbox row');
+      }
+    }
+    if (this.inFlight.size === 0) this.settleIdle();
+    this.wake();
+  }
+
+  private retryDelay(attempts: number): number {
+    return Math.min(this.retryMaxMs, this.retryMinMs * 2 ** Math.min(Math.max(attempts - 1, 0), 20));
+  }
+
+  private retryLater(ms: number): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.wake();
+    }, Math.max(0, ms));
+    this.retryTimer.unref();
+  }
+
+  private settleIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

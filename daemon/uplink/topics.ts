@@ -1,0 +1,26 @@
+/** The topic tree under `vigil/v1/{site}/{device}/`, the one place where topic strings are built. */
+export interface UplinkTopics {
+  alerts: string;
+  state: string;
+  events: string;
+}
+
+export const TOPIC_ROOT = 'vigil/v1';
+
+/**
+ * A site or device name containing a wildcard or a separator would publish to a topic other than the
+ * one the hub subscribes to (or be rejected by the broker), so it is refused here, at start.
+ */
+export function assertTopicLevel(what: string, value: string): void {
+  if (value.length === 0) throw new Error(`${what} must not be empty`);
+  if (/[+#/\u0000]/.test(value)) {
+    throw new Error(`${what} "${value}" must not contain "+", "#", "/" or NUL: it is one MQTT topic level`);
+  }
+}
+
+export function uplinkTopics(site: string, device: string): UplinkTopics {
+  assertTopicLevel('site', site);
+  assertTopicLevel('device', device);
+  const base = `${TOPIC_ROOT}/${site}/${device}`;
+  return { alerts: `${base}/alerts`, state: `${base}/state`, events: `${base}/events` };
+}

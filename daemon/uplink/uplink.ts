@@ -1,0 +1,308 @@
+import { connect, type IConnackPacket, type MqttClient } from 'mqtt';
+import type { MqttConfig } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import { withDeadline, type Service } from '../lifecycle.js';
+import type { Logger } from '../log.js';
+import type { DeviceIdentity } from './alert-message.js';
+import { Backoff } from './backoff.js';
+import { clientOptions, readTlsMaterial, type ProtocolVersion, type TlsMaterial } from './client-options.js';
+import { OutboxDrainer, type OutboxSource } from './outbox-drainer.js';
+import { stateSchema, type StatePayload, type StreamState } from './payloads.js';
+import { redactUrl } from './redact.js';
+import { uplinkTopics, type UplinkTopics } from './topics.js';
+
+/** What the retained state message reports; asked for at every connect. */
+export interface StateInfo {
+  version: string;
+  streams: StreamState[];
+  providers: string[];
+}
+
+export interface UplinkOptions {
+  config: MqttConfig;
+  device: DeviceIdentity;
+  outbox: OutboxSource;
+  log: Logger;
+  state: () => StateInfo;
+  /** 5 in production; 4 for brokers that speak only MQTT 3.1.1 (aedes, used by the demo). */
+  protocolVersion?: ProtocolVersion;
+  /** How long the broker keeps our session after a disconnect, seconds (MQTT 5 only). */
+  sessionExpiryS?: number;
+  connectTimeoutMs?: number;
+  /** Graceful stop: publishing `offline` and waiting for acknowledgements get this long in all. */
+  stopDeadlineMs?: number;
+  /** A connection that lasted this long resets the reconnect backoff; a flapping one does not. */
+  stableAfterMs?: number;
+  /** Injected for deterministic backoff in tests. */
+  random?: () => number;
+}
+
+export interface UplinkStatus {
+  connected: boolean;
+  url: string;
+  published: number;
+  acked: number;
+  failures: number;
+  inFlight: number;
+  /** Connection attempts that failed or connections that were lost. */
+  disconnects: number;
+  outboxDepth: number;
+  oldestAgeMs: number | null;
+  lastError: string | null;
+}
+
+/**
+ * The link to the hub: a persistent MQTT session, a retained online/offline state with a last will,
+ * and the outbox drained at QoS 1.
+ *
+ * Reconnection is driven here, not by mqtt.js: every attempt creates a fresh client with
+ * `reconnectPeriod: 0`, after a delay from `Backoff`. mqtt.js's own reconnect retries at a fixed
+ * period without jitter, and, with `clean: false`, replays unacknowledged publishes from its
+ * in-memory store while the drainer replays the same rows from SQLite. A fresh client per attempt
+ * leaves SQLite as the only source of replays, and its will is built at each connect.
+ */
+export class Uplink implements Service {
+  readonly name = 'uplink';
+  private readonly config: MqttConfig;
+  private readonly log: Logger;
+  private readonly topics: UplinkTopics;
+  private readonly clientId: string;
+  private readonly protocolVersion: ProtocolVersion;
+  private readonly backoff: Backoff;
+  private readonly drainer: OutboxDrainer;
+  private readonly url: string;
+  private tls: TlsMaterial = {};
+  private current: MqttClient | undefined;
+  private connected = false;
+  private connectedAt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private stopping: Promise<void> | undefined;
+  private disconnects = 0;
+  private lastError: string | null = null;
+
+  constructor(private readonly options: UplinkOptions) {
+    this.config = options.config;
+    this.log = options.log.child({ component: 'uplink' });
+    this.topics = uplinkTopics(options.device.site, options.device.id);
+    this.clientId = this.config.client_id ?? `vigil-${options.device.site}-${options.device.id}`;
+    this.protocolVersion = options.protocolVersion ?? 5;
+    this.backoff = new Backoff(this.config.reconnect_min_ms, this.config.reconnect_max_ms, options.random);
+    this.drainer = new OutboxDrainer(options.outbox, this.log, this.config.reconnect_min_ms,
+      this.config.reconnect_max_ms);
+    this.url = redactUrl(this.config.url);
+  }
+
+  /**
+   * Reads the TLS files (a ConfigError if any is unreadable) and makes the first connection attempt.
+   * It does not wait for the broker: the daemon must run, and keep events, without one.
+   */
+  start(signal: AbortSignal): Promise<void> {
+    if (this.started) return Promise.resolve();
+    this.started = true;
+    try {
+      this.tls = readTlsMaterial(this.config);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    if (!signal.aborted) this.connect();
+    return Promise.resolve();
+  }
+
+  /** Wakes the drainer: call after recording an event. Cheap and safe in any state. */
+  notify(): void {
+    this.drainer.wake();
+  }
+
+  /** Publishes the retained online state again, e.g. after a stream changed state. */
+  publishState(): void {
+    const client = this.current;
+    if (client && this.connected) this.publishOnline(client);
+  }
+
+  status(): UplinkStatus {
+    let outboxDepth = -1;
+    let oldestAgeMs: number | null = null;
+    try {
+      const stats = this.options.outbox.outboxStats();
+      outboxDepth = stats.depth;
+      oldestAgeMs = stats.oldestAgeMs;
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'cannot read outbox statistics');
+    }
+    return {
+      connected: this.connected,
+      url: this.url,
+      ...this.drainer.metrics,
+      inFlight: this.drainer.inFlightCount,
+      disconnects: this.disconnects,
+      outboxDepth,
+      oldestAgeMs,
+      lastError: this.lastError,
+    };
+  }
+
+  /**
+   * The live mqtt.js client, for tests that must break the connection the way a network does
+   * (`client.stream.destroy()`); not for publishing.
+   */
+  get client(): MqttClient | undefined {
+    return this.current;
+  }
+
+  /** Publishes the retained offline state if connected, lets in-flight rows settle, and disconnects. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.drainer.pause();
+    const client = this.current;
+    if (!client) return;
+    try {
+      if (!this.connected) {
+        // Still connecting: there is nobody to say goodbye to, and a DISCONNECT would wait for a
+        // socket that may never open.
+        client.end(true);
+        return;
+      }
+      await withDeadline(this.options.stopDeadlineMs ?? 3000, 'uplink stop', async () => {
+        await client.publishAsync(this.topics.state, JSON.stringify(this.statePayload('offline')),
+          { qos: 1, retain: true });
+        await this.drainer.idle();
+        await client.endAsync();
+      });
+    } catch (err) {
+      // Whatever is unacknowledged is still in the outbox and goes out after the next start.
+      this.log.warn({ err: errorMessage(err) }, 'MQTT disconnect was not graceful');
+      client.end(true);
+    } finally {
+      this.drainer.detach();
+      this.connected = false;
+      this.current = undefined;
+    }
+  }
+
+  private connect(): void {
+    this.reconnectTimer = undefined;
+    if (this.stopping) return;
+    let client: MqttClient;
+    try {
+      client = connect(this.config.url, clientOptions({
+        config: this.config,
+        clientId: this.clientId,
+        protocolVersion: this.protocolVersion,
+        tls: this.tls,
+        will: { topic: this.topics.state, payload: JSON.stringify(this.statePayload('offline')) },
+        sessionExpiryS: this.options.sessionExpiryS ?? 7 * 24 * 3600,
+        connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+      }));
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.scheduleReconnect(false);
+      return;
+    }
+    this.current = client;
+    // Handlers are bound to this client: a late event from an abandoned one is ignored, and an
+    // 'error' listener stays attached so that mqtt.js never emits an unhandled 'error'.
+    client.on('connect', (connack) => this.guard('connect', () => this.onConnect(client, connack)));
+    client.on('error', (err) => this.guard('error', () => {
+      if (client === this.current) this.lastError = errorMessage(err);
+      this.log.debug({ err: errorMessage(err) }, 'MQTT client error');
+    }));
+    client.on('close', () => this.guard('close', () => this.onClose(client)));
+  }
+
+  private onConnect(client: MqttClient, connack: IConnackPacket): void {
+    if (client !== this.current || this.stopping) return;
+    this.connected = true;
+    this.connectedAt = Date.now();
+    this.lastError = null;
+    // The broker may accept fewer unacknowledged publishes than configured; exceeding its Receive
+    // Maximum is a protocol error that costs the connection.
+    const receiveMaximum = connack.properties?.receiveMaximum ?? Number.POSITIVE_INFINITY;
+    const window = Math.min(this.config.inflight, receiveMaximum);
+    this.log.info({ url: this.url, clientId: this.clientId, sessionPresent: connack.sessionPresent, window },
+      'connected to the MQTT broker');
+    this.publishOnline(client);
+    this.drainer.attach(client, window, this.protocolVersion);
+  }
+
+  private onClose(client: MqttClient): void {
+    if (client !== this.current) return;
+    const wasConnected = this.connected;
+    this.connected = false;
+    this.current = undefined;
+    this.drainer.detach();
+    // reconnectPeriod is 0, so this client would only sit idle; release its timers and socket.
+    client.end(true);
+    if (this.stopping) return;
+    if (wasConnected && Date.now() - this.connectedAt >= (this.options.stableAfterMs ?? 30_000)) {
+      this.backoff.reset();
+    }
+    this.scheduleReconnect(wasConnected);
+  }
+
+  private scheduleReconnect(wasConnected: boolean): void {
+    if (this.stopping) return;
+    this.disconnects += 1;
+    const delayMs = this.backoff.next();
+    let outboxDepth: number | undefined;
+    try {
+      outboxDepth = this.options.outbox.outboxStats().depth;
+    } catch {
+      // The log line matters more than the count in it.
+    }
+    // One line per attempt, so the journal shows both the cause and that we keep trying.
+    this.log.warn({ url: this.url, err: this.lastError, retryInMs: delayMs, attempt: this.backoff.attempts, outboxDepth },
+      wasConnected ? 'lost the connection to the MQTT broker; events stay queued' :
+        'cannot reach the MQTT broker; events stay queued');
+    this.reconnectTimer = setTimeout(() => this.connect(), delayMs);
+  }
+
+  private publishOnline(client: MqttClient): void {
+    let payload: string;
+    try {
+      payload = JSON.stringify(this.statePayload('online'));
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'cannot build the online state message');
+      return;
+    }
+    client.publish(this.topics.state, payload, { qos: 1, retain: true }, (err) => {
+      if (err && client === this.current) this.log.warn({ err: errorMessage(err) }, 'cannot publish the online state');
+    });
+  }
+
+  private statePayload(state: 'online' | 'offline'): StatePayload {
+    let info: StateInfo;
+    try {
+      info = this.options.state();
+    } catch (err) {
+      // A faulty state callback must not keep the device off the broker (the will is built from it).
+      this.log.error({ err: errorMessage(err) }, 'the state callback failed; reporting an empty state');
+      info = { version: 'unknown', streams: [], providers: [] };
+    }
+    return stateSchema.parse({
+      schema: 'vigil.state/1',
+      state,
+      device: this.options.device.id,
+      site: this.options.device.site,
+      version: info.version,
+      ts: new Date().toISOString(),
+      streams: state === 'online' ? info.streams : [],
+      providers: info.providers,
+    });
+  }
+
+  /** Event handlers run inside mqtt.js's stream callbacks: a throw there would crash the daemon. */
+  private guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), handler: what }, 'MQTT event handler failed');
+    }
+  }
+}

@@ -1,0 +1,134 @@
+import type { Frame } from './frame.js';
+import type { Codec, DecoderChoice } from './decoders.js';
+import type { StreamSource } from './uri.js';
+
+export type FrameFormat = Frame['format'];
+
+/**
+ * What the analysis wants, supplied by the detector (or by motion-only streams): the frame must
+ * fit `width`×`height`. `fit` keeps the aspect ratio, so one side may be shorter (960×540 into
+ * 416×416 gives 416×234) and the detector letterboxes it; `stretch` gives exactly width×height.
+ */
+export interface AnalysisSize {
+  readonly width: number;
+  readonly height: number;
+  readonly resize: 'fit' | 'stretch';
+  readonly format: FrameFormat;
+}
+
+export const MOTION_ONLY_ANALYSIS: AnalysisSize = { width: 320, height: 320, resize: 'fit', format: 'BGRx' };
+
+export interface PipelineSpec {
+  readonly source: StreamSource;
+  /** Ignored for test sources, which need no decoder. */
+  readonly decoder: DecoderChoice | null;
+  /** Upper bound on frames per second reaching the appsink. */
+  readonly fps: number;
+  readonly analysis: AnalysisSize;
+  /** Pace output by the pipeline clock (live sources and realtime files) or run as fast as possible. */
+  readonly sync: boolean;
+  readonly rtsp: { readonly transport: 'tcp' | 'udp'; readonly latencyMs: number };
+}
+
+/** A property set on an element after parsing, so that its value never appears in the description. */
+export interface SecretProperty {
+  readonly element: string;
+  readonly property: string;
+  readonly value: string;
+}
+
+export interface BuiltPipeline {
+  /** gst_parse_launch syntax; contains no credentials, so it may be logged. */
+  readonly description: string;
+  readonly secrets: readonly SecretProperty[];
+}
+
+/** Element names the stream looks up with findChild. */
+export const ELEMENT = { source: 'src', sink: 'sink', probe: 'probe' } as const;
+
+/** Quotes a value for gst_parse_launch: inside double quotes only `"` and `\` need escaping. */
+export function quote(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+function rate(fps: number): string {
+  // max-rate is an integer property; at least 1 so that fractional rates never mean "no limit".
+  return `videorate drop-only=true max-rate=${Math.max(1, Math.round(fps))}`;
+}
+
+function outputCaps(a: AnalysisSize, memory = ''): string {
+  return a.resize === 'fit'
+    // A range lets videoscale fixate the largest size that keeps square pixels inside the box.
+    ? `video/x-raw${memory},format=${a.format},width=[1,${a.width}],height=[1,${a.height}],pixel-aspect-ratio=1/1`
+    : `video/x-raw${memory},format=${a.format},width=${a.width},height=${a.height}`;
+}
+
+function sourcePart(spec: PipelineSpec): { part: string; secrets: SecretProperty[] } {
+  const s = spec.source;
+  switch (s.kind) {
+    case 'file':
+      // parsebin finds the container (MP4, MKV, TS, raw Annex-B); the capsfilter picks the video
+      // stream of the expected codec and lets audio pads go unlinked.
+      return { part: `filesrc name=${ELEMENT.source} location=${quote(s.path)} ! parsebin ! capsfilter caps=video/x-${codecOf(spec)}`, secrets: [] };
+    case 'rtsp': {
+      const secrets: SecretProperty[] = [];
+      if (s.user !== null) secrets.push({ element: ELEMENT.source, property: 'user-id', value: s.user });
+      if (s.password !== null) secrets.push({ element: ELEMENT.source, property: 'user-pw', value: s.password });
+      const c = codecOf(spec);
+      const encoding = c === 'h264' ? 'H264' : 'H265';
+      return {
+        part: `rtspsrc name=${ELEMENT.source} location=${quote(s.location)} protocols=${spec.rtsp.transport} latency=${spec.rtsp.latencyMs} drop-on-latency=true`
+          + ` ! capsfilter caps="application/x-rtp,media=video,encoding-name=${encoding}" ! rtp${c}depay`,
+        secrets,
+      };
+    }
+    case 'test':
+      return {
+        part: `videotestsrc name=${ELEMENT.source} pattern=${s.pattern} is-live=true ! video/x-raw,width=${s.width},height=${s.height},framerate=${s.fps}/1`,
+        secrets: [],
+      };
+  }
+}
+
+function codecOf(spec: PipelineSpec): Codec {
+  if (spec.decoder === null) throw new Error(`a ${spec.source.kind} source needs a decoder`);
+  return spec.decoder.codec;
+}
+
+function decodePart(d: DecoderChoice): string {
+  switch (d.family) {
+    case 'jetson':
+      // nvv4l2decoder takes byte-stream access units only; MP4 gives avc, so h264parse converts.
+      return `${d.codec}parse ! video/x-${d.codec},stream-format=byte-stream,alignment=au ! nvv4l2decoder`;
+    case 'nvidia':
+    case 'software':
+      return `${d.codec}parse ! ${d.element}`;
+  }
+}
+
+/**
+ * Builds the pipeline for one stream:
+ *
+ *   source ! [depay/demux] ! parse ! decode ! tee ─ queue(leaky) ! fakesink name=probe   (source size)
+ *                                               └─ queue ! videorate ! scale+convert ! appsink name=sink
+ *
+ * The rate limit comes before scaling so that dropped frames cost no conversion. The probe branch
+ * keeps the last decoded sample, whose caps give the unscaled size that boxes are mapped back to.
+ */
+export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
+  const { part: src, secrets } = sourcePart(spec);
+  const jetson = spec.decoder?.family === 'jetson' && spec.source.kind !== 'test';
+  const decode = spec.source.kind === 'test' || spec.decoder === null ? '' : ` ! ${decodePart(spec.decoder)}`;
+  const convert = jetson
+    // The VIC scales and converts in one step, writing system memory the appsink can map.
+    ? `nvvidconv ! ${outputCaps(spec.analysis)}`
+    : spec.analysis.resize === 'fit'
+      ? `videoscale ! videoconvert ! ${outputCaps(spec.analysis)}`
+      : `videoscale add-borders=false ! videoconvert ! ${outputCaps(spec.analysis)}`;
+  const sync = spec.sync ? 'true' : 'false';
+  const description = `${src}${decode} ! tee name=t`
+    + ` t. ! queue leaky=downstream max-size-buffers=1 ! fakesink name=${ELEMENT.probe} enable-last-sample=true sync=false async=false`
+    + ` t. ! queue max-size-buffers=2 ! ${rate(spec.fps)} ! ${convert}`
+    + ` ! appsink name=${ELEMENT.sink} max-buffers=1 drop=true sync=${sync}`;
+  return { description, secrets };
+}
