@@ -4,11 +4,11 @@ import { errorMessage } from '../errors.js';
 import { withDeadline, type Service } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import type { DeviceIdentity } from './alert-message.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../util/backoff.js';
 import { clientOptions, readTlsMaterial, type ProtocolVersion, type TlsMaterial } from './client-options.js';
 import { OutboxDrainer, type OutboxSource } from './outbox-drainer.js';
 import { stateSchema, type StatePayload, type StreamState } from './payloads.js';
-import { redactUrl } from './redact.js';
+import { redactUri } from '../util/redact.js';
 import { uplinkTopics, type UplinkTopics } from './topics.js';
 
 /** What the retained state message reports; asked for at every connect. */
@@ -74,7 +74,6 @@ export class Uplink implements Service {
   private tls: TlsMaterial = {};
   private current: MqttClient | undefined;
   private connected = false;
-  private connectedAt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping: Promise<void> | undefined;
@@ -87,10 +86,13 @@ export class Uplink implements Service {
     this.topics = uplinkTopics(options.device.site, options.device.id);
     this.clientId = this.config.client_id ?? `vigil-${options.device.site}-${options.device.id}`;
     this.protocolVersion = options.protocolVersion ?? 5;
-    this.backoff = new Backoff(this.config.reconnect_min_ms, this.config.reconnect_max_ms, options.random);
+    this.backoff = new Backoff({
+      minMs: this.config.reconnect_min_ms, maxMs: this.config.reconnect_max_ms,
+      healthyAfterMs: options.stableAfterMs ?? 30_000, ...(options.random ? { random: options.random } : {}),
+    });
     this.drainer = new OutboxDrainer(options.outbox, this.log, this.config.reconnect_min_ms,
       this.config.reconnect_max_ms);
-    this.url = redactUrl(this.config.url);
+    this.url = redactUri(this.config.url);
   }
 
   /**
@@ -219,7 +221,7 @@ export class Uplink implements Service {
   private onConnect(client: MqttClient, connack: IConnackPacket): void {
     if (client !== this.current || this.stopping) return;
     this.connected = true;
-    this.connectedAt = Date.now();
+    this.backoff.succeeded();
     this.lastError = null;
     // The broker may accept fewer unacknowledged publishes than configured; exceeding its Receive
     // Maximum is a protocol error that costs the connection.
@@ -240,16 +242,13 @@ export class Uplink implements Service {
     // reconnectPeriod is 0, so this client would only sit idle; release its timers and socket.
     client.end(true);
     if (this.stopping) return;
-    if (wasConnected && Date.now() - this.connectedAt >= (this.options.stableAfterMs ?? 30_000)) {
-      this.backoff.reset();
-    }
     this.scheduleReconnect(wasConnected);
   }
 
   private scheduleReconnect(wasConnected: boolean): void {
     if (this.stopping) return;
     this.disconnects += 1;
-    const delayMs = this.backoff.next();
+    const delayMs = this.backoff.failed();
     let outboxDepth: number | undefined;
     try {
       outboxDepth = this.options.outbox.outboxStats().depth;

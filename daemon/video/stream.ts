@@ -3,7 +3,7 @@ import type { StreamConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Service } from '../lifecycle.js';
 import type { Logger } from '../log.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../util/backoff.js';
 import { chooseDecoder, platformRegistry, type Codec, type DecoderChoice, type ElementRegistry } from './decoders.js';
 import type { Frame, StreamState, StreamStatus } from './frame.js';
 import {
@@ -12,7 +12,8 @@ import {
 } from './gst.js';
 import { LatestFrameSlot } from './latest-frame.js';
 import { buildPipeline, ELEMENT, MOTION_ONLY_ANALYSIS, type AnalysisSize, type FrameFormat } from './pipeline.js';
-import { parseStreamUri, redactUri, type StreamSource } from './uri.js';
+import { parseStreamUri, type StreamSource } from './uri.js';
+import { redactUri } from '../util/redact.js';
 
 /** Timers the stream schedules restarts and stall checks with; injectable for tests. */
 export interface StreamTimers {

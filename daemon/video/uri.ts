@@ -1,3 +1,4 @@
+import { redactUri } from '../util/redact.js';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -69,12 +70,4 @@ function parseTestUri(url: URL): StreamSource {
     height: int('height', TEST_DEFAULTS.height, 4320),
     fps: int('fps', TEST_DEFAULTS.fps, 240),
   };
-}
-
-/**
- * Replaces the user information of every URI in `text` with `***@`. Greedy up to the last `@` before
- * the path, so that a password with a raw `@` is hidden whole.
- */
-export function redactUri(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s"']*@/gi, '$1***@');
 }

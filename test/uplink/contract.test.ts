@@ -4,10 +4,9 @@ import { test } from 'node:test';
 import { ConfigError } from '../../daemon/errors.js';
 import type { StoredEvent } from '../../daemon/store/types.js';
 import { alertOutbox, alertPayload } from '../../daemon/uplink/alert-message.js';
-import { Backoff } from '../../daemon/uplink/backoff.js';
 import { readTlsMaterial } from '../../daemon/uplink/client-options.js';
 import { alertSchema, stateSchema } from '../../daemon/uplink/payloads.js';
-import { redactUrl } from '../../daemon/uplink/redact.js';
+import { redactUri } from '../../daemon/util/redact.js';
 import { uplinkTopics } from '../../daemon/uplink/topics.js';
 import { tempDir } from '../helpers/shared.js';
 
@@ -59,24 +58,10 @@ test('the alert payload follows vigil.alert/1 and is routed by severity', () => 
   assert.throws(() => stateSchema.parse({ schema: 'vigil.state/1', state: 'sleeping' }));
 });
 
-test('backoff grows exponentially with jitter between the bounds and resets', () => {
-  let r = 0;
-  const b = new Backoff(1000, 60_000, () => r);
-  assert.deepEqual([b.next(), b.next(), b.next(), b.next()], [1000, 1000, 2000, 4000]);
-  r = 1;
-  assert.deepEqual([b.next(), b.next(), b.next(), b.next()], [16_000, 32_000, 60_000, 60_000]);
-  b.reset();
-  assert.equal(b.next(), 1000);
-  r = 0.5;
-  const mid = new Backoff(100, 10_000, () => r);
-  mid.next();
-  assert.equal(mid.next(), 150);
-});
-
 test('credentials never appear in a logged URL', () => {
-  assert.equal(redactUrl('mqtts://user:pw@hub.example:8883'), 'mqtts://redacted:redacted@hub.example:8883');
-  assert.equal(redactUrl('mqtt://hub.example'), 'mqtt://hub.example');
-  assert.equal(redactUrl('mqtt://us er:p w@[bad'), 'mqtt://[unparseable]');
+  assert.equal(redactUri('mqtts://user:pw@hub.example:8883'), 'mqtts://***@hub.example:8883');
+  assert.equal(redactUri('mqtt://hub.example'), 'mqtt://hub.example');
+  assert.equal(redactUri('mqtt://user:p@ss@hub.example'), 'mqtt://***@hub.example');
 });
 
 test('unreadable TLS files are all reported at once', async (t) => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseStreamUri, redactUri, StreamUriError } from '../../daemon/video/uri.js';
+import { redactUri } from '../../daemon/util/redact.js';
+import { parseStreamUri, StreamUriError } from '../../daemon/video/uri.js';
 
 void test('file URIs give a path', () => {
   assert.deepEqual(parseStreamUri('file:///data/clip%20one.mp4'), { kind: 'file', path: '/data/clip one.mp4' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Backoff } from '../../daemon/video/backoff.js';
+import { Backoff } from '../../daemon/util/backoff.js';
 
 void test('delays grow exponentially to the cap, with full jitter between min and the current cap', () => {
   const now = 0;
