@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import type { Provider } from '../config/schema.js';
@@ -55,6 +56,30 @@ function providerConfig(p: Provider): InferenceSession.ExecutionProviderConfig {
   }
 }
 
+/**
+ * GPU providers live in shared libraries beside the binding that onnxruntime-node's npm build does
+ * not ship (its installer fetches them, and we skip that on CPU machines). Asking onnxruntime for a
+ * provider whose library is absent prints red native error lines on stderr, outside our logger, on
+ * every start; checking the file first turns that into one structured warning.
+ * Returns the missing library's path, or null when the provider can be tried.
+ */
+export function missingProviderLibrary(p: Provider): string | null {
+  if (p === 'cpu') return null;
+  let dir: string;
+  try {
+    const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
+    dir = path.join(path.dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return null; // layout unknown (a custom build): let onnxruntime decide
+  }
+  if (!existsSync(path.join(dir, 'onnxruntime_binding.node'))) return null;
+  for (const lib of ['libonnxruntime_providers_shared.so', `libonnxruntime_providers_${p}.so`]) {
+    const file = path.join(dir, lib);
+    if (!existsSync(file)) return file;
+  }
+  return null;
+}
+
 /** onnxruntime's session factory, replaceable so that provider fallback can be tested without a GPU. */
 export type CreateSession = (modelPath: string, options: InferenceSession.SessionOptions) => Promise<InferenceSession>;
 
@@ -68,10 +93,19 @@ const createOrtSession: CreateSession = (modelPath, options) => InferenceSession
  * cannot run go to the next (TensorRT to CUDA) rather than straight to the CPU.
  */
 export async function openSession(modelPath: string, opts: SessionOptions, log: Logger,
-  create: CreateSession = createOrtSession): Promise<OpenedSession> {
+  create: CreateSession = createOrtSession,
+  missingLibrary: (p: Provider) => string | null = create === createOrtSession ? missingProviderLibrary : () => null,
+): Promise<OpenedSession> {
   const failures: { provider: Provider; reason: string }[] = [];
   for (let i = 0; i < opts.providers.length; i++) {
     const provider = opts.providers[i] as Provider;
+    const missing = missingLibrary(provider);
+    if (missing !== null) {
+      const reason = `provider library not installed: ${missing}`;
+      failures.push({ provider, reason });
+      log.warn({ provider, model: modelPath, reason, next: opts.providers[i + 1] ?? null }, 'execution provider failed to load the model');
+      continue;
+    }
     if (provider === 'tensorrt') prepareTensorRtEnv(opts.engineCacheDir, log);
     const options: InferenceSession.SessionOptions = {
       executionProviders: opts.providers.slice(i).map(providerConfig),

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { StoreError } from '../../daemon/store/errors.js';
@@ -8,6 +10,8 @@ import { EventStore } from '../../daemon/store/event-store.js';
 import { latestVersion, migrate, userVersion, type Migration } from '../../daemon/store/migrations.js';
 import { DATABASE_FILE, openDatabase } from '../../daemon/store/open.js';
 import { tempDir } from '../helpers/shared.js';
+
+const execFileAsync = promisify(execFile);
 
 const event = {
   ts: Date.parse('2025-01-02T03:04:05.678Z'),
@@ -101,21 +105,39 @@ test('an unusable path is refused with an error naming it', async (t) => {
   });
 });
 
-test('a database the daemon may not write is refused at open, not at the first event',
-  { skip: process.getuid?.() === 0 ? 'root ignores permission bits' : false }, async (t) => {
-    const dir = await tempDir(t);
-    EventStore.open(dir).close();
-    await chmod(path.join(dir, DATABASE_FILE), 0o444);
-    await chmod(dir, 0o555);
-    try {
+/**
+ * Root ignores permission bits, and CI runs as root: then the open is tried in a child process
+ * running as `nobody`, which is what the daemon's own unprivileged user meets on a device.
+ */
+async function openAsUnprivileged(dir: string): Promise<string> {
+  const openJs = new URL('../../daemon/store/open.js', import.meta.url).href;
+  const script = `import(${JSON.stringify(openJs)}).then((m) => { try { m.openDatabase(${JSON.stringify(dir)}); ` +
+    `console.log('opened'); } catch (e) { console.log(e.constructor.name + ': ' + e.message); } })`;
+  const { stdout } = await execFileAsync(process.execPath, ['-e', script], { uid: 65534, gid: 65534 });
+  return stdout.trim();
+}
+
+test('a database the daemon may not write is refused at open, not at the first event', async (t) => {
+  const dir = await tempDir(t);
+  EventStore.open(dir).close();
+  await chmod(path.join(dir, DATABASE_FILE), 0o444);
+  await chmod(dir, 0o555);
+  try {
+    const file = path.join(dir, DATABASE_FILE);
+    if (process.getuid?.() === 0) {
+      await chmod(path.dirname(dir), 0o755).catch(() => undefined);
+      const outcome = await openAsUnprivileged(dir);
+      assert.ok(outcome.startsWith('StoreError: ') && outcome.includes(file) && /not writable/.test(outcome), outcome);
+    } else {
       assert.throws(() => openDatabase(dir), (err: unknown) => {
         assert.ok(err instanceof StoreError);
-        assert.ok(err.message.includes(path.join(dir, DATABASE_FILE)), err.message);
+        assert.ok(err.message.includes(file), err.message);
         assert.match(err.message, /not writable/);
         return true;
       });
-    } finally {
-      // Before tempDir's cleanup, which could not remove a file from a read-only directory.
-      await chmod(dir, 0o755);
     }
-  });
+  } finally {
+    // Before tempDir's cleanup, which could not remove a file from a read-only directory.
+    await chmod(dir, 0o755);
+  }
+});
