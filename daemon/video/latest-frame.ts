@@ -9,7 +9,26 @@ export class LatestFrameSlot {
   private frame: Frame | null = null;
   private waiter: ((f: Frame | null) => void) | null = null;
   private closed = false;
+  private onTaken: (() => void) | null = null;
   dropped = 0;
+
+  /**
+   * Calls `fn` once the slot is empty: at once if it is, else when the consumer takes the frame.
+   * A paced producer uses it to fetch the next frame only when this one has been taken.
+   */
+  afterTaken(fn: () => void): void {
+    if (this.frame === null) {
+      fn();
+      return;
+    }
+    this.onTaken = fn;
+  }
+
+  private taken(): void {
+    const fn = this.onTaken;
+    this.onTaken = null;
+    fn?.();
+  }
 
   put(frame: Frame): void {
     if (this.closed) return;
@@ -32,6 +51,7 @@ export class LatestFrameSlot {
     if (this.frame !== null) {
       const f = this.frame;
       this.frame = null;
+      this.taken();
       return Promise.resolve(f);
     }
     if (this.closed || signal?.aborted === true) return Promise.resolve(null);
@@ -54,6 +74,7 @@ export class LatestFrameSlot {
   close(): void {
     this.closed = true;
     this.frame = null;
+    this.onTaken = null;
     const w = this.waiter;
     this.waiter = null;
     w?.(null);

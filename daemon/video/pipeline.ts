@@ -27,6 +27,11 @@ export interface PipelineSpec {
   readonly analysis: AnalysisSize;
   /** Pace output by the pipeline clock (live sources and realtime files) or run as fast as possible. */
   readonly sync: boolean;
+  /**
+   * Back-pressure instead of dropping: the appsink blocks the pipeline until its frame is taken.
+   * Only for sources that can wait (files analysed as fast as possible); a camera cannot.
+   */
+  readonly paced?: boolean;
   readonly rtsp: { readonly transport: 'tcp' | 'udp'; readonly latencyMs: number };
 }
 
@@ -129,6 +134,6 @@ export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
   const description = `${src}${decode} ! tee name=t`
     + ` t. ! queue leaky=downstream max-size-buffers=1 ! fakesink name=${ELEMENT.probe} enable-last-sample=true sync=false async=false`
     + ` t. ! queue max-size-buffers=2 ! ${rate(spec.fps)} ! ${convert}`
-    + ` ! appsink name=${ELEMENT.sink} max-buffers=1 drop=true sync=${sync}`;
+    + ` ! appsink name=${ELEMENT.sink} max-buffers=1 drop=${spec.paced === true ? 'false' : 'true'} sync=${sync}`;
   return { description, secrets };
 }

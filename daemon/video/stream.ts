@@ -202,6 +202,7 @@ export class VideoStream implements Service {
         fps: this.config.fps,
         analysis: this.analysis,
         sync: source.kind === 'file' ? this.config.realtime : true,
+        paced: this.paced(),
         rtsp: { transport: this.config.rtsp_transport, latencyMs: this.config.rtsp_latency_ms },
       });
       this.log.debug({ pipeline: redactUri(built.description) }, 'pipeline');
@@ -269,7 +270,13 @@ export class VideoStream implements Service {
       sourceWidth: this.sourceWidth,
       sourceHeight: this.sourceHeight,
     });
-    this.pull(gen);
+    if (this.paced()) this.slot.afterTaken(() => this.pull(gen));
+    else this.pull(gen);
+  }
+
+  /** A file analysed as fast as possible decodes only as fast as frames are taken: no wasted decoding. */
+  private paced(): boolean {
+    return !(this.source instanceof Error) && this.source.kind === 'file' && !this.config.realtime;
   }
 
   private onFirstFrame(): void {
