@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * vigild's entry point: it alone owns arguments, signals and exit codes. Exit codes: 0 clean stop,
  * 1 runtime failure, 2 invalid configuration or usage, 128+N stopped by a second signal or a stuck
@@ -9,7 +8,6 @@ import { loadConfigFile, overridesFromEnv, type PathOverrides } from './config/l
 import type { Config } from './config/schema.js';
 import { errorMessage, VigilError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
-import { threadPoolSize } from './threadpool.js';
 import { VERSION } from './version.js';
 
 /** systemd's default stop timeout is 90 s; ours must be far shorter so a hung part cannot stall a reboot. */
@@ -71,9 +69,8 @@ async function run(opts: Options): Promise<number> {
     process.stdout.write(`${opts.config}: valid (${cfg.streams.length} streams, ${cfg.rules.length} rules)\n`);
     return 0;
   }
-  process.env['UV_THREADPOOL_SIZE'] ??= String(threadPoolSize(cfg.streams.length, cfg.models.length));
   const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level);
-  // Loaded only now: the thread pool size above must be in place before GStreamer or onnxruntime run.
+  // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
   const app = new App(cfg, log, protocolVersion !== undefined ? { protocolVersion } : {});
   return new Promise<number>((resolve) => {

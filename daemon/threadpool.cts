@@ -1,0 +1,33 @@
+/**
+ * gstreamer-superficial parks one libuv pool thread per pending appsink pull and one per bus poll,
+ * and onnxruntime-node's run() and fs work share the same pool (4 threads by default). With too few
+ * threads, one stream's pull starves inference or another stream's errors (seen: an unreachable
+ * camera's error arriving seconds late with 6 streams on 4 threads).
+ *
+ * CommonJS on purpose: libuv reads UV_THREADPOOL_SIZE once, when the pool first starts, and Node's
+ * ES module loader already uses the pool to read the entry file. Only a CommonJS entry, which
+ * loads synchronously, can set the size before that happens.
+ */
+import { readFileSync } from 'node:fs';
+
+export function threadPoolSize(streams: number, models: number): number {
+  return Math.min(1024, Math.max(4, 2 * streams + 2 * Math.max(1, models) + 2));
+}
+
+/** Enough for the configured streams, read cheaply from the config file before anything else loads. */
+export function threadPoolSizeFor(argv: readonly string[], env: NodeJS.ProcessEnv): number {
+  if (argv.includes('--demo')) return threadPoolSize(1, 1);
+  const i = argv.findIndex((a) => a === '--config' || a === '-c');
+  const inline = argv.find((a) => a.startsWith('--config='))?.slice('--config='.length);
+  const file = inline ?? (i >= 0 ? argv[i + 1] : undefined) ?? env['VIGIL_CONFIG'] ?? '/etc/vigil/vigil.yaml';
+  try {
+    // Counting list items is enough here; the real validation happens later, with proper errors.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS entry: ESM import would start the pool
+    const yaml = require('yaml') as typeof import('yaml');
+    const doc = yaml.parse(readFileSync(file, 'utf8')) as { streams?: unknown; models?: unknown } | null;
+    const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
+    return threadPoolSize(count(doc?.streams), count(doc?.models));
+  } catch {
+    return threadPoolSize(16, 4);
+  }
+}
