@@ -12,7 +12,10 @@ import { readLabels } from './labels.js';
 
 const rgbTriple = z.tuple([z.number(), z.number(), z.number()]);
 
-export const modelFamilySchema = z.enum(['nanodet', 'yolox', 'yolov8']);
+const FAMILIES = ['nanodet', 'yolox', 'yolov8'] as const;
+export const modelFamilySchema = z.enum(FAMILIES, {
+  error: (issue) => `unknown family ${JSON.stringify(issue.input)}: expected one of ${FAMILIES.map((f) => `"${f}"`).join(', ')}`,
+});
 export type ModelFamily = z.infer<typeof modelFamilySchema>;
 
 export const inputSpecSchema = z.strictObject({

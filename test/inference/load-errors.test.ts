@@ -68,7 +68,8 @@ void test('a corrupt model file with a matching checksum fails in onnxruntime as
 void test('an unknown family is refused by the manifest, naming the field', async (t) => {
   const dir = await tempDir(t);
   const manifest = await manifestWith(dir, 'yolox-nano.json', { family: 'ssd' });
-  await assert.rejects(loadDetector(options(manifest), silentLogger()), isModelError(manifest, 'family:'));
+  await assert.rejects(loadDetector(options(manifest), silentLogger()),
+    isModelError(manifest, 'family: unknown family "ssd": expected one of "nanodet", "yolox", "yolov8"'));
 });
 
 void test('a manifest input size the model does not have fails at load', async (t) => {
