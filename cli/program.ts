@@ -1,16 +1,27 @@
 import { Command } from 'commander';
 import { VERSION } from '../daemon/version.js';
+import { benchCommand } from './commands/bench.js';
 import { configCommand } from './commands/config.js';
 import { eventsCommand } from './commands/events.js';
 import type { Output } from './output.js';
 
+/**
+ * Usage errors must reach `main` (and tests) as exceptions, never as a process.exit deep inside
+ * commander; `addCommand()` does not pass these settings down, so they are applied to the whole tree.
+ */
+function throwInsteadOfExit(cmd: Command, out: Output): void {
+  cmd.exitOverride().configureOutput({ writeOut: (s) => out.raw(s.trimEnd()), writeErr: (s) => out.error(s.trimEnd()) });
+  for (const sub of cmd.commands) throwInsteadOfExit(sub, out);
+}
+
 /** Builds the whole command tree; tests call `buildProgram(out).parseAsync([...], { from: 'user' })`. */
 export function buildProgram(out: Output): Command {
-  return new Command('vigilctl')
+  const program = new Command('vigilctl')
     .description('manage a Vigil device')
     .version(VERSION)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => out.raw(s.trimEnd()), writeErr: (s) => out.error(s.trimEnd()) })
     .addCommand(configCommand(out))
-    .addCommand(eventsCommand(out));
+    .addCommand(eventsCommand(out))
+    .addCommand(benchCommand(out));
+  throwInsteadOfExit(program, out);
+  return program;
 }

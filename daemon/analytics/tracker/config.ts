@@ -1,0 +1,40 @@
+import { z } from 'zod';
+
+/**
+ * Tracker settings, one definition: the config file validates against it and the tracker's type
+ * is inferred from it. The defaults are explained in README.md ("Tracking") and were chosen on
+ * TUD-Campus with its public detections, then checked for sense, not fitted frame by frame.
+ */
+export const trackerConfigSchema = z.strictObject({
+  /** Detections at or above this score lead: they are matched first and may start tracks. */
+  high_score: z.number().min(0).max(1).default(0.6),
+  /** Detections between this and `high_score` only keep existing tracks alive (ByteTrack's second stage). */
+  low_score: z.number().min(0).max(1).default(0.1),
+  /** A detection must score at least this to start a new track. */
+  new_track_score: z.number().min(0).max(1).default(0.7),
+  /** Least IoU between a predicted track box and a high-score detection for a match. */
+  match_iou: z.number().min(0).max(1).default(0.3),
+  /** Least IoU for a low-score detection: stricter, since low scores are often clutter. */
+  low_match_iou: z.number().min(0).max(1).default(0.5),
+  /** Least IoU for a tentative track to take its next detection. */
+  tentative_match_iou: z.number().min(0).max(1).default(0.3),
+  /** Consecutive frames with a detection before a tentative track is confirmed and gets its id. */
+  min_hits: z.number().int().min(1).max(100).default(2),
+  /** Confirm the first frame's tracks at once: there is no earlier frame to confirm them against. */
+  confirm_at_start: z.boolean().default(true),
+  /** A confirmed track not seen for longer than this is removed; until then it can be re-found with its id. */
+  max_lost_ms: z.number().int().min(0).max(600_000).default(2000),
+  /** Match detections to tracks across classes (a detector that flickers between "car" and "truck"). */
+  class_agnostic: z.boolean().default(false),
+  kalman: z.strictObject({
+    /** Detector box jitter, fraction of box height. */
+    measurement_std: z.number().positive().max(1).default(0.1),
+    /** Unmodelled position change, fraction of box height per √s. */
+    position_std: z.number().positive().max(10).default(0.25),
+    /** Change of velocity, fraction of box height per s per √s. */
+    velocity_std: z.number().positive().max(100).default(0.75),
+  }).prefault({}),
+}).refine((c) => c.low_score <= c.high_score, { message: 'low_score must not exceed high_score', path: ['low_score'] });
+
+export type TrackerConfig = z.infer<typeof trackerConfigSchema>;
+export type TrackerConfigInput = z.input<typeof trackerConfigSchema>;

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { CommanderError } from 'commander';
+import { CliError, EXIT } from '../../cli/errors.js';
+import type { Output } from '../../cli/output.js';
+import { buildProgram } from '../../cli/program.js';
+import { sharedPath, tempDir } from '../helpers/shared.js';
+
+function capture(): { out: Output; lines: string[]; errors: string[] } {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  return {
+    lines, errors,
+    out: {
+      raw: (text) => lines.push(text),
+      result: (json, value, human) => lines.push(json ? JSON.stringify(value) : human),
+      error: (text) => errors.push(text),
+    },
+  };
+}
+
+const gt = sharedPath('mot', 'TUD-Campus', 'gt.txt');
+
+test('bench mot --hyp --json prints the devkit figures for CEM', async () => {
+  const c = capture();
+  await buildProgram(c.out).parseAsync(['bench', 'mot', '--gt', gt, '--hyp', sharedPath('mot', 'TUD-Campus', 'hyp_CEM.txt'), '--json'], { from: 'user' });
+  assert.equal(c.lines.length, 1);
+  const r = JSON.parse(c.lines[0]!) as Record<string, unknown>;
+  assert.equal(r['mota'], 52.646);
+  assert.equal(r['idf1'], 55.766);
+  assert.deepEqual([r['fp'], r['fn'], r['idsw'], r['gt'], r['matches']], [13, 150, 7, 359, 209]);
+  for (const key of ['idp', 'idr', 'motp', 'hyp']) assert.equal(typeof r[key], 'number', key);
+});
+
+test('bench mot --det runs the tracker, prints JSON and writes its output with --out', async (t) => {
+  const c = capture();
+  const hypFile = path.join(await tempDir(t), 'vigil.txt');
+  await buildProgram(c.out).parseAsync(['bench', 'mot', '--gt', gt, '--det', sharedPath('mot', 'TUD-Campus', 'det.txt'),
+    '--out', hypFile, '--json'], { from: 'user' });
+  const r = JSON.parse(c.lines[0]!) as Record<string, number>;
+  assert.ok(r['mota']! >= 67 && r['idf1']! >= 62, c.lines[0]);
+  assert.equal(r['frames'], 71);
+  assert.ok(r['ms_per_frame']! > 0);
+  // The written file scores the same when read back as a hypothesis.
+  const again = capture();
+  await buildProgram(again.out).parseAsync(['bench', 'mot', '--gt', gt, '--hyp', hypFile, '--json'], { from: 'user' });
+  const back = JSON.parse(again.lines[0]!) as Record<string, number>;
+  assert.deepEqual([back['fp'], back['fn'], back['idsw']], [r['fp'], r['fn'], r['idsw']]);
+  assert.match(await readFile(hypFile, 'utf8'), /^1,1,/);
+});
+
+test('the human report names the figures', async () => {
+  const c = capture();
+  await buildProgram(c.out).parseAsync(['bench', 'mot', '--gt', gt, '--hyp', sharedPath('mot', 'TUD-Campus', 'hyp_CEM.txt')], { from: 'user' });
+  assert.match(c.lines.join('\n'), /MOTA 52\.6 {2}IDF1 55\.8/);
+  assert.match(c.lines.join('\n'), /FP 13 {2}FN 150 {2}IDSW 7/);
+});
+
+test('usage errors exit with 2', async () => {
+  const usage = async (args: string[], message: RegExp): Promise<void> => {
+    await assert.rejects(buildProgram(capture().out).parseAsync(['bench', 'mot', ...args], { from: 'user' }), (err: unknown) => {
+      assert.ok(err instanceof CliError, String(err));
+      assert.equal(err.exitCode, EXIT.usage);
+      assert.match(err.message, message);
+      return true;
+    });
+  };
+  await usage(['--gt', gt], /exactly one of --det and --hyp/);
+  await usage(['--gt', gt, '--det', gt, '--hyp', gt], /exactly one of --det and --hyp/);
+  await usage(['--gt', gt, '--hyp', gt, '--out', '/tmp/x'], /--out .* needs --det/);
+  await usage(['--gt', gt, '--hyp', gt, '--fps', 'fast'], /--fps/);
+});
+
+test('a missing --gt is a commander usage error, not a process exit', async () => {
+  const c = capture();
+  await assert.rejects(buildProgram(c.out).parseAsync(['bench', 'mot', '--hyp', gt], { from: 'user' }),
+    (err: unknown) => err instanceof CommanderError && err.code === 'commander.missingMandatoryOptionValue');
+  assert.match(c.errors.join('\n'), /--gt/);
+});
+
+test('a bad line in an input file is reported with its file and line', async (t) => {
+  const bad = path.join(await tempDir(t), 'bad.txt');
+  await writeFile(bad, '1,1,10,10,20,40,-1,-1,-1,-1\n2,1,10,10,twenty,40,-1,-1,-1,-1\n');
+  await assert.rejects(buildProgram(capture().out).parseAsync(['bench', 'mot', '--gt', gt, '--hyp', bad], { from: 'user' }),
+    (err: unknown) => err instanceof CliError && err.exitCode === EXIT.usage && err.message === `${bad}:2: width is not a number: "twenty"`);
+});
