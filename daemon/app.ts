@@ -9,7 +9,9 @@ import { withDeadline } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { MotionDetector } from './motion/motion-detector.js';
 import { EventStore } from './store/event-store.js';
+import type { StorageStatus } from './store/types.js';
 import { alertOutbox } from './uplink/alert-message.js';
+import { storageOutbox } from './uplink/storage-message.js';
 import type { ProtocolVersion } from './uplink/client-options.js';
 import { Uplink, type StateInfo, type UplinkStatus } from './uplink/uplink.js';
 import type { StreamStatus } from './video/frame.js';
@@ -39,6 +41,7 @@ export interface AppStatus {
   streams: (StreamStatus & { model: string | null; provider: string | null; analysis: AnalyzerStats })[];
   models: { name: string; provider: string | null; error: string | null }[];
   uplink: UplinkStatus | null;
+  storage: StorageStatus | null;
 }
 
 /**
@@ -63,7 +66,11 @@ export class App {
 
   async start(signal: AbortSignal): Promise<void> {
     const { cfg } = this;
-    const store = EventStore.open(cfg.storage.dir);
+    // recover: a corrupt database is moved aside and reported instead of failing every restart.
+    const store = EventStore.open(cfg.storage.dir, {
+      recover: true, budgetBytes: cfg.storage.max_db_mb * 1024 * 1024, notices: storageOutbox(cfg.device),
+      log: this.rootLog.child({ component: 'store' }),
+    });
     this.store = store;
     this.log.info({ db: path.join(cfg.storage.dir, 'vigil.db') }, 'event store open');
 
@@ -174,6 +181,7 @@ export class App {
         name: m.name, provider: this.detectors.get(m.name)?.info.provider ?? null, error: this.modelErrors.get(m.name) ?? null,
       })),
       uplink: this.uplink?.status() ?? null,
+      storage: this.store?.storageStatus() ?? null,
     };
   }
 

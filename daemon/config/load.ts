@@ -10,6 +10,7 @@ export interface PathOverrides {
   storageDir?: string | undefined;
   modelsDir?: string | undefined;
   mqttUrl?: string | undefined;
+  socket?: string | undefined;
 }
 
 export function overridesFromEnv(env: NodeJS.ProcessEnv = process.env): PathOverrides {
@@ -17,6 +18,7 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv = process.env): PathOver
     storageDir: env['VIGIL_STATE_DIR'],
     modelsDir: env['VIGIL_MODELS_DIR'],
     mqttUrl: env['VIGIL_MQTT_URL'],
+    socket: env['VIGIL_SOCKET'],
   };
 }
 
@@ -68,6 +70,7 @@ export function validateConfig(raw: unknown, source: string, overrides: PathOver
     if (overrides.mqttUrl !== undefined) obj['mqtt'] = { ...(obj['mqtt'] as object | undefined), url: overrides.mqttUrl };
     if (overrides.storageDir !== undefined) obj['storage'] = { ...(obj['storage'] as object | undefined), dir: overrides.storageDir };
     if (overrides.modelsDir !== undefined) obj['models_dir'] = overrides.modelsDir;
+    if (overrides.socket !== undefined) obj['control'] = { ...(obj['control'] as object | undefined), socket: overrides.socket };
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map(formatIssue), source);
@@ -101,6 +104,7 @@ export function loadConfigFile(file: string, overrides: PathOverrides = {}): Con
   return {
     ...cfg,
     storage: { ...cfg.storage, dir: abs(cfg.storage.dir) },
+    control: { ...cfg.control, socket: abs(cfg.control.socket) },
     ...(cfg.models_dir !== undefined ? { models_dir: abs(cfg.models_dir) } : {}),
     models: cfg.models.map((m) => ({ ...m, manifest: abs(m.manifest) })),
   };

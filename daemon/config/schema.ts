@@ -21,6 +21,12 @@ export const deviceSchema = z.strictObject({ id, site: id });
 
 export const storageSchema = z.strictObject({
   dir: z.string().min(1).default('/var/lib/vigil'),
+  /**
+   * Budget for the event database, MiB of pages in use. Over it, events are evicted: delivered ones
+   * first, then undelivered info, warning, alert and critical, oldest first. New events are never
+   * refused. At about 1 KiB per event, the default holds about a million.
+   */
+  max_db_mb: z.number().positive().max(1_048_576).default(1024),
 });
 
 export const mqttSchema = z.strictObject({
@@ -104,6 +110,11 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   streams: z.array(streamSchema).default([]),
   rules: z.array(ruleSchema).default([]),
+  /** The local control socket vigilctl talks to (mode 0660: the `vigil` group may use it). */
+  control: z.strictObject({
+    enabled: z.boolean().default(true),
+    socket: z.string().min(1).default('/run/vigil/vigild.sock'),
+  }).prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).prefault({}),
 });
 

@@ -44,6 +44,17 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX outbox_event ON outbox (event_id);
     `,
   },
+  {
+    version: 2,
+    description: 'indexes for eviction under the disk budget',
+    // Partial indexes: eviction asks for the oldest delivered events, and for the oldest pending
+    // events of one severity; without these, finding the few info rows behind 100 000 alerts
+    // would scan the whole table while the event path waits.
+    sql: `
+      CREATE INDEX events_delivered ON events (created_at) WHERE uplinked_at IS NOT NULL;
+      CREATE INDEX events_pending ON events (severity, created_at) WHERE uplinked_at IS NULL;
+    `,
+  },
 ];
 
 export const latestVersion = migrations.reduce((v, m) => Math.max(v, m.version), 0);

@@ -61,3 +61,74 @@ export interface EventQuery {
   /** Newest first by default. */
   order?: 'asc' | 'desc';
 }
+
+export interface OutboxPriorityStats {
+  priority: number;
+  depth: number;
+  oldestAgeMs: number;
+}
+
+const count = z.number().int().min(0);
+const isoTime = z.iso.datetime({ offset: true });
+
+/** Events evicted before the hub acknowledged them, by severity. */
+export const lostBySeveritySchema = z.strictObject({ info: count, warning: count, alert: count, critical: count });
+export type LostBySeverity = z.infer<typeof lostBySeveritySchema>;
+
+/**
+ * What a storage event says; stored in the event's payload and sent as `vigil.storage/1`. The wire
+ * schema in uplink/payloads.ts is built from these, so store and contract cannot drift apart.
+ */
+export const quarantineNoticeSchema = z.strictObject({
+  kind: z.literal('quarantined'),
+  /** The database path that could not be used. */
+  file: z.string().min(1),
+  /** Where the file (and its -wal/-shm) was moved; never deleted. */
+  moved_to: z.array(z.string().min(1)),
+  reason: z.string(),
+});
+
+export const evictionNoticeSchema = z.strictObject({
+  kind: z.literal('evicted'),
+  /** Events already acknowledged by the hub, removed from the device only. */
+  delivered: count,
+  /** Events removed before the hub acknowledged them: these the hub will never receive. */
+  lost: lostBySeveritySchema,
+  /** Frame times of the oldest and newest lost event; null when nothing undelivered was lost. */
+  oldest_lost_ts: isoTime.nullable(),
+  newest_lost_ts: isoTime.nullable(),
+  /** Bytes in use in the database after eviction, and the configured budget. */
+  db_bytes: count,
+  budget_bytes: count,
+  /** Totals since the daemon started. */
+  total_delivered: count,
+  total_lost: count,
+});
+
+export const storageNoticeSchema = z.discriminatedUnion('kind', [quarantineNoticeSchema, evictionNoticeSchema]);
+export type StorageNotice = z.infer<typeof storageNoticeSchema>;
+
+/** The `kind` column of storage events; they are events so that they are stored, listed and sent alike. */
+export const STORAGE_EVENT_KIND = 'storage';
+
+export interface EvictionTotals {
+  /** Enforcement runs that removed anything. */
+  runs: number;
+  delivered: number;
+  lost: LostBySeverity;
+  /** Frame time of the oldest lost event, ms; null while none was lost. */
+  oldestLostTs: number | null;
+  lastRunAt: number | null;
+}
+
+export interface StorageStatus {
+  /** Bytes in pages holding data (free pages are reused before the file grows). */
+  usedBytes: number;
+  /** The main file as SQLite sees it (used + free pages); the -wal file comes on top. */
+  fileBytes: number;
+  /** null: no budget (vigilctl, tests). */
+  budgetBytes: number | null;
+  events: number;
+  evictions: EvictionTotals;
+  quarantine: { file: string; movedTo: string[]; reason: string; at: number } | null;
+}

@@ -1,15 +1,18 @@
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { OutboxRow, OutboxStats } from '../store/types.js';
+import type { OutboxPriorityStats, OutboxRow, OutboxStats } from '../store/types.js';
 import type { ProtocolVersion } from './client-options.js';
+import { RateMeter } from './rate-meter.js';
 
 /** What the drainer needs from the store; EventStore provides it, tests may fake it. */
 export interface OutboxSource {
   peekOutbox(limit: number, exclude: Iterable<number>): OutboxRow[];
-  deleteOutbox(seq: number): boolean;
-  markAttempt(seq: number): void;
+  /** Deletes the rows of a batch of PUBACKs, in one transaction. */
+  ackOutbox(seqs: readonly number[]): number;
+  markAttempts(seqs: readonly number[]): void;
   outboxStats(): OutboxStats;
+  outboxByPriority(): OutboxPriorityStats[];
 }
 
 export interface DrainerMetrics {
@@ -17,6 +20,8 @@ export interface DrainerMetrics {
   published: number;
   /** Rows acknowledged by the broker and deleted. */
   acked: number;
+  /** Rows handed over again after an earlier attempt (a lost connection, a refusal, a restart). */
+  retries: number;
   /** Publishes the broker refused or that failed on a live connection, and store errors. */
   failures: number;
 }
@@ -34,10 +39,17 @@ interface Link {
  * forgotten here: they are still in SQLite and the next connection sends them again (at least once).
  */
 export class OutboxDrainer {
-  readonly metrics: DrainerMetrics = { published: 0, acked: 0, failures: 0 };
+  readonly metrics: DrainerMetrics = { published: 0, acked: 0, retries: 0, failures: 0 };
+  /** PUBACKs per second over the last 10 s. */
+  readonly ackRate = new RateMeter(10);
   private link: Link | undefined;
   private paused = false;
   private readonly inFlight = new Set<number>();
+  /**
+   * Acknowledged rows not yet deleted: the deletes of one event-loop turn go in one transaction.
+   * Each pass deletes them before it peeks, or they would be sent again.
+   */
+  private acked: number[] = [];
   /** Rows the broker refused on a live connection, held back until the time given, ms. */
   private readonly deferred = new Map<number, number>();
   private wakeQueued = false;
@@ -61,6 +73,8 @@ export class OutboxDrainer {
   }
 
   detach(): void {
+    // Acknowledged is acknowledged, whatever happened to the connection since.
+    this.flushAcks();
     this.link = undefined;
     this.inFlight.clear();
     this.deferred.clear();
@@ -103,10 +117,13 @@ export class OutboxDrainer {
   }
 
   private pump(): void {
+    if (!this.flushAcks()) return;
     const link = this.link;
     if (!link || this.paused || !link.client.connected) return;
     const room = link.window - this.inFlight.size;
-    if (room <= 0) return;
+    // Refill in batches of at least half the window: one peek and one attempts update per batch
+    // instead of per PUBACK is what lets a 100 000-row backlog drain at broker speed.
+    if (room <= 0 || (room < Math.ceil(link.window / 2) && this.inFlight.size > 0)) return;
     const now = Date.now();
     for (const [seq, until] of this.deferred) if (until <= now) this.deferred.delete(seq);
     let rows: OutboxRow[];
@@ -118,18 +135,40 @@ export class OutboxDrainer {
       this.retryLater(this.retryMinMs);
       return;
     }
+    if (rows.length > 0) {
+      try {
+        this.source.markAttempts(rows.map((r) => r.seq));
+      } catch (err) {
+        // Only a counter: sending matters more than counting it.
+        this.log.warn({ err: errorMessage(err), rows: rows.length }, 'cannot count outbox attempts');
+      }
+    }
     for (const row of rows) this.send(link, row);
     if (this.deferred.size > 0) this.retryLater(Math.min(...this.deferred.values()) - now);
   }
 
+  /** Deletes the acknowledged rows; false (and a retry later) when the store refuses. */
+  private flushAcks(): boolean {
+    if (this.acked.length === 0) return true;
+    const seqs = this.acked;
+    try {
+      this.source.ackOutbox(seqs);
+      this.acked = [];
+      this.metrics.acked += seqs.length;
+      this.ackRate.add(seqs.length);
+      return true;
+    } catch (err) {
+      // Kept for the next try: sending them again meanwhile would only make duplicates.
+      this.metrics.failures += 1;
+      this.log.error({ err: errorMessage(err), rows: seqs.length }, 'cannot delete acknowledged outbox rows; retrying');
+      this.retryLater(this.retryMinMs);
+      return false;
+    }
+  }
+
   private send(link: Link, row: OutboxRow): void {
     this.inFlight.add(row.seq);
-    try {
-      this.source.markAttempt(row.seq);
-    } catch (err) {
-      // Only a counter: sending matters more than counting it.
-      this.log.warn({ err: errorMessage(err), seq: row.seq }, 'cannot count an outbox attempt');
-    }
+    if (row.attempts > 0) this.metrics.retries += 1;
     const options: IClientPublishOptions = { qos: row.qos };
     if (link.protocolVersion === 5 && row.eventId !== null) {
       options.properties = { userProperties: { event_id: row.eventId } };
@@ -148,15 +187,7 @@ export class OutboxDrainer {
       this.log.warn({ err: errorMessage(err), seq: row.seq, topic: row.topic, attempts: row.attempts + 1 },
         'the broker did not accept an outbox message; it stays queued');
     } else {
-      try {
-        this.source.deleteOutbox(row.seq);
-        this.metrics.acked += 1;
-      } catch (deleteErr) {
-        // The row stays and is sent again later: a duplicate, which at-least-once allows.
-        this.metrics.failures += 1;
-        this.deferred.set(row.seq, Date.now() + this.retryDelay(row.attempts + 1));
-        this.log.error({ err: errorMessage(deleteErr), seq: row.seq }, 'cannot delete an acknowledged outbox row');
-      }
+      this.acked.push(row.seq);
     }
     if (this.inFlight.size === 0) this.settleIdle();
     this.wake();

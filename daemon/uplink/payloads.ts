@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { severitySchema } from '../config/schema.js';
+import { evictionNoticeSchema, quarantineNoticeSchema } from '../store/types.js';
 
 /**
  * The payload contract with the hub, defined once: the types are inferred from these schemas, the
@@ -53,3 +54,25 @@ export const stateSchema = z.strictObject({
   providers: z.array(z.string().min(1)),
 });
 export type StatePayload = z.infer<typeof stateSchema>;
+
+const storageEnvelope = {
+  schema: z.literal('vigil.storage/1'),
+  /** uuid v7 of the storage event; the de-duplication key, as for alerts. */
+  id: z.uuid({ version: 'v7' }),
+  device: z.string().min(1),
+  site: z.string().min(1),
+  /** `critical` for a quarantined database; for evictions `alert` when alerts were lost, `warning` when other undelivered events were, `info` when only delivered ones were. */
+  severity: severitySchema,
+  /** When it happened on the device. */
+  ts: isoTime,
+};
+
+/**
+ * The device's storage reporting on itself: a corrupt database moved aside at start, or events
+ * evicted to stay within the disk budget. Sent on `…/storage` through the outbox like any event.
+ */
+export const storageMessageSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ ...storageEnvelope, ...quarantineNoticeSchema.shape }),
+  z.strictObject({ ...storageEnvelope, ...evictionNoticeSchema.shape }),
+]);
+export type StorageMessage = z.infer<typeof storageMessageSchema>;

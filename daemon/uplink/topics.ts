@@ -3,6 +3,7 @@ export interface UplinkTopics {
   alerts: string;
   state: string;
   events: string;
+  storage: string;
 }
 
 export const TOPIC_ROOT = 'vigil/v1';
@@ -22,5 +23,5 @@ export function uplinkTopics(site: string, device: string): UplinkTopics {
   assertTopicLevel('site', site);
   assertTopicLevel('device', device);
   const base = `${TOPIC_ROOT}/${site}/${device}`;
-  return { alerts: `${base}/alerts`, state: `${base}/state`, events: `${base}/events` };
+  return { alerts: `${base}/alerts`, state: `${base}/state`, events: `${base}/events`, storage: `${base}/storage` };
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { DeviceIdentity } from './alert-message.js';
 import { Backoff } from '../util/backoff.js';
 import { clientOptions, readTlsMaterial, type ProtocolVersion, type TlsMaterial } from './client-options.js';
+import type { OutboxPriorityStats } from '../store/types.js';
 import { OutboxDrainer, type OutboxSource } from './outbox-drainer.js';
 import { stateSchema, type StatePayload, type StreamState } from './payloads.js';
 import { redactUri } from '../util/redact.js';
@@ -42,12 +43,18 @@ export interface UplinkStatus {
   url: string;
   published: number;
   acked: number;
+  /** Rows sent again after an earlier attempt. */
+  retries: number;
   failures: number;
   inFlight: number;
+  /** PUBACKs per second over the last 10 s. */
+  ackRate: number;
   /** Connection attempts that failed or connections that were lost. */
   disconnects: number;
   outboxDepth: number;
   oldestAgeMs: number | null;
+  /** Depth and oldest age per priority (0 critical, 1 alert, 2 warning, 3 info). */
+  outbox: OutboxPriorityStats[];
   lastError: string | null;
 }
 
@@ -125,10 +132,12 @@ export class Uplink implements Service {
   status(): UplinkStatus {
     let outboxDepth = -1;
     let oldestAgeMs: number | null = null;
+    let outbox: OutboxPriorityStats[] = [];
     try {
       const stats = this.options.outbox.outboxStats();
       outboxDepth = stats.depth;
       oldestAgeMs = stats.oldestAgeMs;
+      outbox = this.options.outbox.outboxByPriority();
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'cannot read outbox statistics');
     }
@@ -137,9 +146,11 @@ export class Uplink implements Service {
       url: this.url,
       ...this.drainer.metrics,
       inFlight: this.drainer.inFlightCount,
+      ackRate: this.drainer.ackRate.rate(),
       disconnects: this.disconnects,
       outboxDepth,
       oldestAgeMs,
+      outbox,
       lastError: this.lastError,
     };
   }
@@ -208,6 +219,10 @@ export class Uplink implements Service {
       return;
     }
     this.current = client;
+    // Nagle's algorithm holds each small PUBLISH until the previous segment is acknowledged, and
+    // the broker's delayed ACK then paces the whole drain: measured here, 800 msg/s with it on
+    // against thousands without. Our packets are whole messages already; nothing gains from waiting.
+    (client.stream as { setNoDelay?: (on: boolean) => unknown } | undefined)?.setNoDelay?.(true);
     // Handlers are bound to this client: a late event from an abandoned one is ignored, and an
     // 'error' listener stays attached so that mqtt.js never emits an unhandled 'error'.
     client.on('connect', (connack) => this.guard('connect', () => this.onConnect(client, connack)));

@@ -1,0 +1,109 @@
+/**
+ * Generates the machine-readable hub contract, docs/asyncapi.json (AsyncAPI 3.0), from the zod
+ * payload schemas in daemon/uplink/payloads.ts: the schemas the uplink validates against are the
+ * ones the hub reads, so the two cannot drift. test/uplink/asyncapi.test.ts fails when the checked-in
+ * file differs from what this produces.
+ *
+ *   node dist/scripts/asyncapi.js            # rewrite docs/asyncapi.json
+ *   node dist/scripts/asyncapi.js --check    # exit 1 if it is out of date
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { alertSchema, stateSchema, storageMessageSchema } from '../daemon/uplink/payloads.js';
+import { VERSION } from '../daemon/version.js';
+
+type Json = Record<string, unknown>;
+
+function jsonSchema(schema: z.ZodType): Json {
+  // Each schema is embedded in the document, which has its own dialect; a $schema per part is noise.
+  const doc = z.toJSONSchema(schema, { io: 'output' }) as Json;
+  delete doc['$schema'];
+  return doc;
+}
+
+const userProperties = {
+  type: 'object',
+  description: 'MQTT 5 user properties.',
+  properties: { event_id: { type: 'string', description: 'The payload `id` (uuid v7): the de-duplication key.' } },
+  required: ['event_id'],
+};
+
+export function buildAsyncApi(): Json {
+  const params = {
+    site: { description: 'device.site from the device configuration' },
+    device: { description: 'device.id from the device configuration' },
+  };
+  const channel = (leaf: string, message: string, description: string): Json => ({
+    address: `vigil/v1/{site}/{device}/${leaf}`,
+    description,
+    parameters: params,
+    messages: { [message]: { $ref: `#/components/messages/${message}` } },
+  });
+  const send = (name: string, bindings: Json, description: string): Json => ({
+    action: 'send', channel: { $ref: `#/channels/${name}` }, description, bindings: { mqtt: { ...bindings, bindingVersion: '0.2.0' } },
+  });
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'Vigil device ↔ hub MQTT contract',
+      version: VERSION,
+      description: 'Generated from daemon/uplink/payloads.ts by scripts/asyncapi.ts; do not edit by hand. ' +
+        'Delivery guarantees are in docs/hub-contract.md: at least once, de-duplicate on `id`.',
+    },
+    defaultContentType: 'application/json',
+    channels: {
+      alerts: channel('alerts', 'alert', 'Events of severity alert and critical.'),
+      events: channel('events', 'event', 'Events of severity info and warning (motion, for instance).'),
+      storage: channel('storage', 'storage', 'The device reporting on its own storage: a corrupt database moved aside, events evicted to stay within the disk budget.'),
+      state: channel('state', 'state', 'Retained online/offline state; `offline` is also the last will.'),
+    },
+    operations: {
+      sendAlert: send('alerts', { qos: 1, retain: false }, 'At least once; oldest first within a priority; critical before alert.'),
+      sendEvent: send('events', { qos: 1, retain: false }, 'At least once; after every pending alert.'),
+      sendStorage: send('storage', { qos: 1, retain: false }, 'At least once; prioritised by its severity like any event.'),
+      sendState: send('state', { qos: 1, retain: true }, 'Retained; `online` at every connect, `offline` at a clean stop and as the last will.'),
+    },
+    components: {
+      messages: {
+        alert: { name: 'vigil.alert/1', payload: { $ref: '#/components/schemas/alert' }, headers: userProperties },
+        event: { name: 'vigil.alert/1', payload: { $ref: '#/components/schemas/alert' }, headers: userProperties },
+        storage: { name: 'vigil.storage/1', payload: { $ref: '#/components/schemas/storage' }, headers: userProperties },
+        state: { name: 'vigil.state/1', payload: { $ref: '#/components/schemas/state' } },
+      },
+      schemas: {
+        alert: jsonSchema(alertSchema),
+        storage: jsonSchema(storageMessageSchema),
+        state: jsonSchema(stateSchema),
+      },
+    },
+  };
+}
+
+export const ASYNCAPI_FILE = path.join('docs', 'asyncapi.json');
+
+export function renderAsyncApi(): string {
+  return `${JSON.stringify(buildAsyncApi(), null, 2)}\n`;
+}
+
+/** The repository root, from dist/scripts or scripts. */
+function repoRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '..', '..') : path.resolve(here, '..');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const file = path.join(repoRoot(), ASYNCAPI_FILE);
+  const text = renderAsyncApi();
+  if (process.argv.includes('--check')) {
+    const current = readFileSync(file, 'utf8');
+    if (current !== text) {
+      process.stderr.write(`${file} is out of date: run node dist/scripts/asyncapi.js\n`);
+      process.exitCode = 1;
+    }
+  } else {
+    writeFileSync(file, text);
+    process.stdout.write(`wrote ${file}\n`);
+  }
+}

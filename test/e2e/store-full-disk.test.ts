@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Severity } from '../../daemon/config/schema.js';
+import { EventStore } from '../../daemon/store/event-store.js';
+import { alertOutbox } from '../../daemon/uplink/alert-message.js';
+import { storageMessageSchema } from '../../daemon/uplink/payloads.js';
+import { storageOutbox } from '../../daemon/uplink/storage-message.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { tempDir, waitFor } from '../helpers/shared.js';
+import { alertEvent, device, mqttConfig, startUplink, subscribe } from '../uplink/harness.js';
+
+const KiB = 1024;
+
+test('a small budget during a long outage: keeps running, evicts info before alerts, tells the hub, keeps the newest alerts', async (t) => {
+  const broker = await startMosquitto(t, { persistence: true });
+  const hub = await subscribe(t, broker.url, `vigil/v1/${device.site}/${device.id}/+`, {
+    clientId: 'hub-full-disk', clean: false, properties: { sessionExpiryInterval: 600 },
+  });
+  const store = EventStore.open(await tempDir(t), {
+    recover: true, budgetBytes: 512 * KiB, budgetCheckEvery: 100, notices: storageOutbox(device),
+  });
+  t.after(() => store.close());
+  const uplink = startUplink(t, { config: mqttConfig(broker.url), outbox: store });
+  await waitFor('the uplink to connect', () => uplink.status().connected || undefined);
+  await broker.stop();
+  await waitFor('the uplink to see the outage', () => (uplink.status().connected ? undefined : true));
+
+  const toOutbox = alertOutbox(device);
+  const made: { id: string; severity: Severity }[] = [];
+  for (let i = 0; i < 4000; i += 1) {
+    const severity: Severity = i % 3 === 0 ? 'alert' : 'info';
+    made.push({ id: store.recordEvent(alertEvent(i, { severity }), toOutbox).id, severity });
+  }
+  const status = store.storageStatus();
+  assert.ok(status.usedBytes <= 512 * KiB + 128 * KiB, `used ${status.usedBytes}`);
+  assert.ok(status.evictions.lost.info > 0, 'info evicted');
+
+  await broker.start();
+  uplink.notify();
+  await waitFor('the outbox to drain', () => (store.peekOutbox(1).length === 0 ? true : undefined), 30_000);
+  const alertsKept = made.filter((m) => m.severity === 'alert' && store.getEvent(m.id));
+  const received = await waitFor('every kept alert and a storage report at the hub', () => {
+    const ids = new Set(hub.messages.map((m) => String(m.userProperties['event_id'])));
+    const storage = hub.messages.filter((m) => m.topic.endsWith('/storage'));
+    return alertsKept.every((a) => ids.has(a.id)) && storage.length > 0 ? { ids, storage } : undefined;
+  }, 20_000);
+
+  // Policy: as long as any info event was kept, no alert was evicted; the newest alerts all arrived.
+  const infoKept = made.filter((m) => m.severity === 'info' && store.getEvent(m.id)).length;
+  if (infoKept > 0) assert.equal(status.evictions.lost.alert, 0);
+  const newestAlerts = made.filter((m) => m.severity === 'alert').slice(-200);
+  assert.ok(newestAlerts.every((a) => received.ids.has(a.id)), 'the 200 newest alerts reached the hub');
+  const oldestInfo = made.find((m) => m.severity === 'info');
+  assert.ok(oldestInfo && !received.ids.has(oldestInfo.id), 'the oldest info event was the one given up');
+
+  // The reports are well-formed and add up to what the device counted.
+  const reports = received.storage.map((m) => storageMessageSchema.parse(m.json));
+  const last = reports.filter((r) => r.kind === 'evicted').at(-1);
+  assert.ok(last?.kind === 'evicted');
+  assert.equal(last.budget_bytes, 512 * KiB);
+  assert.ok(last.total_lost >= last.lost.info, 'totals include this run');
+  assert.equal(status.evictions.runs >= reports.length, true);
+  assert.ok(reports.every((r) => received.ids.has(r.id)), 'reports carry their id as event_id too');
+});

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ASYNCAPI_FILE, buildAsyncApi, renderAsyncApi } from '../../scripts/asyncapi.js';
+import { repoRoot } from '../helpers/shared.js';
+
+test('the checked-in docs/asyncapi.json is what the payload schemas generate', async () => {
+  const checkedIn = await readFile(path.join(repoRoot, ASYNCAPI_FILE), 'utf8');
+  assert.equal(checkedIn, renderAsyncApi(), 'out of date: run `npm run build && node dist/scripts/asyncapi.js`');
+});
+
+test('the contract names every topic, its QoS and retain flag, and the de-duplication key', () => {
+  const doc = buildAsyncApi() as {
+    asyncapi: string;
+    channels: Record<string, { address: string }>;
+    operations: Record<string, { bindings: { mqtt: { qos: number; retain: boolean } } }>;
+    components: { schemas: Record<string, { required?: string[]; properties?: Record<string, unknown>; oneOf?: unknown[] }> };
+  };
+  assert.equal(doc.asyncapi, '3.0.0');
+  assert.deepEqual(Object.values(doc.channels).map((c) => c.address).sort(),
+    ['alerts', 'events', 'state', 'storage'].map((l) => `vigil/v1/{site}/{device}/${l}`));
+  assert.equal(doc.operations['sendState']?.bindings.mqtt.retain, true);
+  assert.ok(Object.values(doc.operations).every((o) => o.bindings.mqtt.qos === 1));
+  assert.ok(doc.components.schemas['alert']?.required?.includes('id'));
+  // The storage message is a union on `kind`, each branch carrying the id.
+  const storage = doc.components.schemas['storage'];
+  assert.equal(storage?.oneOf?.length, 2);
+  assert.match(JSON.stringify(storage), /"quarantined"/);
+  assert.match(JSON.stringify(storage), /"oldest_lost_ts"/);
+});
