@@ -3,6 +3,7 @@ import { VERSION } from '../daemon/version.js';
 import { benchCommand } from './commands/bench.js';
 import { configCommand } from './commands/config.js';
 import { eventsCommand } from './commands/events.js';
+import { statusCommand } from './commands/status.js';
 import type { Output } from './output.js';
 
 /**
@@ -19,6 +20,7 @@ export function buildProgram(out: Output): Command {
   const program = new Command('vigilctl')
     .description('manage a Vigil device')
     .version(VERSION)
+    .addCommand(statusCommand(out))
     .addCommand(configCommand(out))
     .addCommand(eventsCommand(out))
     .addCommand(benchCommand(out));

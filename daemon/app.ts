@@ -3,6 +3,7 @@ import { PresenceRule, type RuleHit } from './analytics/presence-rule.js';
 import { StreamAnalyzer } from './analytics/stream-analyzer.js';
 import type { EventSink } from './analytics/ports.js';
 import type { Config, StreamConfig } from './config/schema.js';
+import { ControlSocket } from './control/socket-server.js';
 import { errorMessage } from './errors.js';
 import { loadDetector, type Detector } from './inference/detector.js';
 import { withDeadline } from './lifecycle.js';
@@ -53,6 +54,7 @@ export interface AppStatus {
 export class App {
   private store: EventStore | null = null;
   private uplink: Uplink | null = null;
+  private control: ControlSocket | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
@@ -87,11 +89,35 @@ export class App {
       signal.throwIfAborted();
       await this.startStream(stream, signal);
     }
+    await this.startControl();
     this.uplink.publishState();
     const every = this.opts.statsIntervalMs ?? 30_000;
     if (every > 0) {
       this.statsTimer = setInterval(() => this.logStats(), every);
       this.statsTimer.unref();
+    }
+  }
+
+  /**
+   * Last to start: vigilctl should only reach a daemon that is running. A second daemon on the same
+   * socket (and so, likely, the same database) refuses to start; any other socket problem (e.g. no
+   * /run/vigil) costs local management only, never the video.
+   */
+  private async startControl(): Promise<void> {
+    if (!this.cfg.control.enabled) return;
+    const control = new ControlSocket(this.cfg.control.socket, {
+      status: () => this.status(),
+      listEvents: ({ stream, limit }) => {
+        if (!this.store) throw new Error('event store is closed');
+        return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
+      },
+    }, this.rootLog.child({ component: 'control' }));
+    try {
+      await control.start();
+      this.control = control;
+    } catch (err) {
+      if (errorMessage(err).startsWith('another process answers')) throw err;
+      this.log.error({ socket: this.cfg.control.socket, err: errorMessage(err) }, 'control socket unavailable: vigilctl cannot reach this daemon');
     }
   }
 
@@ -197,6 +223,9 @@ export class App {
   async stop(): Promise<void> {
     clearInterval(this.statsTimer);
     this.running.abort();
+    const control = this.control;
+    this.control = null;
+    if (control) await control.stop().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'stop: control socket failed'));
     const attempt = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
       try {
         await withDeadline(2000, what, async () => { await fn(); });

@@ -108,6 +108,7 @@ async function benchModel(manifest: string): Promise<Row> {
   const cfg = validateConfig({
     device: { id: 'bench', site: 'lab' }, storage: { dir }, mqtt: { url }, models_dir: args['models-dir'],
     models: [{ name: 'm', manifest }], inference: { threads: 1 },
+    control: { enabled: false },
     streams: [{ id: 'clip', uri: `file://${args.clip}`, model: 'm', fps: 120, realtime: false, loop: true }],
     rules: [{ id: 'people', stream: 'clip', kind: 'presence', classes: ['person'], cooldown_s: 0 }],
   }, 'bench');

@@ -36,6 +36,7 @@ export async function prepareDemo(opts: DemoOptions): Promise<Demo> {
     device: { id: 'demo', site: 'local' },
     storage: { dir },
     mqtt: { url },
+    control: { socket: opts.socket ?? path.join(dir, 'vigild.sock') },
     ...(opts.modelsDir !== undefined ? { models_dir: path.resolve(opts.modelsDir) } : {}),
     models: withModel ? [{ name: 'demo-model', manifest: path.resolve(opts.model ?? '') }] : [],
     streams: [{
@@ -52,7 +53,8 @@ export async function prepareDemo(opts: DemoOptions): Promise<Demo> {
   hub.on('message', (topic, payload) => process.stdout.write(`${describe(topic, payload)}\n`));
   hub.on('error', () => undefined);
   process.stdout.write(`vigil demo: broker ${url}, state ${dir}, source ${config.streams[0]?.uri}` +
-    `${withModel ? `, model ${opts.model}` : ' (no model: motion events)'}\n`);
+    `${withModel ? `, model ${opts.model}` : ' (no model: motion events)'}\n` +
+    `vigil demo: try \`npx vigilctl status --socket ${config.control.socket}\` in another terminal\n`);
 
   return {
     config,

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { stringify } from 'yaml';
@@ -69,8 +70,12 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** Runs the built vigild with `args`; killed (SIGKILL) when the test ends if it is still running. */
+let sockets = 0;
+
 export function spawnDaemon(t: TestContext, args: string[], env: Record<string, string> = {}): Daemon {
-  const child = spawn(process.execPath, [DAEMON_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(env) });
+  // Each daemon gets its own control socket: the default, /run/vigil/vigild.sock, is the device's.
+  const socket = env['VIGIL_SOCKET'] ?? path.join(tmpdir(), `vigil-e2e-${process.pid}-${++sockets}.sock`);
+  const child = spawn(process.execPath, [DAEMON_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ ...env, VIGIL_SOCKET: socket }) });
   const lines: LogLine[] = [];
   const badLines: string[] = [];
   let out = '';

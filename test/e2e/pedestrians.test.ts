@@ -41,6 +41,7 @@ async function runClip(t: TestContext, model: Model, realtime: boolean): Promise
     mqtt: { url: broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
     models_dir: MODELS_DIR,
     models: [{ name: model, manifest: manifestPath(model), providers: ['cpu'] }],
+    control: { enabled: false },
     streams: [{ id: 'plaza', uri: pathToFileURL(sharedPath('video', 'pedestrians.mp4')).href, model, loop: false, realtime, fps: 30 }],
     rules: [{ id: 'people', stream: 'plaza', kind: 'presence', classes: ['person'], min_score: 0.3, cooldown_s: 0, min_frames: 1 }],
   }, 'pedestrians test');
