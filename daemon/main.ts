@@ -8,6 +8,8 @@ import { loadConfigFile, overridesFromEnv, type PathOverrides } from './config/l
 import type { Config } from './config/schema.js';
 import { errorMessage, VigilError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
+import { createHealthCheck } from './systemd/health.js';
+import { SdNotifier } from './systemd/notify.js';
 import { VERSION } from './version.js';
 
 /** systemd's default stop timeout is 90 s; ours must be far shorter so a hung part cannot stall a reboot. */
@@ -19,6 +21,7 @@ interface Options {
   stateDir?: string;
   modelsDir?: string;
   mqttUrl?: string;
+  socket?: string;
   model?: string;
   source?: string;
   checkConfig?: boolean;
@@ -35,6 +38,7 @@ function parseArgs(argv: string[]): Options {
     .option('--state-dir <dir>', 'state directory (database, caches); env VIGIL_STATE_DIR')
     .option('--models-dir <dir>', 'where manifests find model files; env VIGIL_MODELS_DIR')
     .option('--mqtt-url <url>', 'broker URL, overriding the config; env VIGIL_MQTT_URL')
+    .option('--socket <path>', 'control socket for vigilctl; env VIGIL_SOCKET')
     .option('--check-config', 'validate the configuration and exit (0 valid, 2 invalid)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -48,6 +52,7 @@ function overrides(opts: Options): PathOverrides {
     storageDir: opts.stateDir ?? env.storageDir,
     modelsDir: opts.modelsDir ?? env.modelsDir,
     mqttUrl: opts.mqttUrl ?? env.mqttUrl,
+    socket: opts.socket ?? env.socket,
   };
 }
 
@@ -73,6 +78,9 @@ async function run(opts: Options): Promise<number> {
   // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
   const app = new App(cfg, log, protocolVersion !== undefined ? { protocolVersion } : {});
+  // Silent without NOTIFY_SOCKET; under systemd (Type=notify) it reports READY, STATUS, STOPPING
+  // and pings the watchdog only while the streams are healthy (daemon/systemd/health.ts).
+  const notifier = new SdNotifier({ log: log.child({ component: 'systemd' }) });
   return new Promise<number>((resolve) => {
     let stopping = false;
     const shutdown = (signal: NodeJS.Signals): void => {
@@ -84,6 +92,7 @@ async function run(opts: Options): Promise<number> {
       }
       stopping = true;
       log.info({ signal }, 'stopping');
+      notifier.notifyStopping();
       const forced = setTimeout(() => {
         log.error({ deadline_ms: STOP_DEADLINE_MS }, 'shutdown deadline passed: exiting anyway');
         resolve(code);
@@ -99,7 +108,12 @@ async function run(opts: Options): Promise<number> {
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
     app.start(new AbortController().signal).then(
-      () => log.info({ version: VERSION, streams: cfg.streams.length }, 'vigild running'),
+      () => {
+        log.info({ version: VERSION, streams: cfg.streams.length }, 'vigild running');
+        const health = createHealthCheck(() => app.status(), { streams: cfg.streams });
+        notifier.ready(health().status);
+        notifier.startWatchdog(health);
+      },
       (err: unknown) => {
         log.fatal({ err: errorMessage(err) }, 'start failed');
         void app.stop().finally(() => resolve(err instanceof VigilError ? err.exitCode : 1));

@@ -14,6 +14,8 @@ APT_PACKAGES=(
   mosquitto
   # the RTSP test server (GstRtspServer through Python's GObject bindings)
   python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0
+  # systemd-analyze, which checks the unit file in the tests
+  systemd
   # native addon toolchain
   build-essential python3
 )

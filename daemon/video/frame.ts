@@ -36,4 +36,6 @@ export interface StreamStatus {
   /** The camera's own frame size, once the first frame has been decoded. */
   sourceWidth?: number;
   sourceHeight?: number;
+  /** Wall-clock time (ms since epoch) of the newest frame pulled; absent until the first. */
+  lastFrameAt?: number;
 }

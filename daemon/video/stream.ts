@@ -86,6 +86,7 @@ export class VideoStream implements Service {
 
   private seq = 0;
   private framesPulled = 0;
+  private lastFrameAt = 0;
   private restarts = 0;
   private lastError: string | null = null;
   private sourceWidth = 0;
@@ -178,6 +179,7 @@ export class VideoStream implements Service {
       s.sourceWidth = this.sourceWidth;
       s.sourceHeight = this.sourceHeight;
     }
+    if (this.lastFrameAt > 0) s.lastFrameAt = this.lastFrameAt;
     return s;
   }
 
@@ -259,6 +261,7 @@ export class VideoStream implements Service {
     if (this.attemptFrames++ === 0) this.onFirstFrame();
     this.countFps(now);
     this.framesPulled++;
+    this.lastFrameAt = now;
     this.slot.put({
       streamId: this.config.id,
       seq: this.seq++,
