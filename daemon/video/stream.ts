@@ -441,6 +441,11 @@ export class VideoStream implements Service {
     this.pulling = false;
     if (p === null) return;
     try {
+      // gstreamer-superficial's bus poll blocks a pool thread in gst_bus_timed_pop with no timeout
+      // and only re-polls while the pipeline is not NULL. Pausing first posts state-changed messages
+      // that wake it; by the time its callback runs the pipeline is NULL and it stops. Without this,
+      // every restart would leave one pool thread blocked forever (and a test process that never exits).
+      p.pause();
       p.stop();
     } catch (err) {
       this.log.warn({ err: redactUri(errorMessage(err)) }, 'stopping pipeline failed');
