@@ -1,7 +1,8 @@
 import path from 'node:path';
-import { PresenceRule, type RuleHit } from './analytics/presence-rule.js';
+import { buildRule, usesTracks, type RuleHit } from './analytics/rules/index.js';
+import { Tracker } from './analytics/tracker/index.js';
 import { StreamAnalyzer } from './analytics/stream-analyzer.js';
-import type { EventSink } from './analytics/ports.js';
+import type { ActivityEnd, EventSink } from './analytics/ports.js';
 import type { Config, StreamConfig } from './config/schema.js';
 import { ControlSocket } from './control/socket-server.js';
 import { errorMessage } from './errors.js';
@@ -13,6 +14,9 @@ import { EventStore } from './store/event-store.js';
 import type { StorageStatus } from './store/types.js';
 import { alertOutbox } from './uplink/alert-message.js';
 import { storageOutbox } from './uplink/storage-message.js';
+import { TelemetryService } from './telemetry/telemetry-service.js';
+import type { TelemetryPayload } from './uplink/payloads.js';
+import type { Percentiles } from './util/sample-ring.js';
 import type { ProtocolVersion } from './uplink/client-options.js';
 import { Uplink, type StateInfo, type UplinkStatus } from './uplink/uplink.js';
 import type { StreamStatus } from './video/frame.js';
@@ -39,10 +43,15 @@ interface RunningStream {
 export interface AppStatus {
   version: string;
   device: { id: string; site: string };
-  streams: (StreamStatus & { model: string | null; provider: string | null; analysis: AnalyzerStats })[];
+  streams: (StreamStatus & {
+    model: string | null; provider: string | null; analysis: AnalyzerStats;
+    latency: { inferenceMs: Percentiles | null; endToEndMs: Percentiles | null };
+  })[];
   models: { name: string; provider: string | null; error: string | null }[];
   uplink: UplinkStatus | null;
   storage: StorageStatus | null;
+  /** The newest health report sent to the hub; absent before the first (one per `telemetry.interval_s`). */
+  telemetry?: TelemetryPayload;
 }
 
 /**
@@ -55,6 +64,7 @@ export class App {
   private store: EventStore | null = null;
   private uplink: Uplink | null = null;
   private control: ControlSocket | null = null;
+  private telemetry: TelemetryService | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
@@ -82,6 +92,14 @@ export class App {
       ...(this.opts.protocolVersion !== undefined ? { protocolVersion: this.opts.protocolVersion } : {}),
     });
     await this.uplink.start(signal);
+    signal.throwIfAborted();
+
+    // Right after the uplink, whose outbox its reports go through; it reads everything else through status().
+    this.telemetry = new TelemetryService({
+      config: cfg.telemetry, device: cfg.device, status: () => this.status(), outbox: store,
+      onQueued: () => this.uplink?.notify(), diskPath: cfg.storage.dir, log: this.rootLog.child({ component: 'telemetry' }),
+    });
+    await this.telemetry.start(signal);
     signal.throwIfAborted();
 
     await this.loadModels(signal);
@@ -145,9 +163,10 @@ export class App {
 
   private async startStream(config: StreamConfig, signal: AbortSignal): Promise<void> {
     const detector = config.model !== undefined ? this.detectors.get(config.model) ?? null : null;
-    const rules = this.cfg.rules.filter((r) => r.stream === config.id).map((r) => new PresenceRule(r));
+    const ruleConfigs = this.cfg.rules.filter((r) => r.stream === config.id);
+    const rules = ruleConfigs.map(buildRule);
     if (detector === null && rules.length > 0) {
-      this.log.warn({ stream: config.id, rules: rules.map((r) => r.config.id) },
+      this.log.warn({ stream: config.id, rules: rules.map((r) => r.id) },
         'stream has rules but no working model: the rules cannot fire');
     }
     let analysis: AnalysisSize = MOTION_ONLY_ANALYSIS;
@@ -158,6 +177,7 @@ export class App {
     const video = new VideoStream(config, { log: this.rootLog, analysis });
     const analyzer = new StreamAnalyzer({
       streamId: config.id, source: video, detector, rules, sink: this.sink,
+      tracker: ruleConfigs.some(usesTracks) ? new Tracker(config.tracker) : null,
       motion: config.motion.enabled ? new MotionDetector({ threshold: config.motion.threshold, minArea: config.motion.min_area }) : null,
       log: this.rootLog.child({ component: 'analytics', stream: config.id }),
     });
@@ -174,10 +194,20 @@ export class App {
       if (!store) throw new Error('event store is closed');
       const event = store.recordEvent({
         ts: hit.ts, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity, kind: hit.kind,
-        payload: { objects: hit.objects.map(({ label, score, box }) => ({ label, score, box })) },
+        payload: {
+          objects: hit.objects.map(({ label, score, box }) => ({ label, score, box })),
+          ...(hit.activity !== undefined ? { activity: hit.activity } : {}),
+          ...(hit.trackId !== undefined ? { track_id: hit.trackId } : {}),
+          ...hit.details,
+        },
       }, alertOutbox(this.cfg.device));
       this.uplink?.notify();
       return event.id;
+    },
+    end: (end: ActivityEnd): void => {
+      this.store?.mergePayload(end.eventId, {
+        ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason, ...end.details,
+      });
     },
   };
 
@@ -202,12 +232,14 @@ export class App {
         ...s.video.status(), model: s.model,
         provider: s.model !== null ? this.detectors.get(s.model)?.info.provider ?? null : null,
         analysis: { ...s.analyzer.stats },
+        latency: { inferenceMs: s.analyzer.recent.inferenceMs.percentiles(), endToEndMs: s.analyzer.recent.endToEndMs.percentiles() },
       })),
       models: this.cfg.models.map((m) => ({
         name: m.name, provider: this.detectors.get(m.name)?.info.provider ?? null, error: this.modelErrors.get(m.name) ?? null,
       })),
       uplink: this.uplink?.status() ?? null,
       storage: this.store?.storageStatus() ?? null,
+      ...(this.telemetry?.latest ? { telemetry: this.telemetry.latest } : {}),
     };
   }
 
@@ -238,6 +270,7 @@ export class App {
       await s.done;
     })));
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
+    if (this.telemetry) await attempt('telemetry', () => this.telemetry?.stop());
     if (this.uplink) await attempt('uplink', () => this.uplink?.stop());
     if (this.store) await attempt('event store', () => this.store?.close());
     this.store = null;

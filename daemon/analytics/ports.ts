@@ -1,7 +1,7 @@
 import type { Frame } from '../video/frame.js';
 import type { Detection } from '../inference/types.js';
 import type { MotionResult } from '../motion/motion-detector.js';
-import type { RuleHit } from './presence-rule.js';
+import type { EndReason, RuleHit } from './rules/types.js';
 
 /**
  * The narrow interfaces the analysis loop depends on. The composition root adapts the concrete
@@ -21,7 +21,21 @@ export interface MotionPort {
   detect(frame: Frame): MotionResult;
 }
 
+/** The close of an activity whose start was recorded as event `eventId`. */
+export interface ActivityEnd {
+  eventId: string;
+  ruleId: string;
+  streamId: string;
+  /** Frame times (ms since epoch) of the start and the end. */
+  startedTs: number;
+  ts: number;
+  reason: EndReason;
+  details?: Record<string, string | number>;
+}
+
 export interface EventSink {
   /** Persists the event (and queues it for the hub); returns its id. Throws only if storage fails. */
   record(hit: RuleHit): string;
+  /** Marks the activity's event ended. Optional: a sink without it keeps start events only. Throws only if storage fails. */
+  end?(end: ActivityEnd): void;
 }

@@ -1,16 +1,9 @@
-import type { RuleConfig, Severity } from '../config/schema.js';
+import type { PresenceRuleConfig } from '../config/schema.js';
 import type { Detection } from '../inference/types.js';
 import { bottomCentre, pointInPolygon } from './geometry.js';
+import type { RuleHit } from './rules/types.js';
 
-export interface RuleHit {
-  kind: 'presence' | 'motion';
-  ruleId: string;
-  streamId: string;
-  severity: Severity;
-  /** Wall-clock time of the frame that completed the match, ms since epoch. */
-  ts: number;
-  objects: Detection[];
-}
+export type { RuleHit } from './rules/types.js';
 
 /**
  * `presence`: objects of the given classes, above a score, optionally inside a zone, seen in
@@ -22,7 +15,7 @@ export class PresenceRule {
   private lastFired = Number.NEGATIVE_INFINITY;
   private readonly classes: ReadonlySet<string>;
 
-  constructor(readonly config: RuleConfig) {
+  constructor(readonly config: PresenceRuleConfig) {
     this.classes = new Set(config.classes);
   }
 

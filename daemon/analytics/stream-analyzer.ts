@@ -3,8 +3,10 @@ import { errorMessage } from '../errors.js';
 import type { Detection } from '../inference/types.js';
 import type { MotionResult } from '../motion/motion-detector.js';
 import type { Frame } from '../video/frame.js';
+import { SampleRing } from '../util/sample-ring.js';
 import type { DetectorPort, EventSink, FrameSource, MotionPort } from './ports.js';
-import type { PresenceRule, RuleHit } from './presence-rule.js';
+import type { EndReason, Rule, RuleHit, RuleInput, RuleOutput } from './rules/types.js';
+import type { Tracker } from './tracker/index.js';
 
 export interface AnalyzerStats {
   framesAnalysed: number;
@@ -16,6 +18,11 @@ export interface AnalyzerStats {
   events: number;
   eventErrors: number;
   lastDetections: number;
+  /** Confirmed tracks matched in the latest frame. */
+  tracks: number;
+  /** Activities started and not yet ended, and those ended since start. */
+  openActivities: number;
+  endedActivities: number;
 }
 
 export interface AnalyzerOptions {
@@ -23,7 +30,9 @@ export interface AnalyzerOptions {
   source: FrameSource;
   detector: DetectorPort | null;
   motion: MotionPort | null;
-  rules: PresenceRule[];
+  rules: Rule[];
+  /** One per stream; null when no rule needs tracks. */
+  tracker?: Tracker | null;
   sink: EventSink;
   log: Logger;
   /** Model-less streams report motion onsets as events at most this often. */
@@ -38,8 +47,13 @@ export interface AnalyzerOptions {
 export class StreamAnalyzer {
   readonly stats: AnalyzerStats = {
     framesAnalysed: 0, inferences: 0, inferenceErrors: 0, inferenceMs: 0,
-    motionFrames: 0, events: 0, eventErrors: 0, lastDetections: 0,
+    motionFrames: 0, events: 0, eventErrors: 0, lastDetections: 0, tracks: 0, openActivities: 0, endedActivities: 0,
   };
+  /** Open activities by rule and key: the event id their start was stored as. */
+  private readonly open = new Map<string, { eventId: string; ruleId: string; startedTs: number }>();
+  private lastTs = 0;
+  /** Recent inference times and pull-to-decision times (ms), for the telemetry's percentiles. */
+  readonly recent = { inferenceMs: new SampleRing(), endToEndMs: new SampleRing() };
   private inMotion = false;
   private lastMotionEvent = Number.NEGATIVE_INFINITY;
 
@@ -49,7 +63,9 @@ export class StreamAnalyzer {
     for await (const frame of this.opts.source.frames(signal)) {
       if (signal.aborted) break;
       await this.process(frame);
+      this.recent.endToEndMs.push(Date.now() - frame.ts);
     }
+    this.closeAll(this.lastTs, 'stream_ended');
   }
 
   async process(frame: Frame): Promise<void> {
@@ -63,9 +79,64 @@ export class StreamAnalyzer {
     }
     const detections = await this.infer(frame);
     if (detections === null) return;
+    this.lastTs = frame.ts;
+    const tracked = this.opts.tracker?.update(frame.ts, detections) ?? { tracks: [], lost: [], removed: [] };
+    this.stats.tracks = tracked.tracks.length;
+    const input: RuleInput = {
+      ts: frame.ts, detections, ...tracked, sourceWidth: frame.sourceWidth, sourceHeight: frame.sourceHeight,
+    };
     for (const rule of this.opts.rules) {
-      const hit = rule.evaluate(frame.ts, detections);
-      if (hit) this.emit(hit);
+      for (const out of rule.evaluate(input)) this.apply(rule.id, out);
+    }
+  }
+
+  /**
+   * One event per activity: a start is stored (and sent) once, and its end updates that same
+   * event. An end whose start was never stored (the store failed, or the schedule held it) is
+   * dropped here rather than invented.
+   */
+  private apply(ruleId: string, out: RuleOutput): void {
+    switch (out.type) {
+      case 'instant':
+        this.emit(out.hit);
+        return;
+      case 'start': {
+        const eventId = this.emit(out.hit);
+        if (eventId !== null) {
+          this.open.set(`${ruleId}\0${out.key}`, { eventId, ruleId, startedTs: out.hit.ts });
+          this.stats.openActivities = this.open.size;
+        }
+        return;
+      }
+      case 'end': {
+        const key = `${ruleId}\0${out.key}`;
+        const activity = this.open.get(key);
+        if (!activity) return;
+        this.open.delete(key);
+        this.finish(activity, out.ts, out.reason, out.details);
+      }
+    }
+  }
+
+  /** A stream that ends leaves nothing open: the last frame seen is when its activities ended. */
+  private closeAll(ts: number, reason: EndReason): void {
+    const open = [...this.open.values()];
+    this.open.clear();
+    for (const activity of open) this.finish(activity, ts, reason);
+  }
+
+  private finish(activity: { eventId: string; ruleId: string; startedTs: number }, ts: number, reason: EndReason,
+    details?: Record<string, string | number>): void {
+    this.stats.endedActivities += 1;
+    this.stats.openActivities = this.open.size;
+    const end = { eventId: activity.eventId, ruleId: activity.ruleId, streamId: this.opts.streamId, startedTs: activity.startedTs, ts, reason,
+      ...(details !== undefined ? { details } : {}) };
+    this.opts.log.info({ event: end.eventId, stream: end.streamId, rule: end.ruleId, reason, duration_s: (ts - activity.startedTs) / 1000 }, 'activity ended');
+    try {
+      this.opts.sink.end?.(end);
+    } catch (err) {
+      this.stats.eventErrors += 1;
+      this.opts.log.error({ stream: end.streamId, rule: end.ruleId, event: end.eventId, err: errorMessage(err) }, 'activity end could not be stored');
     }
   }
 
@@ -76,6 +147,7 @@ export class StreamAnalyzer {
       const ms = performance.now() - started;
       this.stats.inferenceMs = this.stats.inferences === 0 ? ms : 0.9 * this.stats.inferenceMs + 0.1 * ms;
       this.stats.inferences += 1;
+      this.recent.inferenceMs.push(ms);
       this.stats.lastDetections = detections.length;
       return detections;
     } catch (err) {
@@ -104,18 +176,21 @@ export class StreamAnalyzer {
     });
   }
 
-  private emit(hit: RuleHit): void {
+  private emit(hit: RuleHit): string | null {
     try {
       const id = this.opts.sink.record(hit);
       this.stats.events += 1;
       this.opts.log.info({
         event: id, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity,
+        ...(hit.activity !== undefined ? { activity: hit.activity } : {}), ...(hit.trackId !== undefined ? { track: hit.trackId } : {}),
         objects: hit.objects.map((o) => `${o.label} ${o.score.toFixed(2)}`),
       }, 'event');
+      return id;
     } catch (err) {
       // The frame path goes on; a store that cannot write is reported by its own health check.
       this.stats.eventErrors += 1;
       this.opts.log.error({ stream: hit.streamId, rule: hit.ruleId, err: errorMessage(err) }, 'event could not be stored');
+      return null;
     }
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { trackerConfigSchema } from '../analytics/tracker/config.js';
 
 /**
  * The one definition of vigil.yaml. The TypeScript types below are inferred from it, the loader
@@ -51,6 +52,17 @@ export const modelRefSchema = z.strictObject({
   providers: z.array(providerSchema).min(1).optional(),
 });
 
+/**
+ * The tracker's defaults were fitted to MOTChallenge's Faster R-CNN boxes. The CPU detectors score
+ * lower: NanoDet-m and YOLOX-Nano give people about 0.5-0.8, and on car-detection.mp4 YOLOX-Nano
+ * scores a passing car 0.3-0.9 from frame to frame. At 0.6/0.7 such objects start tracks late and
+ * fall to the stricter low-score stage half the time; a step lower keeps them on one track.
+ */
+const streamTrackerSchema = trackerConfigSchema.safeExtend({
+  high_score: z.number().min(0).max(1).default(0.5),
+  new_track_score: z.number().min(0).max(1).default(0.6),
+});
+
 export const streamSchema = z.strictObject({
   id,
   uri: z.string().regex(/^(file|rtsp|rtsps|test):\/\/.*$/, 'expected a file://, rtsp:// or test:// URI'),
@@ -69,6 +81,8 @@ export const streamSchema = z.strictObject({
   restart_max_ms: z.number().int().min(100).default(60_000),
   /** No frame for this long on a playing stream counts as a stall and restarts it. */
   stall_timeout_ms: z.number().int().min(500).default(15_000),
+  /** Per-stream tracker for rules on tracks; see README "Tracking". */
+  tracker: streamTrackerSchema.prefault({}),
   motion: z.strictObject({
     enabled: z.boolean().default(true),
     /** Fraction of the motion grid that must change for a frame to count as motion. */
@@ -78,19 +92,98 @@ export const streamSchema = z.strictObject({
   }).prefault({}),
 });
 
-export const ruleSchema = z.strictObject({
+/** Rule geometry is in source pixels, or normalised to 0..1 of the camera's width and height. */
+const unitsSchema = z.enum(['px', 'norm']).default('px');
+const polygon = z.array(point).min(3);
+const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (24 h)');
+
+/** A weekly window in the device's local time; `from` after `to` runs past midnight. */
+export const scheduleWindowSchema = z.strictObject({
+  days: z.array(weekday).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']),
+  from: clock,
+  to: clock,
+});
+
+/** What every rule has: the stream, which objects count, how loud and how often. */
+const ruleBase = {
   id,
   stream: id,
-  kind: z.literal('presence'),
   classes: z.array(z.string().min(1)).min(1),
   min_score: z.number().min(0).max(1).default(0.4),
-  /** Polygon in source pixels; a detection counts when its bottom centre is inside. */
-  zone: z.array(point).min(3).optional(),
+  severity: severitySchema.default('alert'),
+  /** Activities start only inside one of these windows; absent = always. */
+  schedule: z.array(scheduleWindowSchema).min(1).optional(),
+  units: unitsSchema,
+};
+
+/** Rules on tracks: a track counts once it has existed this long, which filters one-frame ghosts. */
+const trackRuleBase = {
+  ...ruleBase,
+  min_age_s: z.number().min(0).max(3600).default(0),
+  /** The point of a box that must be inside a zone or cross a line: where an object touches the ground. */
+  anchor: z.enum(['bottom_centre', 'centre']).default('bottom_centre'),
+  /** The same track (or, for zone-wide activities, the same rule) starts no new activity for this long after one. */
+  cooldown_s: z.number().min(0).default(0),
+};
+
+export const presenceRuleSchema = z.strictObject({
+  ...ruleBase,
+  kind: z.literal('presence'),
+  /** Polygon; a detection counts when its bottom centre is inside. */
+  zone: polygon.optional(),
   /** Consecutive analysed frames with a match before the event fires. */
   min_frames: z.number().int().min(1).default(1),
   cooldown_s: z.number().min(0).default(30),
-  severity: severitySchema.default('alert'),
 });
+
+export const zoneRuleSchema = z.strictObject({
+  ...trackRuleBase,
+  kind: z.literal('zone'),
+  zone: polygon,
+  /** enter (…exit: one event per stay), exit, presence (zone occupied), dwell (inside longer than dwell_s). */
+  events: z.array(z.enum(['enter', 'exit', 'presence', 'dwell'])).min(1).default(['enter']),
+  dwell_s: z.number().positive().max(86_400).default(30),
+});
+
+export const lineRuleSchema = z.strictObject({
+  ...trackRuleBase,
+  kind: z.literal('line'),
+  /** Polyline, first point to last: side `a` is on the left of that walk as seen on screen, `b` on the right. */
+  line: z.array(point).min(2),
+  direction: z.enum(['a_to_b', 'b_to_a', 'both']).default('both'),
+  /** Half-width of the band around the line, px (or a fraction of the frame diagonal with units norm); inside it a point has no side. */
+  margin: z.number().min(0).default(8),
+});
+
+export const countRuleSchema = z.strictObject({
+  ...trackRuleBase,
+  kind: z.literal('count'),
+  zone: polygon,
+  /** Crowding: an activity while more than this many objects are inside. */
+  above: z.number().int().min(0).optional(),
+  /** Too few: an activity while fewer than this many are inside. */
+  below: z.number().int().min(1).optional(),
+  /** Also report the count every this many seconds (info-style periodic counts). */
+  every_s: z.number().positive().max(86_400).optional(),
+}).refine((r) => r.above !== undefined || r.below !== undefined || r.every_s !== undefined,
+  { message: 'a count rule needs above, below or every_s', path: ['above'] });
+
+export const stationaryRuleSchema = z.strictObject({
+  ...trackRuleBase,
+  kind: z.literal('stationary'),
+  /** Optional; without it the whole frame. */
+  zone: polygon.optional(),
+  /** Seconds the anchor must stay within max_move of where it settled. */
+  stationary_s: z.number().positive().max(86_400).default(30),
+  /** px, or a fraction of the frame diagonal with units norm. */
+  max_move: z.number().positive().default(15),
+});
+
+/** One variant per kind, so a misspelt key of one kind is reported at its own path. */
+export const ruleSchema = z.discriminatedUnion('kind', [
+  presenceRuleSchema, zoneRuleSchema, lineRuleSchema, countRuleSchema, stationaryRuleSchema,
+]);
 
 export const configSchema = z.strictObject({
   device: deviceSchema,
@@ -116,11 +209,29 @@ export const configSchema = z.strictObject({
     socket: z.string().min(1).default('/run/vigil/vigild.sock'),
   }).prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).prefault({}),
+  /** Health telemetry: `vigil.telemetry/1` to the hub every `interval_s`, and a Prometheus endpoint. */
+  telemetry: z.strictObject({
+    interval_s: z.number().min(1).max(86_400).default(60),
+    prometheus: z.strictObject({
+      enabled: z.boolean().default(true),
+      /** host:port (IPv6 as [::1]:9464); loopback by default, since the metrics reveal the site's activity. */
+      listen: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+        .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65_535, 'port must be 0-65535')
+        .default('127.0.0.1:9464'),
+    }).prefault({}),
+  }).prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type StreamConfig = z.infer<typeof streamSchema>;
 export type RuleConfig = z.infer<typeof ruleSchema>;
+export type RuleKind = RuleConfig['kind'];
+export type PresenceRuleConfig = z.infer<typeof presenceRuleSchema>;
+export type ZoneRuleConfig = z.infer<typeof zoneRuleSchema>;
+export type LineRuleConfig = z.infer<typeof lineRuleSchema>;
+export type CountRuleConfig = z.infer<typeof countRuleSchema>;
+export type StationaryRuleConfig = z.infer<typeof stationaryRuleSchema>;
+export type ScheduleWindow = z.infer<typeof scheduleWindowSchema>;
 export type ModelRef = z.infer<typeof modelRefSchema>;
 export type MqttConfig = z.infer<typeof mqttSchema>;

@@ -66,6 +66,7 @@ export class EventStore {
   private readonly record: (event: NewEvent, toOutbox?: ToOutbox) => StoredEvent;
   private readonly recordMany: (events: readonly NewEvent[], toOutbox?: ToOutbox) => StoredEvent[];
   private readonly ack: (seq: number) => boolean;
+  private readonly enqueueOne: (message: OutboxMessage, keepLatest?: number) => number;
   private readonly ackMany: (seqs: readonly number[]) => number;
   private readonly budget: DiskBudget | null;
   private readonly budgetCheckEvery: number;
@@ -136,6 +137,13 @@ export class EventStore {
       return true;
     };
     this.ack = db.transaction(ackOne);
+    const trimTopic = db.prepare<[string, string, number]>(`DELETE FROM outbox WHERE event_id IS NULL AND topic = ? AND seq NOT IN
+      (SELECT seq FROM outbox WHERE event_id IS NULL AND topic = ? ORDER BY seq DESC LIMIT ?)`);
+    this.enqueueOne = db.transaction((message: OutboxMessage, keepLatest?: number): number => {
+      const { lastInsertRowid } = this.insertOutbox.run(null, message.topic, message.payload, message.qos, message.priority, this.now());
+      if (keepLatest !== undefined) trimTopic.run(message.topic, message.topic, Math.max(1, keepLatest));
+      return Number(lastInsertRowid);
+    });
     this.ackMany = db.transaction((seqs: readonly number[]) => seqs.reduce((n, seq) => n + (ackOne(seq) ? 1 : 0), 0));
 
     if (quarantine) this.reportQuarantine(quarantine);
@@ -164,6 +172,30 @@ export class EventStore {
     this.counted(events.length);
     return stored;
   }
+
+  /**
+   * Queues a message that is not an event (telemetry): no event row, so nothing for vigilctl to
+   * list and nothing the budget's eviction policy weighs. With `keepLatest`, older rows on the same
+   * topic beyond that many are dropped in the same transaction, so that months of reports queued
+   * through an outage stay bounded and never push events out of the budget. Committed with
+   * synchronous=NORMAL: losing the last report to a power cut costs nothing that the next one
+   * does not replace.
+   */
+  enqueue(message: OutboxMessage, keepLatest?: number): number {
+    return this.relaxed(() => this.enqueueOne(message, keepLatest));
+  }
+
+  /**
+   * Merges fields into a stored event's payload (JSON merge patch): how the analytics close an
+   * activity (`ended_at`, `duration_s`) on the event its start created. The outbox message is not
+   * touched. False when the event is gone (evicted).
+   */
+  mergePayload(id: string, fields: Record<string, unknown>): boolean {
+    this.mergeStmt ??= this.db.prepare<[string, string]>('UPDATE events SET payload = json_patch(payload, ?) WHERE id = ?');
+    return this.withFullDiskRetry(() => this.mergeStmt!.run(JSON.stringify(fields), id).changes > 0);
+  }
+
+  private mergeStmt: Statement<[string, string]> | null = null;
 
   getEvent(id: string): StoredEvent | undefined {
     const row = this.byId.get(id);

@@ -76,3 +76,91 @@ export const storageMessageSchema = z.discriminatedUnion('kind', [
   z.strictObject({ ...storageEnvelope, ...evictionNoticeSchema.shape }),
 ]);
 export type StorageMessage = z.infer<typeof storageMessageSchema>;
+
+const ms = z.number().min(0);
+const bytes = z.number().int().min(0);
+/** Nearest-rank percentiles over the last samples (up to 256 per stream); null before the first. */
+const percentilesSchema = z.strictObject({ p50: ms, p95: ms, samples: z.number().int().min(1) }).nullable();
+
+export const telemetryStreamSchema = z.strictObject({
+  id: z.string().min(1),
+  /** starting, playing, backoff, stopped, ended or disabled. */
+  state: z.string().min(1),
+  model: z.string().nullable(),
+  /** Frames analysed per second over the last 10 s or so; null until two observations. */
+  analysed_fps: z.number().min(0).nullable(),
+  /** Frames pulled from the pipeline per second (at most the configured fps); 0 unless playing. */
+  pulled_fps: z.number().min(0),
+  frames_pulled: z.number().int().min(0),
+  frames_dropped: z.number().int().min(0),
+  frames_analysed: z.number().int().min(0),
+  restarts: z.number().int().min(0),
+  inference_ms: percentilesSchema,
+  /** From the frame leaving GStreamer to its events committed: waiting, inference and rules; the camera and decoder latency before that is not seen. */
+  end_to_end_ms: percentilesSchema,
+  /** Age of the newest frame pulled; null before the first. */
+  last_frame_age_s: z.number().min(0).nullable(),
+  last_error: z.string().nullable(),
+});
+
+/**
+ * How the device feels, at a configured interval (`telemetry.interval_s`). Queued in the outbox at
+ * the lowest priority, so it never delays an event; during an outage only the newest reports are
+ * kept (see TelemetryService). Values that cannot be read on this host (a GPU on a PC, temperatures
+ * in a VM) are null rather than absent, so a hub can tell "not available" from "not sent".
+ */
+export const telemetrySchema = z.strictObject({
+  schema: z.literal('vigil.telemetry/1'),
+  /** uuid v7 of this report; the de-duplication key, as for alerts. */
+  id: z.uuid({ version: 'v7' }),
+  device: z.string().min(1),
+  site: z.string().min(1),
+  version: z.string().min(1),
+  /** When the report was built. */
+  ts: isoTime,
+  interval_s: z.number().positive(),
+  uptime_s: z.number().min(0),
+  streams: z.array(telemetryStreamSchema),
+  /** Sum over streams, since the daemon started. */
+  pipeline_restarts: z.number().int().min(0),
+  system: z.strictObject({
+    /** All cores, 0-100, over the time since the previous sample. */
+    cpu_load_percent: z.number().min(0).nullable(),
+    /** This process, percent of one core (can exceed 100). */
+    process_cpu_percent: z.number().min(0).nullable(),
+    load_avg: z.tuple([z.number(), z.number(), z.number()]),
+    memory: z.strictObject({
+      rss_bytes: bytes,
+      heap_used_bytes: bytes,
+      heap_total_bytes: bytes,
+      /** Total minus available (page cache counts as free). */
+      system_used_bytes: bytes.nullable(),
+      system_total_bytes: bytes.nullable(),
+    }),
+    /** The hottest sensor; null where none can be read. */
+    temperature_celsius: z.number().nullable(),
+    temperatures: z.array(z.strictObject({ sensor: z.string().min(1), celsius: z.number() })),
+    /** The filesystem holding `storage.dir`. */
+    disk: z.strictObject({ path: z.string().min(1), free_bytes: bytes.nullable(), total_bytes: bytes.nullable() }),
+    /** Jetson integrated GPU, 0-100; null elsewhere. */
+    gpu_load_percent: z.number().min(0).max(100).nullable(),
+    /** Seconds since the slow system values (CPU load, temperatures, disk, GPU) were read. */
+    sample_age_s: z.number().min(0).nullable(),
+  }),
+  outbox: z.strictObject({
+    /** Rows waiting, this report excluded; -1 when the store could not be read. */
+    depth: z.number().int().min(-1),
+    oldest_age_s: z.number().min(0).nullable(),
+    by_priority: z.array(z.strictObject({ priority: z.number().int().min(0), depth: z.number().int().min(0), oldest_age_s: z.number().min(0) })),
+  }),
+  uplink: z.strictObject({
+    connected: z.boolean(),
+    disconnects: z.number().int().min(0),
+    published: z.number().int().min(0),
+    acked: z.number().int().min(0),
+    failures: z.number().int().min(0),
+    last_error: z.string().nullable(),
+  }).nullable(),
+  storage: z.strictObject({ db_bytes: bytes, budget_bytes: bytes.nullable(), events: bytes }).nullable(),
+});
+export type TelemetryPayload = z.infer<typeof telemetrySchema>;

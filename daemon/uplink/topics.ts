@@ -4,6 +4,7 @@ export interface UplinkTopics {
   state: string;
   events: string;
   storage: string;
+  telemetry: string;
 }
 
 export const TOPIC_ROOT = 'vigil/v1';
@@ -23,5 +24,6 @@ export function uplinkTopics(site: string, device: string): UplinkTopics {
   assertTopicLevel('site', site);
   assertTopicLevel('device', device);
   const base = `${TOPIC_ROOT}/${site}/${device}`;
-  return { alerts: `${base}/alerts`, state: `${base}/state`, events: `${base}/events`, storage: `${base}/storage` };
+  return { alerts: `${base}/alerts`, state: `${base}/state`, events: `${base}/events`, storage: `${base}/storage`,
+    telemetry: `${base}/telemetry` };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ruleSchema } from '../../daemon/config/schema.js';
+import { presenceRuleSchema } from '../../daemon/config/schema.js';
 import { PresenceRule } from '../../daemon/analytics/presence-rule.js';
 import type { Detection } from '../../daemon/inference/types.js';
 
@@ -9,7 +9,7 @@ const person = (score: number, box: Detection['box'] = [100, 100, 150, 300]): De
 const dog: Detection = { classId: 16, label: 'dog', score: 0.9, box: [0, 0, 10, 10] };
 
 const rule = (extra: Record<string, unknown> = {}): PresenceRule =>
-  new PresenceRule(ruleSchema.parse({ id: 'r', stream: 's', kind: 'presence', classes: ['person'], ...extra }));
+  new PresenceRule(presenceRuleSchema.parse({ id: 'r', stream: 's', kind: 'presence', classes: ['person'], ...extra }));
 
 test('fires on a matching class above the score, ignores others', () => {
   const r = rule({ min_score: 0.5, cooldown_s: 0 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ruleSchema } from '../../daemon/config/schema.js';
-import { PresenceRule, type RuleHit } from '../../daemon/analytics/presence-rule.js';
+import { presenceRuleSchema } from '../../daemon/config/schema.js';
+import { PresenceOnFrames, type RuleHit } from '../../daemon/analytics/rules/index.js';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import { silentLogger } from '../../daemon/log.js';
@@ -34,7 +34,7 @@ test('an inference failure costs one frame, not the stream', async () => {
       },
     },
     motion: null,
-    rules: [new PresenceRule(ruleSchema.parse({ id: 'r', stream: 's', kind: 'presence', classes: ['person'], cooldown_s: 0 }))],
+    rules: [new PresenceOnFrames(presenceRuleSchema.parse({ id: 'r', stream: 's', kind: 'presence', classes: ['person'], cooldown_s: 0 }))],
     sink: { record: (h) => { hits.push(h); return `e${hits.length}`; } },
     log: silentLogger(),
   });
@@ -48,7 +48,7 @@ test('a store failure is counted and the loop goes on', async () => {
   const analyzer = new StreamAnalyzer({
     streamId: 's', source: { frames: () => framesOf(3) },
     detector: { detect: () => Promise.resolve([person]) }, motion: null,
-    rules: [new PresenceRule(ruleSchema.parse({ id: 'r', stream: 's', kind: 'presence', classes: ['person'], cooldown_s: 0 }))],
+    rules: [new PresenceOnFrames(presenceRuleSchema.parse({ id: 'r', stream: 's', kind: 'presence', classes: ['person'], cooldown_s: 0 }))],
     sink: { record: () => { throw new Error('disk full'); } },
     log: silentLogger(),
   });

@@ -1,0 +1,59 @@
+import type { Box } from '../../inference/types.js';
+import type { Point } from '../geometry.js';
+
+export type Anchor = 'bottom_centre' | 'centre';
+
+export function anchorPoint(box: Box, anchor: Anchor): Point {
+  return anchor === 'centre' ? [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2] : [(box[0] + box[2]) / 2, box[3]];
+}
+
+/** Config points in `norm` units are fractions of the camera frame; rules work in source pixels. */
+export function toPixels(points: readonly Point[], units: 'px' | 'norm', width: number, height: number): [number, number][] {
+  return units === 'px' ? points.map(([x, y]) => [x, y]) : points.map(([x, y]) => [x * width, y * height]);
+}
+
+/** Lengths (margins, radii) in `norm` units are fractions of the frame diagonal, so they do not depend on the aspect. */
+export function toPixelLength(length: number, units: 'px' | 'norm', width: number, height: number): number {
+  return units === 'px' ? length : length * Math.hypot(width, height);
+}
+
+export const distance = (a: Point, b: Point): number => Math.hypot(a[0] - b[0], a[1] - b[1]);
+
+/**
+ * Signed distance from `p` to the nearest segment of a polyline: negative on the left of the walk
+ * from its first point to its last as seen on screen (y grows downwards), positive on the right.
+ */
+export function signedDistance(p: Point, line: readonly Point[]): number {
+  let best = Number.POSITIVE_INFINITY;
+  let sign = 1;
+  for (let i = 0; i + 1 < line.length; i++) {
+    const [ax, ay] = line[i]!;
+    const [bx, by] = line[i + 1]!;
+    const dx = bx - ax;
+    const dy = by - ay;
+    const len2 = dx * dx + dy * dy;
+    const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, ((p[0] - ax) * dx + (p[1] - ay) * dy) / len2));
+    const d = Math.hypot(p[0] - (ax + t * dx), p[1] - (ay + t * dy));
+    if (d < best) {
+      best = d;
+      const cross = dx * (p[1] - ay) - dy * (p[0] - ax);
+      sign = cross < 0 ? -1 : 1;
+    }
+  }
+  return sign * best;
+}
+
+function segmentsIntersect(p1: Point, p2: Point, q1: Point, q2: Point): boolean {
+  const orient = (a: Point, b: Point, c: Point): number => (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
+  const d1 = orient(q1, q2, p1);
+  const d2 = orient(q1, q2, p2);
+  const d3 = orient(p1, p2, q1);
+  const d4 = orient(p1, p2, q2);
+  return ((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0));
+}
+
+/** Whether a movement from `from` to `to` passes through the polyline itself, not around one of its ends. */
+export function crossesPolyline(from: Point, to: Point, line: readonly Point[]): boolean {
+  for (let i = 0; i + 1 < line.length; i++) if (segmentsIntersect(from, to, line[i]!, line[i + 1]!)) return true;
+  return false;
+}

@@ -1,0 +1,55 @@
+import type { RuleKind, Severity } from '../../config/schema.js';
+import type { Detection } from '../../inference/types.js';
+import type { TrackedObject } from '../tracker/index.js';
+
+/** What a rule reports; the sink stores it as one event. */
+export interface RuleHit {
+  kind: RuleKind | 'motion';
+  ruleId: string;
+  streamId: string;
+  severity: Severity;
+  /** Wall-clock time of the frame that completed the match, ms since epoch. */
+  ts: number;
+  objects: Detection[];
+  /** What happened, within the kind: enter, exit, dwell, presence, crossing, above, below, count, stationary. */
+  activity?: string;
+  /** The track the activity belongs to; absent for zone-wide activities and frame-based presence. */
+  trackId?: number;
+  /** Kind-specific facts (crossing direction, count, seconds inside); stored in the event payload. */
+  details?: Record<string, string | number>;
+}
+
+/** Why an activity closed. */
+export type EndReason = 'exit' | 'moved' | 'track_lost' | 'cleared' | 'stream_ended';
+
+/**
+ * A rule's answer for one frame. `start` opens an activity that keeps one event id until its
+ * `end` (same key); `instant` is an activity that starts and ends in one frame (a line crossing,
+ * a periodic count). Keys are unique within one rule.
+ */
+export type RuleOutput =
+  | { type: 'start'; key: string; hit: RuleHit }
+  | { type: 'end'; key: string; ts: number; reason: EndReason; details?: Record<string, string | number> }
+  | { type: 'instant'; hit: RuleHit };
+
+/** One analysed frame as rules see it; positions in source pixels. */
+export interface RuleInput {
+  ts: number;
+  detections: readonly Detection[];
+  /** Confirmed tracks matched in this frame. */
+  tracks: readonly TrackedObject[];
+  /** Confirmed tracks missed in this frame, still kept by the tracker with their ids. */
+  lost: readonly TrackedObject[];
+  /** Ids of tracks gone for good in this frame. */
+  removed: readonly number[];
+  sourceWidth: number;
+  sourceHeight: number;
+}
+
+export interface Rule {
+  readonly id: string;
+  readonly kind: RuleKind;
+  evaluate(input: RuleInput): RuleOutput[];
+}
+
+export const asObject = (t: TrackedObject): Detection => ({ classId: t.classId, label: t.label, score: t.score, box: t.box });

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ZoneRule } from '../../daemon/analytics/rules/index.js';
+import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
+import { Tracker } from '../../daemon/analytics/tracker/index.js';
+import type { EventSink } from '../../daemon/analytics/ports.js';
+import { zoneRuleSchema } from '../../daemon/config/schema.js';
+import type { Detection } from '../../daemon/inference/types.js';
+import { silentLogger } from '../../daemon/log.js';
+import { EventStore } from '../../daemon/store/event-store.js';
+import type { Frame } from '../../daemon/video/frame.js';
+import { tempDir } from '../helpers/shared.js';
+
+const frame = (seq: number): Frame => ({
+  streamId: 's', seq, ts: seq * 100, format: 'BGRx', width: 2, height: 2, data: Buffer.alloc(16), sourceWidth: 1000, sourceHeight: 1000,
+});
+
+/** A person walking right 10 px a frame, from x = 50; the detector misses them in frames 20-29. */
+const walker = (seq: number): Detection[] => {
+  const x = 50 + 10 * seq;
+  return seq >= 20 && seq < 30 ? [] : [{ classId: 0, label: 'person', score: 0.9, box: [x - 20, 220, x + 20, 300] }];
+};
+
+test('one activity, one stored event: started once, ended on the same event, not one per frame', async (t) => {
+  const store = EventStore.open(await tempDir(t));
+  t.after(() => store.close());
+  const sink: EventSink = {
+    record: (hit) => store.recordEvent({
+      ts: hit.ts, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity, kind: hit.kind,
+      payload: { objects: hit.objects.map(({ label, score, box }) => ({ label, score, box })), ...(hit.activity ? { activity: hit.activity } : {}) },
+    }).id,
+    end: (end) => {
+      assert.ok(store.mergePayload(end.eventId, { ended_at: end.ts, duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason }));
+    },
+  };
+  const rules = [
+    new ZoneRule(zoneRuleSchema.parse({ id: 'door', stream: 's', kind: 'zone', classes: ['person'], zone: [[100, 100], [500, 100], [500, 500], [100, 500]], events: ['enter', 'exit', 'dwell'], dwell_s: 2 })),
+    new ZoneRule(zoneRuleSchema.parse({ id: 'far', stream: 's', kind: 'zone', classes: ['person'], zone: [[605, 100], [900, 100], [900, 500], [605, 500]], events: ['enter'] })),
+  ];
+  async function* frames(): AsyncIterable<Frame> {
+    for (let i = 0; i <= 70; i++) {
+      await Promise.resolve();
+      yield frame(i);
+    }
+  }
+  const analyzer = new StreamAnalyzer({
+    streamId: 's', source: { frames }, detector: { detect: (f) => Promise.resolve(walker(f.seq)) }, motion: null,
+    rules, tracker: new Tracker(), sink, log: silentLogger(),
+  });
+  await analyzer.run(new AbortController().signal);
+
+  const events = store.listEvents({ order: 'asc' });
+  const view = events.map((e) => ({ rule: e.rule, activity: e.payload['activity'], ts: e.ts, ended_at: e.payload['ended_at'], end_reason: e.payload['end_reason'] }));
+  assert.deepEqual(view, [
+    // enters at frame 6; 2 s inside falls in the detector's gap (frames 20-29), where the track is
+    // lost and rules do not move it, so dwell opens when it is re-found at frame 30, as the same
+    // stay (no second enter); both close at the exit, frame 45
+    { rule: 'door', activity: 'enter', ts: 600, ended_at: 4500, end_reason: 'exit' },
+    { rule: 'door', activity: 'dwell', ts: 3000, ended_at: 4500, end_reason: 'exit' },
+    // still inside when the stream ends: closed with the last frame
+    { rule: 'far', activity: 'enter', ts: 5600, ended_at: 7000, end_reason: 'stream_ended' },
+  ]);
+  assert.equal(analyzer.stats.events, 3);
+  assert.equal(analyzer.stats.endedActivities, 3);
+  assert.equal(analyzer.stats.openActivities, 0);
+});
