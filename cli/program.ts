@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { VERSION } from '../daemon/version.js';
 import { benchCommand } from './commands/bench.js';
 import { configCommand } from './commands/config.js';
+import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
 import { statusCommand } from './commands/status.js';
 import type { Output } from './output.js';
@@ -23,7 +24,8 @@ export function buildProgram(out: Output): Command {
     .addCommand(statusCommand(out))
     .addCommand(configCommand(out))
     .addCommand(eventsCommand(out))
-    .addCommand(benchCommand(out));
+    .addCommand(benchCommand(out))
+    .addCommand(doctorCommand(out));
   throwInsteadOfExit(program, out);
   return program;
 }
