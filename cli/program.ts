@@ -5,6 +5,7 @@ import { configCommand } from './commands/config.js';
 import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
 import { statusCommand } from './commands/status.js';
+import { topCommand } from './commands/top.js';
 import type { Output } from './output.js';
 
 /**
@@ -22,6 +23,7 @@ export function buildProgram(out: Output): Command {
     .description('manage a Vigil device')
     .version(VERSION)
     .addCommand(statusCommand(out))
+    .addCommand(topCommand(out))
     .addCommand(configCommand(out))
     .addCommand(eventsCommand(out))
     .addCommand(benchCommand(out))

@@ -8,7 +8,23 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
 }
 
-function human(s: AppStatus): string {
+const mb = (b: number | null): string => (b === null ? '-' : `${Math.round(b / 2 ** 20)} MiB`);
+const gb = (b: number | null): string => (b === null ? '-' : `${(b / 2 ** 30).toFixed(1)} GiB`);
+const pct = (v: number | null): string => (v === null ? '-' : `${v.toFixed(0)}%`);
+
+/** The newest health report, in one line; absent until the daemon has sent its first. */
+function health(s: AppStatus): string[] {
+  const t = s.telemetry;
+  if (!t) return [];
+  const sys = t.system;
+  return [`health: cpu ${pct(sys.cpu_load_percent)} (vigild ${pct(sys.process_cpu_percent)})  rss ${mb(sys.memory.rss_bytes)}` +
+    `  temp ${sys.temperature_celsius === null ? '-' : `${sys.temperature_celsius.toFixed(0)}°C`}  gpu ${pct(sys.gpu_load_percent)}` +
+    `  disk free ${gb(sys.disk.free_bytes)}  (report ${t.ts})`];
+}
+
+const ms = (p: { p50: number; p95: number } | null): string => (p === null ? '-' : `${p.p50.toFixed(0)}/${p.p95.toFixed(0)}`);
+
+export function human(s: AppStatus): string {
   const up = s.uplink;
   const lines = [
     `device ${s.device.site}/${s.device.id}  vigil ${s.version}`,
@@ -16,12 +32,13 @@ function human(s: AppStatus): string {
       : `uplink: ${up.connected ? 'connected' : 'DISCONNECTED'} ${up.url}  outbox ${up.outboxDepth}` +
         `${up.oldestAgeMs !== null ? ` (oldest ${Math.round(up.oldestAgeMs / 1000)} s)` : ''}  acked ${up.acked}` +
         `${up.lastError ? `  last error: ${up.lastError}` : ''}`,
+    ...health(s),
     '',
     table([
-      ['STREAM', 'STATE', 'DECODER', 'MODEL', 'PROVIDER', 'FPS', 'ANALYSED', 'DROPPED', 'EVENTS', 'RESTARTS', 'LAST ERROR'],
+      ['STREAM', 'STATE', 'DECODER', 'MODEL', 'PROVIDER', 'FPS', 'INFER MS p50/95', 'ANALYSED', 'DROPPED', 'EVENTS', 'RESTARTS', 'LAST ERROR'],
       ...s.streams.map((st) => [st.id, st.state, st.decoder ?? '-', st.model ?? '-', st.provider ?? '-', st.fps.toFixed(1),
-        String(st.analysis.framesAnalysed), String(st.framesDropped), String(st.analysis.events), String(st.restarts),
-        st.lastError ?? '']),
+        ms(st.latency.inferenceMs), String(st.analysis.framesAnalysed), String(st.framesDropped), String(st.analysis.events),
+        String(st.restarts), st.lastError ?? '']),
     ]),
   ];
   const broken = s.models.filter((m) => m.error !== null);

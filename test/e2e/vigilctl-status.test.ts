@@ -27,6 +27,7 @@ test('vigilctl status reads a running vigild over its socket; exit 3 once it is 
   const config = await writeConfig(dir, {
     device: { id: 'cam-1', site: 'lab' }, storage: { dir: path.join(dir, 'state') }, mqtt: { url: broker.url },
     streams: [{ id: 'pattern', uri: 'test://ball?width=320&height=240&fps=10', fps: 5 }],
+    telemetry: { interval_s: 1, prometheus: { enabled: false } },
   });
   const vigild = spawnDaemon(t, ['--config', config], { VIGIL_SOCKET: socket });
   await vigild.waitForLine('vigild running', (l) => l.msg === 'vigild running', 30_000);
@@ -40,10 +41,19 @@ test('vigilctl status reads a running vigild over its socket; exit 3 once it is 
   assert.equal(st.streams[0]?.decoder, null, 'a test source needs no decoder');
   assert.equal(st.uplink?.url, broker.url);
 
-  const human = await status(socket, false);
+  // The health line appears with the first telemetry report (interval 1 s).
+  const human = await waitFor('a health line', async () => {
+    const text = await status(socket, false);
+    return text.includes('\nhealth: cpu ') ? text : undefined;
+  }, 10_000, 200);
+  assert.match(human, /\nhealth: cpu (\d+%|-) \(vigild (\d+%|-)\) {2}rss \d+ MiB {2}temp .* disk free \d+\.\d GiB/);
   assert.match(human, /^device lab\/cam-1 {2}vigil \d+\.\d+\.\d+/);
   assert.match(human, /uplink: connected mqtt:\/\/127\.0\.0\.1:\d+/);
   assert.match(human, /\npattern +playing +- +- +- +\d+\.\d/);
+
+  const { out, lines } = capture();
+  await buildProgram(out).parseAsync(['top', '--socket', socket, '--interval', '0.1', '--iterations', '2'], { from: 'user' });
+  assert.equal(lines.filter((l) => l.includes('device lab/cam-1')).length, 2, 'two refreshes');
 
   const exit = await vigild.stop();
   assert.equal(exit.code, 0);
