@@ -1,26 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { freePort, startMosquitto } from '../helpers/mosquitto.js';
 import { repoRoot, tempDir } from '../helpers/shared.js';
+import { runScript } from './run-script.js';
 
-const SCRIPT = path.join(repoRoot, 'scripts', 'provision.sh');
-const run = promisify(execFile);
-
-/** Runs provision.sh for real; never throws, so a test can assert on failing runs too. */
-async function provision(args: string[]): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout, stderr } = await run('bash', [SCRIPT, ...args], { timeout: 60_000 });
-    return { code: 0, out: stdout + stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
-}
+const provision = (args: string[]): Promise<{ code: number; out: string }> => runScript('provision.sh', args);
 
 function selfSigned(dir: string): { ca: string; cert: string; key: string } {
   const f = (n: string): string => path.join(dir, n);
