@@ -2,7 +2,7 @@ import path from 'node:path';
 import { buildRule, usesTracks, type RuleHit } from './analytics/rules/index.js';
 import { Tracker } from './analytics/tracker/index.js';
 import { StreamAnalyzer } from './analytics/stream-analyzer.js';
-import type { ActivityEnd, EventSink } from './analytics/ports.js';
+import type { ActivityEnd, ActivityUpdate, EventSink } from './analytics/ports.js';
 import type { Config, StreamConfig } from './config/schema.js';
 import { ControlSocket } from './control/socket-server.js';
 import { errorMessage } from './errors.js';
@@ -189,7 +189,7 @@ export class App {
   }
 
   private readonly sink: EventSink = {
-    record: (hit: RuleHit): string => {
+    record: (hit: RuleHit, opens?: boolean): string => {
       const store = this.store;
       if (!store) throw new Error('event store is closed');
       const event = store.recordEvent({
@@ -200,14 +200,25 @@ export class App {
           ...(hit.trackId !== undefined ? { track_id: hit.trackId } : {}),
           ...hit.details,
         },
-      }, alertOutbox(this.cfg.device));
+      }, alertOutbox(this.cfg.device, opens ? { activity: 'start' } : {}));
       this.uplink?.notify();
       return event.id;
     },
+    update: (update: ActivityUpdate): void => {
+      // Only the newest update matters: one still queued (an outage) is replaced, not added to.
+      this.store?.enqueueForEvent(update.eventId, alertOutbox(this.cfg.device, {
+        activity: 'update', ts: update.ts, objects: update.objects.map(({ label, score, box }) => ({ label, score, box })),
+      }), { supersede: ['update'] });
+      this.uplink?.notify();
+    },
     end: (end: ActivityEnd): void => {
-      this.store?.mergePayload(end.eventId, {
-        ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason, ...end.details,
+      // Merged and queued together, so the stored event and the hub's copy cannot disagree; an
+      // update still queued is obsolete once the end is.
+      this.store?.enqueueForEvent(end.eventId, alertOutbox(this.cfg.device, { activity: 'end', ts: end.ts }), {
+        merge: { ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason, ...end.details },
+        supersede: ['update'],
       });
+      this.uplink?.notify();
     },
   };
 

@@ -33,9 +33,24 @@ export interface ActivityEnd {
   details?: Record<string, string | number>;
 }
 
+/** What an open activity looks like now; sent to the hub as a throttled `update` of its event. */
+export interface ActivityUpdate {
+  eventId: string;
+  ruleId: string;
+  streamId: string;
+  /** Frame time, ms since epoch. */
+  ts: number;
+  objects: Detection[];
+}
+
 export interface EventSink {
-  /** Persists the event (and queues it for the hub); returns its id. Throws only if storage fails. */
-  record(hit: RuleHit): string;
+  /**
+   * Persists the event (and queues it for the hub); returns its id. `opens`: the event is the start
+   * of an activity that an `end` (and updates) will follow. Throws only if storage fails.
+   */
+  record(hit: RuleHit, opens?: boolean): string;
+  /** Queues an update of an open activity's event. Optional: a sink without it sends none. Throws only if storage fails. */
+  update?(update: ActivityUpdate): void;
   /** Marks the activity's event ended. Optional: a sink without it keeps start events only. Throws only if storage fails. */
   end?(end: ActivityEnd): void;
 }

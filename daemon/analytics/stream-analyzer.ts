@@ -5,8 +5,17 @@ import type { MotionResult } from '../motion/motion-detector.js';
 import type { Frame } from '../video/frame.js';
 import { SampleRing } from '../util/sample-ring.js';
 import type { DetectorPort, EventSink, FrameSource, MotionPort } from './ports.js';
-import type { EndReason, Rule, RuleHit, RuleInput, RuleOutput } from './rules/types.js';
-import type { Tracker } from './tracker/index.js';
+import { asObject, type EndReason, type Rule, type RuleHit, type RuleInput, type RuleOutput } from './rules/types.js';
+import type { Tracker, TrackedObject } from './tracker/index.js';
+
+interface OpenActivity {
+  eventId: string;
+  ruleId: string;
+  startedTs: number;
+  trackId: number | undefined;
+  /** Frame time of the start or of the last update sent. */
+  sentTs: number;
+}
 
 export interface AnalyzerStats {
   framesAnalysed: number;
@@ -37,6 +46,8 @@ export interface AnalyzerOptions {
   log: Logger;
   /** Model-less streams report motion onsets as events at most this often. */
   motionEventIntervalMs?: number;
+  /** An open activity sends the hub an update at most this often (frame time); default 30 s. */
+  updateIntervalMs?: number;
 }
 
 /**
@@ -50,7 +61,7 @@ export class StreamAnalyzer {
     motionFrames: 0, events: 0, eventErrors: 0, lastDetections: 0, tracks: 0, openActivities: 0, endedActivities: 0,
   };
   /** Open activities by rule and key: the event id their start was stored as. */
-  private readonly open = new Map<string, { eventId: string; ruleId: string; startedTs: number }>();
+  private readonly open = new Map<string, OpenActivity>();
   private lastTs = 0;
   /** Recent inference times and pull-to-decision times (ms), for the telemetry's percentiles. */
   readonly recent = { inferenceMs: new SampleRing(), endToEndMs: new SampleRing() };
@@ -88,6 +99,31 @@ export class StreamAnalyzer {
     for (const rule of this.opts.rules) {
       for (const out of rule.evaluate(input)) this.apply(rule.id, out);
     }
+    this.sendUpdates(frame.ts, tracked.tracks);
+  }
+
+  /**
+   * Throttled updates of open activities, with the track's box as seen in this frame. Only tracked
+   * activities get them: a zone-wide activity has no object of its own here (which tracks count is
+   * the rule's business), and a track missed in this frame waits for its next sighting rather than
+   * send a predicted box.
+   */
+  private sendUpdates(ts: number, tracks: readonly TrackedObject[]): void {
+    const sink = this.opts.sink;
+    if (!sink.update || this.open.size === 0) return;
+    const interval = this.opts.updateIntervalMs ?? 30_000;
+    for (const activity of this.open.values()) {
+      if (activity.trackId === undefined || ts - activity.sentTs < interval) continue;
+      const track = tracks.find((t) => t.id === activity.trackId);
+      if (!track) continue;
+      activity.sentTs = ts;
+      try {
+        sink.update({ eventId: activity.eventId, ruleId: activity.ruleId, streamId: this.opts.streamId, ts, objects: [asObject(track)] });
+      } catch (err) {
+        this.stats.eventErrors += 1;
+        this.opts.log.error({ stream: this.opts.streamId, rule: activity.ruleId, event: activity.eventId, err: errorMessage(err) }, 'activity update could not be stored');
+      }
+    }
   }
 
   /**
@@ -101,9 +137,9 @@ export class StreamAnalyzer {
         this.emit(out.hit);
         return;
       case 'start': {
-        const eventId = this.emit(out.hit);
+        const eventId = this.emit(out.hit, true);
         if (eventId !== null) {
-          this.open.set(`${ruleId}\0${out.key}`, { eventId, ruleId, startedTs: out.hit.ts });
+          this.open.set(`${ruleId}\0${out.key}`, { eventId, ruleId, startedTs: out.hit.ts, trackId: out.hit.trackId, sentTs: out.hit.ts });
           this.stats.openActivities = this.open.size;
         }
         return;
@@ -125,7 +161,7 @@ export class StreamAnalyzer {
     for (const activity of open) this.finish(activity, ts, reason);
   }
 
-  private finish(activity: { eventId: string; ruleId: string; startedTs: number }, ts: number, reason: EndReason,
+  private finish(activity: OpenActivity, ts: number, reason: EndReason,
     details?: Record<string, string | number>): void {
     this.stats.endedActivities += 1;
     this.stats.openActivities = this.open.size;
@@ -176,9 +212,9 @@ export class StreamAnalyzer {
     });
   }
 
-  private emit(hit: RuleHit): string | null {
+  private emit(hit: RuleHit, opens = false): string | null {
     try {
-      const id = this.opts.sink.record(hit);
+      const id = this.opts.sink.record(hit, opens);
       this.stats.events += 1;
       this.opts.log.info({
         event: id, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity,

@@ -41,6 +41,8 @@ export interface EventStoreOptions extends OpenOptions {
 /** Builds the outbox message for an event once its id is known; undefined keeps the event local. */
 export type ToOutbox = (event: StoredEvent) => OutboxMessage | undefined;
 
+type ForEvent = (id: string, build: ToOutbox, merge: string | null, supersede: string) => StoredEvent | undefined;
+
 const EVENT_COLUMNS = 'id, ts, stream, rule, severity, kind, payload, created_at, uplinked_at';
 const MAX_LIST = 10_000;
 
@@ -196,6 +198,40 @@ export class EventStore {
   }
 
   private mergeStmt: Statement<[string, string]> | null = null;
+
+  /**
+   * Queues one more message for an existing event (an activity's update or end), with the event's
+   * id in the row so that it is sent with the same `event_id` and priority rules as the first.
+   * In one transaction: `merge` is applied to the payload (as `mergePayload`), the message is built
+   * from the event as it now is, and the still-queued rows of this event whose payload `activity`
+   * is one of `supersede` are dropped, so that an outage leaves one pending update per activity
+   * instead of one per interval. A superseded row already handed to the broker is harmless: its
+   * PUBACK then finds nothing to delete. Undefined, and nothing queued, when the event is gone
+   * (evicted): there is no stored event left to describe.
+   */
+  enqueueForEvent(eventId: string, toOutbox: ToOutbox,
+    options: { merge?: Record<string, unknown>; supersede?: readonly string[] } = {}): StoredEvent | undefined {
+    this.forEvent ??= ((): ForEvent => {
+      const patch = this.db.prepare<[string, string]>('UPDATE events SET payload = json_patch(payload, ?) WHERE id = ?');
+      const drop = this.db.prepare<[string, string]>(`DELETE FROM outbox WHERE event_id = ?
+        AND json_extract(payload, '$.activity') IN (SELECT value FROM json_each(?))`);
+      return this.db.transaction((id: string, build: ToOutbox, merge: string | null, supersede: string) => {
+        if (merge !== null) patch.run(merge, id);
+        const row = this.byId.get(id);
+        if (!row) return undefined;
+        const event = toEvent(row);
+        drop.run(id, supersede);
+        const message = build(event);
+        if (message) this.insertOutbox.run(id, message.topic, message.payload, message.qos, message.priority, this.now());
+        return event;
+      });
+    })();
+    const forEvent = this.forEvent;
+    const merge = options.merge !== undefined ? JSON.stringify(options.merge) : null;
+    return this.withFullDiskRetry(() => forEvent(eventId, toOutbox, merge, JSON.stringify(options.supersede ?? [])));
+  }
+
+  private forEvent: ForEvent | null = null;
 
   getEvent(id: string): StoredEvent | undefined {
     const row = this.byId.get(id);

@@ -16,7 +16,23 @@ export const severityPriority: Readonly<Record<Severity, number>> = {
   info: 3,
 };
 
-export function alertPayload(device: DeviceIdentity, event: StoredEvent): AlertPayload {
+/** Which message of an activity's life this is; absent for a one-off event. */
+export type ActivityPhase = 'start' | 'update' | 'end';
+
+export interface AlertOptions {
+  activity?: ActivityPhase;
+  /**
+   * Frame time the message describes, ms since epoch, for an update or end; the stored event's
+   * `ts` stays its start. Without it, the event's `ts`.
+   */
+  ts?: number;
+  /** What is seen now, for an update; the stored event keeps the objects of its start. */
+  objects?: readonly { label: string; score: number; box: readonly [number, number, number, number] }[];
+}
+
+export function alertPayload(device: DeviceIdentity, event: StoredEvent, options: AlertOptions = {}): AlertPayload {
+  const p = event.payload;
+  const phase = options.activity;
   // Parsing what we build keeps the wire contract and the code from drifting apart; a failure here
   // is a bug (a NaN score, a bad box) and rolls the event's transaction back loudly.
   return alertSchema.parse({
@@ -27,22 +43,28 @@ export function alertPayload(device: DeviceIdentity, event: StoredEvent): AlertP
     stream: event.stream,
     rule: event.rule,
     severity: event.severity,
-    ts: new Date(event.ts).toISOString(),
-    objects: event.payload.objects.map((o) => ({ label: o.label, score: o.score, box: o.box })),
+    ts: new Date(options.ts ?? event.ts).toISOString(),
+    objects: (options.objects ?? p.objects).map((o) => ({ label: o.label, score: o.score, box: [...o.box] })),
+    ...(phase !== undefined ? { activity: phase } : {}),
+    ...(phase !== undefined && typeof p['track_id'] === 'number' ? { track_id: p['track_id'] } : {}),
+    // The end fields come from the stored payload, merged in the same transaction as the message.
+    ...(phase === 'end' ? { ended_at: p['ended_at'], duration_s: p['duration_s'], end_reason: p['end_reason'] } : {}),
   });
 }
 
 /**
- * The `toOutbox` callback for `EventStore.recordEvent`: alert and critical events go to the alerts
- * topic, info and warning to the events topic, all as `vigil.alert/1` at QoS 1.
+ * The `toOutbox` callback for `EventStore.recordEvent` and `enqueueForEvent`: alert and critical
+ * events go to the alerts topic, info and warning to the events topic, all as `vigil.alert/1` at
+ * QoS 1. Every message of one activity has the event's priority, so an end never overtakes its start
+ * across priorities and never waits behind a backlog less urgent than its start.
  */
-export function alertOutbox(device: DeviceIdentity): (event: StoredEvent) => OutboxMessage {
+export function alertOutbox(device: DeviceIdentity, options: AlertOptions = {}): (event: StoredEvent) => OutboxMessage {
   const topics = uplinkTopics(device.site, device.id);
   return (event) => {
     const urgent = event.severity === 'alert' || event.severity === 'critical';
     return {
       topic: urgent ? topics.alerts : topics.events,
-      payload: JSON.stringify(alertPayload(device, event)),
+      payload: JSON.stringify(alertPayload(device, event, options)),
       qos: 1,
       priority: severityPriority[event.severity],
     };

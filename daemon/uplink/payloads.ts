@@ -29,6 +29,18 @@ export const alertSchema = z.strictObject({
   /** Time of the frame, not of sending: an alert may leave the device long after an outage. */
   ts: isoTime,
   objects: z.array(detectedObjectSchema),
+  /**
+   * Where an activity (a stay in a zone, a dwell, a crowd) is in its life; every message of one
+   * activity carries the same `id`, so a hub upserts by it. Absent: a one-off event (a crossing, a
+   * periodic count). Optional so that consumers of the first version keep validating.
+   */
+  activity: z.enum(['start', 'update', 'end']).optional(),
+  /** The tracked object the activity belongs to; absent for zone-wide activities. */
+  track_id: z.number().int().optional(),
+  /** On `end` only: the frame time the activity closed, its length and why it closed. */
+  ended_at: isoTime.optional(),
+  duration_s: z.number().min(0).optional(),
+  end_reason: z.string().min(1).optional(),
 });
 export type AlertPayload = z.infer<typeof alertSchema>;
 

@@ -64,3 +64,40 @@ test('one activity, one stored event: started once, ended on the same event, not
   assert.equal(analyzer.stats.endedActivities, 3);
   assert.equal(analyzer.stats.openActivities, 0);
 });
+
+test('an open tracked activity asks for throttled updates with the track as seen now; starts are marked', async () => {
+  const calls: { what: string; ts: number; rule?: string; box?: readonly number[] | undefined }[] = [];
+  let n = 0;
+  const sink: EventSink = {
+    record: (hit, opens) => {
+      calls.push({ what: opens === true ? 'start' : 'instant', ts: hit.ts, rule: hit.ruleId });
+      n += 1;
+      return `e${n}`;
+    },
+    update: (u) => { calls.push({ what: `update ${u.eventId}`, ts: u.ts, box: u.objects.map((o) => o.box)[0] }); },
+    end: (e) => { calls.push({ what: `end ${e.eventId}`, ts: e.ts }); },
+  };
+  const rules = [
+    new ZoneRule(zoneRuleSchema.parse({ id: 'door', stream: 's', kind: 'zone', classes: ['person'], zone: [[100, 100], [500, 100], [500, 500], [100, 500]], events: ['enter'] })),
+    new ZoneRule(zoneRuleSchema.parse({ id: 'out', stream: 's', kind: 'zone', classes: ['person'], zone: [[100, 100], [500, 100], [500, 500], [100, 500]], events: ['exit'] })),
+  ];
+  async function* frames(): AsyncIterable<Frame> {
+    for (let i = 0; i <= 50; i++) {
+      await Promise.resolve();
+      yield frame(i);
+    }
+  }
+  const analyzer = new StreamAnalyzer({
+    streamId: 's', source: { frames }, detector: { detect: (f) => Promise.resolve(walker(f.seq)) }, motion: null,
+    rules, tracker: new Tracker(), sink, log: silentLogger(), updateIntervalMs: 1000,
+  });
+  await analyzer.run(new AbortController().signal);
+  // Enter at 600, exit at 4500. Updates once a second of frame time after the last one, but only on
+  // frames where the track is matched: 2600 falls in the detector's gap (2000-2900), so the next
+  // goes at 3000, the first sighting after it.
+  assert.deepEqual(calls.map(({ what, ts }) => [what, ts]), [
+    ['start', 600], ['update e1', 1600], ['update e1', 3000], ['update e1', 4000], ['end e1', 4500], ['instant', 4500],
+  ]);
+  const updateAt = calls.find((c) => c.ts === 3000)?.box;
+  assert.ok(updateAt && Math.abs((updateAt[0] ?? 0) - (50 + 300 - 20)) < 40, `the update carries the track's box near x = 330, got ${String(updateAt)}`);
+});
