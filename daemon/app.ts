@@ -180,6 +180,7 @@ export class App {
       tracker: ruleConfigs.some(usesTracks) ? new Tracker(config.tracker) : null,
       motion: config.motion.enabled ? new MotionDetector({ threshold: config.motion.threshold, minArea: config.motion.min_area }) : null,
       log: this.rootLog.child({ component: 'analytics', stream: config.id }),
+      updateIntervalMs: config.activity_update_s * 1000,
     });
     await video.start(signal);
     const done = analyzer.run(this.running.signal).catch((err: unknown) => {

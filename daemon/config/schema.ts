@@ -83,6 +83,8 @@ export const streamSchema = z.strictObject({
   stall_timeout_ms: z.number().int().min(500).default(15_000),
   /** Per-stream tracker for rules on tracks; see README "Tracking". */
   tracker: streamTrackerSchema.prefault({}),
+  /** An open activity sends the hub at most one `update` this often (a newer one replaces a queued one). */
+  activity_update_s: z.number().min(1).max(86_400).default(30),
   motion: z.strictObject({
     enabled: z.boolean().default(true),
     /** Fraction of the motion grid that must change for a frame to count as motion. */

@@ -86,3 +86,9 @@ test('relative paths resolve against the file; environment overrides win', async
   assert.equal(over.mqtt.url, 'mqtt://127.0.0.1:9');
   assert.equal(over.models_dir, path.join(dir, 'm'));
 });
+
+test('activity updates are throttled per stream, at least a second apart', () => {
+  assert.equal(parseConfigText(valid, 'x.yaml').streams[0]?.activity_update_s, 30);
+  const problems = problemsOf(() => parseConfigText(valid.replace('loop: true', 'loop: true, activity_update_s: 0'), 'x.yaml'));
+  assert.ok(problems.some((p) => p.startsWith('streams[0].activity_update_s: ')), problems.join('\n'));
+});
