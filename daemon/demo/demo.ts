@@ -51,7 +51,8 @@ export async function prepareDemo(opts: DemoOptions): Promise<Demo> {
   const hub = mqtt.connect(url, { protocolVersion: broker.protocolVersion, clientId: 'vigil-demo-hub' });
   hub.on('connect', () => { void hub.subscribeAsync('vigil/v1/#', { qos: 1 }); });
   hub.on('message', (topic, payload) => process.stdout.write(`${describe(topic, payload)}\n`));
-  hub.on('error', () => undefined);
+  // The demo's own subscriber: its errors are shown, never fatal to the daemon it watches.
+  hub.on('error', (err) => process.stderr.write(`[hub] subscriber error: ${err.message}\n`));
   process.stdout.write(`vigil demo: broker ${url}, state ${dir}, source ${config.streams[0]?.uri}` +
     `${withModel ? `, model ${opts.model}` : ' (no model: motion events)'}\n` +
     `vigil demo: try \`npx vigilctl status --socket ${config.control.socket}\` in another terminal\n`);

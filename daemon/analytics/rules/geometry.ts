@@ -1,10 +1,10 @@
 import type { Box } from '../../inference/types.js';
-import type { Point } from '../geometry.js';
+import { bottomCentre, type Point } from '../geometry.js';
 
 export type Anchor = 'bottom_centre' | 'centre';
 
 export function anchorPoint(box: Box, anchor: Anchor): Point {
-  return anchor === 'centre' ? [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2] : [(box[0] + box[2]) / 2, box[3]];
+  return anchor === 'centre' ? [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2] : bottomCentre(box);
 }
 
 /** Config points in `norm` units are fractions of the camera frame; rules work in source pixels. */
