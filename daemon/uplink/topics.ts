@@ -27,3 +27,16 @@ export function uplinkTopics(site: string, device: string): UplinkTopics {
   return { alerts: `${base}/alerts`, state: `${base}/state`, events: `${base}/events`, storage: `${base}/storage`,
     telemetry: `${base}/telemetry` };
 }
+
+/** Whether `topic` matches the subscription `filter` (MQTT `+` and `#` wildcards). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i];
+    if (level === '#') return i < t.length || (i === t.length && i > 0);
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}

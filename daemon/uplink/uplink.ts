@@ -1,4 +1,4 @@
-import { connect, type IConnackPacket, type MqttClient } from 'mqtt';
+import { connect, type IClientPublishOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { withDeadline, type Service } from '../lifecycle.js';
@@ -10,7 +10,10 @@ import type { OutboxPriorityStats } from '../store/types.js';
 import { OutboxDrainer, type OutboxSource } from './outbox-drainer.js';
 import { stateSchema, type StatePayload, type StreamState } from './payloads.js';
 import { redactUri } from '../util/redact.js';
-import { uplinkTopics, type UplinkTopics } from './topics.js';
+import { topicMatches, uplinkTopics, type UplinkTopics } from './topics.js';
+
+/** Called for each message on a subscribed filter; a throw is logged, never fatal. */
+export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
 
 /** What the retained state message reports; asked for at every connect. */
 export interface StateInfo {
@@ -86,6 +89,7 @@ export class Uplink implements Service {
   private stopping: Promise<void> | undefined;
   private disconnects = 0;
   private lastError: string | null = null;
+  private readonly subscriptions = new Map<string, { qos: 0 | 1; handler: MessageHandler }>();
 
   constructor(private readonly options: UplinkOptions) {
     this.config = options.config;
@@ -127,6 +131,33 @@ export class Uplink implements Service {
   publishState(): void {
     const client = this.current;
     if (client && this.connected) this.publishOnline(client);
+  }
+
+  /**
+   * Receives messages on `filter` (MQTT wildcards allowed) from now on, across reconnects: every
+   * fresh client subscribes again at connect. The handler runs on the MQTT client's callbacks and
+   * must not block; a throw is logged.
+   */
+  subscribe(filter: string, handler: MessageHandler, qos: 0 | 1 = 1): void {
+    this.subscriptions.set(filter, { qos, handler });
+    const client = this.current;
+    if (client && this.connected) this.subscribeOn(client, filter, qos);
+  }
+
+  unsubscribe(filter: string): void {
+    this.subscriptions.delete(filter);
+    const client = this.current;
+    if (client && this.connected) client.unsubscribe(filter);
+  }
+
+  /**
+   * Publishes directly, outside the outbox: for replies and other messages that are worthless
+   * later (a command reply nobody waits for any more). Rejects when not connected.
+   */
+  async publishDirect(topic: string, payload: string | Buffer, opts: IClientPublishOptions = { qos: 1 }): Promise<void> {
+    const client = this.current;
+    if (!client || !this.connected) throw new Error('not connected to the MQTT broker');
+    await client.publishAsync(topic, payload, opts);
   }
 
   status(): UplinkStatus {
@@ -231,6 +262,22 @@ export class Uplink implements Service {
       this.log.debug({ err: errorMessage(err) }, 'MQTT client error');
     }));
     client.on('close', () => this.guard('close', () => this.onClose(client)));
+    client.on('message', (topic, payload, packet) => this.guard('message', () => {
+      if (client !== this.current) return;
+      for (const [filter, sub] of this.subscriptions) {
+        if (topicMatches(filter, topic)) sub.handler(topic, payload, packet);
+      }
+    }));
+  }
+
+  private subscribeOn(client: MqttClient, filter: string, qos: 0 | 1): void {
+    client.subscribe(filter, { qos }, (err, granted) => {
+      if (client !== this.current) return;
+      const refused = granted?.some((g) => g.qos === 128) ?? false;
+      if (err || refused) {
+        this.log.warn({ filter, err: err ? errorMessage(err) : 'refused by the broker (not authorised?)' }, 'cannot subscribe');
+      }
+    });
   }
 
   private onConnect(client: MqttClient, connack: IConnackPacket): void {
@@ -245,6 +292,7 @@ export class Uplink implements Service {
     this.log.info({ url: this.url, clientId: this.clientId, sessionPresent: connack.sessionPresent, window },
       'connected to the MQTT broker');
     this.publishOnline(client);
+    for (const [filter, sub] of this.subscriptions) this.subscribeOn(client, filter, sub.qos);
     this.drainer.attach(client, window, this.protocolVersion);
   }
 
