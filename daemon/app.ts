@@ -5,6 +5,12 @@ import { StreamAnalyzer } from './analytics/stream-analyzer.js';
 import type { ActivityEnd, ActivityUpdate, EventSink } from './analytics/ports.js';
 import type { Config, StreamConfig } from './config/schema.js';
 import { ControlSocket } from './control/socket-server.js';
+import { AUDIT_EVENT_KIND, Auditor } from './control/audit.js';
+import { Authoriser } from './control/authoriser.js';
+import type { ControlTarget } from './control/handler.js';
+import { MqttCommands } from './control/mqtt-commands.js';
+import { NonceCache } from './control/nonce-cache.js';
+import { auditOutbox } from './uplink/audit-message.js';
 import { errorMessage } from './errors.js';
 import { loadDetector, type Detector } from './inference/detector.js';
 import { withDeadline } from './lifecycle.js';
@@ -30,6 +36,8 @@ export interface AppOptions {
   protocolVersion?: ProtocolVersion;
   /** How often a summary of every stream is logged; 0 disables it. */
   statsIntervalMs?: number;
+  /** Stops the daemon for its supervisor to start again (`restart` command); without it the command is refused. */
+  onRestart?: () => void;
 }
 
 interface RunningStream {
@@ -64,6 +72,7 @@ export class App {
   private store: EventStore | null = null;
   private uplink: Uplink | null = null;
   private control: ControlSocket | null = null;
+  private remote: MqttCommands | null = null;
   private telemetry: TelemetryService | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
@@ -122,14 +131,18 @@ export class App {
    * /run/vigil) costs local management only, never the video.
    */
   private async startControl(): Promise<void> {
-    if (!this.cfg.control.enabled) return;
-    const control = new ControlSocket(this.cfg.control.socket, {
+    const target: ControlTarget = {
       status: () => this.status(),
       listEvents: ({ stream, limit }) => {
         if (!this.store) throw new Error('event store is closed');
         return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
       },
-    }, this.rootLog.child({ component: 'control' }));
+      ...(this.opts.onRestart ? { restart: () => this.requestRestart() } : {}),
+    };
+    const authoriser = this.buildAuthoriser();
+    await this.startRemote(target, authoriser);
+    if (!this.cfg.control.enabled) return;
+    const control = new ControlSocket(this.cfg.control.socket, target, this.rootLog.child({ component: 'control' }), authoriser.socketGate);
     try {
       await control.start();
       this.control = control;
@@ -137,6 +150,39 @@ export class App {
       if (errorMessage(err).startsWith('another process answers')) throw err;
       this.log.error({ socket: this.cfg.control.socket, err: errorMessage(err) }, 'control socket unavailable: vigilctl cannot reach this daemon');
     }
+  }
+
+  /** Who may run which command, remembering nonces in the state directory and auditing through the store. */
+  private buildAuthoriser(): Authoriser {
+    const log = this.rootLog.child({ component: 'control' });
+    const auditor = new Auditor((entry, severity) => {
+      const store = this.store;
+      if (!store) throw new Error('event store is closed');
+      store.recordEvent({ ts: Date.now(), stream: 'control', rule: `command-${entry.outcome}`, severity, kind: AUDIT_EVENT_KIND,
+        payload: { objects: [], audit: entry } }, auditOutbox(this.cfg.device));
+      this.uplink?.notify();
+    }, this.cfg.remote.audit_per_minute, log);
+    const nonces = new NonceCache({ file: path.join(this.cfg.storage.dir, 'remote-nonces.json'), log });
+    return new Authoriser({ device: this.cfg.device, config: this.cfg.remote, nonces, auditor, log });
+  }
+
+  /** Commands through the hub: needs MQTT 5 (response topic, correlation data), so not with the demo's broker. */
+  private async startRemote(target: ControlTarget, authoriser: Authoriser): Promise<void> {
+    const uplink = this.uplink;
+    if (!this.cfg.remote.enabled || !uplink || (this.opts.protocolVersion ?? 5) !== 5) return;
+    const remote = new MqttCommands({
+      link: uplink, device: this.cfg.device, target, gate: authoriser.remoteGate,
+      maxRequestBytes: this.cfg.remote.max_request_bytes, log: this.rootLog.child({ component: 'remote' }),
+    });
+    await remote.start();
+    this.remote = remote;
+  }
+
+  /** Replies first; the stop starts once the reply had time to leave (socket or MQTT). */
+  private requestRestart(): { restarting: true } {
+    this.log.warn('restart requested through the control channel');
+    setTimeout(() => this.opts.onRestart?.(), 300);
+    return { restarting: true };
   }
 
   private async loadModels(signal: AbortSignal): Promise<void> {
@@ -267,6 +313,9 @@ export class App {
   async stop(): Promise<void> {
     clearInterval(this.statsTimer);
     this.running.abort();
+    const remote = this.remote;
+    this.remote = null;
+    if (remote) await remote.stop().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'stop: remote commands failed'));
     const control = this.control;
     this.control = null;
     if (control) await control.stop().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'stop: control socket failed'));

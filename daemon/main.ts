@@ -15,6 +15,12 @@ import { VERSION } from './version.js';
 /** systemd's default stop timeout is 90 s; ours must be far shorter so a hung part cannot stall a reboot. */
 const STOP_DEADLINE_MS = 4000;
 
+/**
+ * Exit code after a `restart` command: EX_TEMPFAIL, a failure to systemd, so that
+ * Restart=on-failure starts vigild again (exit 2 alone is kept from restarting).
+ */
+const RESTART_EXIT_CODE = 75;
+
 interface Options {
   config: string;
   demo?: boolean;
@@ -77,14 +83,16 @@ async function run(opts: Options): Promise<number> {
   const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level);
   // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
-  const app = new App(cfg, log, protocolVersion !== undefined ? { protocolVersion } : {});
+  // The restart command stops the daemon like a signal does, then exits with RESTART_EXIT_CODE.
+  let restart = (): void => undefined;
+  const app = new App(cfg, log, { ...(protocolVersion !== undefined ? { protocolVersion } : {}), onRestart: () => restart() });
   // Silent without NOTIFY_SOCKET; under systemd (Type=notify) it reports READY, STATUS, STOPPING
   // and pings the watchdog only while the streams are healthy (daemon/systemd/health.ts).
   const notifier = new SdNotifier({ log: log.child({ component: 'systemd' }) });
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const shutdown = (signal: NodeJS.Signals): void => {
-      const code = 128 + (signal === 'SIGINT' ? 2 : 15);
+    const shutdown = (signal: NodeJS.Signals | 'restart'): void => {
+      const code = signal === 'restart' ? RESTART_EXIT_CODE : 128 + (signal === 'SIGINT' ? 2 : 15);
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting now');
         resolve(code);
@@ -102,9 +110,10 @@ async function run(opts: Options): Promise<number> {
         await cleanupDemo?.();
         clearTimeout(forced);
         log.info('stopped');
-        resolve(0);
+        resolve(signal === 'restart' ? RESTART_EXIT_CODE : 0);
       });
     };
+    restart = () => shutdown('restart');
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
     app.start(new AbortController().signal).then(

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { trackerConfigSchema } from '../analytics/tracker/config.js';
+import { remoteSchema } from '../control/remote-config.js';
 
 /**
  * The one definition of vigil.yaml. The TypeScript types below are inferred from it, the loader
@@ -222,6 +223,8 @@ export const configSchema = z.strictObject({
         .default('127.0.0.1:9464'),
     }).prefault({}),
   }).prefault({}),
+  /** Commands through the hub (MQTT 5 request/response) and who may send them; see docs/remote-management.md. */
+  remote: remoteSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -6,12 +6,29 @@ import { errorReply, okReply, requestSchema, type Reply, type Request } from './
 export interface ControlTarget {
   status(): unknown;
   listEvents(query: { stream?: string | undefined; limit: number }): unknown;
+  /** Replies first, then stops the daemon so that its supervisor starts it again; absent where nothing would. */
+  restart?(): unknown;
 }
+
+/** What a request carried besides its protocol fields: the signature envelope and the params as sent. */
+export interface Envelope {
+  auth: unknown;
+  rawParams: unknown;
+}
+
+/**
+ * Decides whether a well-formed request may run, before it runs: an error reply refuses it, null
+ * lets it through. Each transport brings its own (signatures for MQTT, an audit for the socket).
+ */
+export type Gate = (req: Request, envelope: Envelope) => Reply | null;
 
 function dispatch(target: ControlTarget, req: Request): unknown {
   switch (req.method) {
     case 'status': return target.status();
     case 'events.list': return target.listEvents({ stream: req.params.stream, limit: req.params.limit });
+    case 'restart':
+      if (!target.restart) throw new Error('restart is not available: nothing supervises this daemon');
+      return target.restart();
   }
 }
 
@@ -19,24 +36,42 @@ function dispatch(target: ControlTarget, req: Request): unknown {
  * Turns one raw request line into one reply. It never throws: malformed JSON, unknown methods and
  * failing handlers all become error replies, so no request can take the daemon down.
  */
-export function handleLine(target: ControlTarget, line: string, log: Logger): Reply {
+export function handleLine(target: ControlTarget, line: string, log: Logger, gate?: Gate): Reply {
   let raw: unknown;
   try {
     raw = JSON.parse(line);
   } catch {
     return errorReply(null, 'bad_request', 'request is not valid JSON');
   }
-  const id = typeof raw === 'object' && raw !== null && typeof (raw as { id?: unknown }).id === 'string'
+  return handleRequest(target, raw, log, gate);
+}
+
+/**
+ * The one path every transport takes once it has a JSON value: the `auth` envelope is set aside,
+ * the rest is parsed as a protocol request, the transport's gate decides, then the method runs.
+ * It never throws.
+ */
+export function handleRequest(target: ControlTarget, raw: unknown, log: Logger, gate?: Gate): Reply {
+  const isObject = typeof raw === 'object' && raw !== null && !Array.isArray(raw);
+  const id = isObject && typeof (raw as { id?: unknown }).id === 'string'
     ? (raw as { id: string }).id.slice(0, 128) : null;
+  let envelope: Envelope = { auth: undefined, rawParams: undefined };
+  if (isObject) {
+    const { auth, ...rest } = raw as Record<string, unknown>;
+    envelope = { auth, rawParams: rest['params'] };
+    raw = rest;
+  }
   const parsed = requestSchema.safeParse(raw);
   if (!parsed.success) {
     const method = (raw as { method?: unknown } | null)?.method;
     if (typeof method === 'string' && parsed.error.issues.some((i) => i.path[0] === 'method')) {
       return errorReply(id, 'unknown_method', `unknown method "${method.slice(0, 64)}"`);
     }
-    return errorReply(id, 'bad_request', parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; '));
+    return errorReply(id, 'bad_request', parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ').slice(0, 1000));
   }
   try {
+    const refusal = gate?.(parsed.data, envelope);
+    if (refusal) return refusal;
     return okReply(parsed.data.id, dispatch(target, parsed.data));
   } catch (err) {
     log.warn({ method: parsed.data.method, err: errorMessage(err) }, 'control request failed');

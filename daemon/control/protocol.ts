@@ -21,11 +21,13 @@ export const requestSchema = z.discriminatedUnion('method', [
       limit: z.number().int().min(1).max(10_000).default(20),
     }).prefault({}),
   }),
+  /** Stop cleanly and exit with RESTART_EXIT_CODE, so that systemd (Restart=on-failure) starts vigild again. */
+  z.strictObject({ id: requestId, method: z.literal('restart') }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];
 
-export const errorCodeSchema = z.enum(['bad_request', 'unknown_method', 'failed', 'too_large']);
+export const errorCodeSchema = z.enum(['bad_request', 'unknown_method', 'failed', 'too_large', 'not_authorised']);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 
 export const replySchema = z.discriminatedUnion('status', [
@@ -40,3 +42,31 @@ export type Reply = z.infer<typeof replySchema>;
 export const okReply = (id: string, body: unknown): Reply => ({ schema: PROTOCOL_SCHEMA, id, status: 'ok', body });
 export const errorReply = (id: string | null, code: ErrorCode, message: string): Reply =>
   ({ schema: PROTOCOL_SCHEMA, id, status: 'error', error: { code, message } });
+
+/**
+ * Which methods only read. The one place that classifies them: a method missing here is treated as
+ * changing, so one added later needs a signed request until someone decides it only reads.
+ */
+export const READ_ONLY_METHODS: ReadonlySet<string> = new Set<string>([
+  'status',
+  'events.list',
+]);
+
+export const methodAccess = (method: string): 'read' | 'change' => (READ_ONLY_METHODS.has(method) ? 'read' : 'change');
+
+/**
+ * The signature envelope a remote request carries next to its protocol fields (`auth`); see
+ * daemon/control/signature.ts for what is signed. It is not part of `requestSchema`, so methods
+ * added to the protocol need not know about it.
+ */
+export const authSchema = z.strictObject({
+  /** Fingerprint of the operator's Ed25519 public key (`vigilctl keygen` prints it). */
+  key_id: z.string().min(1).max(128),
+  /** When the operator signed, ms since the epoch. */
+  ts: z.number().int().min(0),
+  /** Unique per request; the device refuses a nonce it has seen within the skew window. */
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'expected 16-64 base64url characters'),
+  /** Ed25519 signature, base64. */
+  sig: z.string().min(1).max(256),
+});
+export type Auth = z.infer<typeof authSchema>;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Service } from '../lifecycle.js';
 import type { Logger } from '../log.js';
-import { handleLine, type ControlTarget } from './handler.js';
+import { handleLine, type ControlTarget, type Gate } from './handler.js';
 import { errorReply, MAX_REQUEST_BYTES } from './protocol.js';
 
 /** Is something already answering on this socket path (another vigild)? */
@@ -26,7 +26,8 @@ export class ControlSocket implements Service {
   private server: net.Server | null = null;
   private readonly clients = new Set<net.Socket>();
 
-  constructor(private readonly file: string, private readonly target: ControlTarget, private readonly log: Logger) {}
+  constructor(private readonly file: string, private readonly target: ControlTarget, private readonly log: Logger,
+    private readonly gate?: Gate) {}
 
   async start(): Promise<void> {
     mkdirSync(path.dirname(this.file), { recursive: true });
@@ -53,7 +54,7 @@ export class ControlSocket implements Service {
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        if (line) socket.write(`${JSON.stringify(handleLine(this.target, line, this.log))}\n`);
+        if (line) socket.write(`${JSON.stringify(handleLine(this.target, line, this.log, this.gate))}\n`);
       }
       if (buffered.length > MAX_REQUEST_BYTES) {
         socket.end(`${JSON.stringify(errorReply(null, 'too_large', `request longer than ${MAX_REQUEST_BYTES} bytes`))}\n`);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { severitySchema } from '../config/schema.js';
 import { evictionNoticeSchema, quarantineNoticeSchema } from '../store/types.js';
+import { auditEntrySchema } from '../control/audit.js';
 
 /**
  * The payload contract with the hub, defined once: the types are inferred from these schemas, the
@@ -176,3 +177,20 @@ export const telemetrySchema = z.strictObject({
   storage: z.strictObject({ db_bytes: bytes, budget_bytes: bytes.nullable(), events: bytes }).nullable(),
 });
 export type TelemetryPayload = z.infer<typeof telemetrySchema>;
+
+/**
+ * A command refused for want of authority, or a changing command accepted (docs/remote-management.md).
+ * Sent on `…/audit` through the outbox, like an event: refusals at warning priority, acceptances at info.
+ */
+export const auditMessageSchema = z.strictObject({
+  schema: z.literal('vigil.audit/1'),
+  /** uuid v7 of the stored audit event; the de-duplication key. */
+  id: z.uuid({ version: 'v7' }),
+  device: z.string().min(1),
+  site: z.string().min(1),
+  severity: severitySchema,
+  /** When the device decided. */
+  ts: isoTime,
+  ...auditEntrySchema.shape,
+});
+export type AuditMessage = z.infer<typeof auditMessageSchema>;

@@ -40,3 +40,17 @@ export function topicMatches(filter: string, topic: string): boolean {
   }
   return f.length === t.length;
 }
+
+/**
+ * The command channel's topics: requests arrive on `…/cmd/{method}` (the filter subscribes to
+ * every method), replies go under `…/reply/` (whatever the operator chose below it), and audit
+ * records of commands leave on `…/audit`.
+ */
+export function commandTopics(site: string, device: string): {
+  requests: string; requestPrefix: string; replyPrefix: string; audit: string;
+} {
+  assertTopicLevel('site', site);
+  assertTopicLevel('device', device);
+  const base = `${TOPIC_ROOT}/${site}/${device}`;
+  return { requests: `${base}/cmd/+`, requestPrefix: `${base}/cmd/`, replyPrefix: `${base}/reply/`, audit: `${base}/audit` };
+}

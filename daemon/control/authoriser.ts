@@ -1,0 +1,90 @@
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { Auditor } from './audit.js';
+import type { Gate } from './handler.js';
+import type { NonceCache } from './nonce-cache.js';
+import { authSchema, errorReply, methodAccess, type Reply, type Request } from './protocol.js';
+import type { RemoteConfig } from './remote-config.js';
+import { keyFingerprint, parsePublicKey, verifySignature } from './signature.js';
+
+export interface AuthoriserOptions {
+  device: { id: string; site: string };
+  config: Pick<RemoteConfig, 'operators' | 'max_skew_s' | 'allow_unsigned_read'>;
+  nonces: NonceCache;
+  auditor: Auditor;
+  log: Logger;
+  now?: () => number;
+}
+
+/**
+ * Who may run what. Remote requests: changing methods need an operator's signature, always;
+ * read-only ones may go unsigned if the policy says so. A signature must come from a configured
+ * key, over this device as target, within the allowed clock skew, with a nonce not seen before.
+ * Every refusal and every accepted changing command is audited.
+ *
+ * The local socket is trusted by its file permissions (0660, group `vigil`): whoever can open it
+ * can already read the config and the database. Its changing commands are audited, not checked.
+ */
+export class Authoriser {
+  private readonly keys = new Map<string, { name: string; key: KeyObject }>();
+  private readonly target: string;
+  private readonly now: () => number;
+
+  constructor(private readonly options: AuthoriserOptions) {
+    for (const op of options.config.operators) {
+      const key = parsePublicKey(op.public_key);
+      this.keys.set(keyFingerprint(key), { name: op.name, key });
+    }
+    this.target = `${options.device.site}/${options.device.id}`;
+    this.now = options.now ?? Date.now;
+  }
+
+  readonly remoteGate: Gate = (req, envelope) => this.checkRemote(req, envelope.auth, envelope.rawParams);
+
+  readonly socketGate: Gate = (req) => {
+    if (methodAccess(req.method) === 'change') {
+      this.options.auditor.audit({ outcome: 'accepted', transport: 'socket', method: req.method, request_id: req.id, operator: 'local', key_id: null });
+    }
+    return null;
+  };
+
+  private checkRemote(req: Request, rawAuth: unknown, rawParams: unknown): Reply | null {
+    const access = methodAccess(req.method);
+    let keyId: string | null = null;
+    let operator: string | null = null;
+    const refuse = (reason: string): Reply => {
+      this.options.auditor.audit({ outcome: 'refused', transport: 'mqtt', method: req.method, request_id: req.id, operator, key_id: keyId, reason });
+      return errorReply(req.id, 'not_authorised', reason);
+    };
+    if (rawAuth === undefined) {
+      if (access === 'read' && this.options.config.allow_unsigned_read) return null;
+      return refuse(access === 'read' ? 'unsigned requests are not allowed here (remote.allow_unsigned_read is false)'
+        : `"${req.method}" changes the device: it must be signed by an operator key`);
+    }
+    const parsed = authSchema.safeParse(rawAuth);
+    if (!parsed.success) {
+      return refuse(`malformed auth: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'auth'}: ${i.message}`).join('; ')}`.slice(0, 300));
+    }
+    const auth = parsed.data;
+    keyId = auth.key_id;
+    const op = this.keys.get(auth.key_id);
+    if (!op) return refuse(`unknown operator key ${auth.key_id}`);
+    operator = op.name;
+    const skewMs = this.now() - auth.ts;
+    const maxMs = this.options.config.max_skew_s * 1000;
+    if (skewMs > maxMs) return refuse(`stale: signed ${Math.round(skewMs / 1000)} s ago, more than the allowed ${this.options.config.max_skew_s} s`);
+    if (-skewMs > maxMs) return refuse(`from the future: signed ${Math.round(-skewMs / 1000)} s ahead of the device's clock, more than the allowed ${this.options.config.max_skew_s} s`);
+    const fields = { target: this.target, method: req.method, id: req.id, params: rawParams, ts: auth.ts, nonce: auth.nonce };
+    if (!verifySignature(op.key, fields, auth.sig)) {
+      return refuse('bad signature: not made by this key over this request for this device');
+    }
+    const nonceKey = `${auth.key_id}:${auth.nonce}`;
+    if (this.options.nonces.has(nonceKey)) return refuse('replayed: this nonce was already used');
+    // Kept until its timestamp leaves the window in either direction; after that the clock check refuses it.
+    if (!this.options.nonces.add(nonceKey, auth.ts + maxMs)) return refuse('too many recent signed commands (nonce cache full)');
+    if (access === 'change') {
+      this.options.auditor.audit({ outcome: 'accepted', transport: 'mqtt', method: req.method, request_id: req.id, operator, key_id: keyId });
+    }
+    return null;
+  }
+}
