@@ -2,13 +2,31 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { replySchema, type Reply, type Request } from '../daemon/control/protocol.js';
 import { CliError, EXIT } from './errors.js';
+import { remoteCall } from './remote/remote-call.js';
+import { currentRoute } from './remote/route.js';
 
 export const DEFAULT_SOCKET = process.env['VIGIL_SOCKET'] ?? '/run/vigil/vigild.sock';
 
 type RequestWithoutId = Request extends infer R ? R extends Request ? Omit<R, 'id'> : never : never;
 
-/** Sends one request over the local socket and returns the body of an `ok` reply; typed errors otherwise. */
+/** An error reply as a typed error: `not_authorised` is exit 4, any other failure exit 1. */
+export function replyError(reply: Reply & { status: 'error' }, where?: string): CliError {
+  const prefix = where !== undefined ? `${where}: ` : '';
+  return new CliError(`${prefix}${reply.error.code}: ${reply.error.message}`,
+    reply.error.code === 'not_authorised' ? EXIT.unauthorised : EXIT.failed);
+}
+
+/**
+ * Sends one request and returns the body of an `ok` reply; typed errors otherwise. Over the local
+ * socket, or through the hub when vigilctl was given `--device` (see cli/remote/route.ts).
+ */
 export async function call(socketPath: string, request: RequestWithoutId, timeoutMs = 5000): Promise<unknown> {
+  const route = currentRoute();
+  if (route) {
+    const reply = await remoteCall(route, request);
+    if (reply.status === 'error') throw replyError(reply, `${route.site}/${route.device}`);
+    return reply.body;
+  }
   const id = randomUUID();
   const reply = await new Promise<Reply>((resolve, reject) => {
     const socket = net.connect(socketPath);
@@ -40,6 +58,6 @@ export async function call(socketPath: string, request: RequestWithoutId, timeou
       }
     });
   });
-  if (reply.status === 'error') throw new CliError(`${reply.error.code}: ${reply.error.message}`, EXIT.failed);
+  if (reply.status === 'error') throw replyError(reply);
   return reply.body;
 }

@@ -4,6 +4,10 @@ import { benchCommand } from './commands/bench.js';
 import { configCommand } from './commands/config.js';
 import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
+import { fleetCommand } from './commands/fleet.js';
+import { keygenCommand } from './commands/keygen.js';
+import { restartCommand } from './commands/restart.js';
+import { addRemoteOptions } from './remote/options.js';
 import { statusCommand } from './commands/status.js';
 import { topCommand } from './commands/top.js';
 import type { Output } from './output.js';
@@ -27,7 +31,11 @@ export function buildProgram(out: Output): Command {
     .addCommand(configCommand(out))
     .addCommand(eventsCommand(out))
     .addCommand(benchCommand(out))
-    .addCommand(doctorCommand(out));
+    .addCommand(doctorCommand(out))
+    .addCommand(restartCommand(out))
+    .addCommand(fleetCommand(out))
+    .addCommand(keygenCommand(out));
+  addRemoteOptions(program);
   throwInsteadOfExit(program, out);
   return program;
 }

@@ -16,6 +16,11 @@ export interface MosquittoOptions {
   extraConfig?: string[];
   /** Files to write into that directory before the first start (an ACL file, say), by name. */
   files?: Record<string, string>;
+  /**
+   * Replaces the default plain, anonymous loopback listener (for a TLS listener, say); `{port}` and
+   * `{dir}` are substituted. `scheme` is then the URL's scheme.
+   */
+  listener?: { lines: string[]; scheme: 'mqtt' | 'mqtts' };
 }
 
 /** A real mosquitto on a loopback port that stays the same across stop() and start(). */
@@ -65,9 +70,10 @@ export async function startMosquitto(t: TestContext, options: MosquittoOptions =
   const dir = await tempDir({ after: (fn) => removeDir.push(fn) }, 'vigil-mosquitto-');
   const port = await freePort();
   const conf = path.join(dir, 'mosquitto.conf');
+  const listener = options.listener?.lines.map((l) => l.replaceAll('{port}', String(port)).replaceAll('{dir}', dir))
+    ?? [`listener ${port} 127.0.0.1`, 'allow_anonymous true'];
   const lines = [
-    `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
+    ...listener,
     `persistence ${options.persistence ? 'true' : 'false'}`,
     `persistence_location ${dir}/`,
     'log_dest stderr',
@@ -89,7 +95,7 @@ export async function startMosquitto(t: TestContext, options: MosquittoOptions =
   const broker: Mosquitto = {
     port,
     dir,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${options.listener?.scheme ?? 'mqtt'}://127.0.0.1:${port}`,
     get running() {
       return child !== undefined;
     },

@@ -1,0 +1,27 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { selectRoute, type RemoteOptions } from './route.js';
+
+const seconds = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 600) throw new InvalidArgumentError('expected seconds, more than 0 and at most 600');
+  return n;
+};
+
+/**
+ * The global options that send any command to a device through the hub instead of the local
+ * socket. They come before the command (`vigilctl --device depot-3/cam-017 --hub … status`): with
+ * positional options, a command's own `--timeout` (doctor's) stays its own.
+ */
+export function addRemoteOptions(program: Command): Command {
+  program
+    .enablePositionalOptions()
+    .addOption(new Option('--device <site/device>', 'run the command on this device through the hub; SITE/* for every device of a site'))
+    .addOption(new Option('--hub <url>', 'the hub broker, mqtts://host:8883').env('VIGIL_HUB'))
+    .addOption(new Option('--ca <file>', 'CA certificate of the hub broker').env('VIGIL_HUB_CA'))
+    .addOption(new Option('--cert <file>', 'operator client certificate').env('VIGIL_HUB_CERT'))
+    .addOption(new Option('--key <file>', 'operator client key').env('VIGIL_HUB_KEY'))
+    .addOption(new Option('--operator-key <file>', 'Ed25519 key that signs commands (vigilctl keygen)').env('VIGIL_OPERATOR_KEY'))
+    .addOption(new Option('--timeout <s>', 'seconds to wait for a remote device').argParser(seconds).default(5))
+    .hook('preAction', (thisCommand) => selectRoute(thisCommand.opts<RemoteOptions>()));
+  return program;
+}
