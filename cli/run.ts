@@ -29,13 +29,17 @@ async function runOne(args: readonly string[], out: Output): Promise<number> {
   }
 }
 
-/** The value of `--device`, in either spelling, among the options before the command. */
+/** Global options that take a value (cli/remote/options.ts), so that the scan below can skip it. */
+const VALUE_OPTIONS = new Set(['--device', '--hub', '--ca', '--cert', '--key', '--operator-key', '--timeout']);
+
+/** The value of `--device`, in either spelling, among the global options before the command. */
 function deviceArg(args: readonly string[]): { value: string; index: number; joined: boolean } | null {
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? '';
     if (a === '--device') return args[i + 1] !== undefined ? { value: args[i + 1] ?? '', index: i + 1, joined: false } : null;
     if (a.startsWith('--device=')) return { value: a.slice('--device='.length), index: i, joined: true };
     if (!a.startsWith('-')) break; // the command: global options come before it
+    if (VALUE_OPTIONS.has(a)) i += 1;
   }
   return null;
 }

@@ -73,6 +73,7 @@ export class App {
   private uplink: Uplink | null = null;
   private control: ControlSocket | null = null;
   private remote: MqttCommands | null = null;
+  private restartRequested = false;
   private telemetry: TelemetryService | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
@@ -180,8 +181,11 @@ export class App {
 
   /** Replies first; the stop starts once the reply had time to leave (socket or MQTT). */
   private requestRestart(): { restarting: true } {
-    this.log.warn('restart requested through the control channel');
-    setTimeout(() => this.opts.onRestart?.(), 300);
+    if (!this.restartRequested) {
+      this.restartRequested = true;
+      this.log.warn('restart requested through the control channel');
+      setTimeout(() => this.opts.onRestart?.(), 300);
+    }
     return { restarting: true };
   }
 

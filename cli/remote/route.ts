@@ -70,7 +70,7 @@ export function hubOptions(opts: RemoteOptions): HubOptions {
 
 /** Splits `site/device`; a usage error otherwise. */
 export function parseDevice(text: string): { site: string; device: string } {
-  const m = /^([^/+#\s]+)\/([^/+#\s]+)$/.exec(text);
+  const m = /^([^/+#*\s]+)\/([^/+#*\s]+)$/.exec(text);
   if (!m?.[1] || !m[2]) throw new CliError(`--device expects SITE/DEVICE (or SITE/* for every device of a site), not "${text}"`, EXIT.usage);
   return { site: m[1], device: m[2] };
 }

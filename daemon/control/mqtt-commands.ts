@@ -82,8 +82,11 @@ export class MqttCommands implements Service {
     const reply = this.handle(method, payload);
     this.handled += 1;
     const correlationData = packet.properties?.correlationData;
+    // QoS 0: a reply is worth nothing once its asker has timed out, and QoS 1 replies outside the
+    // outbox's window could exceed the broker's Receive Maximum under a burst of requests, which
+    // costs the connection (mosquitto: "protocol error").
     const opts: IClientPublishOptions = {
-      qos: 1,
+      qos: 0,
       properties: { contentType: 'application/json', ...(correlationData !== undefined ? { correlationData } : {}) },
     };
     this.options.link.publishDirect(responseTopic, JSON.stringify(reply), opts).catch((err: unknown) => {
