@@ -12,13 +12,15 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { alertSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
+import { auditMessageSchema } from '../daemon/uplink/payloads.js';
+import { authSchema, replySchema, requestSchema } from '../daemon/control/protocol.js';
 import { VERSION } from '../daemon/version.js';
 
 type Json = Record<string, unknown>;
 
-function jsonSchema(schema: z.ZodType): Json {
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): Json {
   // Each schema is embedded in the document, which has its own dialect; a $schema per part is noise.
-  const doc = z.toJSONSchema(schema, { io: 'output' }) as Json;
+  const doc = z.toJSONSchema(schema, { io }) as Json;
   delete doc['$schema'];
   return doc;
 }
@@ -59,6 +61,21 @@ export function buildAsyncApi(): Json {
       storage: channel('storage', 'storage', 'The device reporting on its own storage: a corrupt database moved aside, events evicted to stay within the disk budget.'),
       state: channel('state', 'state', 'Retained online/offline state; `offline` is also the last will.'),
       telemetry: channel('telemetry', 'telemetry', 'Health reports every telemetry.interval_s: per-stream fps, drops, restarts and latency; CPU, memory, temperature, disk, GPU; outbox and uplink.'),
+      audit: channel('audit', 'audit', 'Commands refused for want of authority, and changing commands accepted (docs/remote-management.md).'),
+      commands: {
+        address: 'vigil/v1/{site}/{device}/cmd/{method}',
+        description: 'Command requests (MQTT 5): Response Topic under the device\'s reply/ prefix and Correlation Data required; ' +
+          'the body is a vigil.cmd/1 request, with `auth` (an operator\'s Ed25519 signature) for changing methods. Never retained.',
+        parameters: { ...params, method: { description: 'the protocol method, e.g. status; must equal the body\'s method when it has one' } },
+        messages: { request: { $ref: '#/components/messages/request' } },
+      },
+      replies: {
+        address: 'vigil/v1/{site}/{device}/reply/{operator}/{session}',
+        description: 'Command replies, on the request\'s Response Topic (which must lie under the device\'s reply/ prefix), with its Correlation Data echoed.',
+        parameters: { ...params, operator: { description: 'the operator\'s certificate common name (the ACL lets each read only its own)' },
+          session: { description: 'chosen by the operator\'s client' } },
+        messages: { reply: { $ref: '#/components/messages/reply' } },
+      },
     },
     operations: {
       sendAlert: send('alerts', { qos: 1, retain: false }, 'At least once; oldest first within a priority; critical before alert.'),
@@ -66,6 +83,14 @@ export function buildAsyncApi(): Json {
       sendStorage: send('storage', { qos: 1, retain: false }, 'At least once; prioritised by its severity like any event.'),
       sendState: send('state', { qos: 1, retain: true }, 'Retained; `online` at every connect, `offline` at a clean stop and as the last will.'),
       sendTelemetry: send('telemetry', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority); during an outage only the newest 1440 reports are kept.'),
+      sendAudit: send('audit', { qos: 1, retain: false }, 'At least once through the outbox; refusals at warning priority, acceptances at info.'),
+      receiveCommand: {
+        action: 'receive', channel: { $ref: '#/channels/commands' },
+        description: 'The device subscribes at QoS 1; retained requests and requests without a Response Topic are dropped.',
+        bindings: { mqtt: { qos: 1, retain: false, bindingVersion: '0.2.0' } },
+        reply: { channel: { $ref: '#/channels/replies' }, messages: [{ $ref: '#/channels/replies/messages/reply' }] },
+      },
+      sendReply: send('replies', { qos: 0, retain: false }, 'QoS 0: a reply is worthless once the operator has timed out.'),
     },
     components: {
       messages: {
@@ -74,12 +99,21 @@ export function buildAsyncApi(): Json {
         storage: { name: 'vigil.storage/1', payload: { $ref: '#/components/schemas/storage' }, headers: userProperties },
         state: { name: 'vigil.state/1', payload: { $ref: '#/components/schemas/state' } },
         telemetry: { name: 'vigil.telemetry/1', payload: { $ref: '#/components/schemas/telemetry' } },
+        audit: { name: 'vigil.audit/1', payload: { $ref: '#/components/schemas/audit' } },
+        request: { name: 'vigil.cmd/1 request', payload: { $ref: '#/components/schemas/request' },
+          correlationId: { location: '$message.header#/correlationData' } },
+        reply: { name: 'vigil.cmd/1 reply', payload: { $ref: '#/components/schemas/reply' },
+          correlationId: { location: '$message.header#/correlationData' } },
       },
       schemas: {
         alert: jsonSchema(alertSchema),
         storage: jsonSchema(storageMessageSchema),
         state: jsonSchema(stateSchema),
         telemetry: jsonSchema(telemetrySchema),
+        audit: jsonSchema(auditMessageSchema),
+        // As sent: before defaults, and with the optional signature envelope beside the protocol fields.
+        request: jsonSchema(z.union(requestSchema.options.map((o) => o.extend({ auth: authSchema.optional() }))), 'input'),
+        reply: jsonSchema(replySchema),
       },
     },
   };

@@ -17,7 +17,16 @@ import type { RemoteRoute } from './route.js';
  * No answer within the timeout: exit 3, saying when the device was last seen.
  */
 export async function remoteCall(route: RemoteRoute, request: { method: string; params?: unknown }): Promise<Reply> {
-  const { client, replyLevel } = await route.connection();
+  // One deadline for the whole call, connecting to the hub included: --timeout is what the operator waits at most.
+  const deadline = Date.now() + route.timeoutMs;
+  let connectTimer: NodeJS.Timeout | undefined;
+  const { client, replyLevel } = await Promise.race([
+    route.connection(),
+    new Promise<never>((_, reject) => {
+      connectTimer = setTimeout(() => reject(new CliError(
+        `the hub ${route.hub.url} did not accept a connection within ${route.timeoutMs / 1000} s`, EXIT.unreachable)), route.timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(connectTimer));
   const id = randomUUID();
   const base = `${TOPIC_ROOT}/${route.site}/${route.device}`;
   const replyTopic = `${base}/reply/${replyLevel}/${client.options.clientId ?? 'vigilctl'}`;
@@ -43,7 +52,8 @@ export async function remoteCall(route: RemoteRoute, request: { method: string; 
   };
   client.on('message', onMessage);
   const timer = setTimeout(() => settle?.(new CliError(
-    `${route.site}/${route.device} did not answer within ${route.timeoutMs / 1000} s; ${lastSeen(state)}`, EXIT.unreachable)), route.timeoutMs);
+    `${route.site}/${route.device} did not answer within ${route.timeoutMs / 1000} s; ${lastSeen(state)}`, EXIT.unreachable)),
+  Math.max(0, deadline - Date.now()));
   const send = async (): Promise<void> => {
     await client.subscribeAsync([replyTopic, `${base}/state`], { qos: 1 });
     await client.publishAsync(`${base}/cmd/${request.method}`, JSON.stringify(body), {

@@ -19,9 +19,10 @@ test('the contract names every topic, its QoS and retain flag, and the de-duplic
   };
   assert.equal(doc.asyncapi, '3.0.0');
   assert.deepEqual(Object.values(doc.channels).map((c) => c.address).sort(),
-    ['alerts', 'events', 'state', 'storage', 'telemetry'].map((l) => `vigil/v1/{site}/{device}/${l}`));
+    ['alerts', 'audit', 'cmd/{method}', 'events', 'reply/{operator}/{session}', 'state', 'storage', 'telemetry'].map((l) => `vigil/v1/{site}/{device}/${l}`));
   assert.equal(doc.operations['sendState']?.bindings.mqtt.retain, true);
-  assert.ok(Object.values(doc.operations).every((o) => o.bindings.mqtt.qos === 1));
+  // Every message the device sends is QoS 1, except command replies, which are worthless once late.
+  assert.ok(Object.entries(doc.operations).every(([name, o]) => o.bindings.mqtt.qos === (name === 'sendReply' ? 0 : 1)));
   assert.ok(doc.components.schemas['alert']?.required?.includes('id'));
   // The storage message is a union on `kind`, each branch carrying the id.
   const storage = doc.components.schemas['storage'];
