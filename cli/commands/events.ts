@@ -1,5 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { EventStore } from '../../daemon/store/event-store.js';
+import type { StoredEvent } from '../../daemon/store/types.js';
+import { call } from '../control-client.js';
+import { currentRoute } from '../remote/route.js';
 import type { Output } from '../output.js';
 
 const positiveInt = (v: string): number => {
@@ -20,10 +23,13 @@ export function eventsCommand(out: Output): Command {
     .option('--stream <id>', 'only this stream')
     .option('--limit <n>', 'at most this many', positiveInt, 20)
     .option('--json', 'one JSON array')
-    .action((opts: { stateDir: string; stream?: string; limit: number; json?: boolean }) => {
-      const store = EventStore.open(opts.stateDir);
+    .action(async (opts: { stateDir: string; stream?: string; limit: number; json?: boolean }) => {
+      // Through the hub (--device) the daemon answers; here the database is read directly.
+      const remote = currentRoute() !== null;
+      const store = remote ? null : EventStore.open(opts.stateDir);
       try {
-        const events = store.listEvents({ limit: opts.limit, ...(opts.stream !== undefined ? { stream: opts.stream } : {}) });
+        const query = { limit: opts.limit, ...(opts.stream !== undefined ? { stream: opts.stream } : {}) };
+        const events = store ? store.listEvents(query) : await call('', { method: 'events.list', params: query }) as StoredEvent[];
         if (opts.json) {
           out.raw(JSON.stringify(events));
           return;
@@ -34,7 +40,7 @@ export function eventsCommand(out: Output): Command {
           out.raw(`${new Date(e.ts).toISOString()}  ${e.severity.padEnd(8)} ${e.stream}/${e.rule}  ${objects}  [${sent}] ${e.id}`);
         }
       } finally {
-        store.close();
+        store?.close();
       }
     });
   return cmd;

@@ -1,5 +1,18 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { CliError, EXIT } from '../errors.js';
 import { selectRoute, type RemoteOptions } from './route.js';
+
+/**
+ * Commands that never talk to a daemon, so a `--device` would be silently ignored by them; every
+ * other command goes through `call()` and so reaches a remote device like the local one.
+ */
+const LOCAL_ONLY: ReadonlySet<string> = new Set(['doctor', 'config', 'bench', 'keygen', 'fleet']);
+
+function topLevel(cmd: Command): string {
+  let c = cmd;
+  while (c.parent?.parent) c = c.parent;
+  return c.name();
+}
 
 const seconds = (v: string): number => {
   const n = Number(v);
@@ -22,6 +35,13 @@ export function addRemoteOptions(program: Command): Command {
     .addOption(new Option('--key <file>', 'operator client key').env('VIGIL_HUB_KEY'))
     .addOption(new Option('--operator-key <file>', 'Ed25519 key that signs commands (vigilctl keygen)').env('VIGIL_OPERATOR_KEY'))
     .addOption(new Option('--timeout <s>', 'seconds to wait for a remote device').argParser(seconds).default(5))
-    .hook('preAction', (thisCommand) => selectRoute(thisCommand.opts<RemoteOptions>()));
+    .hook('preAction', (thisCommand, actionCommand) => {
+      const opts = thisCommand.opts<RemoteOptions>();
+      const top = topLevel(actionCommand);
+      if (opts.device !== undefined && LOCAL_ONLY.has(top)) {
+        throw new CliError(`"${top}" works on this machine only; --device does not apply to it`, EXIT.usage);
+      }
+      selectRoute(opts);
+    });
   return program;
 }

@@ -265,6 +265,15 @@ test('remote management through a TLS mosquitto with client certificates and the
   const manyHuman = await vigilctl([...hubArgs, '--device', 'lab/*', '--timeout', '3', 'status']);
   assert.match(manyHuman.out, /^DEVICE +EXIT +RESULT\nlab\/cam-1 +0 +device lab\/cam-1 {2}vigil .*\nlab\/cam-2 +3 +lab\/cam-2 did not answer/);
 
+  // --- events through the hub: the daemon reads its own store (the refusals above are there).
+  const events = await vigilctl([...cam1Args, 'events', 'list', '--limit', '50', '--json']);
+  assert.equal(events.code, 0, events.err);
+  const listed = JSON.parse(events.out) as { kind: string; rule: string; payload: { audit?: { reason?: string } } }[];
+  assert.ok(listed.some((e) => e.kind === 'audit' && e.rule === 'command-refused' && /unknown operator key/.test(e.payload.audit?.reason ?? '')));
+  const localOnly = await vigilctl([...cam1Args, 'doctor']);
+  assert.equal(localOnly.code, 2);
+  assert.match(localOnly.err, /"doctor" works on this machine only/);
+
   // --- a signed restart: accepted, audited, the daemon exits for systemd to start it again.
   const restart = await vigilctl([...cam1Args, '--operator-key', aliceKeyFile, 'restart']);
   assert.equal(restart.code, 0, restart.err);
