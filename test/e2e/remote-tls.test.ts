@@ -161,6 +161,10 @@ test('remote management through a TLS mosquitto with client certificates and the
   assert.match(human.out, /^device lab\/cam-1 {2}vigil /);
   assert.match(human.out, /uplink: connected mqtts:\/\/127\.0\.0\.1:\d+/);
 
+  const top = await vigilctl([...cam1Args, 'top', '--interval', '0.1', '--iterations', '2']);
+  assert.equal(top.code, 0, top.err);
+  assert.equal(top.out.split('\n').filter((l) => l.startsWith('device lab/cam-1')).length, 2, 'two refreshes over one connection');
+
   // --- the same over the local socket.
   const local = await vigilctl(['status', '--socket', socket, '--json']);
   assert.equal(local.code, 0, local.err);
