@@ -6,12 +6,28 @@ import { errorReply, okReply, requestSchema, type Reply, type Request } from './
 export interface ControlTarget {
   status(): unknown;
   listEvents(query: { stream?: string | undefined; limit: number }): unknown;
+  /** Model lifecycle; absent where the daemon has no model store. Long-running: answered when done. */
+  models?: {
+    list(): Promise<unknown>;
+    install(req: { file?: string | undefined; url?: string | undefined; activate: boolean }): Promise<unknown>;
+    activate(name: string, version: string): Promise<unknown>;
+    rollback(name: string): Promise<unknown>;
+  };
+}
+
+function models(target: ControlTarget): NonNullable<ControlTarget['models']> {
+  if (!target.models) throw new Error('model management is not available in this daemon');
+  return target.models;
 }
 
 function dispatch(target: ControlTarget, req: Request): unknown {
   switch (req.method) {
     case 'status': return target.status();
     case 'events.list': return target.listEvents({ stream: req.params.stream, limit: req.params.limit });
+    case 'models.list': return models(target).list();
+    case 'models.install': return models(target).install(req.params);
+    case 'models.activate': return models(target).activate(req.params.name, req.params.version);
+    case 'models.rollback': return models(target).rollback(req.params.name);
   }
 }
 
@@ -19,7 +35,7 @@ function dispatch(target: ControlTarget, req: Request): unknown {
  * Turns one raw request line into one reply. It never throws: malformed JSON, unknown methods and
  * failing handlers all become error replies, so no request can take the daemon down.
  */
-export function handleLine(target: ControlTarget, line: string, log: Logger): Reply {
+export function handleLine(target: ControlTarget, line: string, log: Logger): Reply | Promise<Reply> {
   let raw: unknown;
   try {
     raw = JSON.parse(line);
@@ -37,7 +53,16 @@ export function handleLine(target: ControlTarget, line: string, log: Logger): Re
     return errorReply(id, 'bad_request', parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; '));
   }
   try {
-    return okReply(parsed.data.id, dispatch(target, parsed.data));
+    const body = dispatch(target, parsed.data);
+    // Long operations (model installs) answer when they finish; the others stay synchronous.
+    if (body instanceof Promise) {
+      const { id: reqId, method } = parsed.data;
+      return body.then((b) => okReply(reqId, b), (err: unknown) => {
+        log.warn({ method, err: errorMessage(err) }, 'control request failed');
+        return errorReply(reqId, 'failed', errorMessage(err));
+      });
+    }
+    return okReply(parsed.data.id, body);
   } catch (err) {
     log.warn({ method: parsed.data.method, err: errorMessage(err) }, 'control request failed');
     return errorReply(parsed.data.id, 'failed', errorMessage(err));

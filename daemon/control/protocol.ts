@@ -21,6 +21,27 @@ export const requestSchema = z.discriminatedUnion('method', [
       limit: z.number().int().min(1).max(10_000).default(20),
     }).prefault({}),
   }),
+  z.strictObject({ id: requestId, method: z.literal('models.list') }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('models.install'),
+    params: z.strictObject({
+      /** A package file on the device (absolute path), or an http(s) URL the daemon downloads. */
+      file: z.string().min(1).max(4096).optional(),
+      url: z.url({ protocol: /^https?$/ }).max(4096).optional(),
+      activate: z.boolean().default(true),
+    }).refine((p) => (p.file === undefined) !== (p.url === undefined), { message: 'give exactly one of file and url' }),
+  }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('models.activate'),
+    params: z.strictObject({ name: z.string().min(1).max(64), version: z.string().min(1).max(64) }),
+  }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('models.rollback'),
+    params: z.strictObject({ name: z.string().min(1).max(64) }),
+  }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];

@@ -6,6 +6,8 @@ import type { Provider } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 
+export type Precision = 'fp32' | 'fp16' | 'int8';
+
 export interface SessionOptions {
   /** Tried in this order; the first that creates a session is used. */
   providers: readonly Provider[];
@@ -13,6 +15,8 @@ export interface SessionOptions {
   threads: number;
   /** Where TensorRT keeps built engines (under the state directory), so a restart does not rebuild them. */
   engineCacheDir?: string | undefined;
+  /** TensorRT build precision (fp16/int8 set the ORT_TENSORRT_* flags); other providers run the file as it is. */
+  precision?: Precision | undefined;
 }
 
 export interface OpenedSession {
@@ -28,16 +32,27 @@ export class NoProviderError extends Error {
   }
 }
 
+/** What the operator set in the service environment before we touched it: theirs wins, always. */
+const operatorEnv = {
+  cachePath: process.env['ORT_TENSORRT_CACHE_PATH'],
+  fp16: process.env['ORT_TENSORRT_FP16_ENABLE'],
+  int8: process.env['ORT_TENSORRT_INT8_ENABLE'],
+};
+
 /**
  * The Node binding passes only `deviceId` to TensorRT; everything else (FP16, engine cache) is
- * read from ORT_TENSORRT_* variables when the provider is created. An operator's own settings
- * in the service environment win.
+ * read from ORT_TENSORRT_* variables when the provider is created. So they are set again before
+ * every session: each model version and precision has its own engine cache folder (see
+ * engineCacheKey), and a value left by the previous model must not leak into the next.
+ * An operator's own settings in the service environment win.
  */
-function prepareTensorRtEnv(cacheDir: string | undefined, log: Logger): void {
-  if (cacheDir === undefined) return;
+function prepareTensorRtEnv(cacheDir: string | undefined, precision: Precision | undefined, log: Logger): void {
   const env = process.env;
+  if (operatorEnv.fp16 === undefined) env['ORT_TENSORRT_FP16_ENABLE'] = precision === 'fp16' || precision === 'int8' ? '1' : '0';
+  if (operatorEnv.int8 === undefined) env['ORT_TENSORRT_INT8_ENABLE'] = precision === 'int8' ? '1' : '0';
+  if (cacheDir === undefined) return;
   env['ORT_TENSORRT_ENGINE_CACHE_ENABLE'] ??= '1';
-  if (env['ORT_TENSORRT_CACHE_PATH'] === undefined) {
+  if (operatorEnv.cachePath === undefined) {
     const dir = path.resolve(cacheDir);
     try {
       mkdirSync(dir, { recursive: true });
@@ -106,7 +121,7 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
       log.warn({ provider, model: modelPath, reason, next: opts.providers[i + 1] ?? null }, 'execution provider failed to load the model');
       continue;
     }
-    if (provider === 'tensorrt') prepareTensorRtEnv(opts.engineCacheDir, log);
+    if (provider === 'tensorrt') prepareTensorRtEnv(opts.engineCacheDir, opts.precision, log);
     const options: InferenceSession.SessionOptions = {
       executionProviders: opts.providers.slice(i).map(providerConfig),
       graphOptimizationLevel: 'all',
