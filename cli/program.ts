@@ -4,6 +4,7 @@ import { benchCommand } from './commands/bench.js';
 import { configCommand } from './commands/config.js';
 import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
+import { modelsCommand } from './commands/models.js';
 import { statusCommand } from './commands/status.js';
 import { topCommand } from './commands/top.js';
 import type { Output } from './output.js';
@@ -27,7 +28,8 @@ export function buildProgram(out: Output): Command {
     .addCommand(configCommand(out))
     .addCommand(eventsCommand(out))
     .addCommand(benchCommand(out))
-    .addCommand(doctorCommand(out));
+    .addCommand(doctorCommand(out))
+    .addCommand(modelsCommand(out));
   throwInsteadOfExit(program, out);
   return program;
 }

@@ -256,7 +256,7 @@ export class App {
     return {
       list: () => withCode((m) => m.list()),
       install: (req) => withCode((m) => m.install(req)),
-      activate: (name, version) => withCode((m) => m.activate(name, version)),
+      activate: (name, version, atRestart) => withCode((m) => m.activate(name, version, atRestart)),
       rollback: (name) => withCode((m) => m.rollback(name)),
     };
   }

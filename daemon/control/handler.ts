@@ -10,7 +10,7 @@ export interface ControlTarget {
   models?: {
     list(): Promise<unknown>;
     install(req: { file?: string | undefined; url?: string | undefined; activate: boolean }): Promise<unknown>;
-    activate(name: string, version: string): Promise<unknown>;
+    activate(name: string, version: string, atRestart: boolean): Promise<unknown>;
     rollback(name: string): Promise<unknown>;
   };
 }
@@ -26,7 +26,7 @@ function dispatch(target: ControlTarget, req: Request): unknown {
     case 'events.list': return target.listEvents({ stream: req.params.stream, limit: req.params.limit });
     case 'models.list': return models(target).list();
     case 'models.install': return models(target).install(req.params);
-    case 'models.activate': return models(target).activate(req.params.name, req.params.version);
+    case 'models.activate': return models(target).activate(req.params.name, req.params.version, req.params.at_restart);
     case 'models.rollback': return models(target).rollback(req.params.name);
   }
 }

@@ -35,7 +35,12 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.strictObject({
     id: requestId,
     method: z.literal('models.activate'),
-    params: z.strictObject({ name: z.string().min(1).max(64), version: z.string().min(1).max(64) }),
+    params: z.strictObject({
+      name: z.string().min(1).max(64),
+      version: z.string().min(1).max(64),
+      /** Check it now, switch at the next start (needed when its input size differs from the running one). */
+      at_restart: z.boolean().default(false),
+    }),
   }),
   z.strictObject({
     id: requestId,

@@ -286,7 +286,7 @@ export class ModelManager {
   }
 
   /** Downloads (from a URL) or reads (a file) a package, verifies and stores it, then activates it unless asked not to. */
-  async install(req: InstallRequest): Promise<{ name: string; version: string; installed: boolean; activation: ActivationResult | null }> {
+  async install(req: InstallRequest & { atRestart?: boolean }): Promise<{ name: string; version: string; installed: boolean; activation: ActivationResult | null }> {
     let file: string;
     let downloaded: string | null = null;
     if (req.url !== undefined) {
@@ -335,17 +335,19 @@ export class ModelManager {
       this.log.info({ model: name, version, files: result.manifest.files.length }, 'model package installed');
       this.opts.report('info', { model: name, action: 'installed', version });
     }
-    const activation = req.activate ? await this.activate(name, version) : null;
+    const activation = req.activate ? await this.activate(name, version, req.atRestart ?? false) : null;
     return { name, version, installed: result.installed, activation };
   }
 
   /** Loads, checks, self-tests and warms up `version`, then swaps it in between two frames and starts its probation. */
-  activate(name: string, version: string): Promise<ActivationResult> {
+  activate(name: string, version: string, atRestart = false): Promise<ActivationResult> {
     return this.exclusive(name, async () => {
       const ref = this.ref(name);
-      const holder = this.holders.get(name);
+      // At restart: the new version is checked now but swapped in by the next start, which also
+      // rebuilds the pipelines for its input size.
+      const holder = atRestart ? undefined : this.holders.get(name);
       const pointer = await this.store.pointer(name);
-      const current = holder?.version ?? pointer?.active ?? CONFIG_VERSION;
+      const current = this.holders.get(name)?.version ?? pointer?.active ?? CONFIG_VERSION;
       if (version === current) throw new PackageError('exists', `${name} version ${version} is already active`);
       try {
         const r = await this.prepare(ref, version, holder);
@@ -356,7 +358,7 @@ export class ModelManager {
           this.track(retired.catch((err: unknown) => this.log.warn({ model: name, err: errorMessage(err) }, 'closing the previous model failed')));
           this.startWatch(name, version, baseline);
         }
-        const probation = holder !== undefined && this.limits.durationMs > 0;
+        const probation = (holder !== undefined || atRestart) && this.limits.durationMs > 0;
         await this.store.setPointer(name, {
           active: version, previous: current, activated_at: new Date().toISOString(), state: probation ? 'probation' : 'active',
           ...(pointer?.last_rollback ? { last_rollback: pointer.last_rollback } : {}),
@@ -394,8 +396,8 @@ export class ModelManager {
         if (want.width !== got.width || want.height !== got.height || want.letterbox !== got.letterbox) {
           throw new PackageError('incompatible', `${ref.name} version ${version} needs ${got.width}x${got.height} ${got.letterbox ? 'letterboxed' : 'stretched'} ` +
             `frames, but the running streams are built for ${want.width}x${want.height} ${want.letterbox ? 'letterboxed' : 'stretched'}: ` +
-            'a swap without a stream restart cannot change the input size; activate it with vigild stopped ' +
-            `(vigilctl models activate works offline with --state-dir) or publish a ${want.width}x${want.height} version`);
+            'a swap without a stream restart cannot change the input size; activate it for the next start ' +
+            `(vigilctl models activate --at-restart, then restart vigild) or publish a ${want.width}x${want.height} version`);
         }
       }
       let selfTest: string[] | null = null;
