@@ -103,8 +103,12 @@ export async function fetchModels(o: Options, print: (s: string) => void): Promi
     await writeFile(localManifest, JSON.stringify({ ...pinned, file: modelFile, labels: labelsFile }));
     const version = `upstream-${pinned.sha256.slice(0, 12)}`;
     const pkg = path.join(store.root, 'packages', `${s.name}-${version}.vpkg`);
-    print(await build({ manifest: localManifest, name: s.name, version, key: keyFile, out: pkg, publisher: 'scripts/fetch-models', variant: [], prefer: [], expect: [] }));
-    const r = await store.install(pkg, trusted);
+    // The version is named by the pinned checksum: once in the store, it is this very model.
+    const have = (await store.versions(s.name)).some((v) => v.version === version);
+    if (!have) {
+      print(await build({ manifest: localManifest, name: s.name, version, key: keyFile, out: pkg, publisher: 'scripts/fetch-models', variant: [], prefer: [], expect: [] }));
+    }
+    const r = have ? { version, installed: false } : await store.install(pkg, trusted);
     const pointer = await store.pointer(s.name);
     if (!pointer || pointer.active === CONFIG_VERSION) {
       await store.setPointer(s.name, { active: r.version, previous: CONFIG_VERSION, activated_at: new Date().toISOString(), state: 'active' });
