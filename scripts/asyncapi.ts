@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { alertSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
+import { alertSchema, modelMessageSchema, modelOfferSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { VERSION } from '../daemon/version.js';
 
 type Json = Record<string, unknown>;
@@ -59,6 +59,13 @@ export function buildAsyncApi(): Json {
       storage: channel('storage', 'storage', 'The device reporting on its own storage: a corrupt database moved aside, events evicted to stay within the disk budget.'),
       state: channel('state', 'state', 'Retained online/offline state; `offline` is also the last will.'),
       telemetry: channel('telemetry', 'telemetry', 'Health reports every telemetry.interval_s: per-stream fps, drops, restarts and latency; CPU, memory, temperature, disk, GPU; outbox and uplink.'),
+      models: channel('models', 'model', 'The device reporting on its models: packages installed or refused, versions activated, probations passed, rollbacks and why.'),
+      modelOffers: {
+        address: 'vigil/v1/{site}/models/{name}',
+        description: 'The hub offering a signed model package to every device of a site that runs a model of that name (retained). See docs/models.md.',
+        parameters: { site: params.site, name: { description: 'models[].name in the device configuration' } },
+        messages: { modelOffer: { $ref: '#/components/messages/modelOffer' } },
+      },
     },
     operations: {
       sendAlert: send('alerts', { qos: 1, retain: false }, 'At least once; oldest first within a priority; critical before alert.'),
@@ -66,6 +73,12 @@ export function buildAsyncApi(): Json {
       sendStorage: send('storage', { qos: 1, retain: false }, 'At least once; prioritised by its severity like any event.'),
       sendState: send('state', { qos: 1, retain: true }, 'Retained; `online` at every connect, `offline` at a clean stop and as the last will.'),
       sendTelemetry: send('telemetry', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority); during an outage only the newest 1440 reports are kept.'),
+      sendModel: send('models', { qos: 1, retain: false }, 'At least once; prioritised by its severity like any event (rollbacks and refusals are warnings).'),
+      receiveModelOffer: {
+        action: 'receive', channel: { $ref: '#/channels/modelOffers' },
+        description: 'Retained; the device installs each name/version once, verifying the package signature against its trusted keys; an empty retained message withdraws the offer.',
+        bindings: { mqtt: { qos: 1, retain: true, bindingVersion: '0.2.0' } },
+      },
     },
     components: {
       messages: {
@@ -74,12 +87,16 @@ export function buildAsyncApi(): Json {
         storage: { name: 'vigil.storage/1', payload: { $ref: '#/components/schemas/storage' }, headers: userProperties },
         state: { name: 'vigil.state/1', payload: { $ref: '#/components/schemas/state' } },
         telemetry: { name: 'vigil.telemetry/1', payload: { $ref: '#/components/schemas/telemetry' } },
+        model: { name: 'vigil.model/1', payload: { $ref: '#/components/schemas/model' }, headers: userProperties },
+        modelOffer: { name: 'vigil.model-offer/1', payload: { $ref: '#/components/schemas/modelOffer' } },
       },
       schemas: {
         alert: jsonSchema(alertSchema),
         storage: jsonSchema(storageMessageSchema),
         state: jsonSchema(stateSchema),
         telemetry: jsonSchema(telemetrySchema),
+        model: jsonSchema(modelMessageSchema),
+        modelOffer: jsonSchema(modelOfferSchema),
       },
     },
   };

@@ -32,12 +32,16 @@ export class NoProviderError extends Error {
   }
 }
 
-/** What the operator set in the service environment before we touched it: theirs wins, always. */
-const operatorEnv = {
-  cachePath: process.env['ORT_TENSORRT_CACHE_PATH'],
-  fp16: process.env['ORT_TENSORRT_FP16_ENABLE'],
-  int8: process.env['ORT_TENSORRT_INT8_ENABLE'],
-};
+/** The values this module last wrote; a variable holding anything else was set by the operator. */
+const ours = new Map<string, string>();
+
+/** Sets `name` unless someone other than this module has set it: an operator's own setting wins. */
+function setOwned(name: string, value: string): void {
+  const current = process.env[name];
+  if (current !== undefined && current !== ours.get(name)) return;
+  process.env[name] = value;
+  ours.set(name, value);
+}
 
 /**
  * The Node binding passes only `deviceId` to TensorRT; everything else (FP16, engine cache) is
@@ -47,19 +51,16 @@ const operatorEnv = {
  * An operator's own settings in the service environment win.
  */
 function prepareTensorRtEnv(cacheDir: string | undefined, precision: Precision | undefined, log: Logger): void {
-  const env = process.env;
-  if (operatorEnv.fp16 === undefined) env['ORT_TENSORRT_FP16_ENABLE'] = precision === 'fp16' || precision === 'int8' ? '1' : '0';
-  if (operatorEnv.int8 === undefined) env['ORT_TENSORRT_INT8_ENABLE'] = precision === 'int8' ? '1' : '0';
+  setOwned('ORT_TENSORRT_FP16_ENABLE', precision === 'fp16' || precision === 'int8' ? '1' : '0');
+  setOwned('ORT_TENSORRT_INT8_ENABLE', precision === 'int8' ? '1' : '0');
   if (cacheDir === undefined) return;
-  env['ORT_TENSORRT_ENGINE_CACHE_ENABLE'] ??= '1';
-  if (operatorEnv.cachePath === undefined) {
-    const dir = path.resolve(cacheDir);
-    try {
-      mkdirSync(dir, { recursive: true });
-      env['ORT_TENSORRT_CACHE_PATH'] = dir;
-    } catch (err) {
-      log.warn({ dir, err: errorMessage(err) }, 'cannot create the TensorRT engine cache; engines will be rebuilt at every start');
-    }
+  setOwned('ORT_TENSORRT_ENGINE_CACHE_ENABLE', '1');
+  const dir = path.resolve(cacheDir);
+  try {
+    mkdirSync(dir, { recursive: true });
+    setOwned('ORT_TENSORRT_CACHE_PATH', dir);
+  } catch (err) {
+    log.warn({ dir, err: errorMessage(err) }, 'cannot create the TensorRT engine cache; engines will be rebuilt at every start');
   }
 }
 
