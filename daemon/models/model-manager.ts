@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, ModelRef, Severity } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
@@ -215,7 +215,10 @@ export class ModelManager {
         const holder = new SwappableDetector(detector, c.version);
         this.holders.set(ref.name, holder);
         if (pointer && c.reason !== undefined) await this.recordRollback(ref.name, pointer.active, c.version, c.reason, true);
-        else if (pointer?.state === 'probation' && c.version === pointer.active) this.startWatch(ref.name, c.version, []);
+        else if (pointer?.state === 'probation' && c.version === pointer.active) {
+          await this.writeMarker(ref.name);
+          this.startWatch(ref.name, c.version, []);
+        }
         return holder;
       } catch (err) {
         lastErr = err;
@@ -351,6 +354,8 @@ export class ModelManager {
       if (version === current) throw new PackageError('exists', `${name} version ${version} is already active`);
       try {
         const r = await this.prepare(ref, version, holder);
+        // Written before the swap: if vigild dies from now on, the next start knows it died on this version's watch.
+        if (holder && this.limits.durationMs > 0) await this.writeMarker(name);
         if (!holder) {
           await r.detector.close();
         } else {
@@ -422,12 +427,16 @@ export class ModelManager {
     }
   }
 
+  private async writeMarker(name: string): Promise<void> {
+    await mkdir(path.join(this.store.root, name), { recursive: true });
+    await writeFile(path.join(this.store.root, name, MARKER), `${process.pid}\n`);
+  }
+
   private startWatch(name: string, version: string, baseline: DetectSample[]): void {
     const holder = this.holders.get(name);
     if (!holder || this.limits.durationMs <= 0) return;
     const watch: Watch = { version, baseline, seen: [], started: Date.now(), done: false };
     this.watches.set(name, watch);
-    this.track(writeFile(path.join(this.store.root, name, MARKER), `${process.pid}\n`));
     holder.observe((s) => {
       if (watch.done) return;
       watch.seen.push(s);

@@ -242,3 +242,57 @@ test('model lifecycle on a running vigild: hot swap, refusals, automatic rollbac
   assert.equal(exit.code, 0);
   assert.deepEqual(vigild.badLines, []);
 });
+
+test('vigild killed during a probation comes back on the previous model; a clean stop keeps the probation', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t, 'vigil-e2e-models-crash-');
+  const broker = await startMosquitto(t);
+  const key = makeKey(dir, 'publisher');
+  const clip = await makeDogClip(dir);
+  const socket = path.join(dir, 'vigild.sock');
+  const config = await writeConfig(dir, {
+    device: { id: 'cam-2', site: 'lab' }, storage: { dir: path.join(dir, 'state') }, mqtt: { url: broker.url },
+    models_dir: MODELS_DIR,
+    models: [{ name: 'detector', manifest: manifestPath('nanodet-m'), providers: ['cpu'] }],
+    streams: [{ id: 'dog', uri: pathToFileURL(clip).href, model: 'detector', fps: 5, loop: true }],
+    model_store: { trusted_keys: [key.pub], probation: { duration_s: 600 } },
+    telemetry: { interval_s: 60, prometheus: { enabled: false } },
+  });
+  const hub = await mqtt.connectAsync(broker.url, { clientId: 'hub-crash-test' });
+  t.after(() => hub.endAsync());
+  const reports: ModelMessage[] = [];
+  hub.on('message', (_topic, payload) => reports.push(modelMessageSchema.parse(JSON.parse(payload.toString()))));
+  await hub.subscribeAsync('vigil/v1/lab/cam-2/models', { qos: 1 });
+  const version = async (): Promise<string | null | undefined> =>
+    (JSON.parse(await ctl(['status', '--socket', socket, '--json'])) as AppStatus).models[0]?.version;
+
+  const v2 = await makePackage(dir, { model: 'yolox-nano', name: 'detector', version: '2', key });
+  const first = spawnDaemon(t, ['--config', config], { VIGIL_SOCKET: socket });
+  await first.waitForLine('vigild running', (l) => l.msg === 'vigild running', 60_000);
+  await ctl(['models', 'install', v2, '--socket', socket]);
+  assert.equal(await version(), '2');
+  // A clean stop in the middle of the watch is not the model's fault.
+  assert.equal((await first.stop()).code, 0);
+
+  const second = spawnDaemon(t, ['--config', config], { VIGIL_SOCKET: socket });
+  await second.waitForLine('vigild running', (l) => l.msg === 'vigild running', 60_000);
+  assert.equal(await version(), '2');
+  const onProbation = JSON.parse(await ctl(['models', 'list', '--socket', socket, '--json'])) as ModelsList;
+  assert.equal(onProbation.models[0]?.state, 'probation');
+  assert.equal(onProbation.models[0]?.last_rollback, null);
+  // Killed as a native crash or the OOM killer would: no shutdown code runs.
+  second.child.kill('SIGKILL');
+  await second.waitForExit();
+
+  const third = spawnDaemon(t, ['--config', config], { VIGIL_SOCKET: socket });
+  await third.waitForLine('vigild running', (l) => l.msg === 'vigild running', 60_000);
+  const line = await third.waitForLine('the rollback at start', (l) => l.msg === 'model rolled back');
+  assert.deepEqual({ from: line['from'], to: line['to'], automatic: line['automatic'] }, { from: '2', to: 'config', automatic: true });
+  assert.equal(line['reason'], 'vigild stopped without a clean shutdown while 2 was on probation');
+  assert.equal(await version(), 'config');
+  const m = (JSON.parse(await ctl(['models', 'list', '--socket', socket, '--json'])) as ModelsList).models[0];
+  assert.equal(m?.active, 'config');
+  assert.equal(m?.last_rollback?.from, '2');
+  const hubRollback = await waitFor('the rollback at the hub', () => reports.find((r) => r.action === 'rolled_back'), 15_000);
+  assert.deepEqual({ version: hubRollback.version, active: hubRollback.active, automatic: hubRollback.automatic }, { version: '2', active: 'config', automatic: true });
+  assert.equal((await third.stop()).code, 0);
+});
