@@ -58,23 +58,33 @@ export function encodeModel(g: { nodes: OnnxNode[]; initializers: OnnxTensor[]; 
   return Buffer.from(model);
 }
 
+/** YOLOX's row count for an input size: cells of the stride 8, 16 and 32 grids. */
+const yoloxRows = (size: number): number => [8, 16, 32].reduce((n, s) => n + (size / s) ** 2, 0);
+
 /**
- * A "YOLOX" with the real contract (input `images` [1,3,416,416], output `output` [1,3549,85])
- * that loads, passes the load-time checks and a black warm-up frame (sqrt(-0) = -0), and returns
- * NaN for every real picture: sqrt of minus the mean pixel value. The kind of fault that only
- * shows once the model serves a camera, which is what the probation watch is for.
+ * A "YOLOX" with the real contract (input `images` [1,3,S,S], output `output` [1,rows,85]) that
+ * loads and passes the load-time checks. `nan`: sqrt of minus the mean pixel, so a black warm-up
+ * frame gives -0 and every real picture NaN — the kind of fault that only shows once the model
+ * serves a camera, which is what the probation watch is for. `zero`: finds nothing, ever.
  */
-export async function writeNanYolox(file: string): Promise<void> {
+export async function writeYoloxLike(file: string, opts: { size?: number; output: 'nan' | 'zero' }): Promise<void> {
+  const size = opts.size ?? 416;
   const model = encodeModel({
     nodes: [
       { op: 'ReduceMean', inputs: ['images'], outputs: ['m'], ints: { keepdims: 0 } },
-      { op: 'Neg', inputs: ['m'], outputs: ['n'] },
-      { op: 'Sqrt', inputs: ['n'], outputs: ['s'] },
+      ...(opts.output === 'nan'
+        ? [{ op: 'Neg', inputs: ['m'], outputs: ['n'] }, { op: 'Sqrt', inputs: ['n'], outputs: ['s'] }]
+        : [{ op: 'Mul', inputs: ['m', 'zero'], outputs: ['s'] }]),
       { op: 'Expand', inputs: ['s', 'shape'], outputs: ['output'] },
     ],
-    initializers: [{ name: 'shape', type: INT64, dims: [3], values: [1, 3549, 85] }],
-    inputs: [{ name: 'images', type: FLOAT, dims: [1, 3, 416, 416] }],
-    outputs: [{ name: 'output', type: FLOAT, dims: [1, 3549, 85] }],
+    initializers: [
+      { name: 'shape', type: INT64, dims: [3], values: [1, yoloxRows(size), 85] },
+      ...(opts.output === 'zero' ? [{ name: 'zero', type: FLOAT, dims: [], values: [0] } as OnnxTensor] : []),
+    ],
+    inputs: [{ name: 'images', type: FLOAT, dims: [1, 3, size, size] }],
+    outputs: [{ name: 'output', type: FLOAT, dims: [1, yoloxRows(size), 85] }],
   });
   await writeFile(file, model);
 }
+
+export const writeNanYolox = (file: string): Promise<void> => writeYoloxLike(file, { output: 'nan' });
