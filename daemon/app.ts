@@ -110,8 +110,9 @@ export class App {
     signal.throwIfAborted();
 
     this.models = new ModelManager({ config: cfg, log: this.rootLog.child({ component: 'models' }), report: (sev, n) => this.reportModel(sev, n) });
-    this.models.start(this.uplink);
     await this.loadModels(signal);
+    // Hub offers only once the streams' detectors exist, so an offer swaps instead of racing the load.
+    this.models.start(this.uplink);
     for (const stream of cfg.streams.filter((s) => s.enabled)) {
       signal.throwIfAborted();
       await this.startStream(stream, signal);

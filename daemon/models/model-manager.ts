@@ -79,10 +79,19 @@ export interface ModelsList {
 interface Watch {
   version: string;
   baseline: DetectSample[];
+  /** The newest samples (at most WATCH_WINDOW); the verdict is about recent behaviour. */
   seen: DetectSample[];
+  total: number;
+  failed: number;
   started: number;
+  lastJudged: number;
   done: boolean;
 }
+
+/** Samples the watch judges; bounded so that 8 streams at 30 fps for 5 minutes cost no more than one. */
+const WATCH_WINDOW = 1000;
+/** Between verdicts on good samples; a failed sample is judged at once. */
+const JUDGE_EVERY_MS = 250;
 
 const MARKER = 'probation.running';
 
@@ -266,7 +275,7 @@ export class ModelManager {
         activated_at: pointer?.activated_at ?? null,
         provider: holder?.info.provider ?? null,
         probation: watch && !watch.done ? {
-          elapsed_s: Math.round((Date.now() - watch.started) / 100) / 10, inferences: watch.seen.length, failed: watch.seen.filter((s) => !s.ok).length,
+          elapsed_s: Math.round((Date.now() - watch.started) / 100) / 10, inferences: watch.total, failed: watch.failed,
         } : null,
         last_rollback: pointer?.last_rollback ?? null,
         versions: (await this.store.versions(ref.name)).map((v) => ({
@@ -435,12 +444,18 @@ export class ModelManager {
   private startWatch(name: string, version: string, baseline: DetectSample[]): void {
     const holder = this.holders.get(name);
     if (!holder || this.limits.durationMs <= 0) return;
-    const watch: Watch = { version, baseline, seen: [], started: Date.now(), done: false };
+    const watch: Watch = { version, baseline, seen: [], total: 0, failed: 0, started: Date.now(), lastJudged: 0, done: false };
     this.watches.set(name, watch);
     holder.observe((s) => {
       if (watch.done) return;
       watch.seen.push(s);
-      const v = judge(watch.baseline, watch.seen, Date.now() - watch.started, this.limits);
+      if (watch.seen.length > WATCH_WINDOW) watch.seen.shift();
+      watch.total += 1;
+      if (!s.ok) watch.failed += 1;
+      const now = Date.now();
+      if (s.ok && watch.total > this.limits.minFrames && now - watch.lastJudged < JUDGE_EVERY_MS) return;
+      watch.lastJudged = now;
+      const v = judge(watch.baseline, watch.seen, now - watch.started, this.limits);
       if (v.verdict === 'continue') return;
       watch.done = true;
       holder.observe(null);
