@@ -8,6 +8,7 @@ import { fleetCommand } from './commands/fleet.js';
 import { keygenCommand } from './commands/keygen.js';
 import { restartCommand } from './commands/restart.js';
 import { addRemoteOptions } from './remote/options.js';
+import { modelsCommand } from './commands/models.js';
 import { statusCommand } from './commands/status.js';
 import { topCommand } from './commands/top.js';
 import type { Output } from './output.js';
@@ -34,7 +35,8 @@ export function buildProgram(out: Output): Command {
     .addCommand(doctorCommand(out))
     .addCommand(restartCommand(out))
     .addCommand(fleetCommand(out))
-    .addCommand(keygenCommand(out));
+    .addCommand(keygenCommand(out))
+    .addCommand(modelsCommand(out));
   addRemoteOptions(program);
   throwInsteadOfExit(program, out);
   return program;

@@ -7,12 +7,11 @@ import type { Config, StreamConfig } from './config/schema.js';
 import { ControlSocket } from './control/socket-server.js';
 import { AUDIT_EVENT_KIND, Auditor } from './control/audit.js';
 import { Authoriser } from './control/authoriser.js';
-import type { ControlTarget } from './control/handler.js';
 import { MqttCommands } from './control/mqtt-commands.js';
 import { NonceCache } from './control/nonce-cache.js';
 import { auditOutbox } from './uplink/audit-message.js';
 import { errorMessage } from './errors.js';
-import { loadDetector, type Detector } from './inference/detector.js';
+import type { Detector } from './inference/detector.js';
 import { withDeadline } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { MotionDetector } from './motion/motion-detector.js';
@@ -29,6 +28,11 @@ import type { StreamStatus } from './video/frame.js';
 import { MOTION_ONLY_ANALYSIS, type AnalysisSize } from './video/pipeline.js';
 import { VideoStream } from './video/stream.js';
 import { VERSION } from './version.js';
+import { ModelManager } from './models/model-manager.js';
+import { PackageError } from './models/package-error.js';
+import { MODEL_EVENT_KIND, modelOutbox, type ModelNotice } from './uplink/model-message.js';
+import type { ControlTarget } from './control/handler.js';
+import type { Severity } from './config/schema.js';
 import type { AnalyzerStats } from './analytics/stream-analyzer.js';
 
 export interface AppOptions {
@@ -55,7 +59,8 @@ export interface AppStatus {
     model: string | null; provider: string | null; analysis: AnalyzerStats;
     latency: { inferenceMs: Percentiles | null; endToEndMs: Percentiles | null };
   })[];
-  models: { name: string; provider: string | null; error: string | null }[];
+  /** version: the model store's active version ("config": the manifest vigil.yaml names); see docs/models.md. */
+  models: { name: string; provider: string | null; error: string | null; version?: string | null }[];
   uplink: UplinkStatus | null;
   storage: StorageStatus | null;
   /** The newest health report sent to the hub; absent before the first (one per `telemetry.interval_s`). */
@@ -75,6 +80,7 @@ export class App {
   private remote: MqttCommands | null = null;
   private restartRequested = false;
   private telemetry: TelemetryService | null = null;
+  private models: ModelManager | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
@@ -112,7 +118,10 @@ export class App {
     await this.telemetry.start(signal);
     signal.throwIfAborted();
 
+    this.models = new ModelManager({ config: cfg, log: this.rootLog.child({ component: 'models' }), report: (sev, n) => this.reportModel(sev, n) });
     await this.loadModels(signal);
+    // Hub offers only once the streams' detectors exist, so an offer swaps instead of racing the load.
+    this.models.start(this.uplink);
     for (const stream of cfg.streams.filter((s) => s.enabled)) {
       signal.throwIfAborted();
       await this.startStream(stream, signal);
@@ -138,6 +147,7 @@ export class App {
         if (!this.store) throw new Error('event store is closed');
         return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
       },
+      models: this.modelControl(),
       ...(this.opts.onRestart ? { restart: () => this.requestRestart() } : {}),
     };
     const authoriser = this.buildAuthoriser();
@@ -195,11 +205,9 @@ export class App {
       signal.throwIfAborted();
       if (!used.has(ref.name)) continue;
       try {
-        const detector = await loadDetector({
-          name: ref.name, manifestPath: ref.manifest, modelsDir: this.cfg.models_dir,
-          providers: ref.providers ?? this.cfg.inference.providers, threads: this.cfg.inference.threads,
-          engineCacheDir: path.join(this.cfg.storage.dir, 'tensorrt'),
-        }, this.rootLog.child({ component: 'inference', model: ref.name }));
+        // The store's active version when there is one, else the manifest in vigil.yaml; swappable either way.
+        if (!this.models) throw new Error('model manager not started');
+        const detector = await this.models.open(ref);
         this.detectors.set(ref.name, detector);
         this.log.info({ model: ref.name, family: detector.info.family, provider: detector.info.provider,
           input: `${detector.info.inputWidth}x${detector.info.inputHeight}` }, 'model loaded');
@@ -273,6 +281,36 @@ export class App {
     },
   };
 
+  /** A model event (installed, activated, rolled back, refused) is an event: stored, listed and sent like any other. */
+  private reportModel(severity: Severity, notice: ModelNotice): void {
+    try {
+      this.store?.recordEvent({ ts: Date.now(), stream: '', rule: MODEL_EVENT_KIND, severity, kind: MODEL_EVENT_KIND,
+        payload: { objects: [], model: notice } }, modelOutbox(this.cfg.device));
+      this.uplink?.notify();
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), notice }, 'model event could not be stored');
+    }
+  }
+
+  /** The control plane's view of the model manager; refusal codes lead the error message. */
+  private modelControl(): NonNullable<ControlTarget['models']> {
+    const withCode = async <T>(p: (m: ModelManager) => Promise<T>): Promise<T> => {
+      const m = this.models;
+      if (!m) throw new Error('model manager not started');
+      try {
+        return await p(m);
+      } catch (err) {
+        throw new Error(err instanceof PackageError ? `${err.code}: ${err.message}` : errorMessage(err), { cause: err });
+      }
+    };
+    return {
+      list: () => withCode((m) => m.list()),
+      install: (req) => withCode((m) => m.install(req)),
+      activate: (name, version, atRestart) => withCode((m) => m.activate(name, version, atRestart)),
+      rollback: (name) => withCode((m) => m.rollback(name)),
+    };
+  }
+
   private stateInfo(): StateInfo {
     const providers = [...new Set([...this.detectors.values()].map((d) => d.info.provider))];
     return {
@@ -298,6 +336,7 @@ export class App {
       })),
       models: this.cfg.models.map((m) => ({
         name: m.name, provider: this.detectors.get(m.name)?.info.provider ?? null, error: this.modelErrors.get(m.name) ?? null,
+        version: this.models?.activeVersion(m.name) ?? null,
       })),
       uplink: this.uplink?.status() ?? null,
       storage: this.store?.storageStatus() ?? null,
@@ -334,6 +373,7 @@ export class App {
       await s.video.stop();
       await s.done;
     })));
+    if (this.models) await attempt('model manager', () => this.models?.stop());
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
     if (this.telemetry) await attempt('telemetry', () => this.telemetry?.stop());
     if (this.uplink) await attempt('uplink', () => this.uplink?.stop());

@@ -11,9 +11,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { alertSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { auditMessageSchema } from '../daemon/uplink/payloads.js';
 import { authSchema, replySchema, requestSchema } from '../daemon/control/protocol.js';
+import { alertSchema, modelMessageSchema, modelOfferSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { VERSION } from '../daemon/version.js';
 
 type Json = Record<string, unknown>;
@@ -76,6 +76,13 @@ export function buildAsyncApi(): Json {
           session: { description: 'chosen by the operator\'s client' } },
         messages: { reply: { $ref: '#/components/messages/reply' } },
       },
+      models: channel('models', 'model', 'The device reporting on its models: packages installed or refused, versions activated, probations passed, rollbacks and why.'),
+      modelOffers: {
+        address: 'vigil/v1/{site}/models/{name}',
+        description: 'The hub offering a signed model package to every device of a site that runs a model of that name (retained). See docs/models.md.',
+        parameters: { site: params.site, name: { description: 'models[].name in the device configuration' } },
+        messages: { modelOffer: { $ref: '#/components/messages/modelOffer' } },
+      },
     },
     operations: {
       sendAlert: send('alerts', { qos: 1, retain: false }, 'At least once; oldest first within a priority; critical before alert.'),
@@ -91,6 +98,12 @@ export function buildAsyncApi(): Json {
         reply: { channel: { $ref: '#/channels/replies' }, messages: [{ $ref: '#/channels/replies/messages/reply' }] },
       },
       sendReply: send('replies', { qos: 0, retain: false }, 'QoS 0: a reply is worthless once the operator has timed out.'),
+      sendModel: send('models', { qos: 1, retain: false }, 'At least once; prioritised by its severity like any event (rollbacks and refusals are warnings).'),
+      receiveModelOffer: {
+        action: 'receive', channel: { $ref: '#/channels/modelOffers' },
+        description: 'Retained; the device installs each name/version once, verifying the package signature against its trusted keys; an empty retained message withdraws the offer.',
+        bindings: { mqtt: { qos: 1, retain: true, bindingVersion: '0.2.0' } },
+      },
     },
     components: {
       messages: {
@@ -104,6 +117,8 @@ export function buildAsyncApi(): Json {
           correlationId: { location: '$message.header#/correlationData' } },
         reply: { name: 'vigil.cmd/1 reply', payload: { $ref: '#/components/schemas/reply' },
           correlationId: { location: '$message.header#/correlationData' } },
+        model: { name: 'vigil.model/1', payload: { $ref: '#/components/schemas/model' }, headers: userProperties },
+        modelOffer: { name: 'vigil.model-offer/1', payload: { $ref: '#/components/schemas/modelOffer' } },
       },
       schemas: {
         alert: jsonSchema(alertSchema),
@@ -114,6 +129,8 @@ export function buildAsyncApi(): Json {
         // As sent: before defaults, and with the optional signature envelope beside the protocol fields.
         request: jsonSchema(z.union(requestSchema.options.map((o) => o.extend({ auth: authSchema.optional() }))), 'input'),
         reply: jsonSchema(replySchema),
+        model: jsonSchema(modelMessageSchema),
+        modelOffer: jsonSchema(modelOfferSchema),
       },
     },
   };

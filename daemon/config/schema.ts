@@ -206,6 +206,27 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   streams: z.array(streamSchema).default([]),
   rules: z.array(ruleSchema).default([]),
+  /** Installed model packages: who may publish them, how many are kept, and how a new one is watched. See docs/models.md. */
+  model_store: z.strictObject({
+    /** Ed25519 public keys (PEM text, or the path of a PEM file) whose packages this device accepts. */
+    trusted_keys: z.array(z.string().min(1)).default([]),
+    /** Versions kept per model (the active and the previous one are never pruned). */
+    keep_versions: z.number().int().min(2).max(100).default(3),
+    /** Disk budget for all versions of one model, MiB. */
+    max_disk_mb: z.number().positive().max(1_048_576).default(2048),
+    /** Install what the hub offers as a retained message on vigil/v1/{site}/models/{name}. */
+    hub_offers: z.boolean().default(true),
+    /** Overrides the detected device class (`jetson-orin`, `linux-x64`, …) that picks a package's variant. */
+    device_class: z.string().min(1).optional(),
+    probation: z.strictObject({
+      duration_s: z.number().min(0).max(86_400).default(300),
+      min_frames: z.number().int().min(1).default(20),
+      max_error_ratio: z.number().min(0).max(1).default(0.2),
+      max_latency_ratio: z.number().min(1).default(3),
+      min_detection_ratio: z.number().min(0).max(1).default(0.25),
+      min_baseline_detections: z.number().min(0).default(0.5),
+    }).prefault({}),
+  }).prefault({}),
   /** The local control socket vigilctl talks to (mode 0660: the `vigil` group may use it). */
   control: z.strictObject({
     enabled: z.boolean().default(true),

@@ -8,6 +8,18 @@ export interface ControlTarget {
   listEvents(query: { stream?: string | undefined; limit: number }): unknown;
   /** Replies first, then stops the daemon so that its supervisor starts it again; absent where nothing would. */
   restart?(): unknown;
+  /** Model lifecycle; absent where the daemon has no model store. Long-running: answered when done. */
+  models?: {
+    list(): Promise<unknown>;
+    install(req: { file?: string | undefined; url?: string | undefined; activate: boolean }): Promise<unknown>;
+    activate(name: string, version: string, atRestart: boolean): Promise<unknown>;
+    rollback(name: string): Promise<unknown>;
+  };
+}
+
+function models(target: ControlTarget): NonNullable<ControlTarget['models']> {
+  if (!target.models) throw new Error('model management is not available in this daemon');
+  return target.models;
 }
 
 /** What a request carried besides its protocol fields: the signature envelope and the params as sent. */
@@ -29,6 +41,10 @@ function dispatch(target: ControlTarget, req: Request): unknown {
     case 'restart':
       if (!target.restart) throw new Error('restart is not available: nothing supervises this daemon');
       return target.restart();
+    case 'models.list': return models(target).list();
+    case 'models.install': return models(target).install(req.params);
+    case 'models.activate': return models(target).activate(req.params.name, req.params.version, req.params.at_restart);
+    case 'models.rollback': return models(target).rollback(req.params.name);
   }
 }
 
@@ -36,7 +52,7 @@ function dispatch(target: ControlTarget, req: Request): unknown {
  * Turns one raw request line into one reply. It never throws: malformed JSON, unknown methods and
  * failing handlers all become error replies, so no request can take the daemon down.
  */
-export function handleLine(target: ControlTarget, line: string, log: Logger, gate?: Gate): Reply {
+export function handleLine(target: ControlTarget, line: string, log: Logger, gate?: Gate): Reply | Promise<Reply> {
   let raw: unknown;
   try {
     raw = JSON.parse(line);
@@ -51,7 +67,7 @@ export function handleLine(target: ControlTarget, line: string, log: Logger, gat
  * the rest is parsed as a protocol request, the transport's gate decides, then the method runs.
  * It never throws.
  */
-export function handleRequest(target: ControlTarget, raw: unknown, log: Logger, gate?: Gate): Reply {
+export function handleRequest(target: ControlTarget, raw: unknown, log: Logger, gate?: Gate): Reply | Promise<Reply> {
   const isObject = typeof raw === 'object' && raw !== null && !Array.isArray(raw);
   const id = isObject && typeof (raw as { id?: unknown }).id === 'string'
     ? (raw as { id: string }).id.slice(0, 128) : null;
@@ -72,7 +88,16 @@ export function handleRequest(target: ControlTarget, raw: unknown, log: Logger, 
   try {
     const refusal = gate?.(parsed.data, envelope);
     if (refusal) return refusal;
-    return okReply(parsed.data.id, dispatch(target, parsed.data));
+    const body = dispatch(target, parsed.data);
+    // Long operations (model installs) answer when they finish; the others stay synchronous.
+    if (body instanceof Promise) {
+      const { id: reqId, method } = parsed.data;
+      return body.then((b) => okReply(reqId, b), (err: unknown) => {
+        log.warn({ method, err: errorMessage(err) }, 'control request failed');
+        return errorReply(reqId, 'failed', errorMessage(err));
+      });
+    }
+    return okReply(parsed.data.id, body);
   } catch (err) {
     log.warn({ method: parsed.data.method, err: errorMessage(err) }, 'control request failed');
     return errorReply(parsed.data.id, 'failed', errorMessage(err));

@@ -79,7 +79,7 @@ export class MqttCommands implements Service {
         'command dropped: its response topic is outside this device\'s reply prefix');
       return;
     }
-    const reply = this.handle(method, payload);
+    const answer = this.handle(method, payload);
     this.handled += 1;
     const correlationData = packet.properties?.correlationData;
     // QoS 0: a reply is worth nothing once its asker has timed out, and QoS 1 replies outside the
@@ -89,13 +89,15 @@ export class MqttCommands implements Service {
       qos: 0,
       properties: { contentType: 'application/json', ...(correlationData !== undefined ? { correlationData } : {}) },
     };
-    this.options.link.publishDirect(responseTopic, JSON.stringify(reply), opts).catch((err: unknown) => {
-      log.warn({ responseTopic, err: errorMessage(err) }, 'cannot publish a command reply');
-    });
+    // Long methods (a model install) answer when they finish; the reply then goes out on the link of that moment.
+    void Promise.resolve(answer).then((reply) => this.options.link.publishDirect(responseTopic, JSON.stringify(reply), opts))
+      .catch((err: unknown) => {
+        log.warn({ responseTopic, err: errorMessage(err) }, 'cannot publish a command reply');
+      });
   }
 
   /** Never throws: whatever arrives gets a reply. */
-  private handle(method: string, payload: Buffer): Reply {
+  private handle(method: string, payload: Buffer): Reply | Promise<Reply> {
     const max = this.options.maxRequestBytes;
     if (payload.length > max) return errorReply(null, 'too_large', `request of ${payload.length} bytes; at most ${max}`);
     let raw: unknown;

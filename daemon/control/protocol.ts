@@ -23,6 +23,32 @@ export const requestSchema = z.discriminatedUnion('method', [
   }),
   /** Stop cleanly and exit with RESTART_EXIT_CODE, so that systemd (Restart=on-failure) starts vigild again. */
   z.strictObject({ id: requestId, method: z.literal('restart') }),
+  z.strictObject({ id: requestId, method: z.literal('models.list') }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('models.install'),
+    params: z.strictObject({
+      /** A package file on the device (absolute path), or an http(s) URL the daemon downloads. */
+      file: z.string().min(1).max(4096).optional(),
+      url: z.url({ protocol: /^https?$/ }).max(4096).optional(),
+      activate: z.boolean().default(true),
+    }).refine((p) => (p.file === undefined) !== (p.url === undefined), { message: 'give exactly one of file and url' }),
+  }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('models.activate'),
+    params: z.strictObject({
+      name: z.string().min(1).max(64),
+      version: z.string().min(1).max(64),
+      /** Check it now, switch at the next start (needed when its input size differs from the running one). */
+      at_restart: z.boolean().default(false),
+    }),
+  }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('models.rollback'),
+    params: z.strictObject({ name: z.string().min(1).max(64) }),
+  }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];
@@ -50,6 +76,7 @@ export const errorReply = (id: string | null, code: ErrorCode, message: string):
 export const READ_ONLY_METHODS: ReadonlySet<string> = new Set<string>([
   'status',
   'events.list',
+  'models.list',
 ]);
 
 export const methodAccess = (method: string): 'read' | 'change' => (READ_ONLY_METHODS.has(method) ? 'read' : 'change');

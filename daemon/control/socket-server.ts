@@ -54,7 +54,10 @@ export class ControlSocket implements Service {
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        if (line) socket.write(`${JSON.stringify(handleLine(this.target, line, this.log, this.gate))}\n`);
+        if (!line) continue;
+        const reply = handleLine(this.target, line, this.log, this.gate);
+        if (reply instanceof Promise) void reply.then((r) => { if (!socket.destroyed) socket.write(`${JSON.stringify(r)}\n`); });
+        else socket.write(`${JSON.stringify(reply)}\n`);
       }
       if (buffered.length > MAX_REQUEST_BYTES) {
         socket.end(`${JSON.stringify(errorReply(null, 'too_large', `request longer than ${MAX_REQUEST_BYTES} bytes`))}\n`);

@@ -6,6 +6,8 @@ import type { Provider } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 
+export type Precision = 'fp32' | 'fp16' | 'int8';
+
 export interface SessionOptions {
   /** Tried in this order; the first that creates a session is used. */
   providers: readonly Provider[];
@@ -13,6 +15,8 @@ export interface SessionOptions {
   threads: number;
   /** Where TensorRT keeps built engines (under the state directory), so a restart does not rebuild them. */
   engineCacheDir?: string | undefined;
+  /** TensorRT build precision (fp16/int8 set the ORT_TENSORRT_* flags); other providers run the file as it is. */
+  precision?: Precision | undefined;
 }
 
 export interface OpenedSession {
@@ -28,23 +32,35 @@ export class NoProviderError extends Error {
   }
 }
 
+/** The values this module last wrote; a variable holding anything else was set by the operator. */
+const ours = new Map<string, string>();
+
+/** Sets `name` unless someone other than this module has set it: an operator's own setting wins. */
+function setOwned(name: string, value: string): void {
+  const current = process.env[name];
+  if (current !== undefined && current !== ours.get(name)) return;
+  process.env[name] = value;
+  ours.set(name, value);
+}
+
 /**
  * The Node binding passes only `deviceId` to TensorRT; everything else (FP16, engine cache) is
- * read from ORT_TENSORRT_* variables when the provider is created. An operator's own settings
- * in the service environment win.
+ * read from ORT_TENSORRT_* variables when the provider is created. So they are set again before
+ * every session: each model version and precision has its own engine cache folder (see
+ * engineCacheKey), and a value left by the previous model must not leak into the next.
+ * An operator's own settings in the service environment win.
  */
-function prepareTensorRtEnv(cacheDir: string | undefined, log: Logger): void {
+function prepareTensorRtEnv(cacheDir: string | undefined, precision: Precision | undefined, log: Logger): void {
+  setOwned('ORT_TENSORRT_FP16_ENABLE', precision === 'fp16' || precision === 'int8' ? '1' : '0');
+  setOwned('ORT_TENSORRT_INT8_ENABLE', precision === 'int8' ? '1' : '0');
   if (cacheDir === undefined) return;
-  const env = process.env;
-  env['ORT_TENSORRT_ENGINE_CACHE_ENABLE'] ??= '1';
-  if (env['ORT_TENSORRT_CACHE_PATH'] === undefined) {
-    const dir = path.resolve(cacheDir);
-    try {
-      mkdirSync(dir, { recursive: true });
-      env['ORT_TENSORRT_CACHE_PATH'] = dir;
-    } catch (err) {
-      log.warn({ dir, err: errorMessage(err) }, 'cannot create the TensorRT engine cache; engines will be rebuilt at every start');
-    }
+  setOwned('ORT_TENSORRT_ENGINE_CACHE_ENABLE', '1');
+  const dir = path.resolve(cacheDir);
+  try {
+    mkdirSync(dir, { recursive: true });
+    setOwned('ORT_TENSORRT_CACHE_PATH', dir);
+  } catch (err) {
+    log.warn({ dir, err: errorMessage(err) }, 'cannot create the TensorRT engine cache; engines will be rebuilt at every start');
   }
 }
 
@@ -106,7 +122,7 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
       log.warn({ provider, model: modelPath, reason, next: opts.providers[i + 1] ?? null }, 'execution provider failed to load the model');
       continue;
     }
-    if (provider === 'tensorrt') prepareTensorRtEnv(opts.engineCacheDir, log);
+    if (provider === 'tensorrt') prepareTensorRtEnv(opts.engineCacheDir, opts.precision, log);
     const options: InferenceSession.SessionOptions = {
       executionProviders: opts.providers.slice(i).map(providerConfig),
       graphOptimizationLevel: 'all',

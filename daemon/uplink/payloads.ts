@@ -194,3 +194,49 @@ export const auditMessageSchema = z.strictObject({
   ...auditEntrySchema.shape,
 });
 export type AuditMessage = z.infer<typeof auditMessageSchema>;
+/**
+ * The device reporting on its models: a package installed or refused, a version activated, a
+ * probation passed, a rollback (automatic or asked for) and why. Sent on `…/models` through the
+ * outbox like any event, so a rollback during an outage still reaches the hub.
+ */
+export const modelMessageSchema = z.strictObject({
+  schema: z.literal('vigil.model/1'),
+  /** uuid v7 of the stored event; the de-duplication key, as for alerts. */
+  id: z.uuid({ version: 'v7' }),
+  device: z.string().min(1),
+  site: z.string().min(1),
+  /** `warning` for a rollback or a refusal, `info` otherwise. */
+  severity: severitySchema,
+  ts: isoTime,
+  /** The model's name in the device configuration. */
+  model: z.string().min(1),
+  action: z.enum(['installed', 'activated', 'probation_passed', 'rolled_back', 'refused']),
+  /** The version the action is about: installed, activated, passed, rolled back from, or refused. */
+  version: z.string().min(1),
+  /** For `activated` and `rolled_back`: the version that serves the streams afterwards (`config`: the one vigil.yaml names). */
+  active: z.string().min(1).optional(),
+  /** Why: the probation rule that failed, or the refusal's message. */
+  reason: z.string().optional(),
+  /** For refusals: bad_signature, untrusted_key, checksum_mismatch, truncated, incompatible, self_test_failed, … */
+  code: z.string().min(1).optional(),
+  /** For `rolled_back`: true when the probation watch did it, false when a person asked. */
+  automatic: z.boolean().optional(),
+});
+export type ModelMessage = z.infer<typeof modelMessageSchema>;
+
+/**
+ * The hub offering a model package, retained on `vigil/v1/{site}/models/{name}`: every device of the
+ * site that runs a model of that name downloads, verifies and (unless `activate` is false) activates
+ * it. The package's own signature decides whether it is accepted, not this message.
+ */
+export const modelOfferSchema = z.strictObject({
+  schema: z.literal('vigil.model-offer/1'),
+  name: z.string().min(1),
+  version: z.string().min(1),
+  /** http(s) URL of the package file; downloads resume with Range requests. */
+  url: z.url({ protocol: /^https?$/ }),
+  activate: z.boolean().default(true),
+  /** Only these device ids; absent: every device of the site. */
+  devices: z.array(z.string().min(1)).optional(),
+});
+export type ModelOffer = z.infer<typeof modelOfferSchema>;

@@ -14,6 +14,7 @@ import { signRequest } from '../../daemon/control/signature.js';
 import { silentLogger } from '../../daemon/log.js';
 import { freePort } from '../helpers/mosquitto.js';
 import { tempDir } from '../helpers/shared.js';
+import { settled } from '../helpers/replies.js';
 
 async function vigilctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -44,7 +45,7 @@ test('keygen: a private key only its owner reads, and a public key the device co
     auditor: new Auditor(() => undefined, 10, log) });
   const body = { id: 'r', method: 'restart', auth: signRequest(loadOperatorKey(file), { target: 'lab/cam-1', method: 'restart', id: 'r', params: undefined }) };
   let restarted = 0;
-  const reply = handleRequest({ status: () => null, listEvents: () => [], restart: () => ++restarted }, body, log, authoriser.remoteGate);
+  const reply = settled(handleRequest({ status: () => null, listEvents: () => [], restart: () => ++restarted }, body, log, authoriser.remoteGate));
   assert.equal(reply.status, 'ok', JSON.stringify(reply));
   assert.equal(restarted, 1);
 

@@ -10,6 +10,7 @@ import { methodAccess, type Reply } from '../../daemon/control/protocol.js';
 import { canonicalJson, keyFingerprint, parsePublicKey, rawPublicKey, signRequest } from '../../daemon/control/signature.js';
 import { silentLogger } from '../../daemon/log.js';
 import { tempDir } from '../helpers/shared.js';
+import { settled } from '../helpers/replies.js';
 
 const device = { id: 'cam-1', site: 'lab' };
 const TARGET = 'lab/cam-1';
@@ -39,7 +40,7 @@ function rig(dir: string | null, opts: { allowUnsignedRead?: boolean; operators?
   });
   const r: Rig = {
     audits, clock, nonces, restarts: 0,
-    run: (body) => handleRequest(target, body, log, authoriser.remoteGate),
+    run: (body) => settled(handleRequest(target, body, log, authoriser.remoteGate)),
   };
   const target: ControlTarget = {
     status: () => ({ ok: true }),

@@ -9,6 +9,7 @@ import { NonceCache } from '../../daemon/control/nonce-cache.js';
 import { methodAccess, replySchema, requestSchema, type Reply } from '../../daemon/control/protocol.js';
 import { rawPublicKey, signRequest } from '../../daemon/control/signature.js';
 import { silentLogger } from '../../daemon/log.js';
+import { settled } from '../helpers/replies.js';
 
 const log = silentLogger();
 const alice = generateKeyPairSync('ed25519');
@@ -72,12 +73,12 @@ test('thousands of random and malformed requests: each answered with an error, n
   let count = 0;
   fc.assert(fc.property(fc.oneof(requestLike, fc.anything()), (input) => {
     fc.pre(!allowedRead(input));
-    const reply = handleRequest(s.target, input, log, s.authoriser.remoteGate);
+    const reply = settled(handleRequest(s.target, input, log, s.authoriser.remoteGate));
     assertError(reply, input);
     count += 1;
   }), { numRuns: 4000, seed: 20261127 });
   fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.json().map((j) => `${j}}`)), (line) => {
-    const reply = handleLine(s.target, line, log, s.authoriser.remoteGate);
+    const reply = settled(handleLine(s.target, line, log, s.authoriser.remoteGate));
     assertError(reply, line);
     count += 1;
   }), { numRuns: 2000, seed: 20261128 });
