@@ -5,6 +5,7 @@ import { configCommand } from './commands/config.js';
 import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
 import { statusCommand } from './commands/status.js';
+import { testAlertCommand } from './commands/test-alert.js';
 import { topCommand } from './commands/top.js';
 import type { Output } from './output.js';
 
@@ -27,7 +28,8 @@ export function buildProgram(out: Output): Command {
     .addCommand(configCommand(out))
     .addCommand(eventsCommand(out))
     .addCommand(benchCommand(out))
-    .addCommand(doctorCommand(out));
+    .addCommand(doctorCommand(out))
+    .addCommand(testAlertCommand(out));
   throwInsteadOfExit(program, out);
   return program;
 }

@@ -14,6 +14,7 @@ import { EventStore } from './store/event-store.js';
 import type { StorageStatus } from './store/types.js';
 import { alertOutbox } from './uplink/alert-message.js';
 import { storageOutbox } from './uplink/storage-message.js';
+import { TestAlerts } from './uplink/test-alert.js';
 import { TelemetryService } from './telemetry/telemetry-service.js';
 import type { TelemetryPayload } from './uplink/payloads.js';
 import type { Percentiles } from './util/sample-ring.js';
@@ -65,6 +66,7 @@ export class App {
   private uplink: Uplink | null = null;
   private control: ControlSocket | null = null;
   private telemetry: TelemetryService | null = null;
+  private testAlerts: TestAlerts | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
@@ -93,6 +95,8 @@ export class App {
     });
     await this.uplink.start(signal);
     signal.throwIfAborted();
+    this.testAlerts = new TestAlerts({ store, uplink: this.uplink, device: cfg.device, log: this.rootLog.child({ component: 'test-alert' }) });
+    this.testAlerts.start();
 
     // Right after the uplink, whose outbox its reports go through; it reads everything else through status().
     this.telemetry = new TelemetryService({
@@ -129,6 +133,8 @@ export class App {
         if (!this.store) throw new Error('event store is closed');
         return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
       },
+      sendTestAlert: () => this.requireTestAlerts().send(),
+      testAlertStatus: (eventId) => this.requireTestAlerts().status(eventId),
     }, this.rootLog.child({ component: 'control' }));
     try {
       await control.start();
@@ -137,6 +143,11 @@ export class App {
       if (errorMessage(err).startsWith('another process answers')) throw err;
       this.log.error({ socket: this.cfg.control.socket, err: errorMessage(err) }, 'control socket unavailable: vigilctl cannot reach this daemon');
     }
+  }
+
+  private requireTestAlerts(): TestAlerts {
+    if (!this.testAlerts) throw new Error('the uplink is not running');
+    return this.testAlerts;
   }
 
   private async loadModels(signal: AbortSignal): Promise<void> {
@@ -283,6 +294,8 @@ export class App {
     })));
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
     if (this.telemetry) await attempt('telemetry', () => this.telemetry?.stop());
+    this.testAlerts?.stop();
+    this.testAlerts = null;
     if (this.uplink) await attempt('uplink', () => this.uplink?.stop());
     if (this.store) await attempt('event store', () => this.store?.close());
     this.store = null;

@@ -6,12 +6,22 @@ import { errorReply, okReply, requestSchema, type Reply, type Request } from './
 export interface ControlTarget {
   status(): unknown;
   listEvents(query: { stream?: string | undefined; limit: number }): unknown;
+  /** Optional so that targets without an uplink (tests, tools) need not implement them. */
+  sendTestAlert?(): unknown;
+  testAlertStatus?(eventId: string): unknown;
+}
+
+function required<F>(fn: F | undefined, what: string): F {
+  if (fn === undefined) throw new Error(`${what} are not available in this daemon`);
+  return fn;
 }
 
 function dispatch(target: ControlTarget, req: Request): unknown {
   switch (req.method) {
     case 'status': return target.status();
     case 'events.list': return target.listEvents({ stream: req.params.stream, limit: req.params.limit });
+    case 'test_alert.send': return required(target.sendTestAlert, 'test alerts').call(target);
+    case 'test_alert.status': return required(target.testAlertStatus, 'test alerts').call(target, req.params.event_id);
   }
 }
 

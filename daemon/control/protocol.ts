@@ -21,6 +21,10 @@ export const requestSchema = z.discriminatedUnion('method', [
       limit: z.number().int().min(1).max(10_000).default(20),
     }).prefault({}),
   }),
+  /** Records a test alert (`test: true`) that goes to the hub through the outbox; replies with its status. */
+  z.strictObject({ id: requestId, method: z.literal('test_alert.send') }),
+  /** Where a test alert is: recorded, PUBACK from the broker, acknowledgement from the hub. */
+  z.strictObject({ id: requestId, method: z.literal('test_alert.status'), params: z.strictObject({ event_id: z.uuid() }) }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];

@@ -41,6 +41,11 @@ export const alertSchema = z.strictObject({
   ended_at: isoTime.optional(),
   duration_s: z.number().min(0).optional(),
   end_reason: z.string().min(1).optional(),
+  /**
+   * A test alert sent by `vigilctl test-alert` (provisioning sends one): not a detection. A hub
+   * acknowledges it on `…/ack` and should not page anyone for it.
+   */
+  test: z.literal(true).optional(),
 });
 export type AlertPayload = z.infer<typeof alertSchema>;
 
@@ -176,3 +181,17 @@ export const telemetrySchema = z.strictObject({
   storage: z.strictObject({ db_bytes: bytes, budget_bytes: bytes.nullable(), events: bytes }).nullable(),
 });
 export type TelemetryPayload = z.infer<typeof telemetrySchema>;
+
+/**
+ * The hub's acknowledgement of an event, published by the hub application on
+ * `vigil/v1/{site}/{device}/ack` once it has processed (stored) the event. The device uses it for
+ * test alerts: a PUBACK proves the broker has the alert, only this proves a hub consumed it.
+ */
+export const ackSchema = z.strictObject({
+  schema: z.literal('vigil.ack/1'),
+  /** The `id` of the alert being acknowledged. */
+  event_id: z.uuid(),
+  /** When the hub processed it; informational. */
+  ts: isoTime.optional(),
+});
+export type AckPayload = z.infer<typeof ackSchema>;
