@@ -161,6 +161,12 @@ export const telemetrySchema = z.strictObject({
     disk: z.strictObject({ path: z.string().min(1), free_bytes: bytes.nullable(), total_bytes: bytes.nullable() }),
     /** Jetson integrated GPU, 0-100; null elsewhere. */
     gpu_load_percent: z.number().min(0).max(100).nullable(),
+    /** Jetson external memory controller, 0-100; null elsewhere or where debugfs is unreadable. */
+    emc_load_percent: z.number().min(0).max(100).nullable(),
+    /** Jetson supply rails from the INA3221 monitors (VDD_GPU_SOC, VDD_CPU_CV, … on an AGX Orin); empty elsewhere. */
+    power_rails: z.array(z.strictObject({
+      rail: z.string().min(1), power_mw: z.number().min(0), voltage_mv: z.number().min(0), current_ma: z.number().min(0),
+    })),
     /** Seconds since the slow system values (CPU load, temperatures, disk, GPU) were read. */
     sample_age_s: z.number().min(0).nullable(),
   }),
