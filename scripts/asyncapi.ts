@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { alertSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
+import { ackSchema, alertSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { VERSION } from '../daemon/version.js';
 
 type Json = Record<string, unknown>;
@@ -58,6 +58,7 @@ export function buildAsyncApi(): Json {
       events: channel('events', 'event', 'Events of severity info and warning (motion, for instance).'),
       storage: channel('storage', 'storage', 'The device reporting on its own storage: a corrupt database moved aside, events evicted to stay within the disk budget.'),
       state: channel('state', 'state', 'Retained online/offline state; `offline` is also the last will.'),
+      ack: channel('ack', 'ack', 'Published by the hub application, subscribed by the device: the hub has processed the event `event_id`. The device waits for it after a test alert (`vigilctl test-alert`, provisioning).'),
       telemetry: channel('telemetry', 'telemetry', 'Health reports every telemetry.interval_s: per-stream fps, drops, restarts and latency; CPU, memory, temperature, disk, GPU; outbox and uplink.'),
     },
     operations: {
@@ -65,6 +66,11 @@ export function buildAsyncApi(): Json {
       sendEvent: send('events', { qos: 1, retain: false }, 'At least once; after every pending alert.'),
       sendStorage: send('storage', { qos: 1, retain: false }, 'At least once; prioritised by its severity like any event.'),
       sendState: send('state', { qos: 1, retain: true }, 'Retained; `online` at every connect, `offline` at a clean stop and as the last will.'),
+      receiveAck: {
+        action: 'receive', channel: { $ref: '#/channels/ack' },
+        description: 'The hub acknowledges at least every alert carrying `test: true`, at QoS 1, not retained; the device subscribes at every connect.',
+        bindings: { mqtt: { qos: 1, retain: false, bindingVersion: '0.2.0' } },
+      },
       sendTelemetry: send('telemetry', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority); during an outage only the newest 1440 reports are kept.'),
     },
     components: {
@@ -74,12 +80,14 @@ export function buildAsyncApi(): Json {
         storage: { name: 'vigil.storage/1', payload: { $ref: '#/components/schemas/storage' }, headers: userProperties },
         state: { name: 'vigil.state/1', payload: { $ref: '#/components/schemas/state' } },
         telemetry: { name: 'vigil.telemetry/1', payload: { $ref: '#/components/schemas/telemetry' } },
+        ack: { name: 'vigil.ack/1', payload: { $ref: '#/components/schemas/ack' } },
       },
       schemas: {
         alert: jsonSchema(alertSchema),
         storage: jsonSchema(storageMessageSchema),
         state: jsonSchema(stateSchema),
         telemetry: jsonSchema(telemetrySchema),
+        ack: jsonSchema(ackSchema),
       },
     },
   };

@@ -20,8 +20,8 @@ function dispatch(target: ControlTarget, req: Request): unknown {
   switch (req.method) {
     case 'status': return target.status();
     case 'events.list': return target.listEvents({ stream: req.params.stream, limit: req.params.limit });
-    case 'test_alert.send': return required(target.sendTestAlert, 'test alerts').call(target);
-    case 'test_alert.status': return required(target.testAlertStatus, 'test alerts').call(target, req.params.event_id);
+    case 'test_alert.send': return required(target.sendTestAlert?.bind(target), 'test alerts')();
+    case 'test_alert.status': return required(target.testAlertStatus?.bind(target), 'test alerts')(req.params.event_id);
   }
 }
 
