@@ -80,7 +80,7 @@ async function run(opts: Options): Promise<number> {
     const { runPrepareModels } = await import('./inference/prepare-command.js');
     return runPrepareModels(cfg);
   }
-  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level);
+  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, undefined, cfg.log.components);
   // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
   const app = new App(cfg, log, protocolVersion !== undefined ? { protocolVersion } : {});
