@@ -380,7 +380,7 @@ elif [[ $NO_PREPARE -eq 0 ]]; then
   # In a temporary root the config's device paths do not exist here: point the loader into the root.
   [[ -z $ROOT ]] || prep_args+=(--state-dir "$ROOT/var/lib/vigil" --models-dir "$ROOT$MODELS_DIR")
   if prep_out=$("$NODE" "$APP_DIR/dist/daemon/launcher.cjs" "${prep_args[@]}" 2>"$WORK/prepare.err"); then
-    PREPARE="ready: $(printf '%s\n' "$prep_out" | tail -1 | sed 's/^prepare-models: //')"
+    PREPARE="$(printf '%s\n' "$prep_out" | tail -1 | sed 's/^prepare-models: //')"
   else
     PREPARE="FAIL: $(printf '%s\n' "$prep_out" | tail -1 | sed 's/^prepare-models: //')"
     FAILED=1

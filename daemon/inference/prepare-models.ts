@@ -86,7 +86,7 @@ export function describePrepared(r: PreparedModel, engineCacheDir: string): stri
   const timing = `provider ${r.provider ?? '-'}, loaded in ${r.loadMs ?? '-'} ms (checksum, session, first run), warm inference ${r.warmInferenceMs ?? '-'} ms`;
   let engine: string;
   if (r.provider !== 'tensorrt') {
-    engine = `${r.provider ?? 'this provider'} builds no engine: nothing to cache`;
+    engine = `no engine to build on ${r.provider ?? 'this provider'} (TensorRT only)`;
   } else if (r.newEngineFiles.length > 0) {
     engine = `engine built and cached in ${engineCacheDir} (${r.newEngineFiles.length} new files)`;
   } else {

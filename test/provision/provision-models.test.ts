@@ -102,9 +102,9 @@ void test('provision: models fetched from a URL and from the bundle, sha256-veri
   assert.deepEqual((await readdir(dest, { recursive: true })).filter((f) => f.endsWith('.part')), [], 'no partial file left');
   assert.match(real.out, /^ {2}models {3}4 files verified \(sha256\), 4 fetched$/m);
   // The daemon's own loader ran both models with the config's providers: CPU here, so no engine.
-  assert.match(real.out, /^ {2}OK {4}yolox-nano {2}provider cpu, loaded in \d+ ms .*warm inference [\d.]+ ms; cpu builds no engine/m);
+  assert.match(real.out, /^ {2}OK {4}yolox-nano {2}provider cpu, loaded in \d+ ms .*warm inference [\d.]+ ms; no engine to build on cpu \(TensorRT only\)$/m);
   assert.match(real.out, /^ {2}OK {4}nanodet-m {2}provider cpu/m);
-  assert.match(real.out, /^ {2}engines {2}ready: all models ready$/m);
+  assert.match(real.out, /^ {2}engines {2}ready: yolox-nano on cpu, nanodet-m on cpu$/m);
   assert.match(real.out, /^ {2}alert {4}skipped \(root is .*--socket to use one\)$/m);
   assert.match(real.out, /\nprovision: PASS\n/);
   assert.equal(server.requests.filter((r) => r.startsWith('/private/')).length, 1, 'the password was sent as Basic authorization');
