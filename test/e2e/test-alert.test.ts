@@ -53,8 +53,9 @@ void test('vigilctl test-alert: PASS with a hub that acks, WARN with none, FAIL 
   const report = JSON.parse(pass.text) as TestAlertReport;
   assert.equal(report.verdict, 'PASS', pass.text);
   assert.match(report.event_id, UUID_V7);
-  assert.ok(report.puback_after_ms !== null && report.hub_ack_after_ms !== null && report.hub_ack_after_ms >= report.puback_after_ms - 50,
-    `${pass.text}: the hub cannot ack before it has the message`);
+  // Both measured; not ordered: the PUBACK is stamped when the drainer commits it in a batch, which
+  // can come after the hub's ack has already been handled.
+  assert.ok(report.puback_after_ms !== null && report.hub_ack_after_ms !== null, pass.text);
   assert.equal(received.length, 1);
   assert.deepEqual(received[0], {
     schema: 'vigil.alert/1', id: report.event_id, device: 'cam-1', site: 'lab', stream: 'vigil-test', rule: 'test-alert',
