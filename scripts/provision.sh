@@ -53,7 +53,7 @@ usage: provision.sh --device-id ID --site SITE --hub URL [--ca F --cert F --key 
   --models FILE    models to fetch and verify into /var/lib/vigil/models (see the header)
   --no-prepare-models  do not load the configured models ahead of time (TensorRT engine cache)
   --no-test-alert  do not send a test alert
-  --socket PATH    vigild's control socket for the test alert (default \$VIGIL_SOCKET or
+  --socket PATH    vigild's control socket for the test alert (default $VIGIL_SOCKET or
                    /run/vigil/vigild.sock; with --root the test alert runs only when this is given)
   --test-alert-timeout S  seconds to wait for the broker's PUBACK and the hub's ack (default 30)
 EOF
