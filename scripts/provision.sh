@@ -51,6 +51,7 @@ usage: provision.sh --device-id ID --site SITE --hub URL [--ca F --cert F --key 
   --no-systemctl   do not run systemctl (tests, chroots)
   --no-doctor      do not run vigilctl doctor
   --models FILE    models to fetch and verify into /var/lib/vigil/models (see the header)
+  --model LINE     one more line of that list: 'PATH SHA256 SOURCE' (repeatable)
   --no-prepare-models  do not load the configured models ahead of time (TensorRT engine cache)
   --no-test-alert  do not send a test alert
   --socket PATH    vigild's control socket for the test alert (default $VIGIL_SOCKET or
