@@ -20,7 +20,6 @@ void test('log.components: one part at its own level; a misspelt component is a 
     mqtt: { url: mqttUrl, password: 'mqtt-s3cret' },
     streams: [
       { id: 'gate', uri: `rtsp://viewer:cam-s3cret@127.0.0.1:${await freePort()}/stream1`, restart_min_ms: 200, restart_max_ms: 500 },
-      { id: 'ball', uri: 'test://ball?width=160&height=120&fps=10', fps: 5 },
     ],
     telemetry: { prometheus: { enabled: false } },
     log: { level: 'warn', components: { uplink: 'debug', video: 'trace' } },
