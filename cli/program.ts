@@ -10,6 +10,7 @@ import { restartCommand } from './commands/restart.js';
 import { addRemoteOptions } from './remote/options.js';
 import { modelsCommand } from './commands/models.js';
 import { statusCommand } from './commands/status.js';
+import { testAlertCommand } from './commands/test-alert.js';
 import { topCommand } from './commands/top.js';
 import type { Output } from './output.js';
 
@@ -36,7 +37,8 @@ export function buildProgram(out: Output): Command {
     .addCommand(restartCommand(out))
     .addCommand(fleetCommand(out))
     .addCommand(keygenCommand(out))
-    .addCommand(modelsCommand(out));
+    .addCommand(modelsCommand(out))
+    .addCommand(testAlertCommand(out));
   addRemoteOptions(program);
   throwInsteadOfExit(program, out);
   return program;

@@ -19,6 +19,7 @@ import { EventStore } from './store/event-store.js';
 import type { StorageStatus } from './store/types.js';
 import { alertOutbox } from './uplink/alert-message.js';
 import { storageOutbox } from './uplink/storage-message.js';
+import { TestAlerts } from './uplink/test-alert.js';
 import { TelemetryService } from './telemetry/telemetry-service.js';
 import type { TelemetryPayload } from './uplink/payloads.js';
 import type { Percentiles } from './util/sample-ring.js';
@@ -81,6 +82,7 @@ export class App {
   private restartRequested = false;
   private telemetry: TelemetryService | null = null;
   private models: ModelManager | null = null;
+  private testAlerts: TestAlerts | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
@@ -109,6 +111,8 @@ export class App {
     });
     await this.uplink.start(signal);
     signal.throwIfAborted();
+    this.testAlerts = new TestAlerts({ store, uplink: this.uplink, device: cfg.device, log: this.rootLog.child({ component: 'test-alert' }) });
+    this.testAlerts.start();
 
     // Right after the uplink, whose outbox its reports go through; it reads everything else through status().
     this.telemetry = new TelemetryService({
@@ -148,6 +152,8 @@ export class App {
         return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
       },
       models: this.modelControl(),
+      sendTestAlert: () => this.requireTestAlerts().send(),
+      testAlertStatus: (eventId) => this.requireTestAlerts().status(eventId),
       ...(this.opts.onRestart ? { restart: () => this.requestRestart() } : {}),
     };
     const authoriser = this.buildAuthoriser();
@@ -197,6 +203,11 @@ export class App {
       setTimeout(() => this.opts.onRestart?.(), 300);
     }
     return { restarting: true };
+  }
+
+  private requireTestAlerts(): TestAlerts {
+    if (!this.testAlerts) throw new Error('the uplink is not running');
+    return this.testAlerts;
   }
 
   private async loadModels(signal: AbortSignal): Promise<void> {
@@ -376,6 +387,8 @@ export class App {
     if (this.models) await attempt('model manager', () => this.models?.stop());
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
     if (this.telemetry) await attempt('telemetry', () => this.telemetry?.stop());
+    this.testAlerts?.stop();
+    this.testAlerts = null;
     if (this.uplink) await attempt('uplink', () => this.uplink?.stop());
     if (this.store) await attempt('event store', () => this.store?.close());
     this.store = null;

@@ -8,9 +8,16 @@ export type { Logger };
  * can be filtered by field instead of by grepping message text.
  */
 export function createLogger(level: string = process.env['VIGIL_LOG_LEVEL'] ?? 'info',
-  destination?: pino.DestinationStream): Logger {
+  destination?: pino.DestinationStream, componentLevels: Readonly<Record<string, string>> = {}): Logger {
   const options: pino.LoggerOptions = {
     level,
+    // A child named for a component takes that component's level (its own children inherit it),
+    // so `log.components: { video: debug }` opens one part up without flooding the journal.
+    onChild: (child) => {
+      const component: unknown = child.bindings()['component'];
+      const own = typeof component === 'string' ? componentLevels[component] : undefined;
+      if (own !== undefined) child.level = own;
+    },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     // Credentials can appear in URIs and MQTT options; never let them reach the journal.

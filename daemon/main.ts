@@ -31,6 +31,7 @@ interface Options {
   model?: string;
   source?: string;
   checkConfig?: boolean;
+  prepareModels?: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -46,6 +47,7 @@ function parseArgs(argv: string[]): Options {
     .option('--mqtt-url <url>', 'broker URL, overriding the config; env VIGIL_MQTT_URL')
     .option('--socket <path>', 'control socket for vigilctl; env VIGIL_SOCKET')
     .option('--check-config', 'validate the configuration and exit (0 valid, 2 invalid)')
+    .option('--prepare-models', 'load every configured model once (TensorRT builds its engine cache), run one inference, print what was done and exit (0 all ready, 1 any failed)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.parse(argv);
@@ -80,7 +82,11 @@ async function run(opts: Options): Promise<number> {
     process.stdout.write(`${opts.config}: valid (${cfg.streams.length} streams, ${cfg.rules.length} rules)\n`);
     return 0;
   }
-  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level);
+  if (opts.prepareModels) {
+    const { runPrepareModels } = await import('./inference/prepare-command.js');
+    return runPrepareModels(cfg);
+  }
+  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, undefined, cfg.log.components);
   // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
   // The restart command stops the daemon like a signal does, then exits with RESTART_EXIT_CODE.

@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { auditMessageSchema } from '../daemon/uplink/payloads.js';
 import { authSchema, replySchema, requestSchema } from '../daemon/control/protocol.js';
-import { alertSchema, modelMessageSchema, modelOfferSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
+import { ackSchema, alertSchema, modelMessageSchema, modelOfferSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { VERSION } from '../daemon/version.js';
 
 type Json = Record<string, unknown>;
@@ -60,6 +60,7 @@ export function buildAsyncApi(): Json {
       events: channel('events', 'event', 'Events of severity info and warning (motion, for instance).'),
       storage: channel('storage', 'storage', 'The device reporting on its own storage: a corrupt database moved aside, events evicted to stay within the disk budget.'),
       state: channel('state', 'state', 'Retained online/offline state; `offline` is also the last will.'),
+      ack: channel('ack', 'ack', 'Published by the hub application, subscribed by the device: the hub has processed the event `event_id`. The device waits for it after a test alert (`vigilctl test-alert`, provisioning).'),
       telemetry: channel('telemetry', 'telemetry', 'Health reports every telemetry.interval_s: per-stream fps, drops, restarts and latency; CPU, memory, temperature, disk, GPU; outbox and uplink.'),
       audit: channel('audit', 'audit', 'Commands refused for want of authority, and changing commands accepted (docs/remote-management.md).'),
       commands: {
@@ -89,6 +90,11 @@ export function buildAsyncApi(): Json {
       sendEvent: send('events', { qos: 1, retain: false }, 'At least once; after every pending alert.'),
       sendStorage: send('storage', { qos: 1, retain: false }, 'At least once; prioritised by its severity like any event.'),
       sendState: send('state', { qos: 1, retain: true }, 'Retained; `online` at every connect, `offline` at a clean stop and as the last will.'),
+      receiveAck: {
+        action: 'receive', channel: { $ref: '#/channels/ack' },
+        description: 'The hub acknowledges at least every alert carrying `test: true`, at QoS 1, not retained; the device subscribes at every connect.',
+        bindings: { mqtt: { qos: 1, retain: false, bindingVersion: '0.2.0' } },
+      },
       sendTelemetry: send('telemetry', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority); during an outage only the newest 1440 reports are kept.'),
       sendAudit: send('audit', { qos: 1, retain: false }, 'At least once through the outbox; refusals at warning priority, acceptances at info.'),
       receiveCommand: {
@@ -119,6 +125,7 @@ export function buildAsyncApi(): Json {
           correlationId: { location: '$message.header#/correlationData' } },
         model: { name: 'vigil.model/1', payload: { $ref: '#/components/schemas/model' }, headers: userProperties },
         modelOffer: { name: 'vigil.model-offer/1', payload: { $ref: '#/components/schemas/modelOffer' } },
+        ack: { name: 'vigil.ack/1', payload: { $ref: '#/components/schemas/ack' } },
       },
       schemas: {
         alert: jsonSchema(alertSchema),
@@ -131,6 +138,7 @@ export function buildAsyncApi(): Json {
         reply: jsonSchema(replySchema),
         model: jsonSchema(modelMessageSchema),
         modelOffer: jsonSchema(modelOfferSchema),
+        ack: jsonSchema(ackSchema),
       },
     },
   };

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # provision.sh — one command for a technician on a freshly flashed device: identity, config,
-# certificates, the vigild unit, then `vigilctl doctor` and one PASS/FAIL summary.
+# certificates, the models (fetched and checksum-verified), the TensorRT engine cache built ahead of
+# time, the vigild unit, then `vigilctl doctor`, a test alert acknowledged by the hub, and one
+# PASS/FAIL summary.
 #
 #   sudo /opt/vigil/scripts/provision.sh --device-id cam-017 --site depot-3 \
 #     --hub mqtts://hub.example.net:8883 --ca ca.pem --cert device.pem --key device.key
 #   sudo /opt/vigil/scripts/provision.sh --bundle /media/usb/cam-017.tar     # what first boot runs
 #
 # A bundle is a tar holding provision.env (lines device_id=…, site=…, hub=…; read as data, never
-# sourced) and any of ca.pem, device.pem, device.key. Flags given beside it win over its values.
+# sourced) and any of ca.pem, device.pem, device.key, models.list (and model files it names). Flags
+# given beside it win over its values.
+#
+# A models list (--models FILE, or models.list in a bundle; --model 'LINE' adds one line) has one
+# file per line: its path under the models dir, its sha256, and where to get it — an http(s) URL or
+# a path relative to the list (so a bundle can carry the files):
+#   yolox-nano/model.onnx  ac8f…64 hex…  https://models.example.net/yolox-nano/model.onnx
+#   yolox-nano/labels.txt  9c2e…       yolox-nano/labels.txt
+# A file already there with the right sha256 is left alone; a download that does not match is never
+# installed. Which models the daemon loads is still the config's models[] (kept across re-runs).
 #
 # Re-running is safe: every file is compared before it is written, and a run that finds everything
 # in place says "nothing changed". An existing vigil.yaml is edited, not replaced: only device.id,
@@ -31,19 +42,30 @@ NODE=${NODE:-node}
 usage() {
   cat <<'EOF'
 usage: provision.sh --device-id ID --site SITE --hub URL [--ca F --cert F --key F | --bundle FILE.tar]
+                    [--models FILE] [--model 'PATH SHA256 SOURCE']... [--socket PATH]
                     [--root DIR] [--dry-run] [--force] [--no-systemctl] [--no-doctor]
+                    [--no-prepare-models] [--no-test-alert] [--test-alert-timeout S]
   --root DIR       install under DIR instead of / (a temporary root in tests, a rootfs)
   --dry-run        print every change, change nothing
   --force          replace a vigil.yaml that cannot be parsed (kept as vigil.yaml.bak)
   --no-systemctl   do not run systemctl (tests, chroots)
   --no-doctor      do not run vigilctl doctor
+  --models FILE    models to fetch and verify into /var/lib/vigil/models (see the header)
+  --model LINE     one more line of that list: 'PATH SHA256 SOURCE' (repeatable)
+  --no-prepare-models  do not load the configured models ahead of time (TensorRT engine cache)
+  --no-test-alert  do not send a test alert
+  --socket PATH    vigild's control socket for the test alert (default $VIGIL_SOCKET or
+                   /run/vigil/vigild.sock; with --root the test alert runs only when this is given)
+  --test-alert-timeout S  seconds to wait for the broker's PUBACK and the hub's ack (default 30)
 EOF
 }
 
 die_usage() { printf 'provision: %s\n' "$1" >&2; usage >&2; exit 2; }
 
 DEVICE_ID="" SITE="" HUB="" CA="" CERT="" KEY="" BUNDLE="" ROOT="/"
-DRY_RUN=0 FORCE=0 NO_SYSTEMCTL=0 NO_DOCTOR=0
+DRY_RUN=0 FORCE=0 NO_SYSTEMCTL=0 NO_DOCTOR=0 NO_PREPARE=0 NO_TEST_ALERT=0
+MODELS_FILE="" SOCKET="" ALERT_TIMEOUT=30
+MODEL_LINES=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --device-id) DEVICE_ID=${2-}; shift 2 ;;
@@ -58,6 +80,12 @@ while [[ $# -gt 0 ]]; do
     --force) FORCE=1; shift ;;
     --no-systemctl) NO_SYSTEMCTL=1; shift ;;
     --no-doctor) NO_DOCTOR=1; shift ;;
+    --models) MODELS_FILE=${2-}; shift 2 ;;
+    --model) MODEL_LINES+=("${2-}"); shift 2 ;;
+    --no-prepare-models) NO_PREPARE=1; shift ;;
+    --no-test-alert) NO_TEST_ALERT=1; shift ;;
+    --socket) SOCKET=${2-}; shift 2 ;;
+    --test-alert-timeout) ALERT_TIMEOUT=${2-}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die_usage "unknown argument: $1" ;;
   esac
@@ -82,6 +110,7 @@ if [[ -n $BUNDLE ]]; then
       esac
     done < "$WORK/bundle/provision.env"
   fi
+  if [[ -f $WORK/bundle/models.list && -z $MODELS_FILE ]]; then MODELS_FILE=$WORK/bundle/models.list; fi
   for pair in ca:ca.pem cert:device.pem key:device.key; do
     f="$WORK/bundle/${pair#*:}"
     [[ -f $f ]] || continue
@@ -103,13 +132,36 @@ for f in "$CA" "$CERT" "$KEY"; do
   [[ -z $f || -r $f ]] || die_usage "cannot read $f"
 done
 [[ -d $ROOT ]] || die_usage "--root: no such directory: $ROOT"
+[[ $ALERT_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die_usage "--test-alert-timeout: expected a whole number of seconds (got '$ALERT_TIMEOUT')"
+
+# The models list, checked whole before anything is written: "PATH SHA256 SOURCE" per line.
+MODELS_BASE=""
+: > "$WORK/models.list"
+if [[ -n $MODELS_FILE ]]; then
+  [[ -r $MODELS_FILE ]] || die_usage "--models: cannot read $MODELS_FILE"
+  MODELS_BASE=$(cd "$(dirname "$MODELS_FILE")" && pwd)
+  cat "$MODELS_FILE" >> "$WORK/models.list"
+  echo >> "$WORK/models.list"
+fi
+for l in "${MODEL_LINES[@]}"; do printf '%s\n' "$l" >> "$WORK/models.list"; done
+MODEL_COUNT=0
+lineno=0
+while read -r m_path m_sha m_src m_extra || [[ -n ${m_path-} ]]; do
+  lineno=$((lineno + 1))
+  [[ -n ${m_path-} && ${m_path:0:1} != "#" ]] || continue
+  where="models line $lineno ('$m_path')"
+  [[ -n ${m_src-} && -z ${m_extra-} ]] || die_usage "$where: expected 'PATH SHA256 SOURCE'"
+  [[ $m_path =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$ && ! $m_path =~ (^|/)\.\.(/|$) ]] \
+    || die_usage "$where: the path must be relative, inside the models dir, made of letters, digits, '.', '_', '-'"
+  [[ $m_sha =~ ^[0-9a-f]{64}$ ]] || die_usage "$where: sha256 must be 64 lowercase hex digits"
+  MODEL_COUNT=$((MODEL_COUNT + 1))
+done < "$WORK/models.list"
 [[ -f $UNIT_SRC ]] || { printf 'provision: %s missing: is this an installed Vigil tree?\n' "$UNIT_SRC" >&2; exit 1; }
 
 ROOT=${ROOT%/}     # "/" becomes "", so "$ROOT/etc" is /etc on a device and <dir>/etc in a test
 CHANGES=0
 FAILED=0
-TODOS=()
-CONFIG_CHANGED=0 UNIT_CHANGED=0
+CONFIG_CHANGED=0 UNIT_CHANGED=0 STARTED=0
 
 say() { printf '  %s\n' "$*"; }
 # Every change goes through here, so a dry run prints exactly what a real run would do.
@@ -234,6 +286,111 @@ if ensure_file "$WORK/vigil.yaml" /etc/vigil/vigil.yaml 0640 root:vigil 0; then 
 
 if ensure_file "$UNIT_SRC" /etc/systemd/system/vigild.service 0644 root:root 0; then UNIT_CHANGED=1; fi
 
+# Models: before the daemon is (re)started, so that it starts with them.
+MODELS_DIR=/var/lib/vigil/models
+MODELS_SUMMARY="none listed (the config's models[] must name files already in $MODELS_DIR)"
+MODELS_FAILED=0 MODELS_FETCHED=0 MODELS_OK=0
+redact_url() { printf '%s' "$1" | sed -E 's#^([a-z]+://)[^/@]*@#\1***@#'; }
+# fetch SOURCE OUT: an http(s) URL through node's fetch (node is there: the daemon needs it), or a copy.
+fetch() {
+  case "$1" in
+    http://*|https://*)
+      URL=$1 OUT=$2 TIMEOUT_S=${VIGIL_FETCH_TIMEOUT_S:-600} "$NODE" --input-type=module -e '
+import { createWriteStream } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+const e = process.env;
+// fetch() refuses URLs with credentials: they travel as Basic authorization instead.
+const url = new URL(e.URL);
+const headers = {};
+if (url.username || url.password) {
+  headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64")}`;
+  url.username = ""; url.password = "";
+}
+const res = await fetch(url, { headers, signal: AbortSignal.timeout(Number(e.TIMEOUT_S) * 1000) });
+if (!res.ok || res.body === null) { console.error(`HTTP ${res.status} ${res.statusText}`); process.exit(1); }
+await pipeline(Readable.fromWeb(res.body), createWriteStream(e.OUT));
+' 2>&1 | sed -E 's#[a-z]+://[^/@ ]*@#***@#g' | head -3
+      return "${PIPESTATUS[0]}" ;;
+    *://*) echo "unsupported scheme (http, https or a file path)"; return 1 ;;
+    /*) cp "$1" "$2" ;;
+    *) cp "$MODELS_BASE/$1" "$2" ;;
+  esac
+}
+if [[ $MODEL_COUNT -gt 0 ]]; then
+  ensure_dir "$MODELS_DIR" 0750 vigil:vigil
+  n=0
+  while read -r m_path m_sha m_src _ || [[ -n ${m_path-} ]]; do
+    [[ -n ${m_path-} && ${m_path:0:1} != "#" ]] || continue
+    n=$((n + 1))
+    target="$ROOT$MODELS_DIR/$m_path"
+    if [[ -f $target ]] && [[ $(sha256sum < "$target" | cut -d' ' -f1) == "$m_sha" ]]; then
+      MODELS_OK=$((MODELS_OK + 1))
+      say "model $m_path: present, sha256 verified"
+      if [[ $(stat -c '%a' "$target") != 640 ]]; then change "chmod 0640 $MODELS_DIR/$m_path"; act chmod 0640 "$target"; fi
+      if [[ $CHOWN -eq 1 && $(stat -c '%U:%G' "$target") != vigil:vigil ]]; then change "chown vigil:vigil $MODELS_DIR/$m_path"; act chown vigil:vigil "$target"; fi
+      continue
+    fi
+    shown=$(redact_url "$m_src")
+    verb=fetch
+    [[ ! -f $target ]] || verb="replace (sha256 differs)"
+    change "$verb $MODELS_DIR/$m_path from $shown (0640, sha256 ${m_sha:0:12}…)"
+    [[ $DRY_RUN -eq 0 ]] || continue
+    dl="$WORK/model-$n"
+    if ! err=$(fetch "$m_src" "$dl" 2>&1); then
+      say "FAIL model $m_path: cannot get $shown: ${err:-failed}"
+      MODELS_FAILED=$((MODELS_FAILED + 1))
+      continue
+    fi
+    got=$(sha256sum < "$dl" | cut -d' ' -f1)
+    if [[ $got != "$m_sha" ]]; then
+      say "FAIL model $m_path: sha256 mismatch: expected $m_sha, got $got (from $shown); not installed"
+      MODELS_FAILED=$((MODELS_FAILED + 1))
+      continue
+    fi
+    # Into place by rename, so the daemon never sees half a model.
+    parent=$(dirname "$target")
+    if [[ ! -d $parent ]]; then
+      if [[ $CHOWN -eq 1 ]]; then install -d -m 0750 -o vigil -g vigil "$parent"; else install -d -m 0750 "$parent"; fi
+    fi
+    if [[ $CHOWN -eq 1 ]]; then install -m 0640 -o vigil -g vigil "$dl" "$target.part"; else install -m 0640 "$dl" "$target.part"; fi
+    mv -f "$target.part" "$target"
+    MODELS_FETCHED=$((MODELS_FETCHED + 1))
+  done < "$WORK/models.list"
+  if [[ $MODELS_FAILED -gt 0 ]]; then
+    FAILED=1
+    MODELS_SUMMARY="FAIL: $MODELS_FAILED of $MODEL_COUNT files not installed (see the FAIL lines above)"
+  elif [[ $DRY_RUN -eq 1 ]]; then
+    MODELS_SUMMARY="$MODEL_COUNT files listed, $MODELS_OK already verified"
+  else
+    MODELS_SUMMARY="$MODEL_COUNT files verified (sha256), $MODELS_FETCHED fetched"
+  fi
+  [[ $MODELS_FETCHED -eq 0 ]] || CONFIG_CHANGED=1
+fi
+
+# The TensorRT engine cache, built now rather than at the first start on site (minutes per model on
+# an Orin): the daemon's own loader, with the config's providers, writing under the state dir.
+PREPARE="skipped (--no-prepare-models)"
+if [[ $NO_PREPARE -eq 0 && $DRY_RUN -eq 1 ]]; then
+  PREPARE="not run in a dry run"
+elif [[ $NO_PREPARE -eq 0 && $MODELS_FAILED -gt 0 ]]; then
+  PREPARE="not run: models are missing"
+elif [[ $NO_PREPARE -eq 0 ]]; then
+  echo "vigild --prepare-models:"
+  prep_args=(--config "$CONFIG" --prepare-models)
+  # In a temporary root the config's device paths do not exist here: point the loader into the root.
+  [[ -z $ROOT ]] || prep_args+=(--state-dir "$ROOT/var/lib/vigil" --models-dir "$ROOT$MODELS_DIR")
+  if prep_out=$("$NODE" "$APP_DIR/dist/daemon/launcher.cjs" "${prep_args[@]}" 2>"$WORK/prepare.err"); then
+    PREPARE="$(printf '%s\n' "$prep_out" | tail -1 | sed 's/^prepare-models: //')"
+  else
+    PREPARE="FAIL: $(printf '%s\n' "$prep_out" | tail -1 | sed 's/^prepare-models: //')"
+    FAILED=1
+  fi
+  printf '%s\n' "$prep_out" | sed 's/^/  /'
+  # The engines were built as root; the daemon runs as vigil and must be able to replace them.
+  if [[ $CHOWN -eq 1 && -d /var/lib/vigil/tensorrt ]]; then chown -R vigil:vigil /var/lib/vigil/tensorrt; fi
+fi
+
 if [[ $NO_SYSTEMCTL -eq 1 ]]; then
   say "systemctl: skipped (--no-systemctl)"
 elif [[ -n $ROOT ]]; then
@@ -245,9 +402,11 @@ else
   if ! systemctl is-enabled --quiet vigild || ! systemctl is-active --quiet vigild; then
     change "systemctl enable --now vigild"
     act systemctl enable --now vigild || FAILED=1
+    STARTED=1
   elif [[ $CONFIG_CHANGED -eq 1 || $UNIT_CHANGED -eq 1 ]]; then
     change "systemctl restart vigild (config or unit changed)"
     act systemctl restart vigild || FAILED=1
+    STARTED=1
   else
     say "vigild: enabled and running"
   fi
@@ -266,10 +425,31 @@ elif [[ $NO_DOCTOR -eq 0 ]]; then
   fi
 fi
 
-# Parts of the appliance issue this script does not do yet: listed, so nobody mistakes them for done.
-TODOS+=("models: not fetched or verified by provisioning; install them under /var/lib/vigil/models and list them in vigil.yaml")
-TODOS+=("TensorRT engine cache: not pre-built; the first start builds it (minutes on an Orin)")
-TODOS+=("test alert with hub acknowledgement: not sent; check the hub for the device's retained online state")
+# A test alert through the running daemon: PUBACK proves the broker has it, the hub's ack that a hub
+# application consumes the device's alerts. A missing ack is a WARN: the device is fine, the hub is not.
+ALERT="skipped (--no-test-alert)"
+ALERT_SOCKET=${SOCKET:-${VIGIL_SOCKET:-/run/vigil/vigild.sock}}
+if [[ $NO_TEST_ALERT -eq 1 ]]; then :
+elif [[ $DRY_RUN -eq 1 ]]; then ALERT="not run in a dry run"
+elif [[ -n $ROOT && -z $SOCKET ]]; then ALERT="skipped (root is $ROOT: no daemon of this system to ask; --socket to use one)"
+else
+  echo "vigilctl test-alert:"
+  # Started or restarted a moment ago: give it time to load its models and open its socket.
+  if [[ $STARTED -eq 1 ]]; then
+    waited=0
+    until "$NODE" "$APP_DIR/dist/cli/main.js" status --socket "$ALERT_SOCKET" --json >/dev/null 2>&1 || [[ $waited -ge 60 ]]; do
+      sleep 1; waited=$((waited + 1))
+    done
+  fi
+  alert_out=$("$NODE" "$APP_DIR/dist/cli/main.js" test-alert --socket "$ALERT_SOCKET" --timeout "$ALERT_TIMEOUT" 2>&1) || true
+  printf '%s\n' "$alert_out" | sed 's/^/  /'
+  case "$(printf '%s\n' "$alert_out" | sed -n 's/^test-alert: //p' | tail -1)" in
+    PASS) ALERT="PASS: the broker and the hub acknowledged it" ;;
+    WARN) ALERT="WARN: the broker acknowledged it, the hub did not within ${ALERT_TIMEOUT} s (is the hub application consuming?)" ;;
+    FAIL) ALERT="FAIL: the alert did not reach the broker"; FAILED=1 ;;
+    *) ALERT="FAIL: vigild did not answer on $ALERT_SOCKET"; FAILED=1 ;;
+  esac
+fi
 
 if [[ $DRY_RUN -eq 1 ]]; then verdict="DRY RUN"; elif [[ $FAILED -eq 1 ]]; then verdict="FAIL"; else verdict="PASS"; fi
 if [[ $CHANGES -eq 0 ]]; then changes="nothing changed (already provisioned)"
@@ -279,6 +459,8 @@ echo
 echo "provision: $verdict"
 say "device   $SITE/$DEVICE_ID → $HUB"
 say "changes  $changes"
+say "models   $MODELS_SUMMARY"
+say "engines  $PREPARE"
 say "doctor   $DOCTOR"
-for t in "${TODOS[@]}"; do say "TODO     $t"; done
+say "alert    $ALERT"
 [[ $FAILED -eq 0 ]]

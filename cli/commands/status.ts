@@ -12,6 +12,14 @@ const mb = (b: number | null): string => (b === null ? '-' : `${Math.round(b / 2
 const gb = (b: number | null): string => (b === null ? '-' : `${(b / 2 ** 30).toFixed(1)} GiB`);
 const pct = (v: number | null): string => (v === null ? '-' : `${v.toFixed(0)}%`);
 
+/** EMC load and the power rails, only where the hardware has them (a Jetson). */
+function jetson(sys: NonNullable<AppStatus['telemetry']>['system']): string {
+  const emc = sys.emc_load_percent === null ? '' : `  emc ${pct(sys.emc_load_percent)}`;
+  const rails = sys.power_rails.length === 0 ? ''
+    : `  power ${sys.power_rails.map((r) => `${r.rail} ${(r.power_mw / 1000).toFixed(1)} W`).join(', ')}`;
+  return emc + rails;
+}
+
 /** The newest health report, in one line; absent until the daemon has sent its first. */
 function health(s: AppStatus): string[] {
   const t = s.telemetry;
@@ -19,7 +27,7 @@ function health(s: AppStatus): string[] {
   const sys = t.system;
   return [`health: cpu ${pct(sys.cpu_load_percent)} (vigild ${pct(sys.process_cpu_percent)})  rss ${mb(sys.memory.rss_bytes)}` +
     `  temp ${sys.temperature_celsius === null ? '-' : `${sys.temperature_celsius.toFixed(0)}°C`}  gpu ${pct(sys.gpu_load_percent)}` +
-    `  disk free ${gb(sys.disk.free_bytes)}  (report ${t.ts})`];
+    `${jetson(sys)}  disk free ${gb(sys.disk.free_bytes)}  (report ${t.ts})`];
 }
 
 const ms = (p: { p50: number; p95: number } | null): string => (p === null ? '-' : `${p.p50.toFixed(0)}/${p.p95.toFixed(0)}`);

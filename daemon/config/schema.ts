@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { trackerConfigSchema } from '../analytics/tracker/config.js';
 import { remoteSchema } from '../control/remote-config.js';
+import { LOG_COMPONENTS } from '../log-components.js';
 
 /**
  * The one definition of vigil.yaml. The TypeScript types below are inferred from it, the loader
@@ -232,7 +233,11 @@ export const configSchema = z.strictObject({
     enabled: z.boolean().default(true),
     socket: z.string().min(1).default('/run/vigil/vigild.sock'),
   }).prefault({}),
-  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+    /** A level per component (the `component` field of each line), overriding `level` for that part only. */
+    components: z.partialRecord(z.enum(LOG_COMPONENTS), z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])).default({}),
+  }).prefault({}),
   /** Health telemetry: `vigil.telemetry/1` to the hub every `interval_s`, and a Prometheus endpoint. */
   telemetry: z.strictObject({
     interval_s: z.number().min(1).max(86_400).default(60),

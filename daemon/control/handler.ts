@@ -15,6 +15,14 @@ export interface ControlTarget {
     activate(name: string, version: string, atRestart: boolean): Promise<unknown>;
     rollback(name: string): Promise<unknown>;
   };
+  /** Optional so that targets without an uplink (tests, tools) need not implement them. */
+  sendTestAlert?(): unknown;
+  testAlertStatus?(eventId: string): unknown;
+}
+
+function required<F>(fn: F | undefined, what: string): F {
+  if (fn === undefined) throw new Error(`${what} are not available in this daemon`);
+  return fn;
 }
 
 function models(target: ControlTarget): NonNullable<ControlTarget['models']> {
@@ -45,6 +53,8 @@ function dispatch(target: ControlTarget, req: Request): unknown {
     case 'models.install': return models(target).install(req.params);
     case 'models.activate': return models(target).activate(req.params.name, req.params.version, req.params.at_restart);
     case 'models.rollback': return models(target).rollback(req.params.name);
+    case 'test_alert.send': return required(target.sendTestAlert?.bind(target), 'test alerts')();
+    case 'test_alert.status': return required(target.testAlertStatus?.bind(target), 'test alerts')(req.params.event_id);
   }
 }
 

@@ -49,6 +49,10 @@ export const requestSchema = z.discriminatedUnion('method', [
     method: z.literal('models.rollback'),
     params: z.strictObject({ name: z.string().min(1).max(64) }),
   }),
+  /** Records a test alert (`test: true`) that goes to the hub through the outbox; replies with its status. */
+  z.strictObject({ id: requestId, method: z.literal('test_alert.send') }),
+  /** Where a test alert is: recorded, PUBACK from the broker, acknowledgement from the hub. */
+  z.strictObject({ id: requestId, method: z.literal('test_alert.status'), params: z.strictObject({ event_id: z.uuid() }) }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];
@@ -77,6 +81,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set<string>([
   'status',
   'events.list',
   'models.list',
+  'test_alert.status',
 ]);
 
 export const methodAccess = (method: string): 'read' | 'change' => (READ_ONLY_METHODS.has(method) ? 'read' : 'change');

@@ -59,6 +59,8 @@ export class PrometheusMetrics {
     if (sys.disk.free_bytes !== null) g.diskFree.set({ path: sys.disk.path }, sys.disk.free_bytes);
     if (sys.disk.total_bytes !== null) g.diskTotal.set({ path: sys.disk.path }, sys.disk.total_bytes);
     g.gpu.set(sys.gpu_load_percent ?? Number.NaN);
+    g.emc.set(sys.emc_load_percent ?? Number.NaN);
+    for (const r of sys.power_rails) g.rail.set({ rail: r.rail }, r.power_mw);
     g.sampleAge.set(sys.sample_age_s ?? Number.NaN);
 
     const queued = new Map(t.outbox.by_priority.map((p) => [p.priority, p]));
@@ -112,6 +114,8 @@ function gauges(registers: Registry) {
     diskFree: gauge('vigil_disk_free_bytes', 'Free space on the filesystem of the state directory', ['path']),
     diskTotal: gauge('vigil_disk_total_bytes', 'Size of the filesystem of the state directory', ['path']),
     gpu: gauge('vigil_gpu_load_percent', 'Integrated GPU load (Jetson), percent; NaN where there is none'),
+    emc: gauge('vigil_emc_load_percent', 'External memory controller load (Jetson), percent; NaN where there is none'),
+    rail: gauge('vigil_power_rail_milliwatts', 'Power per supply rail from the INA3221 monitors (Jetson)', ['rail']),
     sampleAge: gauge('vigil_telemetry_sample_age_seconds', 'Age of the cached system values (CPU, temperature, disk, GPU)'),
     outboxDepth: gauge('vigil_outbox_depth', 'Messages waiting for the broker, by priority (0 critical … 3 info, 4 telemetry)', ['priority']),
     outboxAge: gauge('vigil_outbox_oldest_age_seconds', 'Age of the oldest waiting message, by priority; 0 when none', ['priority']),

@@ -126,6 +126,8 @@ export function buildTelemetry({ status, system, rate, now, startedAt, intervalS
       temperatures: temps.map((t) => ({ sensor: t.sensor, celsius: round(t.celsius, 1) })),
       disk: { path: diskPath, free_bytes: system?.disk.freeBytes ?? null, total_bytes: system?.disk.totalBytes ?? null },
       gpu_load_percent: system?.gpu ? round(system.gpu.loadPercent, 1) : null,
+      emc_load_percent: system?.emc ? round(system.emc.loadPercent, 1) : null,
+      power_rails: (system?.powerRails ?? []).map((r) => ({ rail: r.rail, power_mw: r.powerMw, voltage_mv: r.voltageMv, current_ma: r.currentMa })),
       sample_age_s: system ? seconds(Math.max(0, now - system.at)) : null,
     },
     outbox: {

@@ -5,6 +5,7 @@ import si from 'systeminformation';
 import { errorMessage } from '../errors.js';
 import { withDeadline } from '../lifecycle.js';
 import type { Logger } from '../log.js';
+import { JetsonSysfs, type EmcReading, type PowerRail } from './jetson-sysfs.js';
 
 export interface TemperatureReading {
   sensor: string;
@@ -23,6 +24,10 @@ export interface SystemSample {
   temperatures: TemperatureReading[];
   disk: { path: string; freeBytes: number | null; totalBytes: number | null };
   gpu: { device: string; loadPercent: number } | null;
+  /** Jetson memory controller; null elsewhere (or where debugfs cannot be read). */
+  emc: EmcReading | null;
+  /** Jetson INA3221 supply rails; empty elsewhere. */
+  powerRails: PowerRail[];
 }
 
 /** The systeminformation calls used, injectable so that a test can make one hang or fail. */
@@ -38,7 +43,7 @@ export interface SystemSamplerOptions {
   log: Logger;
   /** Each source gets this long; a slow one leaves its value null instead of delaying the rest. */
   timeoutMs?: number;
-  /** Prefix for /sys, so that tests can stand up a Jetson's sysfs in a temporary directory. */
+  /** Prefix for /sys, so that tests can stand up a Jetson's sysfs in a temporary directory; env VIGIL_SYSFS_ROOT. */
   sysRoot?: string;
   source?: SystemInfoSource;
   now?: () => number;
@@ -70,10 +75,12 @@ export class SystemSampler {
   private siTemperature = true;
   private lastCpu: { usage: NodeJS.CpuUsage; at: bigint } | null = null;
   private readonly failures = new Set<string>();
+  private readonly jetson: JetsonSysfs;
 
   constructor(private readonly opts: SystemSamplerOptions) {
     this.timeoutMs = opts.timeoutMs ?? 2000;
-    this.sysRoot = opts.sysRoot ?? '/sys';
+    this.sysRoot = opts.sysRoot ?? process.env['VIGIL_SYSFS_ROOT'] ?? '/sys';
+    this.jetson = new JetsonSysfs(this.sysRoot);
     this.source = opts.source ?? si;
     this.now = opts.now ?? Date.now;
   }
@@ -90,12 +97,13 @@ export class SystemSampler {
   }
 
   private async sample(): Promise<SystemSample> {
-    const [cpu, mem, temperatures, disk, gpu] = await Promise.all([
+    const [cpu, mem, temperatures, disk, gpu, jetson] = await Promise.all([
       this.bounded('cpu load', () => this.source.currentLoad()),
       this.bounded('memory', () => this.source.mem()),
       this.temperatures(),
       this.bounded('disk', () => statfs(this.opts.diskPath)),
       this.gpuLoad(),
+      this.bounded('jetson power and EMC', () => this.jetson.read()),
     ]);
     const sample: SystemSample = {
       at: this.now(),
@@ -109,6 +117,8 @@ export class SystemSampler {
         totalBytes: disk ? disk.blocks * disk.bsize : null,
       },
       gpu,
+      emc: jetson?.emc ?? null,
+      powerRails: jetson?.rails ?? [],
     };
     this.latestSample = sample;
     return sample;

@@ -42,6 +42,11 @@ export const alertSchema = z.strictObject({
   ended_at: isoTime.optional(),
   duration_s: z.number().min(0).optional(),
   end_reason: z.string().min(1).optional(),
+  /**
+   * A test alert sent by `vigilctl test-alert` (provisioning sends one): not a detection. A hub
+   * acknowledges it on `…/ack` and should not page anyone for it.
+   */
+  test: z.literal(true).optional(),
 });
 export type AlertPayload = z.infer<typeof alertSchema>;
 
@@ -157,6 +162,12 @@ export const telemetrySchema = z.strictObject({
     disk: z.strictObject({ path: z.string().min(1), free_bytes: bytes.nullable(), total_bytes: bytes.nullable() }),
     /** Jetson integrated GPU, 0-100; null elsewhere. */
     gpu_load_percent: z.number().min(0).max(100).nullable(),
+    /** Jetson external memory controller, 0-100; null elsewhere or where debugfs is unreadable. */
+    emc_load_percent: z.number().min(0).max(100).nullable(),
+    /** Jetson supply rails from the INA3221 monitors (VDD_GPU_SOC, VDD_CPU_CV, … on an AGX Orin); empty elsewhere. */
+    power_rails: z.array(z.strictObject({
+      rail: z.string().min(1), power_mw: z.number().min(0), voltage_mv: z.number().min(0), current_ma: z.number().min(0),
+    })),
     /** Seconds since the slow system values (CPU load, temperatures, disk, GPU) were read. */
     sample_age_s: z.number().min(0).nullable(),
   }),
@@ -240,3 +251,17 @@ export const modelOfferSchema = z.strictObject({
   devices: z.array(z.string().min(1)).optional(),
 });
 export type ModelOffer = z.infer<typeof modelOfferSchema>;
+
+/**
+ * The hub's acknowledgement of an event, published by the hub application on
+ * `vigil/v1/{site}/{device}/ack` once it has processed (stored) the event. The device uses it for
+ * test alerts: a PUBACK proves the broker has the alert, only this proves a hub consumed it.
+ */
+export const ackSchema = z.strictObject({
+  schema: z.literal('vigil.ack/1'),
+  /** The `id` of the alert being acknowledged. */
+  event_id: z.uuid(),
+  /** When the hub processed it; informational. */
+  ts: isoTime.optional(),
+});
+export type AckPayload = z.infer<typeof ackSchema>;

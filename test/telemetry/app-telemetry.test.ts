@@ -122,6 +122,8 @@ test('telemetry: a real stream at 5 fps reports plausible health on MQTT and on 
   // This VM has no thermal sensor and no Jetson GPU: both must be null, never a made-up 0.
   assert.equal(sys.temperature_celsius, sys.temperatures.length > 0 ? Math.max(...sys.temperatures.map((x) => x.celsius)) : null);
   assert.equal(sys.gpu_load_percent, null);
+  assert.equal(sys.emc_load_percent, null);
+  assert.deepEqual(sys.power_rails, [], 'no INA3221 here: no rails');
   assert.ok(sys.sample_age_s !== null && sys.sample_age_s < 10, `system sample ${sys.sample_age_s} s old`);
 
   assert.ok(report.outbox.depth >= 0, `outbox depth ${report.outbox.depth}`);
@@ -168,6 +170,8 @@ test('telemetry: a real stream at 5 fps reports plausible health on MQTT and on 
   assert.ok(one(samples, 'vigil_memory_total_bytes') > 0);
   assert.ok(one(samples, 'vigil_disk_free_bytes', { path: storage }) > 0);
   assert.ok(Number.isNaN(one(samples, 'vigil_gpu_load_percent')), 'no GPU here: NaN, not 0');
+  assert.ok(Number.isNaN(one(samples, 'vigil_emc_load_percent')), 'no EMC monitor here: NaN, not 0');
+  assert.equal(samples.filter((x) => x.name === 'vigil_power_rail_milliwatts').length, 0, 'no rails: no series');
   assert.equal(samples.filter((x) => x.name === 'vigil_temperature_celsius').length, sys.temperatures.length);
   assert.ok(one(samples, 'vigil_telemetry_reports_total') >= hub.messages.length);
   assert.equal(one(samples, 'vigil_info', { version: report.version, device: device.id, site: device.site }), 1);
