@@ -174,7 +174,7 @@ export class OutboxDrainer {
       options.properties = { userProperties: { event_id: row.eventId } };
     }
     this.metrics.published += 1;
-    link.client.publish(row.topic, row.payload, options, (err) => this.settle(link, row, err));
+    link.client.publish(row.topic, row.blob ?? row.payload, options, (err) => this.settle(link, row, err));
   }
 
   private settle(link: Link, row: OutboxRow, err: Error | undefined): void {
