@@ -24,6 +24,8 @@ import { MOTION_ONLY_ANALYSIS, type AnalysisSize } from './video/pipeline.js';
 import { VideoStream } from './video/stream.js';
 import { VERSION } from './version.js';
 import type { AnalyzerStats } from './analytics/stream-analyzer.js';
+import { ResponseTiers, type TiersStatus } from './tiers/response-tiers.js';
+import { EventReviews } from './tiers/event-reviews.js';
 
 export interface AppOptions {
   /** 4 for the demo's embedded broker, which speaks only MQTT 3.1.1. */
@@ -52,6 +54,8 @@ export interface AppStatus {
   storage: StorageStatus | null;
   /** The newest health report sent to the hub; absent before the first (one per `telemetry.interval_s`). */
   telemetry?: TelemetryPayload;
+  /** Response tiers: p50/p99 per stage after inference, local actions, evidence snapshots. */
+  tiers?: TiersStatus;
 }
 
 /**
@@ -65,6 +69,7 @@ export class App {
   private uplink: Uplink | null = null;
   private control: ControlSocket | null = null;
   private telemetry: TelemetryService | null = null;
+  private tiers: ResponseTiers | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
@@ -102,6 +107,16 @@ export class App {
     await this.telemetry.start(signal);
     signal.throwIfAborted();
 
+    // Before the streams, whose events it answers; its histograms join the telemetry's /metrics.
+    const tiers = new ResponseTiers({
+      actions: cfg.actions, evidence: cfg.evidence, storageDir: cfg.storage.dir, device: cfg.device, store,
+      log: this.rootLog.child({ component: 'tiers' }), registry: this.telemetry.registry, notify: () => this.uplink?.notify(),
+    });
+    store.onUplinked = (eventId, at) => tiers.uplinked(eventId, at);
+    store.onEvicted = () => tiers.evidence.prune(true);
+    tiers.start();
+    this.tiers = tiers;
+
     await this.loadModels(signal);
     for (const stream of cfg.streams.filter((s) => s.enabled)) {
       signal.throwIfAborted();
@@ -129,6 +144,7 @@ export class App {
         if (!this.store) throw new Error('event store is closed');
         return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
       },
+      ...new EventReviews(() => this.store).target(),
     }, this.rootLog.child({ component: 'control' }));
     try {
       await control.start();
@@ -203,6 +219,7 @@ export class App {
         },
       }, alertOutbox(this.cfg.device, opens ? { activity: 'start' } : {}));
       this.uplink?.notify();
+      this.tiers?.recorded(hit, event.id);
       return event.id;
     },
     update: (update: ActivityUpdate): void => {
@@ -252,6 +269,7 @@ export class App {
       uplink: this.uplink?.status() ?? null,
       storage: this.store?.storageStatus() ?? null,
       ...(this.telemetry?.latest ? { telemetry: this.telemetry.latest } : {}),
+      ...(this.tiers ? { tiers: this.tiers.status() } : {}),
     };
   }
 
@@ -282,6 +300,7 @@ export class App {
       await s.done;
     })));
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
+    if (this.tiers) await attempt('response tiers', () => this.tiers?.stop());
     if (this.telemetry) await attempt('telemetry', () => this.telemetry?.stop());
     if (this.uplink) await attempt('uplink', () => this.uplink?.stop());
     if (this.store) await attempt('event store', () => this.store?.close());

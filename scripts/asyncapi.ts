@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { alertSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
+import { alertSchema, snapshotRefSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { VERSION } from '../daemon/version.js';
 
 type Json = Record<string, unknown>;
@@ -59,6 +59,7 @@ export function buildAsyncApi(): Json {
       storage: channel('storage', 'storage', 'The device reporting on its own storage: a corrupt database moved aside, events evicted to stay within the disk budget.'),
       state: channel('state', 'state', 'Retained online/offline state; `offline` is also the last will.'),
       telemetry: channel('telemetry', 'telemetry', 'Health reports every telemetry.interval_s: per-stream fps, drops, restarts and latency; CPU, memory, temperature, disk, GPU; outbox and uplink.'),
+      evidence: channel('evidence', 'evidence', 'Evidence snapshots for human review: one JPEG per event (evidence.severities), at the model\'s input resolution, with the event\'s object boxed. The event\'s id is in the `event_id` user property; the activity\'s `end` alert names it in `snapshot`.'),
     },
     operations: {
       sendAlert: send('alerts', { qos: 1, retain: false }, 'At least once; oldest first within a priority; critical before alert.'),
@@ -66,6 +67,7 @@ export function buildAsyncApi(): Json {
       sendStorage: send('storage', { qos: 1, retain: false }, 'At least once; prioritised by its severity like any event.'),
       sendState: send('state', { qos: 1, retain: true }, 'Retained; `online` at every connect, `offline` at a clean stop and as the last will.'),
       sendTelemetry: send('telemetry', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority); during an outage only the newest 1440 reports are kept.'),
+      sendEvidence: send('evidence', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority, with telemetry); usually within 5 s of the frame.'),
     },
     components: {
       messages: {
@@ -74,12 +76,17 @@ export function buildAsyncApi(): Json {
         storage: { name: 'vigil.storage/1', payload: { $ref: '#/components/schemas/storage' }, headers: userProperties },
         state: { name: 'vigil.state/1', payload: { $ref: '#/components/schemas/state' } },
         telemetry: { name: 'vigil.telemetry/1', payload: { $ref: '#/components/schemas/telemetry' } },
+        evidence: {
+          name: 'evidence JPEG', contentType: 'image/jpeg', headers: userProperties,
+          payload: { type: 'string', format: 'binary', description: 'A baseline JPEG of the analysis frame; the event is `event_id`.' },
+        },
       },
       schemas: {
         alert: jsonSchema(alertSchema),
         storage: jsonSchema(storageMessageSchema),
         state: jsonSchema(stateSchema),
         telemetry: jsonSchema(telemetrySchema),
+        snapshotRef: jsonSchema(snapshotRefSchema),
       },
     },
   };

@@ -6,12 +6,21 @@ import { errorReply, okReply, requestSchema, type Reply, type Request } from './
 export interface ControlTarget {
   status(): unknown;
   listEvents(query: { stream?: string | undefined; limit: number }): unknown;
+  /** Event review (tiers/event-reviews.ts); optional so that a target without a store still serves the rest. */
+  showEvent?(id: string): unknown;
+  ackEvent?(ack: { id: string; verdict: 'true_alarm' | 'false_alarm'; note?: string | undefined; by?: string | undefined }): unknown;
+  tailEvents?(query: { after: string; limit: number }): unknown;
 }
+
+const unsupported = (method: string): never => { throw new Error(`${method} is not available on this daemon`); };
 
 function dispatch(target: ControlTarget, req: Request): unknown {
   switch (req.method) {
     case 'status': return target.status();
     case 'events.list': return target.listEvents({ stream: req.params.stream, limit: req.params.limit });
+    case 'events.show': return target.showEvent ? target.showEvent(req.params.id) : unsupported(req.method);
+    case 'events.ack': return target.ackEvent ? target.ackEvent(req.params) : unsupported(req.method);
+    case 'events.tail': return target.tailEvents ? target.tailEvents(req.params) : unsupported(req.method);
   }
 }
 

@@ -10,6 +10,7 @@ export const PROTOCOL_SCHEMA = 'vigil.cmd/1';
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
 const requestId = z.string().min(1).max(128);
+const eventIdSchema = z.string().min(1).max(64);
 
 export const requestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id: requestId, method: z.literal('status') }),
@@ -19,6 +20,28 @@ export const requestSchema = z.discriminatedUnion('method', [
     params: z.strictObject({
       stream: z.string().min(1).max(64).optional(),
       limit: z.number().int().min(1).max(10_000).default(20),
+    }).prefault({}),
+  }),
+  // Review of events (docs/response-tiers.md): one event in full, an operator's verdict, and the
+  // events after a cursor (an event id; ids sort by creation).
+  z.strictObject({ id: requestId, method: z.literal('events.show'), params: z.strictObject({ id: eventIdSchema }) }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('events.ack'),
+    params: z.strictObject({
+      id: eventIdSchema,
+      verdict: z.enum(['true_alarm', 'false_alarm']),
+      note: z.string().max(2000).optional(),
+      /** Who gives the verdict, stored as the review's source: `vigilctl:<user>`, `hub:<operator>`. */
+      by: z.string().min(1).max(128).optional(),
+    }),
+  }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('events.tail'),
+    params: z.strictObject({
+      after: z.string().max(64).default(''),
+      limit: z.number().int().min(1).max(1000).default(100),
     }).prefault({}),
   }),
 ]);

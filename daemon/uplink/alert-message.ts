@@ -49,6 +49,7 @@ export function alertPayload(device: DeviceIdentity, event: StoredEvent, options
     ...(phase !== undefined && typeof p['track_id'] === 'number' ? { track_id: p['track_id'] } : {}),
     // The end fields come from the stored payload, merged in the same transaction as the message.
     ...(phase === 'end' ? { ended_at: p['ended_at'], duration_s: p['duration_s'], end_reason: p['end_reason'] } : {}),
+    ...(phase === 'end' && p['snapshot'] !== undefined ? { snapshot: p['snapshot'] } : {}),
   });
 }
 

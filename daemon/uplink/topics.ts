@@ -5,6 +5,8 @@ export interface UplinkTopics {
   events: string;
   storage: string;
   telemetry: string;
+  /** Evidence snapshots (JPEG) of events, for human review. */
+  evidence: string;
 }
 
 export const TOPIC_ROOT = 'vigil/v1';
@@ -25,7 +27,7 @@ export function uplinkTopics(site: string, device: string): UplinkTopics {
   assertTopicLevel('device', device);
   const base = `${TOPIC_ROOT}/${site}/${device}`;
   return { alerts: `${base}/alerts`, state: `${base}/state`, events: `${base}/events`, storage: `${base}/storage`,
-    telemetry: `${base}/telemetry` };
+    telemetry: `${base}/telemetry`, evidence: `${base}/evidence` };
 }
 
 /** Whether `topic` matches the subscription `filter` (MQTT `+` and `#` wildcards). */
