@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { ActionRule, ActionsConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -6,6 +5,7 @@ import { wallClock } from '../tiers/clock.js';
 import type { DeviceIdentity } from '../uplink/alert-message.js';
 import { gpiosetArgs } from './gpio.js';
 import { hookEnv, localEvent, localTopic, type ActionEvent } from './local-event.js';
+import { HelperLauncher, type ProgramLauncher } from './launcher.js';
 import { LocalPublisher } from './local-publisher.js';
 
 export interface ActionStats {
@@ -29,6 +29,8 @@ export interface ActionDispatcherOptions {
    * them failed to get that far. Wall-clock ms (tiers/clock.ts).
    */
   onDone?: (eventId: string, doneAt: number, ok: boolean) => void;
+  /** How hooks and gpioset are started; default a HelperLauncher (see launcher.ts for why). */
+  launcher?: ProgramLauncher;
 }
 
 /**
@@ -41,15 +43,20 @@ export class ActionDispatcher {
   private readonly publisher: LocalPublisher | null;
   private running = 0;
   private stopped = false;
-  private readonly children = new Set<ReturnType<typeof spawn>>();
+  private readonly launcher: ProgramLauncher;
+  private readonly ownLauncher: HelperLauncher | null;
 
   constructor(private readonly opts: ActionDispatcherOptions) {
     const mqtt = opts.config.mqtt;
     this.publisher = mqtt ? new LocalPublisher(mqtt, `vigil-local-${opts.device.site}-${opts.device.id}`, opts.log) : null;
+    this.ownLauncher = opts.launcher ? null : new HelperLauncher(opts.log);
+    this.launcher = opts.launcher ?? this.ownLauncher!;
   }
 
   start(): void {
     this.publisher?.start();
+    // The helper only when some action runs a program; started now, not at the first event.
+    if (this.opts.config.on.some((r) => r.command !== undefined || r.gpio !== undefined)) this.ownLauncher?.start();
   }
 
   /** The action rules an event of this severity and rule triggers. */
@@ -117,45 +124,30 @@ export class ActionDispatcher {
       return Promise.resolve(false);
     }
     this.stats.started += 1;
+    this.running += 1;
+    let released = false;
+    const release = (): void => {
+      if (!released) this.running -= 1;
+      released = true;
+    };
     return new Promise((resolve) => {
-      let child: ReturnType<typeof spawn>;
-      try {
-        child = spawn(file, args, {
-          env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], shell: false, timeout: timeoutMs, killSignal: 'SIGKILL',
-        });
-      } catch (err) {
-        this.fail(e, what, file, err);
-        resolve(false);
-        return;
-      }
-      this.running += 1;
-      this.children.add(child);
-      let stderr = '';
       let started = false;
-      child.stderr?.setEncoding('utf8');
-      child.stderr?.on('data', (s: string) => { stderr = (stderr + s).slice(-500); });
-      child.once('spawn', () => {
-        started = true;
-        resolve(true);
-      });
-      let released = false;
-      const release = (): void => {
-        if (released) return;
-        released = true;
-        this.running -= 1;
-        this.children.delete(child);
-      };
-      child.once('error', (err) => {
-        // A program that never started gets no 'exit'.
-        if (!started) release();
-        this.fail(e, what, file, err);
-        resolve(false);
-      });
-      // 'exit', not 'close': a hook's own children may hold its stderr open long after it is gone.
-      child.once('exit', (code, signal) => {
-        release();
-        if (code === 0) return;
-        this.fail(e, what, file, new Error(signal !== null ? `killed by ${signal} (timeout ${timeoutMs} ms?)` : `exit status ${code}${stderr ? `: ${stderr.trim()}` : ''}`));
+      this.launcher.launch({ file, args, env, timeoutMs }, {
+        spawn: () => {
+          started = true;
+          resolve(true);
+        },
+        error: (err) => {
+          // A program that never started gets no exit.
+          if (!started) release();
+          this.fail(e, what, file, err);
+          resolve(false);
+        },
+        exit: (code, signal, stderr) => {
+          release();
+          if (code === 0) return;
+          this.fail(e, what, file, new Error(signal !== null ? `killed by ${signal} (timeout ${timeoutMs} ms?)` : `exit status ${code}${stderr ? `: ${stderr.trim()}` : ''}`));
+        },
       });
     });
   }
@@ -168,7 +160,7 @@ export class ActionDispatcher {
   /** Stops taking events; hooks still running are left to finish (or to their timeout). */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.publisher?.stop();
+    await Promise.allSettled([this.publisher?.stop(), this.launcher.stop()]);
   }
 
   get runningChildren(): number {

@@ -83,6 +83,8 @@ export class EvidenceService {
 
   start(): void {
     this.prune(true);
+    // The worker's start (a V8 isolate, its modules) is paid now rather than by the first event.
+    if (this.opts.config.enabled && !this.opts.inline) this.ensureWorker();
   }
 
   wants(severity: Severity): boolean {

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import { ActionDispatcher } from '../../daemon/actions/dispatcher.js';
 import { gpiosetArgs } from '../../daemon/actions/gpio.js';
+import { HelperLauncher } from '../../daemon/actions/launcher.js';
 import { localEventSchema, type ActionEvent } from '../../daemon/actions/local-event.js';
 import { actionsSchema, type ActionsConfig } from '../../daemon/config/schema.js';
 import { silentLogger } from '../../daemon/log.js';
@@ -82,8 +83,9 @@ test('an alert publishes on the local broker, runs the hook with the event in it
   actions.fire(event(4, 'warning', 'yard'));
 
   await waitFor('both acted-on events done', () => (done.length === 2 ? true : undefined));
-  assert.deepEqual(done.map((d) => [d.id, d.ok]), [['0190-event-1', true], ['0190-event-4', true]]);
-  assert.ok((done[0]?.at ?? 0) >= firedAt);
+  // In either order: event 4 only publishes, event 1 also starts two programs.
+  assert.deepEqual(done.map((d) => [d.id, d.ok]).sort(), [['0190-event-1', true], ['0190-event-4', true]]);
+  assert.ok(done.every((d) => d.at >= firedAt));
   await waitFor('the local messages', () => (got.length === 2 ? true : undefined));
   assert.deepEqual(got.map((g) => g.topic).sort(), ['site/depot/gate/door', 'site/warnings']);
   const msg = localEventSchema.parse(got.find((g) => g.topic === 'site/depot/gate/door')?.body);
@@ -160,4 +162,30 @@ test('the actions config refuses what cannot work, at its path', () => {
   assert.deepEqual(issues({ on: [{ severities: ['alert'], mqtt: true }] }), ['mqtt: an action publishes on the local broker but actions.mqtt is not set']);
   assert.match(issues({ on: [{ severities: ['alert'], gpio: { chip: '--help', line: 1 } }] }).join(), /on\.0\.gpio\.chip/);
   assert.match(issues({ on: [{ severities: ['alert'], command: 'siren --on' }] }).join(), /on\.0\.command/);
+});
+
+test('programs start from the small launch helper, not from the daemon, and a helper that dies is replaced', async (t) => {
+  const dir = await tempDir(t);
+  const hook = path.join(dir, 'pid');
+  // Records the pid of the process that started it.
+  await writeFile(hook, `#!/bin/sh\necho $PPID >> ${dir}/ppid.log\n`);
+  await chmod(hook, 0o755);
+  const launcher = new HelperLauncher(silentLogger());
+  t.after(() => launcher.stop());
+  const run = (): Promise<void> => new Promise((resolve, reject) => {
+    launcher.launch({ file: hook, args: [], env: {}, timeoutMs: 5000 }, {
+      spawn: () => undefined, error: reject, exit: (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))),
+    });
+  });
+  await run();
+  const helperPid = (launcher as unknown as { helper: { pid: number } }).helper.pid;
+  assert.notEqual(helperPid, process.pid);
+  (launcher as unknown as { helper: { kill(sig: string): void } }).helper.kill('SIGKILL');
+  await waitFor('the helper gone', () => ((launcher as unknown as { helper: unknown }).helper === null ? true : undefined));
+  await run();
+  const ppids = (await readFile(path.join(dir, 'ppid.log'), 'utf8')).trim().split('\n').map(Number);
+  assert.equal(ppids.length, 2);
+  assert.equal(ppids[0], helperPid, 'started by the helper');
+  assert.ok(!ppids.includes(process.pid), 'never by the daemon');
+  assert.notEqual(ppids[1], helperPid, 'a new helper after the first died');
 });
