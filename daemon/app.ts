@@ -114,7 +114,7 @@ export class App {
     });
     store.onUplinked = (eventId, at) => tiers.uplinked(eventId, at);
     store.onEvicted = () => tiers.evidence.prune(true);
-    tiers.start();
+    tiers.start(cfg.rules.some((r) => cfg.evidence.enabled && cfg.evidence.severities.includes(r.severity)));
     this.tiers = tiers;
 
     await this.loadModels(signal);

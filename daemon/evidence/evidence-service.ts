@@ -24,7 +24,7 @@ const MAX_PENDING = 8;
 export interface EvidenceStore {
   addSnapshot(snapshot: Snapshot): void;
   enqueueForEvent(eventId: string, toOutbox: (event: StoredEvent) => OutboxMessage | undefined,
-    options?: { merge?: Record<string, unknown> }): StoredEvent | undefined;
+    options?: { merge?: Record<string, unknown>; relaxed?: boolean }): StoredEvent | undefined;
   orphanSnapshots(): Snapshot[];
   oldestSnapshots(limit: number): Snapshot[];
   forgetSnapshot(eventId: string): void;
@@ -81,10 +81,11 @@ export class EvidenceService {
     this.topic = uplinkTopics(opts.device.site, opts.device.id).evidence;
   }
 
-  start(): void {
+  /** `prewarm`: some rule can produce an event that gets a snapshot, so start the worker now. */
+  start(prewarm = false): void {
     this.prune(true);
     // The worker's start (a V8 isolate, its modules) is paid now rather than by the first event.
-    if (this.opts.config.enabled && !this.opts.inline) this.ensureWorker();
+    if (prewarm && this.opts.config.enabled && !this.opts.inline) this.ensureWorker();
   }
 
   wants(severity: Severity): boolean {
@@ -219,7 +220,8 @@ export class EvidenceService {
     // in the same transaction that queues the JPEG.
     const event = store.enqueueForEvent(job.eventId,
       () => (config.publish ? { topic: this.topic, payload: '', blob: jpeg, qos: 1, priority: EVIDENCE_PRIORITY } : undefined),
-      { merge: { snapshot: ref } });
+      // No fsync for it: a snapshot lost to a power cut is a picture, not an alert.
+      { merge: { snapshot: ref }, relaxed: true });
     if (!event) {
       // Evicted while its snapshot was encoding: the file has no event to belong to.
       this.prune(true);

@@ -220,7 +220,7 @@ export class EventStore {
    * (evicted): there is no stored event left to describe.
    */
   enqueueForEvent(eventId: string, toOutbox: ToOutbox,
-    options: { merge?: Record<string, unknown>; supersede?: readonly string[] } = {}): StoredEvent | undefined {
+    options: { merge?: Record<string, unknown>; supersede?: readonly string[]; relaxed?: boolean } = {}): StoredEvent | undefined {
     this.forEvent ??= ((): ForEvent => {
       const patch = this.db.prepare<[string, string]>('UPDATE events SET payload = json_patch(payload, ?) WHERE id = ?');
       // CASE, not AND: SQLite may evaluate either side of an AND first, and json_extract of a
@@ -240,7 +240,10 @@ export class EventStore {
     })();
     const forEvent = this.forEvent;
     const merge = options.merge !== undefined ? JSON.stringify(options.merge) : null;
-    return this.withFullDiskRetry(() => forEvent(eventId, toOutbox, merge, JSON.stringify(options.supersede ?? [])));
+    const run = (): StoredEvent | undefined => forEvent(eventId, toOutbox, merge, JSON.stringify(options.supersede ?? []));
+    // relaxed: synchronous=NORMAL, for messages whose loss to a power cut costs little (an evidence
+    // snapshot): no fsync on the event loop for them.
+    return this.withFullDiskRetry(() => (options.relaxed ? this.relaxed(run) : run()));
   }
 
   private forEvent: ForEvent | null = null;

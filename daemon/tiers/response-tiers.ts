@@ -56,9 +56,10 @@ export class ResponseTiers {
     });
   }
 
-  start(): void {
+  /** `snapshots`: whether any configured rule has a severity that gets evidence (starts its worker now). */
+  start(snapshots = false): void {
     this.actions.start();
-    this.evidence.start();
+    this.evidence.start(snapshots);
   }
 
   /** A new event (an activity's start or a one-off) was committed as `eventId`. Never throws. */
