@@ -5,7 +5,7 @@ import { wallClock } from '../tiers/clock.js';
 import type { DeviceIdentity } from '../uplink/alert-message.js';
 import { gpiosetArgs } from './gpio.js';
 import { hookEnv, localEvent, localTopic, type ActionEvent } from './local-event.js';
-import { HelperLauncher, type ProgramLauncher } from './launcher.js';
+import { DirectLauncher, type ProgramLauncher } from './launcher.js';
 import { LocalPublisher } from './local-publisher.js';
 
 export interface ActionStats {
@@ -29,14 +29,15 @@ export interface ActionDispatcherOptions {
    * them failed to get that far. Wall-clock ms (tiers/clock.ts).
    */
   onDone?: (eventId: string, doneAt: number, ok: boolean) => void;
-  /** How hooks and gpioset are started; default a HelperLauncher (see launcher.ts for why). */
+  /** How hooks and gpioset are started; default: spawned from this process. */
   launcher?: ProgramLauncher;
 }
 
 /**
  * Tier 1: local actions for an event, chosen by severity and rule. `fire` only matches rules and
- * schedules the work for the next turn of the event loop, so the analysis loop never waits for a
- * broker or a fork; every failure is logged and counted here and never reaches the caller.
+ * schedules the work for the next turn of the event loop, so its caller never waits for a broker or
+ * a fork; every failure is logged and counted here and never reaches the caller. In vigild it runs
+ * in a process of its own (runner.ts), away from the frame path's event loop and memory.
  */
 export class ActionDispatcher {
   readonly stats: ActionStats = { events: 0, started: 0, failed: 0, dropped: 0 };
@@ -44,19 +45,15 @@ export class ActionDispatcher {
   private running = 0;
   private stopped = false;
   private readonly launcher: ProgramLauncher;
-  private readonly ownLauncher: HelperLauncher | null;
 
   constructor(private readonly opts: ActionDispatcherOptions) {
     const mqtt = opts.config.mqtt;
     this.publisher = mqtt ? new LocalPublisher(mqtt, `vigil-local-${opts.device.site}-${opts.device.id}`, opts.log) : null;
-    this.ownLauncher = opts.launcher ? null : new HelperLauncher(opts.log);
-    this.launcher = opts.launcher ?? this.ownLauncher!;
+    this.launcher = opts.launcher ?? new DirectLauncher();
   }
 
   start(): void {
     this.publisher?.start();
-    // The helper only when some action runs a program; started now, not at the first event.
-    if (this.opts.config.on.some((r) => r.command !== undefined || r.gpio !== undefined)) this.ownLauncher?.start();
   }
 
   /** The action rules an event of this severity and rule triggers. */

@@ -6,13 +6,16 @@ import { redactUri } from '../util/redact.js';
 
 type LocalMqttConfig = NonNullable<ActionsConfig['mqtt']>;
 
+/** How long a message waits for the local broker before it counts as failed. */
+const CONNECT_WAIT_MS = 1000;
+
 /**
  * The client of the site's local broker. Separate from the hub's uplink on purpose: a local
  * consumer (a siren, a PLC gateway) must hear about an event in milliseconds whether the hub is
- * reachable or not, and nothing here is stored for later. A message while disconnected fails at
- * once instead of waiting in memory: a siren that sounds a minute late is worse than one that is
- * counted as failed. mqtt.js reconnects on its own every second; this broker is on the device or
- * the site's LAN, so a fixed period is fine.
+ * reachable or not, and nothing here is stored for later. A message while disconnected waits at
+ * most a second for the connection and then fails instead of waiting in memory: a siren that
+ * sounds a minute late is worse than one that is counted as failed. mqtt.js reconnects on its own
+ * every second; this broker is on the device or the site's LAN, so a fixed period is fine.
  */
 export class LocalPublisher {
   private client: MqttClient | null = null;
@@ -48,12 +51,31 @@ export class LocalPublisher {
     return this.client?.connected ?? false;
   }
 
-  /** Resolves when the broker took it (PUBACK at QoS 1, written to the socket at QoS 0). */
-  publish(topic: string, payload: string): Promise<void> {
+  /**
+   * Resolves when the broker took it (PUBACK at QoS 1, written to the socket at QoS 0). While not
+   * connected it waits up to `CONNECT_WAIT_MS` (the first connection at start, a broker restarting)
+   * and then fails.
+   */
+  async publish(topic: string, payload: string): Promise<void> {
     const client = this.client;
-    if (!client?.connected) return Promise.reject(new Error(`not connected to the local broker ${this.url}`));
+    if (!client) throw new Error('the local broker client is stopped');
+    if (!client.connected) await this.connection(client);
     return new Promise((resolve, reject) => {
       client.publish(topic, payload, { qos: this.config.qos }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  private connection(client: MqttClient): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('connect', onConnect);
+        reject(new Error(`not connected to the local broker ${this.url}`));
+      }, CONNECT_WAIT_MS);
+      const onConnect = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('connect', onConnect);
     });
   }
 

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
-import { ActionDispatcher, type ActionStats } from '../actions/dispatcher.js';
+import type { ActionStats } from '../actions/dispatcher.js';
+import { ActionRunner } from '../actions/runner.js';
 import type { RuleHit } from '../analytics/rules/types.js';
 import type { ActionsConfig, EvidenceConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
@@ -37,14 +38,14 @@ export interface ResponseTiersOptions {
  */
 export class ResponseTiers {
   readonly timings: TierTimings;
-  readonly actions: ActionDispatcher;
+  readonly actions: ActionRunner;
   readonly evidence: EvidenceService;
   private readonly log: Logger;
 
   constructor(opts: ResponseTiersOptions) {
     this.log = opts.log;
     this.timings = new TierTimings(opts.store, opts.log, opts.registry);
-    this.actions = new ActionDispatcher({
+    this.actions = new ActionRunner({
       config: opts.actions, device: opts.device, log: opts.log.child({ component: 'actions' }),
       onDone: (eventId, at, ok) => { if (ok) this.timings.stage(eventId, 'action', at); },
     });

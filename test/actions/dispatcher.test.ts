@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import { ActionDispatcher } from '../../daemon/actions/dispatcher.js';
 import { gpiosetArgs } from '../../daemon/actions/gpio.js';
-import { HelperLauncher } from '../../daemon/actions/launcher.js';
+import { ActionRunner } from '../../daemon/actions/runner.js';
 import { localEventSchema, type ActionEvent } from '../../daemon/actions/local-event.js';
 import { actionsSchema, type ActionsConfig } from '../../daemon/config/schema.js';
 import { silentLogger } from '../../daemon/log.js';
@@ -164,28 +164,48 @@ test('the actions config refuses what cannot work, at its path', () => {
   assert.match(issues({ on: [{ severities: ['alert'], command: 'siren --on' }] }).join(), /on\.0\.command/);
 });
 
-test('programs start from the small launch helper, not from the daemon, and a helper that dies is replaced', async (t) => {
+test('in vigild the actions run in a small runner process: programs are its children, and a runner that dies is replaced', async (t) => {
   const dir = await tempDir(t);
+  const broker = await startMosquitto(t);
   const hook = path.join(dir, 'pid');
   // Records the pid of the process that started it.
   await writeFile(hook, `#!/bin/sh\necho $PPID >> ${dir}/ppid.log\n`);
   await chmod(hook, 0o755);
-  const launcher = new HelperLauncher(silentLogger());
-  t.after(() => launcher.stop());
-  const run = (): Promise<void> => new Promise((resolve, reject) => {
-    launcher.launch({ file: hook, args: [], env: {}, timeoutMs: 5000 }, {
-      spawn: () => undefined, error: reject, exit: (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))),
-    });
+  const sub = await connectAsync(broker.url, { clientId: 'local-consumer' });
+  t.after(() => sub.endAsync());
+  const got: string[] = [];
+  sub.on('message', (_topic, payload) => got.push((JSON.parse(payload.toString()) as { id: string }).id));
+  await sub.subscribeAsync('vigil/local/#', { qos: 1 });
+
+  const done: { id: string; at: number; ok: boolean }[] = [];
+  const runner = new ActionRunner({
+    config: actionsSchema.parse({ mqtt: { url: broker.url }, on: [{ severities: ['alert'], mqtt: true, command: [hook] }] }),
+    device, log: silentLogger(), onDone: (id, at, ok) => done.push({ id, at, ok }),
   });
-  await run();
-  const helperPid = (launcher as unknown as { helper: { pid: number } }).helper.pid;
-  assert.notEqual(helperPid, process.pid);
-  (launcher as unknown as { helper: { kill(sig: string): void } }).helper.kill('SIGKILL');
-  await waitFor('the helper gone', () => ((launcher as unknown as { helper: unknown }).helper === null ? true : undefined));
-  await run();
-  const ppids = (await readFile(path.join(dir, 'ppid.log'), 'utf8')).trim().split('\n').map(Number);
-  assert.equal(ppids.length, 2);
-  assert.equal(ppids[0], helperPid, 'started by the helper');
-  assert.ok(!ppids.includes(process.pid), 'never by the daemon');
-  assert.notEqual(ppids[1], helperPid, 'a new helper after the first died');
+  runner.start();
+  t.after(() => runner.stop());
+  const first = runner.pid;
+  assert.ok(first !== null && first !== process.pid);
+  const before = performance.timeOrigin + performance.now();
+  runner.fire(event(1));
+  runner.fire(event(2, 'info')); // no action for info: nothing sent
+  await waitFor('event 1 done', () => (done.length === 1 ? true : undefined), 15_000);
+  assert.deepEqual(done.map((d) => [d.id, d.ok]), [['0190-event-1', true]]);
+  // The runner's clock is this process's wall clock: the time is after the fire, not in the future.
+  assert.ok(done[0]!.at >= before && done[0]!.at <= performance.timeOrigin + performance.now());
+  await waitFor('the local message', () => (got.includes('0190-event-1') ? true : undefined));
+
+  process.kill(first, 'SIGKILL');
+  await waitFor('the runner gone', () => (runner.pid === null ? true : undefined));
+  runner.fire(event(3));
+  await waitFor('event 3 done by a new runner', () => (done.length === 2 ? true : undefined), 15_000);
+  assert.ok(runner.pid !== null && runner.pid !== first);
+  await waitFor('both hooks ran', async () => {
+    const lines = (await readFile(path.join(dir, 'ppid.log'), 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
+    return lines.length === 2 ? lines.map(Number) : undefined;
+  }).then((ppids) => {
+    assert.equal(ppids[0], first, 'the first hook was started by the first runner');
+    assert.ok(!ppids.includes(process.pid), 'never by vigild itself');
+  });
+  assert.deepEqual(runner.stats, { events: 1, started: 2, failed: 0, dropped: 0 });
 });

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
 import { buildProgram } from '../../cli/program.js';
 import type { Output } from '../../cli/output.js';
 import { ControlSocket } from '../../daemon/control/socket-server.js';
 import { silentLogger } from '../../daemon/log.js';
 import { EventStore } from '../../daemon/store/event-store.js';
+import { latestVersion, migrate, migrations, userVersion } from '../../daemon/store/migrations.js';
+import { DATABASE_FILE } from '../../daemon/store/open.js';
 import { EventReviews, type EventDetail } from '../../daemon/tiers/event-reviews.js';
 import type { StoredEvent } from '../../daemon/store/types.js';
 import { tempDir } from '../helpers/shared.js';
@@ -112,4 +115,23 @@ test('vigilctl events show, ack and tail through the daemon\'s control socket', 
   assert.match(bad.errors.join(), /Allowed choices are true_alarm, false_alarm/);
   const missing = await vigilctl(['events', 'ack', first.id, '--socket', socket]);
   assert.match(missing.errors.join(), /--verdict <verdict>' not specified/);
+});
+
+test('migration 3 upgrades a version-2 database in place: its queued rows still send, its events take timings and reviews', async (t) => {
+  const dir = await tempDir(t);
+  const old = new BetterSqlite3(path.join(dir, DATABASE_FILE));
+  migrate(old, migrations.filter((m) => m.version <= 2));
+  old.prepare(`INSERT INTO events (id, ts, stream, rule, severity, kind, payload, created_at) VALUES ('e1', 1, 'gate', 'door', 'alert', 'zone', '{"objects":[]}', 1)`).run();
+  old.prepare(`INSERT INTO outbox (event_id, topic, payload, qos, priority, created_at) VALUES ('e1', 'a/b', '{"id":"e1"}', 1, 1, 1)`).run();
+  old.close();
+
+  const store = EventStore.open(dir);
+  t.after(() => store.close());
+  assert.equal(userVersion(store.db), latestVersion);
+  const [row] = store.peekOutbox(10);
+  assert.deepEqual([row?.payload, row?.blob], ['{"id":"e1"}', undefined]);
+  assert.equal(store.ackOutbox([row!.seq]), 1);
+  assert.notEqual(store.getEvent('e1')?.uplinkedAt, null);
+  assert.equal(store.reviewEvent({ event_id: 'e1', verdict: 'true_alarm', note: null, source: 'test', ts: 5 }), true);
+  assert.equal(store.recordTiming('e1', 'inferredAt', 1), true);
 });
