@@ -19,7 +19,7 @@ test('the contract names every topic, its QoS and retain flag, and the de-duplic
   };
   assert.equal(doc.asyncapi, '3.0.0');
   assert.deepEqual(Object.values(doc.channels).map((c) => c.address).sort(),
-    ['alerts', 'events', 'state', 'storage', 'telemetry'].map((l) => `vigil/v1/{site}/{device}/${l}`));
+    ['alerts', 'events', 'evidence', 'state', 'storage', 'telemetry'].map((l) => `vigil/v1/{site}/{device}/${l}`));
   assert.equal(doc.operations['sendState']?.bindings.mqtt.retain, true);
   assert.ok(Object.values(doc.operations).every((o) => o.bindings.mqtt.qos === 1));
   assert.ok(doc.components.schemas['alert']?.required?.includes('id'));
