@@ -7,6 +7,7 @@ import { ActionDispatcher } from '../../daemon/actions/dispatcher.js';
 import { gpiosetArgs } from '../../daemon/actions/gpio.js';
 import { ActionRunner } from '../../daemon/actions/runner.js';
 import { localEventSchema, type ActionEvent } from '../../daemon/actions/local-event.js';
+import { validateConfig } from '../../daemon/config/load.js';
 import { actionsSchema, type ActionsConfig } from '../../daemon/config/schema.js';
 import { silentLogger } from '../../daemon/log.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
@@ -208,4 +209,13 @@ test('in vigild the actions run in a small runner process: programs are its chil
     assert.ok(!ppids.includes(process.pid), 'never by vigild itself');
   });
   assert.deepEqual(runner.stats, { events: 1, started: 2, failed: 0, dropped: 0 });
+});
+
+test('an action rule naming a rule that does not exist is a config error at its path', () => {
+  assert.throws(() => validateConfig({
+    device: { id: 'd', site: 's' }, mqtt: { url: 'mqtt://127.0.0.1:1' },
+    streams: [{ id: 'gate', uri: 'test://ball' }],
+    rules: [{ id: 'door', stream: 'gate', kind: 'zone', classes: ['person'], zone: [[0, 0], [1, 0], [1, 1]] }],
+    actions: { on: [{ severities: ['alert'], rules: ['door', 'dor'], command: ['/bin/true'] }] },
+  }, 'test'), /actions\.on\[0\]\.rules\[1\]: unknown rule "dor"/);
 });
