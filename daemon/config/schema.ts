@@ -255,6 +255,11 @@ export const evidenceSchema = z.strictObject({
   publish: z.boolean().default(true),
   /** Snapshot files kept under `storage.dir`/evidence, MiB; the oldest go first beyond it. */
   max_mb: z.number().positive().max(1_048_576).default(512),
+  /**
+   * At most one snapshot per rule of a stream this often: a rule firing on every frame (a presence
+   * rule without cooldown) would otherwise keep a core busy encoding JPEGs. 0: every event.
+   */
+  min_interval_s: z.number().min(0).max(3600).default(1),
 });
 
 export const configSchema = z.strictObject({

@@ -37,6 +37,8 @@ export interface EvidenceStats {
   failed: number;
   /** Events that got no snapshot because MAX_PENDING were being encoded. */
   dropped: number;
+  /** Events that got no snapshot because their rule had one less than `min_interval_s` before. */
+  skipped: number;
   /** Snapshot files deleted: their event was evicted, or the evidence budget was full. */
   pruned: number;
   /** Encoding time of the last snapshot, ms (in the worker). */
@@ -67,7 +69,9 @@ interface Pending { eventId: string; file: string; width: number; height: number
  * thread. The snapshot is at the analysis (model input) resolution, which is what the detector saw.
  */
 export class EvidenceService {
-  readonly stats: EvidenceStats = { captured: 0, written: 0, failed: 0, dropped: 0, pruned: 0, lastEncodeMs: 0 };
+  readonly stats: EvidenceStats = { captured: 0, written: 0, failed: 0, dropped: 0, skipped: 0, pruned: 0, lastEncodeMs: 0 };
+  /** When each stream's rule last had a snapshot taken, ms (monotonic). */
+  private readonly lastTaken = new Map<string, number>();
   readonly dir: string;
   private readonly topic: string;
   private worker: Worker | null = null;
@@ -96,8 +100,15 @@ export class EvidenceService {
    * Takes a snapshot of `frame` for the event, boxes in source pixels (the event's object first).
    * Costs the caller one copy of the frame; never throws.
    */
-  capture(eventId: string, frame: Frame, boxes: readonly Box[]): void {
+  capture(eventId: string, frame: Frame, boxes: readonly Box[], ruleId = ''): void {
     if (this.stopped) return;
+    const key = `${frame.streamId}\0${ruleId}`;
+    const now = performance.now();
+    const last = this.lastTaken.get(key);
+    if (last !== undefined && now - last < this.opts.config.min_interval_s * 1000) {
+      this.stats.skipped += 1;
+      return;
+    }
     if (this.pending.size >= MAX_PENDING) {
       this.stats.dropped += 1;
       this.opts.log.warn({ event: eventId, pending: this.pending.size }, 'snapshot encoder busy: this event gets no snapshot');
@@ -112,6 +123,7 @@ export class EvidenceService {
       };
       this.pending.set(id, { eventId, file, width: frame.width, height: frame.height });
       this.stats.captured += 1;
+      this.lastTaken.set(key, now);
       if (this.opts.inline) {
         const result = runSnapshotJob(job);
         setImmediate(() => this.settle(result));

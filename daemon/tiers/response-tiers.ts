@@ -73,7 +73,7 @@ export class ResponseTiers {
         ...(hit.activity !== undefined ? { activity: hit.activity } : {}), ...(hit.trackId !== undefined ? { trackId: hit.trackId } : {}),
         objects: hit.objects,
       });
-      if (hit.frame && this.evidence.wants(hit.severity)) this.evidence.capture(eventId, hit.frame, hit.objects.map((o) => o.box));
+      if (hit.frame && this.evidence.wants(hit.severity)) this.evidence.capture(eventId, hit.frame, hit.objects.map((o) => o.box), hit.ruleId);
     } catch (err) {
       this.log.error({ event: eventId, err: errorMessage(err) }, 'response tiers failed for an event');
     }

@@ -127,7 +127,7 @@ test('snapshot files are pruned: the oldest beyond max_mb, and those whose event
   const size = probe.jpeg.length;
   // Room for one and a half snapshots.
   const evidence = new EvidenceService({
-    config: evidenceSchema.parse({ max_mb: (1.5 * size) / (1024 * 1024), publish: false }), storageDir: dir, device, store, log: silentLogger(), inline: true,
+    config: evidenceSchema.parse({ max_mb: (1.5 * size) / (1024 * 1024), publish: false, min_interval_s: 0 }), storageDir: dir, device, store, log: silentLogger(), inline: true,
   });
   store.onEvicted = () => evidence.prune(true);
   t.after(() => evidence.stop());
@@ -150,4 +150,23 @@ test('snapshot files are pruned: the oldest beyond max_mb, and those whose event
   assert.equal(store.getEvent(ids[2]!), undefined);
   assert.equal(existsSync(`${dir}/evidence/${ids[2]!}.jpg`), false);
   assert.equal(store.snapshotOf(ids[2]!), null);
+});
+
+test('a rule firing on every frame gets one snapshot per min_interval_s, other rules their own', async (t) => {
+  const dir = await tempDir(t);
+  const store = EventStore.open(dir);
+  t.after(() => store.close());
+  const evidence = new EvidenceService({
+    config: evidenceSchema.parse({ publish: false, min_interval_s: 60 }), storageDir: dir, device, store, log: silentLogger(), inline: true,
+  });
+  t.after(() => evidence.stop());
+  const frame = flatFrame();
+  const ids = [1, 2, 3, 4].map((i) => store.recordEvent(newEvent(i)).id);
+  evidence.capture(ids[0]!, frame, [[0, 0, 10, 10]], 'people');
+  evidence.capture(ids[1]!, frame, [[0, 0, 10, 10]], 'people');
+  evidence.capture(ids[2]!, frame, [[0, 0, 10, 10]], 'cars');
+  evidence.capture(ids[3]!, { ...frame, streamId: 'yard' }, [[0, 0, 10, 10]], 'people');
+  await evidence.idle();
+  assert.deepEqual(ids.map((id) => store.snapshotOf(id) !== null), [true, false, true, true]);
+  assert.deepEqual([evidence.stats.written, evidence.stats.skipped], [3, 1]);
 });
