@@ -35,6 +35,8 @@ import { MODEL_EVENT_KIND, modelOutbox, type ModelNotice } from './uplink/model-
 import type { ControlTarget } from './control/handler.js';
 import type { Severity } from './config/schema.js';
 import type { AnalyzerStats } from './analytics/stream-analyzer.js';
+import { ResponseTiers, type TiersStatus } from './tiers/response-tiers.js';
+import { EventReviews } from './tiers/event-reviews.js';
 
 export interface AppOptions {
   /** 4 for the demo's embedded broker, which speaks only MQTT 3.1.1. */
@@ -66,6 +68,8 @@ export interface AppStatus {
   storage: StorageStatus | null;
   /** The newest health report sent to the hub; absent before the first (one per `telemetry.interval_s`). */
   telemetry?: TelemetryPayload;
+  /** Response tiers: p50/p99 per stage after inference, local actions, evidence snapshots. */
+  tiers?: TiersStatus;
 }
 
 /**
@@ -83,6 +87,7 @@ export class App {
   private telemetry: TelemetryService | null = null;
   private models: ModelManager | null = null;
   private testAlerts: TestAlerts | null = null;
+  private tiers: ResponseTiers | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
@@ -122,6 +127,16 @@ export class App {
     await this.telemetry.start(signal);
     signal.throwIfAborted();
 
+    // Before the streams, whose events it answers; its histograms join the telemetry's /metrics.
+    const tiers = new ResponseTiers({
+      actions: cfg.actions, evidence: cfg.evidence, storageDir: cfg.storage.dir, device: cfg.device, store,
+      log: this.rootLog.child({ component: 'tiers' }), registry: this.telemetry.registry, notify: () => this.uplink?.notify(),
+    });
+    store.onUplinked = (eventId, at) => tiers.uplinked(eventId, at);
+    store.onEvicted = () => tiers.evidence.prune(true);
+    tiers.start(cfg.rules.some((r) => cfg.evidence.enabled && cfg.evidence.severities.includes(r.severity)));
+    this.tiers = tiers;
+
     this.models = new ModelManager({ config: cfg, log: this.rootLog.child({ component: 'models' }), report: (sev, n) => this.reportModel(sev, n) });
     await this.loadModels(signal);
     // Hub offers only once the streams' detectors exist, so an offer swaps instead of racing the load.
@@ -151,6 +166,7 @@ export class App {
         if (!this.store) throw new Error('event store is closed');
         return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
       },
+      ...new EventReviews(() => this.store).target(),
       models: this.modelControl(),
       sendTestAlert: () => this.requireTestAlerts().send(),
       testAlertStatus: (eventId) => this.requireTestAlerts().status(eventId),
@@ -272,6 +288,7 @@ export class App {
         },
       }, alertOutbox(this.cfg.device, opens ? { activity: 'start' } : {}));
       this.uplink?.notify();
+      this.tiers?.recorded(hit, event.id);
       return event.id;
     },
     update: (update: ActivityUpdate): void => {
@@ -352,6 +369,7 @@ export class App {
       uplink: this.uplink?.status() ?? null,
       storage: this.store?.storageStatus() ?? null,
       ...(this.telemetry?.latest ? { telemetry: this.telemetry.latest } : {}),
+      ...(this.tiers ? { tiers: this.tiers.status() } : {}),
     };
   }
 
@@ -386,6 +404,7 @@ export class App {
     })));
     if (this.models) await attempt('model manager', () => this.models?.stop());
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
+    if (this.tiers) await attempt('response tiers', () => this.tiers?.stop());
     if (this.telemetry) await attempt('telemetry', () => this.telemetry?.stop());
     this.testAlerts?.stop();
     this.testAlerts = null;

@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { auditMessageSchema } from '../daemon/uplink/payloads.js';
 import { authSchema, replySchema, requestSchema } from '../daemon/control/protocol.js';
-import { ackSchema, alertSchema, modelMessageSchema, modelOfferSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
+import { ackSchema, alertSchema, modelMessageSchema, modelOfferSchema, snapshotRefSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { VERSION } from '../daemon/version.js';
 
 type Json = Record<string, unknown>;
@@ -84,6 +84,7 @@ export function buildAsyncApi(): Json {
         parameters: { site: params.site, name: { description: 'models[].name in the device configuration' } },
         messages: { modelOffer: { $ref: '#/components/messages/modelOffer' } },
       },
+      evidence: channel('evidence', 'evidence', 'Evidence snapshots for human review: one JPEG per event (evidence.severities), at the model\'s input resolution, with the event\'s object boxed. The event\'s id is in the `event_id` user property; the activity\'s `end` alert names it in `snapshot`.'),
     },
     operations: {
       sendAlert: send('alerts', { qos: 1, retain: false }, 'At least once; oldest first within a priority; critical before alert.'),
@@ -110,6 +111,7 @@ export function buildAsyncApi(): Json {
         description: 'Retained; the device installs each name/version once, verifying the package signature against its trusted keys; an empty retained message withdraws the offer.',
         bindings: { mqtt: { qos: 1, retain: true, bindingVersion: '0.2.0' } },
       },
+      sendEvidence: send('evidence', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority, with telemetry); usually within 5 s of the frame.'),
     },
     components: {
       messages: {
@@ -126,6 +128,10 @@ export function buildAsyncApi(): Json {
         model: { name: 'vigil.model/1', payload: { $ref: '#/components/schemas/model' }, headers: userProperties },
         modelOffer: { name: 'vigil.model-offer/1', payload: { $ref: '#/components/schemas/modelOffer' } },
         ack: { name: 'vigil.ack/1', payload: { $ref: '#/components/schemas/ack' } },
+        evidence: {
+          name: 'evidence JPEG', contentType: 'image/jpeg', headers: userProperties,
+          payload: { type: 'string', format: 'binary', description: 'A baseline JPEG of the analysis frame; the event is `event_id`.' },
+        },
       },
       schemas: {
         alert: jsonSchema(alertSchema),
@@ -139,6 +145,7 @@ export function buildAsyncApi(): Json {
         model: jsonSchema(modelMessageSchema),
         modelOffer: jsonSchema(modelOfferSchema),
         ack: jsonSchema(ackSchema),
+        snapshotRef: jsonSchema(snapshotRefSchema),
       },
     },
   };

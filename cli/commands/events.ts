@@ -1,7 +1,10 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { userInfo } from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { EventStore } from '../../daemon/store/event-store.js';
 import type { StoredEvent } from '../../daemon/store/types.js';
-import { call } from '../control-client.js';
+import type { EventDetail } from '../../daemon/tiers/event-reviews.js';
+import type { Review } from '../../daemon/store/annotations.js';
+import { call, DEFAULT_SOCKET } from '../control-client.js';
 import { currentRoute } from '../remote/route.js';
 import type { Output } from '../output.js';
 
@@ -34,14 +37,92 @@ export function eventsCommand(out: Output): Command {
           out.raw(JSON.stringify(events));
           return;
         }
-        for (const e of events) {
-          const objects = e.payload.objects.map((o) => `${o.label} ${o.score.toFixed(2)}`).join(', ');
-          const sent = e.uplinkedAt === null ? 'pending' : 'sent';
-          out.raw(`${new Date(e.ts).toISOString()}  ${e.severity.padEnd(8)} ${e.stream}/${e.rule}  ${objects}  [${sent}] ${e.id}`);
-        }
+        for (const e of events) out.raw(eventLine(e));
       } finally {
         store?.close();
       }
     });
+  addReviewCommands(cmd, out);
   return cmd;
+}
+
+function eventLine(e: StoredEvent): string {
+  const objects = e.payload.objects.map((o) => `${o.label} ${o.score.toFixed(2)}`).join(', ');
+  const sent = e.uplinkedAt === null ? 'pending' : 'sent';
+  return `${new Date(e.ts).toISOString()}  ${e.severity.padEnd(8)} ${e.stream}/${e.rule}  ${objects}  [${sent}] ${e.id}`;
+}
+
+const ms = (v: number | null): string => (v === null ? '-' : `${v.toFixed(1)} ms`);
+
+function detailText(d: EventDetail): string {
+  const e = d.event;
+  const activity = typeof e.payload['activity'] === 'string' ? ` (${e.payload['activity']})` : '';
+  const lines = [
+    `event ${e.id}`,
+    `  ${new Date(e.ts).toISOString()}  ${e.severity}  ${e.stream}/${e.rule}  ${e.kind}${activity}`,
+    `  objects: ${e.payload.objects.map((o) => `${o.label} ${o.score.toFixed(2)} [${o.box.map((v) => v.toFixed(0)).join(',')}]`).join('; ') || '-'}`,
+    `  uplinked: ${e.uplinkedAt === null ? 'pending' : new Date(e.uplinkedAt).toISOString()}`,
+  ];
+  if (typeof e.payload['ended_at'] === 'string') lines.push(`  ended: ${e.payload['ended_at']} (${String(e.payload['end_reason'])})`);
+  const t = d.timings;
+  lines.push(t === null ? '  timings: -'
+    : `  timings after inference: commit ${ms(t.commit_ms)}, local action ${ms(t.action_ms)}, PUBACK ${ms(t.puback_ms)}, evidence ${ms(t.evidence_ms)}`);
+  lines.push(`  snapshot: ${d.snapshot === null ? '-' : `${d.snapshot.path} (${d.snapshot.width}x${d.snapshot.height}, ${d.snapshot.bytes} bytes)`}`);
+  const r = d.review;
+  lines.push(`  review: ${r === null ? '-' : `${r.verdict} by ${r.source} at ${new Date(r.ts).toISOString()}${r.note !== null ? `: ${r.note}` : ''}`}`);
+  return lines.join('\n');
+}
+
+/** Who acknowledges, as stored in the review: the local user. */
+function localUser(): string {
+  try {
+    return `vigilctl:${userInfo().username}`;
+  } catch {
+    return 'vigilctl';
+  }
+}
+
+/**
+ * `events show|ack|tail`: through the running daemon (control socket), because an acknowledgement
+ * is written by the daemon that owns the database, the same way the hub's arrive.
+ */
+function addReviewCommands(cmd: Command, out: Output): void {
+  const socket = (): Option => new Option('--socket <path>', 'vigild control socket; env VIGIL_SOCKET').default(DEFAULT_SOCKET);
+  cmd.command('show')
+    .description('one event with its response timings, snapshot and review')
+    .argument('<id>', 'event id')
+    .addOption(socket())
+    .option('--json', 'the full object')
+    .action(async (id: string, opts: { socket: string; json?: boolean }) => {
+      const body = await call(opts.socket, { method: 'events.show', params: { id } }) as EventDetail;
+      out.raw(opts.json ? JSON.stringify(body) : detailText(body));
+    });
+  cmd.command('ack')
+    .description('record a verdict on an event (a label for on-device learning); a new one replaces the old')
+    .argument('<id>', 'event id')
+    .addOption(new Option('--verdict <verdict>', 'the operator\'s verdict').choices(['true_alarm', 'false_alarm']).makeOptionMandatory())
+    .option('--note <text>', 'a note stored with it')
+    .addOption(socket())
+    .option('--json', 'the stored review')
+    .action(async (id: string, opts: { verdict: 'true_alarm' | 'false_alarm'; note?: string; socket: string; json?: boolean }) => {
+      const review = await call(opts.socket, {
+        method: 'events.ack', params: { id, verdict: opts.verdict, by: localUser(), ...(opts.note !== undefined ? { note: opts.note } : {}) },
+      }) as Review;
+      out.result(opts.json, review, `${review.event_id}: ${review.verdict} (by ${review.source})`);
+    });
+  cmd.command('tail')
+    .description('events after a cursor, oldest first; prints the cursor to continue from')
+    .option('--after <id>', 'the last event id seen; default: from the oldest', '')
+    .option('--limit <n>', 'at most this many', positiveInt, 100)
+    .addOption(socket())
+    .option('--json', '{"events": [...], "next": cursor}')
+    .action(async (opts: { after: string; limit: number; socket: string; json?: boolean }) => {
+      const body = await call(opts.socket, { method: 'events.tail', params: { after: opts.after, limit: opts.limit } }) as { events: StoredEvent[]; next: string };
+      if (opts.json) {
+        out.raw(JSON.stringify(body));
+        return;
+      }
+      for (const e of body.events) out.raw(eventLine(e));
+      out.raw(`next: --after ${body.next || "''"}`);
+    });
 }

@@ -30,6 +30,17 @@ function health(s: AppStatus): string[] {
     `${jetson(sys)}  disk free ${gb(sys.disk.free_bytes)}  (report ${t.ts})`];
 }
 
+/** Response tiers in one line: p50/p99 ms after inference per stage, against the limits. */
+function tiers(s: AppStatus): string[] {
+  const t = s.tiers;
+  if (!t) return [];
+  const stage = (name: string, p: { p50: number; p99: number; limit_ms: number | null } | null): string =>
+    `${name} ${p === null ? '-' : `${p.p50.toFixed(0)}/${p.p99.toFixed(0)}${p.limit_ms !== null ? ` (${p.limit_ms})` : ''}`}`;
+  const l = t.latencyMs;
+  return [`tiers ms p50/p99 (limit): ${stage('commit', l.commit)}  ${stage('action', l.action)}  ${stage('puback', l.puback)}  ${stage('evidence', l.evidence)}` +
+    `  actions failed ${t.actions.failed}, snapshots ${t.evidence.written}`];
+}
+
 const ms = (p: { p50: number; p95: number } | null): string => (p === null ? '-' : `${p.p50.toFixed(0)}/${p.p95.toFixed(0)}`);
 
 export function human(s: AppStatus): string {
@@ -41,6 +52,7 @@ export function human(s: AppStatus): string {
         `${up.oldestAgeMs !== null ? ` (oldest ${Math.round(up.oldestAgeMs / 1000)} s)` : ''}  acked ${up.acked}` +
         `${up.lastError ? `  last error: ${up.lastError}` : ''}`,
     ...health(s),
+    ...tiers(s),
     '',
     table([
       ['STREAM', 'STATE', 'DECODER', 'MODEL', 'PROVIDER', 'FPS', 'INFER MS p50/95', 'ANALYSED', 'DROPPED', 'EVENTS', 'RESTARTS', 'LAST ERROR'],

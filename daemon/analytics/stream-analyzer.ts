@@ -7,6 +7,7 @@ import { SampleRing } from '../util/sample-ring.js';
 import type { DetectorPort, EventSink, FrameSource, MotionPort } from './ports.js';
 import { asObject, type EndReason, type Rule, type RuleHit, type RuleInput, type RuleOutput } from './rules/types.js';
 import type { Tracker, TrackedObject } from './tracker/index.js';
+import { wallClock } from '../tiers/clock.js';
 
 interface OpenActivity {
   eventId: string;
@@ -66,6 +67,8 @@ export class StreamAnalyzer {
   /** Recent inference times and pull-to-decision times (ms), for the telemetry's percentiles. */
   readonly recent = { inferenceMs: new SampleRing(), endToEndMs: new SampleRing() };
   private inMotion = false;
+  /** The frame being analysed and when its inference finished; every hit it yields carries them. */
+  private current: Pick<RuleHit, 'frame' | 'inferredAt'> = {};
   private lastMotionEvent = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: AnalyzerOptions) {}
@@ -85,11 +88,13 @@ export class StreamAnalyzer {
     if (motion?.motion) this.stats.motionFrames += 1;
 
     if (this.opts.detector === null) {
+      this.current = { frame, inferredAt: wallClock() };
       if (motion) this.reportMotion(frame, motion);
       return;
     }
     const detections = await this.infer(frame);
     if (detections === null) return;
+    this.current = { frame, inferredAt: wallClock() };
     this.lastTs = frame.ts;
     const tracked = this.opts.tracker?.update(frame.ts, detections) ?? { tracks: [], lost: [], removed: [] };
     this.stats.tracks = tracked.tracks.length;
@@ -214,7 +219,7 @@ export class StreamAnalyzer {
 
   private emit(hit: RuleHit, opens = false): string | null {
     try {
-      const id = this.opts.sink.record(hit, opens);
+      const id = this.opts.sink.record({ ...hit, ...this.current }, opens);
       this.stats.events += 1;
       this.opts.log.info({
         event: id, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity,

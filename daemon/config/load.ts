@@ -57,6 +57,10 @@ function referenceProblems(cfg: Config): string[] {
   cfg.rules.forEach((r, i) => {
     if (!streams.has(r.stream)) problems.push(`rules[${i}].stream: unknown stream "${r.stream}"`);
   });
+  const rules = new Set(cfg.rules.map((r) => r.id));
+  cfg.actions.on.forEach((a, i) => a.rules?.forEach((id, j) => {
+    if (!rules.has(id)) problems.push(`actions.on[${i}].rules[${j}]: unknown rule "${id}"`);
+  }));
   return problems;
 }
 

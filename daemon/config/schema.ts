@@ -148,6 +148,13 @@ export const zoneRuleSchema = z.strictObject({
   /** enter (…exit: one event per stay), exit, presence (zone occupied), dwell (inside longer than dwell_s). */
   events: z.array(z.enum(['enter', 'exit', 'presence', 'dwell'])).min(1).default(['enter']),
   dwell_s: z.number().positive().max(86_400).default(30),
+  /**
+   * Half-width of a band along the zone's edge, px (or a fraction of the frame diagonal with units
+   * norm): a track enters when its anchor is this far inside and leaves when this far outside, so
+   * one standing on the edge does not enter and leave with every jittery box. Absent: 8 px,
+   * whatever the units.
+   */
+  margin: z.number().min(0).optional(),
 });
 
 export const lineRuleSchema = z.strictObject({
@@ -188,6 +195,74 @@ export const stationaryRuleSchema = z.strictObject({
 export const ruleSchema = z.discriminatedUnion('kind', [
   presenceRuleSchema, zoneRuleSchema, lineRuleSchema, countRuleSchema, stationaryRuleSchema,
 ]);
+
+/**
+ * Tier 1 of the response to an event: local actions, chosen by severity (and optionally rule), done
+ * off the frame path within tens of milliseconds. See docs/response-tiers.md.
+ */
+export const gpioActionSchema = z.strictObject({
+  /** gpiochip name or path, as gpioset takes it (`gpiochip0`, `/dev/gpiochip0`). */
+  chip: z.string().min(1).regex(/^[^-\s]\S*$/, 'must not start with "-" or contain spaces'),
+  line: z.number().int().min(0).max(1023),
+  value: z.union([z.literal(0), z.literal(1)]).default(1),
+  /** How long gpioset holds the value before it exits (and the line is released); 0: set and exit. */
+  hold_ms: z.number().int().min(0).max(600_000).default(1000),
+});
+
+export const actionRuleSchema = z.strictObject({
+  /** Events of these severities trigger the actions below. */
+  severities: z.array(severitySchema).min(1),
+  /** Only events of these rules; absent: any rule. */
+  rules: z.array(id).min(1).optional(),
+  /** Publish the event on the local broker (`actions.mqtt`), on its topic or this one. */
+  mqtt: z.union([z.boolean(), z.strictObject({ topic: z.string().min(1) })]).default(false),
+  /**
+   * A program to run, argv[0] first, never through a shell. The event's fields come as VIGIL_*
+   * environment variables (docs/response-tiers.md); nothing is interpolated into the arguments.
+   */
+  command: z.array(z.string().min(1)).min(1).optional(),
+  /** A hook still running after this long is killed (and counted as failed). */
+  command_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+  gpio: gpioActionSchema.optional(),
+}).refine((a) => a.mqtt !== false || a.command !== undefined || a.gpio !== undefined,
+  { message: 'an action needs mqtt, command or gpio', path: ['mqtt'] });
+
+export const actionsSchema = z.strictObject({
+  /** The site's own broker (a PLC gateway, a siren controller, Node-RED): a client of its own, never the hub's. */
+  mqtt: z.strictObject({
+    url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\/[^\s]+$/, 'expected an mqtt://, mqtts://, ws:// or wss:// URL'),
+    client_id: z.string().min(1).optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** `{site}`, `{device}`, `{stream}`, `{rule}` and `{severity}` are replaced. */
+    topic: z.string().min(1).default('vigil/local/{stream}/{rule}'),
+    qos: z.union([z.literal(0), z.literal(1)]).default(1),
+  }).optional(),
+  /** libgpiod's gpioset; `v1` (libgpiod 1.x, JetPack 5/6) or `v2` command-line syntax. */
+  gpioset: z.string().min(1).default('gpioset'),
+  gpioset_syntax: z.enum(['v1', 'v2']).default('v1'),
+  /** Children (hooks, gpioset) running at once; an event beyond that is not acted on, and counted. */
+  max_running: z.number().int().min(1).max(256).default(16),
+  on: z.array(actionRuleSchema).default([]),
+}).refine((a) => a.mqtt !== undefined || a.on.every((r) => r.mqtt === false),
+  { message: 'an action publishes on the local broker but actions.mqtt is not set', path: ['mqtt'] });
+
+/** Tier 3: a JPEG of the event's analysis frame with the object's box, stored and sent for review. */
+export const evidenceSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Events of these severities get a snapshot. */
+  severities: z.array(severitySchema).min(1).default(['warning', 'alert', 'critical']),
+  quality: z.number().int().min(10).max(100).default(80),
+  /** Also send each snapshot to the hub on …/evidence, through the outbox at low priority. */
+  publish: z.boolean().default(true),
+  /** Snapshot files kept under `storage.dir`/evidence, MiB; the oldest go first beyond it. */
+  max_mb: z.number().positive().max(1_048_576).default(512),
+  /**
+   * At most one snapshot per rule of a stream this often: a rule firing on every frame (a presence
+   * rule without cooldown) would otherwise keep a core busy encoding JPEGs. 0: every event.
+   */
+  min_interval_s: z.number().min(0).max(3600).default(1),
+});
 
 export const configSchema = z.strictObject({
   device: deviceSchema,
@@ -251,6 +326,10 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   /** Commands through the hub (MQTT 5 request/response) and who may send them; see docs/remote-management.md. */
   remote: remoteSchema.prefault({}),
+  /** Tier 1: local actions on events (docs/response-tiers.md). */
+  actions: actionsSchema.prefault({}),
+  /** Tier 3: evidence snapshots (docs/response-tiers.md). */
+  evidence: evidenceSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -266,3 +345,6 @@ export type StationaryRuleConfig = z.infer<typeof stationaryRuleSchema>;
 export type ScheduleWindow = z.infer<typeof scheduleWindowSchema>;
 export type ModelRef = z.infer<typeof modelRefSchema>;
 export type MqttConfig = z.infer<typeof mqttSchema>;
+export type ActionsConfig = z.infer<typeof actionsSchema>;
+export type ActionRule = z.infer<typeof actionRuleSchema>;
+export type EvidenceConfig = z.infer<typeof evidenceSchema>;

@@ -18,7 +18,13 @@ export interface ControlTarget {
   /** Optional so that targets without an uplink (tests, tools) need not implement them. */
   sendTestAlert?(): unknown;
   testAlertStatus?(eventId: string): unknown;
+  /** Event review (tiers/event-reviews.ts); optional so that a target without a store still serves the rest. */
+  showEvent?(id: string): unknown;
+  ackEvent?(ack: { id: string; verdict: 'true_alarm' | 'false_alarm'; note?: string | undefined; by?: string | undefined }): unknown;
+  tailEvents?(query: { after: string; limit: number }): unknown;
 }
+
+const unsupported = (method: string): never => { throw new Error(`${method} is not available on this daemon`); };
 
 function required<F>(fn: F | undefined, what: string): F {
   if (fn === undefined) throw new Error(`${what} are not available in this daemon`);
@@ -55,6 +61,9 @@ function dispatch(target: ControlTarget, req: Request): unknown {
     case 'models.rollback': return models(target).rollback(req.params.name);
     case 'test_alert.send': return required(target.sendTestAlert?.bind(target), 'test alerts')();
     case 'test_alert.status': return required(target.testAlertStatus?.bind(target), 'test alerts')(req.params.event_id);
+    case 'events.show': return target.showEvent ? target.showEvent(req.params.id) : unsupported(req.method);
+    case 'events.ack': return target.ackEvent ? target.ackEvent(req.params) : unsupported(req.method);
+    case 'events.tail': return target.tailEvents ? target.tailEvents(req.params) : unsupported(req.method);
   }
 }
 

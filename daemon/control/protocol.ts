@@ -10,6 +10,7 @@ export const PROTOCOL_SCHEMA = 'vigil.cmd/1';
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
 const requestId = z.string().min(1).max(128);
+const eventIdSchema = z.string().min(1).max(64);
 
 export const requestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id: requestId, method: z.literal('status') }),
@@ -53,6 +54,28 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id: requestId, method: z.literal('test_alert.send') }),
   /** Where a test alert is: recorded, PUBACK from the broker, acknowledgement from the hub. */
   z.strictObject({ id: requestId, method: z.literal('test_alert.status'), params: z.strictObject({ event_id: z.uuid() }) }),
+  // Review of events (docs/response-tiers.md): one event in full, an operator's verdict, and the
+  // events after a cursor (an event id; ids sort by creation).
+  z.strictObject({ id: requestId, method: z.literal('events.show'), params: z.strictObject({ id: eventIdSchema }) }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('events.ack'),
+    params: z.strictObject({
+      id: eventIdSchema,
+      verdict: z.enum(['true_alarm', 'false_alarm']),
+      note: z.string().max(2000).optional(),
+      /** Who gives the verdict, stored as the review's source: `vigilctl:<user>`, `hub:<operator>`. */
+      by: z.string().min(1).max(128).optional(),
+    }),
+  }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('events.tail'),
+    params: z.strictObject({
+      after: z.string().max(64).default(''),
+      limit: z.number().int().min(1).max(1000).default(100),
+    }).prefault({}),
+  }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];
@@ -82,6 +105,8 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set<string>([
   'events.list',
   'models.list',
   'test_alert.status',
+  'events.show',
+  'events.tail',
 ]);
 
 export const methodAccess = (method: string): 'read' | 'change' => (READ_ONLY_METHODS.has(method) ? 'read' : 'change');

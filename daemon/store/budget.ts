@@ -85,7 +85,12 @@ export class DiskBudget {
     while (used > targetBytes) {
       const rows = this.oldestDelivered.all(batch(used));
       if (rows.length === 0) break;
-      for (const { id } of rows) this.deleteEvent.run(id);
+      for (const { id } of rows) {
+        // A delivered event can still have rows queued (an activity's end, its evidence snapshot):
+        // they go with it, or the outbox's foreign key would refuse the delete.
+        this.deleteOutboxOf.run(id);
+        this.deleteEvent.run(id);
+      }
       run.delivered += rows.length;
       used = this.usedBytes();
     }

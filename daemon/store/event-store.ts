@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { DiskBudget, lostCount, type EvictionRun } from './budget.js';
 import { openDatabase, type OpenOptions } from './open.js';
 import { openWithRecovery, type Quarantine } from './recovery.js';
+import { Annotations, type EventTimings, type Review, type Snapshot, type TimingStage } from './annotations.js';
 import {
   eventPayloadSchema, STORAGE_EVENT_KIND, type EventQuery, type EvictionTotals, type NewEvent, type OutboxMessage,
   type OutboxPriorityStats, type OutboxRow, type OutboxStats, type StorageNotice, type StorageStatus, type StoredEvent,
@@ -18,7 +19,7 @@ interface EventRow {
 
 interface OutboxDbRow {
   seq: number; event_id: string | null; topic: string; payload: string; qos: number; priority: number;
-  created_at: number; attempts: number;
+  created_at: number; attempts: number; payload_blob: Buffer | null;
 }
 
 export interface EventStoreOptions extends OpenOptions {
@@ -54,9 +55,9 @@ const MAX_LIST = 10_000;
 export class EventStore {
   private readonly now: () => number;
   private readonly insertEvent: Statement<[string, number, string, string, string, string, string, number]>;
-  private readonly insertOutbox: Statement<[string | null, string, string, number, number, number]>;
+  private readonly insertOutbox: Statement<[string | null, string, string, number, number, number, Buffer | null]>;
   private readonly peek: Statement<[string, number], OutboxDbRow>;
-  private readonly deleteRow: Statement<[number], { event_id: string | null }>;
+  private readonly deleteRow: Statement<[number], { event_id: string | null; binary: number }>;
   private readonly markUplinked: Statement<[number, string]>;
   private readonly bumpAttempts: Statement<[number]>;
   private readonly stats: Statement<[], { depth: number; oldest: number | null }>;
@@ -81,6 +82,9 @@ export class EventStore {
 
   /** The corrupt database this store replaced at open, if any. */
   readonly quarantine: Quarantine | null;
+  /** Timings, snapshots and reviews of events (annotations.ts). */
+  private readonly notes: Annotations;
+  private readonly after: Statement<[string, number], EventRow>;
 
   static open(dir: string, options: EventStoreOptions = {}): EventStore {
     if (!options.recover) return new EventStore(openDatabase(dir, options), options);
@@ -98,14 +102,14 @@ export class EventStore {
     this.budgetCheckEvery = Math.max(1, options.budgetCheckEvery ?? 200);
     this.insertEvent = db.prepare(`INSERT INTO events (id, ts, stream, rule, severity, kind, payload, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-    this.insertOutbox = db.prepare(`INSERT INTO outbox (event_id, topic, payload, qos, priority, created_at)
-      VALUES (?, ?, ?, ?, ?, ?)`);
+    this.insertOutbox = db.prepare(`INSERT INTO outbox (event_id, topic, payload, qos, priority, created_at, payload_blob)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`);
     // The in-flight seqs arrive as one JSON array so that a single prepared statement serves any
     // window size; json_each over a few hundred numbers is far cheaper than re-preparing.
-    this.peek = db.prepare(`SELECT seq, event_id, topic, payload, qos, priority, created_at, attempts
+    this.peek = db.prepare(`SELECT seq, event_id, topic, payload, qos, priority, created_at, attempts, payload_blob
       FROM outbox WHERE seq NOT IN (SELECT value FROM json_each(?))
       ORDER BY priority, seq LIMIT ?`);
-    this.deleteRow = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING event_id');
+    this.deleteRow = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING event_id, payload_blob IS NOT NULL AS binary');
     this.markUplinked = db.prepare('UPDATE events SET uplinked_at = ? WHERE id = ? AND uplinked_at IS NULL');
     this.bumpAttempts = db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?');
     // The oldest row is the first queued one: found through the primary key instead of a scan of
@@ -118,6 +122,8 @@ export class EventStore {
         (SELECT created_at FROM outbox AS first WHERE first.priority = o.priority ORDER BY seq LIMIT 1) AS oldest
       FROM outbox AS o GROUP BY priority ORDER BY priority`);
     this.eventCount = db.prepare('SELECT count(*) FROM events').pluck() as Statement<[], number>;
+    this.notes = new Annotations(db);
+    this.after = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?`);
 
     const insertOne = (event: NewEvent, toOutbox?: ToOutbox): StoredEvent => {
       const stored: StoredEvent = { ...event, id: uuidv7(), createdAt: this.now(), uplinkedAt: null };
@@ -125,7 +131,7 @@ export class EventStore {
         JSON.stringify(stored.payload), stored.createdAt);
       const message = toOutbox?.(stored);
       if (message) {
-        this.insertOutbox.run(stored.id, message.topic, message.payload, message.qos, message.priority, stored.createdAt);
+        this.insertOutbox.run(stored.id, message.topic, message.payload, message.qos, message.priority, stored.createdAt, message.blob ?? null);
       }
       return stored;
     };
@@ -135,14 +141,18 @@ export class EventStore {
     const ackOne = (seq: number): boolean => {
       const row = this.deleteRow.get(seq);
       if (!row) return false;
-      if (row.event_id !== null) this.markUplinked.run(this.now(), row.event_id);
+      // An evidence snapshot acknowledged says nothing about whether the alert itself arrived.
+      if (row.event_id !== null && row.binary === 0) {
+        const at = this.now();
+        if (this.markUplinked.run(at, row.event_id).changes > 0) this.firstAcks.push({ eventId: row.event_id, at });
+      }
       return true;
     };
     this.ack = db.transaction(ackOne);
     const trimTopic = db.prepare<[string, string, number]>(`DELETE FROM outbox WHERE event_id IS NULL AND topic = ? AND seq NOT IN
       (SELECT seq FROM outbox WHERE event_id IS NULL AND topic = ? ORDER BY seq DESC LIMIT ?)`);
     this.enqueueOne = db.transaction((message: OutboxMessage, keepLatest?: number): number => {
-      const { lastInsertRowid } = this.insertOutbox.run(null, message.topic, message.payload, message.qos, message.priority, this.now());
+      const { lastInsertRowid } = this.insertOutbox.run(null, message.topic, message.payload, message.qos, message.priority, this.now(), message.blob ?? null);
       if (keepLatest !== undefined) trimTopic.run(message.topic, message.topic, Math.max(1, keepLatest));
       return Number(lastInsertRowid);
     });
@@ -210,11 +220,13 @@ export class EventStore {
    * (evicted): there is no stored event left to describe.
    */
   enqueueForEvent(eventId: string, toOutbox: ToOutbox,
-    options: { merge?: Record<string, unknown>; supersede?: readonly string[] } = {}): StoredEvent | undefined {
+    options: { merge?: Record<string, unknown>; supersede?: readonly string[]; relaxed?: boolean } = {}): StoredEvent | undefined {
     this.forEvent ??= ((): ForEvent => {
       const patch = this.db.prepare<[string, string]>('UPDATE events SET payload = json_patch(payload, ?) WHERE id = ?');
+      // CASE, not AND: SQLite may evaluate either side of an AND first, and json_extract of a
+      // binary row's empty text payload is an error.
       const drop = this.db.prepare<[string, string]>(`DELETE FROM outbox WHERE event_id = ?
-        AND json_extract(payload, '$.activity') IN (SELECT value FROM json_each(?))`);
+        AND CASE WHEN payload_blob IS NULL THEN json_extract(payload, '$.activity') END IN (SELECT value FROM json_each(?))`);
       return this.db.transaction((id: string, build: ToOutbox, merge: string | null, supersede: string) => {
         if (merge !== null) patch.run(merge, id);
         const row = this.byId.get(id);
@@ -222,13 +234,16 @@ export class EventStore {
         const event = toEvent(row);
         drop.run(id, supersede);
         const message = build(event);
-        if (message) this.insertOutbox.run(id, message.topic, message.payload, message.qos, message.priority, this.now());
+        if (message) this.insertOutbox.run(id, message.topic, message.payload, message.qos, message.priority, this.now(), message.blob ?? null);
         return event;
       });
     })();
     const forEvent = this.forEvent;
     const merge = options.merge !== undefined ? JSON.stringify(options.merge) : null;
-    return this.withFullDiskRetry(() => forEvent(eventId, toOutbox, merge, JSON.stringify(options.supersede ?? [])));
+    const run = (): StoredEvent | undefined => forEvent(eventId, toOutbox, merge, JSON.stringify(options.supersede ?? []));
+    // relaxed: synchronous=NORMAL, for messages whose loss to a power cut costs little (an evidence
+    // snapshot): no fsync on the event loop for them.
+    return this.withFullDiskRetry(() => (options.relaxed ? this.relaxed(run) : run()));
   }
 
   private forEvent: ForEvent | null = null;
@@ -257,6 +272,71 @@ export class EventStore {
     return stmt.all(params).map(toEvent);
   }
 
+  /**
+   * Events stored after the one with id `cursor` (ids are uuid v7, so they sort by creation), oldest
+   * first: `vigilctl events tail` and the hub poll with the last id they saw. '' starts at the oldest.
+   */
+  eventsAfter(cursor: string, limit = 100): StoredEvent[] {
+    return this.after.all(cursor, Math.min(Math.max(limit, 0), MAX_LIST)).map(toEvent);
+  }
+
+  /**
+   * Records when an event reached a response stage; false when the event is gone. Written with
+   * synchronous=NORMAL: a timing lost to a power cut costs a sample, not an event.
+   */
+  recordTiming(eventId: string, stage: TimingStage, at: number): boolean {
+    return this.relaxed(() => this.notes.setTiming(eventId, stage, at));
+  }
+
+  timings(eventId: string): EventTimings | null {
+    return this.notes.timings(eventId);
+  }
+
+  /**
+   * Stores an operator's verdict on an event as a label (one per event; a new one replaces it),
+   * fully synced: labels are what on-device learning trains on. False when there is no such event.
+   */
+  reviewEvent(review: Review): boolean {
+    return this.withFullDiskRetry(() => this.notes.review(review));
+  }
+
+  getReview(eventId: string): Review | null {
+    return this.notes.getReview(eventId);
+  }
+
+  /** Every review given at or after `since` (ms), oldest first: the labels for federated learning. */
+  listReviews(since = 0, limit = MAX_LIST): Review[] {
+    return this.notes.listReviews(since, limit);
+  }
+
+  addSnapshot(snapshot: Snapshot): void {
+    this.relaxed(() => this.notes.addSnapshot(snapshot));
+  }
+
+  snapshotOf(eventId: string): Snapshot | null {
+    return this.notes.snapshot(eventId);
+  }
+
+  /** Snapshots whose event is gone (evicted), and the oldest ones, for the evidence pruner. */
+  orphanSnapshots(): Snapshot[] {
+    return this.notes.orphanSnapshots();
+  }
+
+  oldestSnapshots(limit: number): Snapshot[] {
+    return this.notes.oldest(limit);
+  }
+
+  forgetSnapshot(eventId: string): void {
+    this.relaxed(() => this.notes.forgetSnapshot(eventId));
+  }
+
+  snapshotBytes(): number {
+    return this.notes.totalSnapshotBytes();
+  }
+
+  /** Called after an eviction run committed, so that files kept beside the events (snapshots) follow them. */
+  onEvicted: (() => void) | null = null;
+
   /** The next rows to send, most urgent first, skipping those already awaiting a PUBACK. */
   peekOutbox(limit: number, exclude: Iterable<number> = []): OutboxRow[] {
     if (limit <= 0) return [];
@@ -265,7 +345,10 @@ export class EventStore {
 
   /** Removes a row once the broker has acknowledged it; false when it was already gone. */
   deleteOutbox(seq: number): boolean {
-    return this.relaxed(() => this.ack(seq));
+    this.firstAcks = [];
+    const gone = this.relaxed(() => this.ack(seq));
+    this.reportFirstAcks();
+    return gone;
   }
 
   /**
@@ -274,7 +357,31 @@ export class EventStore {
    */
   ackOutbox(seqs: readonly number[]): number {
     if (seqs.length === 0) return 0;
-    return this.relaxed(() => this.ackMany(seqs));
+    this.firstAcks = [];
+    const n = this.relaxed(() => this.ackMany(seqs));
+    this.reportFirstAcks();
+    return n;
+  }
+
+  /**
+   * Called after a PUBACK batch is committed with each event whose first message it acknowledged
+   * (its `uplinked_at` was just set), for the tier-2 timings. A throw is logged, never passed on.
+   */
+  onUplinked: ((eventId: string, at: number) => void) | null = null;
+  private firstAcks: { eventId: string; at: number }[] = [];
+
+  private reportFirstAcks(): void {
+    const acks = this.firstAcks;
+    this.firstAcks = [];
+    const listener = this.onUplinked;
+    if (!listener) return;
+    for (const a of acks) {
+      try {
+        listener(a.eventId, a.at);
+      } catch (err) {
+        this.log?.warn({ err: errorMessage(err), event: a.eventId }, 'uplinked listener failed');
+      }
+    }
   }
 
   /** Counts a hand-over to the MQTT client, so that a message that never gets through stands out. */
@@ -369,6 +476,11 @@ export class EventStore {
       return r;
     })());
     if (run) {
+      try {
+        this.onEvicted?.();
+      } catch (err) {
+        this.log?.warn({ err: errorMessage(err) }, 'eviction listener failed');
+      }
       this.log?.warn({ delivered: run.delivered, lost: run.lost, oldest_lost_ts: isoOrNull(run.oldestLostTs),
         used_bytes: run.usedAfter, budget_bytes: this.budget?.budgetBytes }, 'storage budget: evicted events');
     }
@@ -454,5 +566,6 @@ function toOutboxRow(row: OutboxDbRow): OutboxRow {
     priority: row.priority,
     createdAt: row.created_at,
     attempts: row.attempts,
+    ...(row.payload_blob !== null ? { blob: row.payload_blob } : {}),
   };
 }

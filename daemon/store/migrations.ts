@@ -55,6 +55,43 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX events_pending ON events (severity, created_at) WHERE uplinked_at IS NULL;
     `,
   },
+  {
+    version: 3,
+    description: 'response-tier timings, evidence snapshots, review labels, binary outbox payloads',
+    // Timings and reviews go with their event (ON DELETE CASCADE: eviction needs no extra step).
+    // Snapshots have no foreign key on purpose: the row must outlive an evicted event long enough
+    // for its file to be found and deleted (EventStore.pruneSnapshots). payload_blob carries binary
+    // messages (evidence JPEGs); payload stays TEXT, '' for those rows.
+    sql: `
+      CREATE TABLE event_timings (
+        event_id     TEXT PRIMARY KEY REFERENCES events (id) ON DELETE CASCADE,
+        inferred_at  REAL,   -- wall clock, ms since the epoch (fractional): the frame's inference finished
+        committed_at REAL,   -- the event's transaction committed
+        action_at    REAL,   -- tier 1: every local action for it was done (published / started)
+        puback_at    REAL,   -- tier 2: the broker acknowledged its first message
+        evidence_at  REAL    -- tier 3: its snapshot was stored and queued
+      ) STRICT;
+
+      CREATE TABLE reviews (
+        event_id TEXT PRIMARY KEY REFERENCES events (id) ON DELETE CASCADE,
+        verdict  TEXT NOT NULL CHECK (verdict IN ('true_alarm', 'false_alarm')),
+        note     TEXT,
+        source   TEXT NOT NULL,    -- who: 'vigilctl:<user>', 'hub:<client>'
+        ts       INTEGER NOT NULL  -- when, ms since the epoch
+      ) STRICT;
+
+      CREATE TABLE snapshots (
+        event_id   TEXT PRIMARY KEY,
+        path       TEXT NOT NULL,
+        bytes      INTEGER NOT NULL,
+        width      INTEGER NOT NULL,
+        height     INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      ALTER TABLE outbox ADD COLUMN payload_blob BLOB;
+    `,
+  },
 ];
 
 export const latestVersion = migrations.reduce((v, m) => Math.max(v, m.version), 0);

@@ -32,7 +32,10 @@ export interface StoredEvent extends NewEvent {
 /** A message to queue for the broker together with an event, in the same transaction. */
 export interface OutboxMessage {
   topic: string;
+  /** The message; '' when `blob` carries it. */
   payload: string;
+  /** A binary message (an evidence JPEG), sent instead of `payload`. */
+  blob?: Buffer;
   qos: 0 | 1;
   /** Lower is sent first. */
   priority: number;

@@ -76,6 +76,11 @@ export class TelemetryService implements Service {
     this.server = new MetricsServer(this.metrics, () => this.metrics.update(this.build(), { reportsQueued: this.reportsQueued }), this.log);
   }
 
+  /** The registry behind /metrics, for metrics kept elsewhere (the response-tier histograms). */
+  get registry(): PrometheusMetrics['registry'] {
+    return this.metrics.registry;
+  }
+
   /** The newest report queued, for `vigilctl status`; null before the first. */
   get latest(): TelemetryPayload | null {
     return this.latestReport;

@@ -50,6 +50,7 @@ export function alertPayload(device: DeviceIdentity, event: StoredEvent, options
     // The end fields come from the stored payload, merged in the same transaction as the message.
     ...(p['test'] === true ? { test: true } : {}),
     ...(phase === 'end' ? { ended_at: p['ended_at'], duration_s: p['duration_s'], end_reason: p['end_reason'] } : {}),
+    ...(phase === 'end' && p['snapshot'] !== undefined ? { snapshot: p['snapshot'] } : {}),
   });
 }
 

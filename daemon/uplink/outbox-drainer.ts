@@ -173,8 +173,10 @@ export class OutboxDrainer {
     if (link.protocolVersion === 5 && row.eventId !== null) {
       options.properties = { userProperties: { event_id: row.eventId } };
     }
+    // Binary rows are evidence JPEGs (evidence-service.ts); MQTT 5 lets the hub see that without sniffing.
+    if (link.protocolVersion === 5 && row.blob !== undefined) options.properties = { ...options.properties, contentType: 'image/jpeg' };
     this.metrics.published += 1;
-    link.client.publish(row.topic, row.payload, options, (err) => this.settle(link, row, err));
+    link.client.publish(row.topic, row.blob ?? row.payload, options, (err) => this.settle(link, row, err));
   }
 
   private settle(link: Link, row: OutboxRow, err: Error | undefined): void {

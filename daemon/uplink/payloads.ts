@@ -18,6 +18,22 @@ export const detectedObjectSchema = z.strictObject({
   box: z.tuple([z.number(), z.number(), z.number(), z.number()]),
 });
 
+/**
+ * Where an event's evidence snapshot is: a JPEG sent on `…/evidence` with the event's id in the
+ * `event_id` user property, and kept on the device as `ref` under its evidence directory.
+ */
+export const snapshotRefSchema = z.strictObject({
+  /** File name on the device (`<event id>.jpg`); what a fetch through the command channel would ask for. */
+  ref: z.string().min(1),
+  /** The topic the JPEG was queued on. */
+  topic: z.string().min(1),
+  bytes: z.number().int().min(1),
+  /** The analysis frame's size (the model's input resolution), not the camera's. */
+  width: z.number().int().min(1),
+  height: z.number().int().min(1),
+});
+export type SnapshotRef = z.infer<typeof snapshotRefSchema>;
+
 export const alertSchema = z.strictObject({
   schema: z.literal('vigil.alert/1'),
   /** uuid v7 of the stored event; the hub de-duplicates on it (delivery is at least once). */
@@ -47,6 +63,8 @@ export const alertSchema = z.strictObject({
    * acknowledges it on `…/ack` and should not page anyone for it.
    */
   test: z.literal(true).optional(),
+  /** On `end` only, when a snapshot was taken: the activity's evidence snapshot. */
+  snapshot: snapshotRefSchema.optional(),
 });
 export type AlertPayload = z.infer<typeof alertSchema>;
 

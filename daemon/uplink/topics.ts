@@ -7,6 +7,8 @@ export interface UplinkTopics {
   telemetry: string;
   /** Subscribed by the device: the hub's acknowledgements (`vigil.ack/1`). */
   ack: string;
+  /** Evidence snapshots (JPEG) of events, for human review. */
+  evidence: string;
 }
 
 export const TOPIC_ROOT = 'vigil/v1';
@@ -27,7 +29,7 @@ export function uplinkTopics(site: string, device: string): UplinkTopics {
   assertTopicLevel('device', device);
   const base = `${TOPIC_ROOT}/${site}/${device}`;
   return { alerts: `${base}/alerts`, state: `${base}/state`, events: `${base}/events`, storage: `${base}/storage`,
-    telemetry: `${base}/telemetry`, ack: `${base}/ack` };
+    telemetry: `${base}/telemetry`, ack: `${base}/ack`, evidence: `${base}/evidence` };
 }
 
 /** Whether `topic` matches the subscription `filter` (MQTT `+` and `#` wildcards). */

@@ -26,6 +26,13 @@ export class SampleRing {
     if (this.count < this.values.length) this.count += 1;
   }
 
+  /** Nearest-rank quantiles (0..1) of the samples held now, in the order asked; null before the first sample. */
+  quantiles(qs: readonly number[]): number[] | null {
+    if (this.count === 0) return null;
+    const sorted = this.values.slice(0, this.count).sort();
+    return qs.map((q) => sorted[Math.min(this.count - 1, Math.max(0, Math.ceil(q * this.count) - 1))] ?? 0);
+  }
+
   /** Nearest-rank percentiles of the samples held now; null before the first sample. */
   percentiles(): Percentiles | null {
     if (this.count === 0) return null;

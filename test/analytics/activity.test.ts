@@ -54,11 +54,13 @@ test('one activity, one stored event: started once, ended on the same event, not
   assert.deepEqual(view, [
     // enters at frame 6; 2 s inside falls in the detector's gap (frames 20-29), where the track is
     // lost and rules do not move it, so dwell opens when it is re-found at frame 30, as the same
-    // stay (no second enter); both close at the exit, frame 45
-    { rule: 'door', activity: 'enter', ts: 600, ended_at: 4500, end_reason: 'exit' },
-    { rule: 'door', activity: 'dwell', ts: 3000, ended_at: 4500, end_reason: 'exit' },
-    // still inside when the stream ends: closed with the last frame
-    { rule: 'far', activity: 'enter', ts: 5600, ended_at: 7000, end_reason: 'stream_ended' },
+    // stay (no second enter); both close at the exit, frame 46 (x = 510: the zone's 8 px edge
+    // band holds the stay at frame 45, x = 500, right on the edge)
+    { rule: 'door', activity: 'enter', ts: 600, ended_at: 4600, end_reason: 'exit' },
+    { rule: 'door', activity: 'dwell', ts: 3000, ended_at: 4600, end_reason: 'exit' },
+    // still inside when the stream ends: closed with the last frame; entered at frame 57 (x = 620),
+    // since at frame 56 the anchor was only 5 px inside, within the edge band
+    { rule: 'far', activity: 'enter', ts: 5700, ended_at: 7000, end_reason: 'stream_ended' },
   ]);
   assert.equal(analyzer.stats.events, 3);
   assert.equal(analyzer.stats.endedActivities, 3);
@@ -92,11 +94,11 @@ test('an open tracked activity asks for throttled updates with the track as seen
     rules, tracker: new Tracker(), sink, log: silentLogger(), updateIntervalMs: 1000,
   });
   await analyzer.run(new AbortController().signal);
-  // Enter at 600, exit at 4500. Updates once a second of frame time after the last one, but only on
+  // Enter at 600, exit at 4600 (x = 510, clear of the zone's 8 px edge band). Updates once a second of frame time after the last one, but only on
   // frames where the track is matched: 2600 falls in the detector's gap (2000-2900), so the next
   // goes at 3000, the first sighting after it.
   assert.deepEqual(calls.map(({ what, ts }) => [what, ts]), [
-    ['start', 600], ['update e1', 1600], ['update e1', 3000], ['update e1', 4000], ['end e1', 4500], ['instant', 4500],
+    ['start', 600], ['update e1', 1600], ['update e1', 3000], ['update e1', 4000], ['end e1', 4600], ['instant', 4600],
   ]);
   const updateAt = calls.find((c) => c.ts === 3000)?.box;
   assert.ok(updateAt && Math.abs((updateAt[0] ?? 0) - (50 + 300 - 20)) < 40, `the update carries the track's box near x = 330, got ${String(updateAt)}`);

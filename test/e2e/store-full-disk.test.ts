@@ -10,6 +10,12 @@ import { tempDir, waitFor } from '../helpers/shared.js';
 import { alertEvent, device, mqttConfig, startUplink, subscribe } from '../uplink/harness.js';
 
 const KiB = 1024;
+/**
+ * 512 KiB for the events, plus 24 KiB for the six pages that migration 3's tables take while empty.
+ * The check that no alert is lost while info survives depends on where the last eviction run stops,
+ * to the page: with 512 KiB and those tables it stopped one info batch short.
+ */
+const BUDGET = 536 * KiB;
 
 test('a small budget during a long outage: keeps running, evicts info before alerts, tells the hub, keeps the newest alerts', async (t) => {
   const broker = await startMosquitto(t, { persistence: true });
@@ -17,7 +23,7 @@ test('a small budget during a long outage: keeps running, evicts info before ale
     clientId: 'hub-full-disk', clean: false, properties: { sessionExpiryInterval: 600 },
   });
   const store = EventStore.open(await tempDir(t), {
-    recover: true, budgetBytes: 512 * KiB, budgetCheckEvery: 100, notices: storageOutbox(device),
+    recover: true, budgetBytes: BUDGET, budgetCheckEvery: 100, notices: storageOutbox(device),
   });
   t.after(() => store.close());
   const uplink = startUplink(t, { config: mqttConfig(broker.url), outbox: store });
@@ -32,7 +38,7 @@ test('a small budget during a long outage: keeps running, evicts info before ale
     made.push({ id: store.recordEvent(alertEvent(i, { severity }), toOutbox).id, severity });
   }
   const status = store.storageStatus();
-  assert.ok(status.usedBytes <= 512 * KiB + 128 * KiB, `used ${status.usedBytes}`);
+  assert.ok(status.usedBytes <= BUDGET + 128 * KiB, `used ${status.usedBytes}`);
   assert.ok(status.evictions.lost.info > 0, 'info evicted');
 
   await broker.start();
@@ -57,7 +63,7 @@ test('a small budget during a long outage: keeps running, evicts info before ale
   const reports = received.storage.map((m) => storageMessageSchema.parse(m.json));
   const last = reports.filter((r) => r.kind === 'evicted').at(-1);
   assert.ok(last?.kind === 'evicted');
-  assert.equal(last.budget_bytes, 512 * KiB);
+  assert.equal(last.budget_bytes, BUDGET);
   assert.ok(last.total_lost >= last.lost.info, 'totals include this run');
   assert.equal(status.evictions.runs >= reports.length, true);
   assert.ok(reports.every((r) => received.ids.has(r.id)), 'reports carry their id as event_id too');

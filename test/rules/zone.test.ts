@@ -101,8 +101,8 @@ test('through the real tracker: a track lost and re-found inside the zone gives 
     }
   }
   // The bottom centre is on the zone's left edge (x = 100) at frame 5 and on its right edge at
-  // frame 45; edge points count as outside, so it is inside from frame 6 to 44.
-  assert.deepEqual(outs, ['start enter/1@600', 'end enter/1@4500 exit']);
+  // frame 45; with the 8 px edge band it is inside from frame 6 (10 px in) until frame 46 (10 px out).
+  assert.deepEqual(outs, ['start enter/1@600', 'end enter/1@4600 exit']);
 });
 
 test('a track removed inside ends its activity as lost, without an exit event', () => {
@@ -113,4 +113,24 @@ test('a track removed inside ends its activity as lost, without an exit event', 
     { ts: 4000, removed: [1] },
   ]);
   assert.deepEqual(brief(outs), ['start enter/1@0', 'start dwell/1@1000', 'end enter/1@4000 track_lost', 'end dwell/1@4000 track_lost']);
+});
+
+test('a track jittering on the zone edge enters once and leaves once: the edge band holds its side', () => {
+  // The zone's left edge is x = 100. A person stands on it, their feet jittering ±6 px, then walks
+  // clear inside, back onto the edge, and finally clear outside.
+  const jitter = [96, 104, 99, 106, 95, 103, 101, 94, 105, 100];
+  const steps = [
+    ...jitter.map((x, i) => ({ ts: i * 100, tracks: [at(1, x, 300)] })),
+    { ts: 1000, tracks: [at(1, 130, 300)] },
+    ...jitter.map((x, i) => ({ ts: 1100 + i * 100, tracks: [at(1, x, 300)] })),
+    { ts: 2100, tracks: [at(1, 70, 300)] },
+  ];
+  assert.deepEqual(brief(play(zone({ events: ['enter'] }), steps)), ['start enter/1@1000', 'end enter/1@2100 exit']);
+  // Without the band, the same walk is a stream of enters and exits: the reason the band exists.
+  assert.ok(brief(play(zone({ events: ['enter'], margin: 0 }), steps)).length > 8);
+  // The band scales with units norm: 0.01 of the 1000×1000 frame's diagonal is 14 px, so 106 is still on the edge.
+  const norm = square.map(([x, y]) => [x! / 1000, y! / 1000]);
+  assert.deepEqual(brief(play(zone({ events: ['enter'], units: 'norm', zone: norm, margin: 0.01 }), [
+    { ts: 0, tracks: [at(1, 106, 300)] }, { ts: 100, tracks: [at(1, 120, 300)] },
+  ])), ['start enter/1@100']);
 });

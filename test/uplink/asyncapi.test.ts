@@ -19,7 +19,7 @@ test('the contract names every topic, its QoS and retain flag, and the de-duplic
   };
   assert.equal(doc.asyncapi, '3.0.0');
   assert.deepEqual(Object.values(doc.channels).map((c) => c.address).sort(),
-    ['vigil/v1/{site}/models/{name}', ...['ack', 'alerts', 'audit', 'cmd/{method}', 'events', 'models', 'reply/{operator}/{session}', 'state', 'storage', 'telemetry'].map((l) => `vigil/v1/{site}/{device}/${l}`)]);
+    ['vigil/v1/{site}/models/{name}', ...['ack', 'alerts', 'audit', 'cmd/{method}', 'events', 'evidence', 'models', 'reply/{operator}/{session}', 'state', 'storage', 'telemetry'].map((l) => `vigil/v1/{site}/{device}/${l}`)]);
   assert.equal(doc.operations['receiveModelOffer']?.bindings.mqtt.retain, true);
   assert.equal(doc.operations['sendState']?.bindings.mqtt.retain, true);
   // Every message the device sends is QoS 1, except command replies, which are worthless once late.

@@ -1,6 +1,7 @@
 import type { RuleKind, Severity } from '../../config/schema.js';
 import type { Detection } from '../../inference/types.js';
 import type { TrackedObject } from '../tracker/index.js';
+import type { Frame } from '../../video/frame.js';
 
 /** What a rule reports; the sink stores it as one event. */
 export interface RuleHit {
@@ -17,6 +18,13 @@ export interface RuleHit {
   trackId?: number;
   /** Kind-specific facts (crossing direction, count, seconds inside); stored in the event payload. */
   details?: Record<string, string | number>;
+  /**
+   * Set by the analysis loop, not by rules: when the frame's inference finished (wall clock, ms,
+   * sub-ms; tiers/clock.ts), which the response tiers are measured from, and the analysis frame
+   * itself, valid only during the sink's `record` call (copy it to keep it).
+   */
+  inferredAt?: number;
+  frame?: Frame;
 }
 
 /** Why an activity closed. */

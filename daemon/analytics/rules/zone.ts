@@ -2,7 +2,11 @@ import type { ZoneRuleConfig } from '../../config/schema.js';
 import { pointInPolygon, type Point } from '../geometry.js';
 import type { TrackedObject } from '../tracker/index.js';
 import { TrackRule } from './base.js';
+import { signedDistance } from './geometry.js';
 import type { RuleInput, RuleOutput } from './types.js';
+
+/** The edge band when none is configured: a few pixels of box jitter, as the line rule's default margin. */
+const DEFAULT_EDGE_PX = 8;
 
 interface Stay {
   since: number;
@@ -21,6 +25,9 @@ interface Stay {
  */
 export class ZoneRule extends TrackRule<ZoneRuleConfig> {
   private polygon: Point[] = [];
+  /** The polygon closed (first point repeated), for distances to its edge. */
+  private ring: Point[] = [];
+  private margin = 0;
   private readonly stays = new Map<number, Stay>();
   private occupied = false;
   private readonly wants: ReadonlySet<string>;
@@ -32,14 +39,19 @@ export class ZoneRule extends TrackRule<ZoneRuleConfig> {
 
   protected resize(): void {
     this.polygon = this.pixels(this.config.zone);
+    this.ring = [...this.polygon, this.polygon[0]!];
+    this.margin = this.config.margin === undefined ? DEFAULT_EDGE_PX : this.pixelLength(this.config.margin);
   }
 
   protected step({ ts, tracks, removed }: RuleInput): RuleOutput[] {
     const out: RuleOutput[] = [];
     for (const t of tracks) {
       if (!this.qualifies(t, ts)) continue;
-      const inside = pointInPolygon(this.anchor(t), this.polygon);
+      const p = this.anchor(t);
       const stay = this.stays.get(t.id);
+      // Hysteresis: within `margin` of the edge a track keeps the side it was on.
+      const onEdge = this.margin > 0 && Math.abs(signedDistance(p, this.ring)) <= this.margin;
+      const inside = onEdge ? stay !== undefined : pointInPolygon(p, this.polygon);
       if (inside && !stay) this.enter(t, ts, out);
       else if (inside && stay) {
         stay.last = t;
