@@ -4,7 +4,11 @@ import { benchCommand } from './commands/bench.js';
 import { configCommand } from './commands/config.js';
 import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
+import { logsCommand } from './commands/logs.js';
+import { restartCommand } from './commands/restart.js';
+import { rulesCommand } from './commands/rules.js';
 import { statusCommand } from './commands/status.js';
+import { streamsCommand } from './commands/streams.js';
 import { topCommand } from './commands/top.js';
 import type { Output } from './output.js';
 
@@ -27,7 +31,11 @@ export function buildProgram(out: Output): Command {
     .addCommand(configCommand(out))
     .addCommand(eventsCommand(out))
     .addCommand(benchCommand(out))
-    .addCommand(doctorCommand(out));
+    .addCommand(doctorCommand(out))
+    .addCommand(streamsCommand(out))
+    .addCommand(rulesCommand(out))
+    .addCommand(logsCommand(out))
+    .addCommand(restartCommand(out));
   throwInsteadOfExit(program, out);
   return program;
 }

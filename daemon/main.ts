@@ -1,13 +1,16 @@
 /**
  * vigild's entry point: it alone owns arguments, signals and exit codes. Exit codes: 0 clean stop,
- * 1 runtime failure, 2 invalid configuration or usage, 128+N stopped by a second signal or a stuck
- * shutdown.
+ * 1 runtime failure, 2 invalid configuration or usage, 75 restart asked for (`vigilctl restart`:
+ * systemd's Restart=on-failure starts it again), 128+N stopped by a second signal or a stuck shutdown.
  */
 import { Command, CommanderError } from 'commander';
 import { loadConfigFile, overridesFromEnv, type PathOverrides } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { errorMessage, VigilError } from './errors.js';
+import { pino } from 'pino';
 import { createLogger, type Logger } from './log.js';
+import { LogRing } from './manage/log-ring.js';
+import { RESTART_EXIT_CODE } from './manage/live-manager.js';
 import { createHealthCheck } from './systemd/health.js';
 import { SdNotifier } from './systemd/notify.js';
 import { VERSION } from './version.js';
@@ -74,17 +77,25 @@ async function run(opts: Options): Promise<number> {
     process.stdout.write(`${opts.config}: valid (${cfg.streams.length} streams, ${cfg.rules.length} rules)\n`);
     return 0;
   }
-  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level);
+  // The newest lines are also kept in memory for `vigilctl logs tail`, after redaction.
+  const logRing = new LogRing();
+  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, logRing.tee(pino.destination({ dest: 1, sync: true })));
   // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
-  const app = new App(cfg, log, protocolVersion !== undefined ? { protocolVersion } : {});
+  let requestRestart: () => void = () => undefined;
+  const app = new App(cfg, log, {
+    ...(protocolVersion !== undefined ? { protocolVersion } : {}),
+    configFile: opts.demo ? null : opts.config, overrides: overrides(opts), logRing,
+    requestRestart: () => requestRestart(),
+  });
   // Silent without NOTIFY_SOCKET; under systemd (Type=notify) it reports READY, STATUS, STOPPING
   // and pings the watchdog only while the streams are healthy (daemon/systemd/health.ts).
   const notifier = new SdNotifier({ log: log.child({ component: 'systemd' }) });
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const shutdown = (signal: NodeJS.Signals): void => {
-      const code = 128 + (signal === 'SIGINT' ? 2 : 15);
+    const shutdown = (signal: NodeJS.Signals | 'restart'): void => {
+      const code = signal === 'restart' ? RESTART_EXIT_CODE : 128 + (signal === 'SIGINT' ? 2 : 15);
+      if (stopping && signal === 'restart') return;
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting now');
         resolve(code);
@@ -102,9 +113,10 @@ async function run(opts: Options): Promise<number> {
         await cleanupDemo?.();
         clearTimeout(forced);
         log.info('stopped');
-        resolve(0);
+        resolve(signal === 'restart' ? RESTART_EXIT_CODE : 0);
       });
     };
+    requestRestart = () => shutdown('restart');
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
     app.start(new AbortController().signal).then(

@@ -47,13 +47,20 @@ export class ControlSocket implements Service {
     this.clients.add(socket);
     socket.setEncoding('utf8');
     let buffered = '';
+    // Replies leave in the order of their requests, though some (live changes) take a while.
+    let replies: Promise<void> = Promise.resolve();
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        if (line) socket.write(`${JSON.stringify(handleLine(this.target, line, this.log))}\n`);
+        if (!line) continue;
+        const reply = handleLine(this.target, line, this.log);
+        replies = replies.then(async () => {
+          const text = JSON.stringify(await reply);
+          if (!socket.destroyed) socket.write(`${text}\n`);
+        });
       }
       if (buffered.length > MAX_REQUEST_BYTES) {
         socket.end(`${JSON.stringify(errorReply(null, 'too_large', `request longer than ${MAX_REQUEST_BYTES} bytes`))}\n`);
