@@ -10,7 +10,7 @@ const listOptions = z.strictObject(common);
 const addOptions = z.strictObject({
   ...common,
   model: z.string().min(1).optional(),
-  fps: z.coerce.number().positive().optional(),
+  fps: z.coerce.number().optional(),
   disabled: z.boolean().optional(),
   spec: z.string().optional(),
 });

@@ -42,7 +42,7 @@ export interface ChangeResult {
   changed: string[];
   /** What was done to the running daemon, in words. */
   applied: string[];
-  /** Changed settings that take effect only at the next start of vigild. */
+  /** Settings saved but not in effect until the next start of vigild (this change's and earlier ones'). */
   restart_required: string[];
   persisted: boolean;
   file: string | null;
@@ -68,6 +68,8 @@ export class LiveManager {
   private doc: Document | null = null;
   /** The file's text as last loaded or written: a different text on disk means a hand edit. */
   private text: string | null = null;
+  /** The config the file holds (equal to the running one but for settings awaiting a restart). */
+  private saved: Config | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
 
@@ -79,10 +81,12 @@ export class LiveManager {
   async start(): Promise<void> {
     if (this.opts.file === null) {
       this.doc = new Document(this.opts.target.runningConfig());
+      this.saved = this.opts.target.runningConfig();
       return;
     }
     this.text = await readFile(this.opts.file, 'utf8');
     this.doc = parseDocument(this.text);
+    this.saved = resolveConfigPaths(parseConfigText(this.text, this.opts.file, this.opts.overrides), this.opts.file);
   }
 
   // ---- reads -------------------------------------------------------------------------------
@@ -216,7 +220,8 @@ export class LiveManager {
 
   private async changeNow(what: string, edit: (doc: Document, plain: Changes) => void): Promise<ChangeResult> {
     const current = this.doc;
-    if (current === null) throw new Error('live management has not started');
+    const saved = this.saved;
+    if (current === null || saved === null) throw new Error('live management has not started');
     const file = this.opts.file;
     if (file !== null) {
       const onDisk = await readFile(file, 'utf8').catch((err: unknown) => { throw new Error(`cannot read ${file}: ${errorMessage(err)}`); });
@@ -244,9 +249,10 @@ export class LiveManager {
       this.text = text;
     }
     this.doc = doc;
+    this.saved = candidate;
     const applied = await this.apply(candidate, plan);
     const result: ChangeResult = {
-      changed: diffConfigs(running, candidate).map((d) => d.path), applied, restart_required: plan.restartRequired,
+      changed: diffConfigs(saved, candidate).map((d) => d.path), applied, restart_required: plan.restartRequired,
       persisted: file !== null, file,
       ...(file === null ? { note: 'vigild runs without a config file: the change holds until it stops' } : {}),
     };
