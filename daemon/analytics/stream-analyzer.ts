@@ -91,7 +91,8 @@ export class StreamAnalyzer {
    * Live rule changes (daemon/manage): applied at once between frames, or after the frame in
    * flight, so that no frame is judged by half of one set and half of another. Rule objects that
    * are in both sets keep their state and activities; activities of the others end now, with
-   * `reason` or else rule_removed / rule_changed. `tracker` undefined keeps the current one.
+   * `reason` or else rule_removed / rule_changed, at the time of the last frame analysed. `tracker`
+   * undefined keeps the current one.
    */
   setRules(rules: Rule[], change: { tracker?: Tracker | null; reason?: EndReason } = {}): void {
     this.pendingRules = { rules, ...change };
@@ -109,7 +110,7 @@ export class StreamAnalyzer {
       const rule = old.get(activity.ruleId);
       if (rule !== undefined && kept.has(rule)) continue;
       this.open.delete(key);
-      this.finish(activity, Date.now(), next.reason ?? (ids.has(activity.ruleId) ? 'rule_changed' : 'rule_removed'));
+      this.finish(activity, this.lastTs, next.reason ?? (ids.has(activity.ruleId) ? 'rule_changed' : 'rule_removed'));
     }
     this.opts.rules = next.rules;
     if (next.tracker !== undefined) this.opts.tracker = next.tracker;
