@@ -338,12 +338,16 @@ function seqAt(doc: Document, key: string): YAMLSeq {
   return seq;
 }
 
-/** Shallow merge into one list item: each key set, null removes it (back to its default). */
+/**
+ * Merge into one list item: each key set (`tracker.high_score` reaches into a nested setting), null
+ * removes it (back to its default).
+ */
 function applyChanges(doc: Document, at: Segment[], changes: Changes): void {
   const item = doc.getIn(at, true);
   if (!isMap(item)) throw new Error('the item in the config file is not a mapping');
   for (const [key, value] of Object.entries(changes)) {
-    if (value === null) item.delete(key);
-    else item.set(key, doc.createNode(value));
+    const keyPath = parsePath(key);
+    if (value === null) item.deleteIn(keyPath);
+    else item.setIn(keyPath, doc.createNode(value));
   }
 }

@@ -40,9 +40,19 @@ test('without a config file, changes apply in memory and say so; concurrent chan
     const st = await call(socket, { method: 'status' }) as AppStatus;
     return st.streams.find((s) => s.id === 'two')?.state === 'playing' ? true : undefined;
   });
+  const set = await call(socket, { method: 'streams.set', params: { id: 'two', changes: { 'tracker.high_score': 0.3, fps: 7 } } }) as ChangeResult;
+  assert.deepEqual(set.changed, ['streams.two.fps', 'streams.two.tracker.high_score'], 'a nested key set with a plain one');
+  assert.deepEqual(set.applied, ['stream two restarted']);
+  const reset = await call(socket, { method: 'streams.set', params: { id: 'two', changes: { fps: null } } }) as ChangeResult;
+  assert.deepEqual(reset.changed, ['streams.two.fps']);
+  const two = app.runningConfig().streams.find((s) => s.id === 'two');
+  assert.deepEqual([two?.fps, two?.tracker.high_score], [5, 0.3], 'null put fps back to its default');
   const disabled = await call(socket, { method: 'streams.disable', params: { id: 'one' } }) as ChangeResult;
   assert.deepEqual(disabled.applied, ['stream one stopped']);
-  const list = await call(socket, { method: 'streams.list' }) as { id: string; state: string; enabled: boolean }[];
+  const list = await waitFor('stream two playing again after its restart', async () => {
+    const l = await call(socket, { method: 'streams.list' }) as { id: string; state: string; enabled: boolean }[];
+    return l.find((s) => s.id === 'two')?.state === 'playing' ? l : undefined;
+  });
   assert.deepEqual(list.map((s) => [s.id, s.state, s.enabled]), [['one', 'disabled', false], ['two', 'playing', true]]);
   assert.deepEqual((app.status()).streams.map((s) => s.id), ['two']);
 
