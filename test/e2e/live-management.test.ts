@@ -132,6 +132,16 @@ test('streams and rules change on a running vigild: live, without a gap on the o
     const after = await waitFor('the pipeline threads gone', () => threads(pid) < running ? threads(pid) : undefined, 5000);
     t.diagnostic(`threads while running ${running}, after removal ${after}`);
     assert.doesNotMatch(await readFile(config, 'utf8'), /\bid: added\b/);
+
+    // Streams removed right after their first frame: before gst.ts turned the bus's auto-flush off,
+    // about every other run of these cycles left a pool thread blocked in a bus poll, and the
+    // daemon could no longer exit (the restart test below then times out).
+    for (let i = 0; i < 3; i++) {
+      await call(socket, { method: 'streams.add', params: { stream: { id: 'flash', uri: pattern, fps: PATTERN_FPS } } });
+      await waitFor('stream flash delivering', async () => ((await status(socket)).streams.find((x) => x.id === 'flash')?.framesPulled ?? 0) > 0 ? true : undefined, 5000, 5);
+      await call(socket, { method: 'streams.remove', params: { id: 'flash', with_rules: false } }, 10_000);
+    }
+    await waitFor('the flash pipelines\' threads gone', () => threads(pid) <= after ? true : undefined, 5000);
   });
 
   await t.test('rejected changes leave the file and the running daemon as they were', async () => {
