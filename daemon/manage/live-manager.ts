@@ -250,7 +250,12 @@ export class LiveManager {
     }
     this.doc = doc;
     this.saved = candidate;
-    const applied = await this.apply(candidate, plan);
+    // Every failure that can be foreseen was caught above; starting and stopping streams report
+    // their own failures through status. Should applying still throw, the file is already saved.
+    const applied = await this.apply(candidate, plan).catch((err: unknown) => {
+      this.log.error({ change: what, err: errorMessage(err) }, 'config saved but not fully applied');
+      throw new Error(`saved to ${file ?? 'memory'} but not fully applied (${errorMessage(err)}): vigilctl restart applies it`);
+    });
     const result: ChangeResult = {
       changed: diffConfigs(saved, candidate).map((d) => d.path), applied, restart_required: plan.restartRequired,
       persisted: file !== null, file,
