@@ -77,9 +77,10 @@ async function run(opts: Options): Promise<number> {
     process.stdout.write(`${opts.config}: valid (${cfg.streams.length} streams, ${cfg.rules.length} rules)\n`);
     return 0;
   }
-  // The newest lines are also kept in memory for `vigilctl logs tail`, after redaction.
+  // The newest lines are also kept in memory for `vigilctl logs tail`, after redaction; stdout is
+  // written as pino's default destination writes it (asynchronously, flushed at exit).
   const logRing = new LogRing();
-  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, logRing.tee(pino.destination({ dest: 1, sync: true })));
+  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, logRing.tee(pino.destination({ dest: process.stdout.fd || 1, sync: false })));
   // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
   let requestRestart: () => void = () => undefined;
