@@ -63,6 +63,8 @@ export const liveRequestSchemas = [
   }),
   z.strictObject({ id: requestId, method: z.literal('restart') }),
 ] as const;
+/** Of the live-management methods, those that only read; every other one changes the device. */
+export const LIVE_READ_ONLY_METHODS = ['streams.list', 'rules.list', 'config.get', 'config.validate', 'config.diff', 'logs.tail'] as const;
 
 export const requestSchema = z.discriminatedUnion('method', [
   z.strictObject({ id: requestId, method: z.literal('status') }),

@@ -219,6 +219,11 @@ test('streams and rules change on a running vigild: live, without a gap on the o
     const logs = await ctl(socket, 'logs', 'tail', '-n', '2000', '--json');
     assert.match(logs, /"msg":"config changed"/);
     assert.doesNotMatch(logs, /hunter2-secret/);
+    // --follow polls a cursor: the line is printed once, whether it came before the first poll or after.
+    const following = ctl(socket, 'logs', 'tail', '-n', '2000', '--follow', '--interval', '0.1', '--polls', '15', '--json');
+    await assert.rejects(ctl(socket, 'config', 'get', 'streams.no-such-stream'), /no item "no-such-stream"/);
+    const followed = (await following).split('\n').map((l) => JSON.parse(l) as { msg: string; err?: string });
+    assert.equal(followed.filter((l) => l.msg === 'control request failed' && l.err?.includes('no-such-stream')).length, 1, JSON.stringify(followed));
   });
 
   await t.test('restart: a graceful stop, then the exit code systemd restarts on', async () => {
