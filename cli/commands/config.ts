@@ -17,7 +17,7 @@ const diffOptions = z.strictObject({ socket: z.string().min(1), json: z.boolean(
 const show = (v: unknown): string => (v === undefined ? '(absent)' : JSON.stringify(v));
 
 export function configCommand(out: Output): Command {
-  const cmd = new Command('config').description('inspect and validate configuration');
+  const cmd = new Command('config').description('inspect, validate and change configuration');
   cmd.command('validate')
     .description('validate a vigil.yaml; every problem is listed with its path')
     .argument('[file]', 'configuration file', process.env['VIGIL_CONFIG'] ?? '/etc/vigil/vigil.yaml')
@@ -51,7 +51,8 @@ export function configCommand(out: Output): Command {
     .option('--json', 'machine-readable output')
     .action(async (path: string, value: string, raw: unknown) => {
       const opts = parseOptions(liveOptions, raw);
-      const parsed = parseValue(value, path);
+      // An empty argument is a slip, not a request to restore the default (that is an explicit null).
+      const parsed = value.trim() === '' ? undefined : parseValue(value, path);
       if (parsed === undefined) throw new CliError(`${path}: give a value (null restores the default)`, EXIT.usage);
       const body = await call(opts.socket, { method: 'config.set', params: { path, value: parsed } }, 30_000) as ChangeResult;
       out.result(opts.json, body, describeChange(body));
