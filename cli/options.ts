@@ -27,6 +27,7 @@ export function parseAssignments(pairs: readonly string[]): Record<string, unkno
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new CliError(`expected key=value, got "${pair}"`, EXIT.usage);
+    if (pair.slice(eq + 1).trim() === '') throw new CliError(`${pair.slice(0, eq)}: give a value (null restores the default)`, EXIT.usage);
     changes[pair.slice(0, eq)] = parseValue(pair.slice(eq + 1), pair.slice(0, eq));
   }
   return changes;

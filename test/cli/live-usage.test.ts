@@ -13,6 +13,7 @@ for (const [argv, message] of [
   [['logs', 'tail', '--lines', '0'], /lines: Too small/],
   [['logs', 'tail', '--level', 'loud'], /level: Invalid option/],
   [['streams', 'set', 'gate', 'fps'], /expected key=value, got "fps"/],
+  [['streams', 'set', 'gate', 'fps='], /fps: give a value/],
   [['streams', 'add', 'gate', 'test://ball', '--spec', '[1, 2]'], /--spec: expected a mapping/],
   [['rules', 'add'], /give the rule inline or with --file/],
   [['rules', 'set', 'door', 'zone=[[0,0]'], /zone: not a valid value/],
