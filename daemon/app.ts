@@ -38,8 +38,8 @@ export interface AppOptions {
   overrides?: PathOverrides;
   /** Recent log lines for `logs.tail`. */
   logRing?: LogRing;
-  /** Asks main for a graceful stop that ends with the restart exit code. */
-  requestRestart?: () => void;
+  /** Stops the daemon for its supervisor to start again (`restart` command); without it the command is refused. */
+  onRestart?: () => void;
 }
 
 interface RunningStream {
@@ -77,6 +77,7 @@ export class App implements LiveTarget {
   private store: EventStore | null = null;
   private uplink: Uplink | null = null;
   private control: ControlSocket | null = null;
+  private restartRequested = false;
   private telemetry: TelemetryService | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
@@ -138,7 +139,7 @@ export class App implements LiveTarget {
     if (!this.cfg.control.enabled) return;
     const live = new LiveManager({
       target: this, file: this.opts.configFile ?? null, overrides: this.opts.overrides ?? {},
-      log: this.rootLog, logRing: this.opts.logRing, requestRestart: this.opts.requestRestart,
+      log: this.rootLog, logRing: this.opts.logRing,
     });
     await live.start();
     const control = new ControlSocket(this.cfg.control.socket, {
@@ -148,6 +149,7 @@ export class App implements LiveTarget {
         if (!this.store) throw new Error('event store is closed');
         return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
       },
+      ...(this.opts.onRestart ? { restart: () => this.requestRestart() } : {}),
     }, this.rootLog.child({ component: 'control' }));
     try {
       await control.start();
@@ -156,6 +158,16 @@ export class App implements LiveTarget {
       if (errorMessage(err).startsWith('another process answers')) throw err;
       this.log.error({ socket: this.cfg.control.socket, err: errorMessage(err) }, 'control socket unavailable: vigilctl cannot reach this daemon');
     }
+  }
+
+  /** Replies first; the stop starts once the reply had time to leave (socket or MQTT). */
+  private requestRestart(): { restarting: true } {
+    if (!this.restartRequested) {
+      this.restartRequested = true;
+      this.log.warn('restart requested through the control channel');
+      setTimeout(() => this.opts.onRestart?.(), 300);
+    }
+    return { restarting: true };
   }
 
   private async loadModels(signal: AbortSignal): Promise<void> {

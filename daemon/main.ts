@@ -10,13 +10,18 @@ import { errorMessage, VigilError } from './errors.js';
 import { pino } from 'pino';
 import { createLogger, type Logger } from './log.js';
 import { LogRing } from './manage/log-ring.js';
-import { RESTART_EXIT_CODE } from './manage/live-manager.js';
 import { createHealthCheck } from './systemd/health.js';
 import { SdNotifier } from './systemd/notify.js';
 import { VERSION } from './version.js';
 
 /** systemd's default stop timeout is 90 s; ours must be far shorter so a hung part cannot stall a reboot. */
 const STOP_DEADLINE_MS = 4000;
+
+/**
+ * Exit code after a `restart` command: EX_TEMPFAIL, a failure to systemd, so that
+ * Restart=on-failure starts vigild again (exit 2 alone is kept from restarting).
+ */
+const RESTART_EXIT_CODE = 75;
 
 interface Options {
   config: string;
@@ -83,11 +88,11 @@ async function run(opts: Options): Promise<number> {
   const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, logRing.tee(pino.destination({ dest: process.stdout.fd || 1, sync: false })));
   // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
-  let requestRestart: () => void = () => undefined;
+  // The restart command stops the daemon like a signal does, then exits with RESTART_EXIT_CODE.
+  let restart = (): void => undefined;
   const app = new App(cfg, log, {
-    ...(protocolVersion !== undefined ? { protocolVersion } : {}),
+    ...(protocolVersion !== undefined ? { protocolVersion } : {}), onRestart: () => restart(),
     configFile: opts.demo ? null : opts.config, overrides: overrides(opts), logRing,
-    requestRestart: () => requestRestart(),
   });
   // Silent without NOTIFY_SOCKET; under systemd (Type=notify) it reports READY, STATUS, STOPPING
   // and pings the watchdog only while the streams are healthy (daemon/systemd/health.ts).
@@ -117,7 +122,7 @@ async function run(opts: Options): Promise<number> {
         resolve(signal === 'restart' ? RESTART_EXIT_CODE : 0);
       });
     };
-    requestRestart = () => shutdown('restart');
+    restart = () => shutdown('restart');
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
     app.start(new AbortController().signal).then(

@@ -7,7 +7,9 @@ import { errorReply, okReply, requestSchema, type Reply, type Request } from './
 export interface ControlTarget {
   status(): unknown;
   listEvents(query: { stream?: string | undefined; limit: number }): unknown;
-  /** Streams, rules, config, logs and restart (daemon/manage); absent where the daemon offers none. */
+  /** Replies first, then stops the daemon so that its supervisor starts it again; absent where nothing would. */
+  restart?(): unknown;
+  /** Streams, rules, config and logs (daemon/manage); absent where the daemon offers none. */
   live?: LiveManager;
 }
 
@@ -20,6 +22,9 @@ function dispatch(target: ControlTarget, req: Request): unknown {
   switch (req.method) {
     case 'status': return target.status();
     case 'events.list': return target.listEvents({ stream: req.params.stream, limit: req.params.limit });
+    case 'restart':
+      if (!target.restart) throw new Error('restart is not available: nothing supervises this daemon');
+      return target.restart();
     case 'streams.list': return liveOf(target).listStreams();
     case 'streams.add': return liveOf(target).addStream(req.params.stream);
     case 'streams.remove': return liveOf(target).removeStream(req.params.id, req.params.with_rules);
@@ -35,7 +40,6 @@ function dispatch(target: ControlTarget, req: Request): unknown {
     case 'config.validate': return liveOf(target).validateCandidate(req.params);
     case 'config.diff': return liveOf(target).diff(req.params);
     case 'logs.tail': return liveOf(target).tailLogs(req.params);
-    case 'restart': return liveOf(target).restart();
   }
 }
 

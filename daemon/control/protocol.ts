@@ -61,7 +61,6 @@ export const liveRequestSchemas = [
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).optional(),
     }).prefault({}),
   }),
-  z.strictObject({ id: requestId, method: z.literal('restart') }),
 ] as const;
 /** Of the live-management methods, those that only read; every other one changes the device. */
 export const LIVE_READ_ONLY_METHODS = ['streams.list', 'rules.list', 'config.get', 'config.validate', 'config.diff', 'logs.tail'] as const;
@@ -76,6 +75,8 @@ export const requestSchema = z.discriminatedUnion('method', [
       limit: z.number().int().min(1).max(10_000).default(20),
     }).prefault({}),
   }),
+  /** Stop cleanly and exit with RESTART_EXIT_CODE, so that systemd (Restart=on-failure) starts vigild again. */
+  z.strictObject({ id: requestId, method: z.literal('restart') }),
   ...liveRequestSchemas,
 ]);
 export type Request = z.infer<typeof requestSchema>;

@@ -32,8 +32,6 @@ export interface LiveManagerOptions {
   overrides: PathOverrides;
   log: Logger;
   logRing?: LogRing | undefined;
-  /** Asks main for a graceful stop and the restart exit code; absent where nothing can restart the process. */
-  requestRestart?: (() => void) | undefined;
 }
 
 /** The reply to every change. */
@@ -48,9 +46,6 @@ export interface ChangeResult {
   file: string | null;
   note?: string;
 }
-
-/** Exit code asking systemd for a restart (Restart=on-failure; 2 would be RestartPreventExitStatus). */
-export const RESTART_EXIT_CODE = 75;
 
 type Changes = Record<string, unknown>;
 
@@ -138,15 +133,6 @@ export class LiveManager {
   tailLogs(query: { after?: number | undefined; limit: number; level?: string | undefined }): unknown {
     if (!this.opts.logRing) throw new Error('this daemon keeps no log lines (started without a log ring)');
     return this.opts.logRing.tail(query);
-  }
-
-  restart(): unknown {
-    const request = this.opts.requestRestart;
-    if (!request) throw new Error('restart is not available: nothing would start vigild again');
-    this.log.warn('restart requested through the control channel');
-    // Leave time for this reply to be written before the control socket closes.
-    setTimeout(request, 100).unref();
-    return { restarting: true, exit_code: RESTART_EXIT_CODE };
   }
 
   // ---- changes -----------------------------------------------------------------------------
