@@ -11,6 +11,9 @@ import { addRemoteOptions } from './remote/options.js';
 import { modelsCommand } from './commands/models.js';
 import { statusCommand } from './commands/status.js';
 import { testAlertCommand } from './commands/test-alert.js';
+import { logsCommand } from './commands/logs.js';
+import { rulesCommand } from './commands/rules.js';
+import { streamsCommand } from './commands/streams.js';
 import { topCommand } from './commands/top.js';
 import type { Output } from './output.js';
 
@@ -38,7 +41,10 @@ export function buildProgram(out: Output): Command {
     .addCommand(fleetCommand(out))
     .addCommand(keygenCommand(out))
     .addCommand(modelsCommand(out))
-    .addCommand(testAlertCommand(out));
+    .addCommand(testAlertCommand(out))
+    .addCommand(streamsCommand(out))
+    .addCommand(rulesCommand(out))
+    .addCommand(logsCommand(out));
   addRemoteOptions(program);
   throwInsteadOfExit(program, out);
   return program;

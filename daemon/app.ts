@@ -1,9 +1,12 @@
 import path from 'node:path';
-import { buildRule, usesTracks, type RuleHit } from './analytics/rules/index.js';
+import { buildRule, usesTracks, type EndReason, type Rule, type RuleHit } from './analytics/rules/index.js';
 import { Tracker } from './analytics/tracker/index.js';
 import { StreamAnalyzer } from './analytics/stream-analyzer.js';
 import type { ActivityEnd, ActivityUpdate, EventSink } from './analytics/ports.js';
-import type { Config, StreamConfig } from './config/schema.js';
+import type { PathOverrides } from './config/load.js';
+import type { Config, ModelRef, RuleConfig, StreamConfig } from './config/schema.js';
+import { LiveManager, type LiveTarget } from './manage/live-manager.js';
+import type { LogRing } from './manage/log-ring.js';
 import { ControlSocket } from './control/socket-server.js';
 import { AUDIT_EVENT_KIND, Auditor } from './control/audit.js';
 import { Authoriser } from './control/authoriser.js';
@@ -43,6 +46,11 @@ export interface AppOptions {
   protocolVersion?: ProtocolVersion;
   /** How often a summary of every stream is logged; 0 disables it. */
   statsIntervalMs?: number;
+  /** Live management (daemon/manage): the file changes are persisted to (null: in memory only), and the path overrides it was loaded with. */
+  configFile?: string | null;
+  overrides?: PathOverrides;
+  /** Recent log lines for `logs.tail`. */
+  logRing?: LogRing;
   /** Stops the daemon for its supervisor to start again (`restart` command); without it the command is refused. */
   onRestart?: () => void;
 }
@@ -53,6 +61,9 @@ interface RunningStream {
   analyzer: StreamAnalyzer;
   model: string | null;
   done: Promise<void>;
+  /** Rule objects with the config each was built from, so a live change keeps the unchanged ones (and their state). */
+  rules: { config: RuleConfig; rule: Rule }[];
+  tracker: Tracker | null;
 }
 
 export interface AppStatus {
@@ -78,7 +89,7 @@ export interface AppStatus {
  * order of start is the reverse of that flow, so that nothing produces before its consumer exists.
  * One bad model or stream is logged and left out; it never stops the others.
  */
-export class App {
+export class App implements LiveTarget {
   private store: EventStore | null = null;
   private uplink: Uplink | null = null;
   private control: ControlSocket | null = null;
@@ -95,7 +106,7 @@ export class App {
   private statsTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
-  constructor(private readonly cfg: Config, private readonly rootLog: Logger, private readonly opts: AppOptions = {}) {
+  constructor(private cfg: Config, private readonly rootLog: Logger, private readonly opts: AppOptions = {}) {
     this.log = rootLog.child({ component: 'app' });
   }
 
@@ -160,12 +171,19 @@ export class App {
    * /run/vigil) costs local management only, never the video.
    */
   private async startControl(): Promise<void> {
+    // Live management serves both transports; it only needs the config file, not the socket.
+    const live = new LiveManager({
+      target: this, file: this.opts.configFile ?? null, overrides: this.opts.overrides ?? {},
+      log: this.rootLog, logRing: this.opts.logRing,
+    });
+    await live.start();
     const target: ControlTarget = {
       status: () => this.status(),
       listEvents: ({ stream, limit }) => {
         if (!this.store) throw new Error('event store is closed');
         return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
       },
+      live,
       ...new EventReviews(() => this.store).target(),
       models: this.modelControl(),
       sendTestAlert: () => this.requireTestAlerts().send(),
@@ -231,25 +249,31 @@ export class App {
     for (const ref of this.cfg.models) {
       signal.throwIfAborted();
       if (!used.has(ref.name)) continue;
-      try {
-        // The store's active version when there is one, else the manifest in vigil.yaml; swappable either way.
-        if (!this.models) throw new Error('model manager not started');
-        const detector = await this.models.open(ref);
-        this.detectors.set(ref.name, detector);
-        this.log.info({ model: ref.name, family: detector.info.family, provider: detector.info.provider,
-          input: `${detector.info.inputWidth}x${detector.info.inputHeight}` }, 'model loaded');
-      } catch (err) {
-        this.modelErrors.set(ref.name, errorMessage(err));
-        this.log.error({ model: ref.name, manifest: ref.manifest, err: errorMessage(err) },
-          'model unusable: its streams run with motion detection only');
-      }
+      await this.loadModel(ref);
+    }
+  }
+
+  private async loadModel(ref: ModelRef): Promise<void> {
+    try {
+      // The store's active version when there is one, else the manifest in vigil.yaml; swappable either way.
+      if (!this.models) throw new Error('model manager not started');
+      const detector = await this.models.open(ref);
+      this.detectors.set(ref.name, detector);
+      this.log.info({ model: ref.name, family: detector.info.family, provider: detector.info.provider,
+        input: `${detector.info.inputWidth}x${detector.info.inputHeight}` }, 'model loaded');
+    } catch (err) {
+      this.modelErrors.set(ref.name, errorMessage(err));
+      this.log.error({ model: ref.name, manifest: ref.manifest, err: errorMessage(err) },
+        'model unusable: its streams run with motion detection only');
     }
   }
 
   private async startStream(config: StreamConfig, signal: AbortSignal): Promise<void> {
     const detector = config.model !== undefined ? this.detectors.get(config.model) ?? null : null;
     const ruleConfigs = this.cfg.rules.filter((r) => r.stream === config.id);
-    const rules = ruleConfigs.map(buildRule);
+    const ruleSet = ruleConfigs.map((c) => ({ config: c, rule: buildRule(c) }));
+    const rules = ruleSet.map((r) => r.rule);
+    const tracker = ruleConfigs.some(usesTracks) ? new Tracker(config.tracker) : null;
     if (detector === null && rules.length > 0) {
       this.log.warn({ stream: config.id, rules: rules.map((r) => r.id) },
         'stream has rules but no working model: the rules cannot fire');
@@ -262,7 +286,7 @@ export class App {
     const video = new VideoStream(config, { log: this.rootLog, analysis });
     const analyzer = new StreamAnalyzer({
       streamId: config.id, source: video, detector, rules, sink: this.sink,
-      tracker: ruleConfigs.some(usesTracks) ? new Tracker(config.tracker) : null,
+      tracker,
       motion: config.motion.enabled ? new MotionDetector({ threshold: config.motion.threshold, minArea: config.motion.min_area }) : null,
       log: this.rootLog.child({ component: 'analytics', stream: config.id }),
       updateIntervalMs: config.activity_update_s * 1000,
@@ -271,7 +295,7 @@ export class App {
     const done = analyzer.run(this.running.signal).catch((err: unknown) => {
       this.log.error({ stream: config.id, err: errorMessage(err) }, 'analysis loop ended with an error');
     });
-    this.streams.push({ config, video, analyzer, model: detector ? config.model ?? null : null, done });
+    this.streams.push({ config, video, analyzer, model: detector ? config.model ?? null : null, done, rules: ruleSet, tracker });
   }
 
   private readonly sink: EventSink = {
@@ -337,6 +361,53 @@ export class App {
       activate: (name, version, atRestart) => withCode((m) => m.activate(name, version, atRestart)),
       rollback: (name) => withCode((m) => m.rollback(name)),
     };
+  }
+
+  // ---- live management (LiveTarget, driven by daemon/manage/live-manager.ts) ----
+
+  runningConfig(): Config {
+    return this.cfg;
+  }
+
+  adopt(streams: StreamConfig[], rules: RuleConfig[]): void {
+    this.cfg = { ...this.cfg, streams, rules };
+  }
+
+  async startConfiguredStream(id: string): Promise<void> {
+    const config = this.cfg.streams.find((s) => s.id === id);
+    if (!config || this.streams.some((s) => s.config.id === id)) return;
+    const ref = config.model !== undefined ? this.cfg.models.find((m) => m.name === config.model) : undefined;
+    if (ref && !this.detectors.has(ref.name) && !this.modelErrors.has(ref.name)) await this.loadModel(ref);
+    await this.startStream(config, this.running.signal);
+    this.uplink?.publishState();
+  }
+
+  async stopStream(id: string, reason: EndReason): Promise<boolean> {
+    const i = this.streams.findIndex((s) => s.config.id === id);
+    const s = this.streams[i];
+    if (s === undefined) return false;
+    this.streams.splice(i, 1);
+    s.analyzer.setRules([], { reason });
+    await s.video.stop();
+    await withDeadline(2000, `analysis of stream ${id} to end`, () => s.done).catch((err: unknown) =>
+      this.log.warn({ stream: id, err: errorMessage(err) }, 'stream removed; its analysis is still finishing a frame'));
+    this.uplink?.publishState();
+    return true;
+  }
+
+  refreshRules(streamId: string): void {
+    const s = this.streams.find((r) => r.config.id === streamId);
+    if (!s) return;
+    const configs = this.cfg.rules.filter((r) => r.stream === streamId);
+    const same = (a: RuleConfig, b: RuleConfig): boolean => JSON.stringify(a) === JSON.stringify(b);
+    s.rules = configs.map((c) => s.rules.find((r) => same(r.config, c)) ?? { config: c, rule: buildRule(c) });
+    const tracker = configs.some(usesTracks) ? s.tracker ?? new Tracker(s.config.tracker) : null;
+    s.tracker = tracker;
+    s.analyzer.setRules(s.rules.map((r) => r.rule), { tracker });
+  }
+
+  streamStatus(id: string): StreamStatus | null {
+    return this.streams.find((s) => s.config.id === id)?.video.status() ?? null;
   }
 
   private stateInfo(): StateInfo {

@@ -1,13 +1,15 @@
 /**
  * vigild's entry point: it alone owns arguments, signals and exit codes. Exit codes: 0 clean stop,
- * 1 runtime failure, 2 invalid configuration or usage, 128+N stopped by a second signal or a stuck
- * shutdown.
+ * 1 runtime failure, 2 invalid configuration or usage, 75 restart asked for (`vigilctl restart`:
+ * systemd's Restart=on-failure starts it again), 128+N stopped by a second signal or a stuck shutdown.
  */
 import { Command, CommanderError } from 'commander';
 import { loadConfigFile, overridesFromEnv, type PathOverrides } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { errorMessage, VigilError } from './errors.js';
+import { pino } from 'pino';
 import { createLogger, type Logger } from './log.js';
+import { LogRing } from './manage/log-ring.js';
 import { createHealthCheck } from './systemd/health.js';
 import { SdNotifier } from './systemd/notify.js';
 import { VERSION } from './version.js';
@@ -86,12 +88,18 @@ async function run(opts: Options): Promise<number> {
     const { runPrepareModels } = await import('./inference/prepare-command.js');
     return runPrepareModels(cfg);
   }
-  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, undefined, cfg.log.components);
+  // The newest lines are also kept in memory for `vigilctl logs tail`, after redaction; stdout is
+  // written as pino's default destination writes it (asynchronously, flushed at exit).
+  const logRing = new LogRing();
+  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, logRing.tee(pino.destination({ dest: process.stdout.fd || 1, sync: false })), cfg.log.components);
   // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
   // The restart command stops the daemon like a signal does, then exits with RESTART_EXIT_CODE.
   let restart = (): void => undefined;
-  const app = new App(cfg, log, { ...(protocolVersion !== undefined ? { protocolVersion } : {}), onRestart: () => restart() });
+  const app = new App(cfg, log, {
+    ...(protocolVersion !== undefined ? { protocolVersion } : {}), onRestart: () => restart(),
+    configFile: opts.demo ? null : opts.config, overrides: overrides(opts), logRing,
+  });
   // Silent without NOTIFY_SOCKET; under systemd (Type=notify) it reports READY, STATUS, STOPPING
   // and pings the watchdog only while the streams are healthy (daemon/systemd/health.ts).
   const notifier = new SdNotifier({ log: log.child({ component: 'systemd' }) });
@@ -99,6 +107,7 @@ async function run(opts: Options): Promise<number> {
     let stopping = false;
     const shutdown = (signal: NodeJS.Signals | 'restart'): void => {
       const code = signal === 'restart' ? RESTART_EXIT_CODE : 128 + (signal === 'SIGINT' ? 2 : 15);
+      if (stopping && signal === 'restart') return;
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting now');
         resolve(code);

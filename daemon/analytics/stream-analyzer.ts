@@ -70,16 +70,53 @@ export class StreamAnalyzer {
   /** The frame being analysed and when its inference finished; every hit it yields carries them. */
   private current: Pick<RuleHit, 'frame' | 'inferredAt'> = {};
   private lastMotionEvent = Number.NEGATIVE_INFINITY;
+  private inFrame = false;
+  private pendingRules: { rules: Rule[]; tracker?: Tracker | null; reason?: EndReason } | null = null;
 
   constructor(private readonly opts: AnalyzerOptions) {}
 
   async run(signal: AbortSignal): Promise<void> {
     for await (const frame of this.opts.source.frames(signal)) {
       if (signal.aborted) break;
-      await this.process(frame);
+      this.inFrame = true;
+      try {
+        await this.process(frame);
+      } finally {
+        this.inFrame = false;
+        this.applyPendingRules();
+      }
       this.recent.endToEndMs.push(Date.now() - frame.ts);
     }
     this.closeAll(this.lastTs, 'stream_ended');
+  }
+
+  /**
+   * Live rule changes (daemon/manage): applied at once between frames, or after the frame in
+   * flight, so that no frame is judged by half of one set and half of another. Rule objects that
+   * are in both sets keep their state and activities; activities of the others end now, with
+   * `reason` or else rule_removed / rule_changed, at the time of the last frame analysed. `tracker`
+   * undefined keeps the current one.
+   */
+  setRules(rules: Rule[], change: { tracker?: Tracker | null; reason?: EndReason } = {}): void {
+    this.pendingRules = { rules, ...change };
+    if (!this.inFrame) this.applyPendingRules();
+  }
+
+  private applyPendingRules(): void {
+    const next = this.pendingRules;
+    if (next === null) return;
+    this.pendingRules = null;
+    const kept = new Set(next.rules);
+    const ids = new Set(next.rules.map((r) => r.id));
+    const old = new Map(this.opts.rules.map((r) => [r.id, r]));
+    for (const [key, activity] of [...this.open]) {
+      const rule = old.get(activity.ruleId);
+      if (rule !== undefined && kept.has(rule)) continue;
+      this.open.delete(key);
+      this.finish(activity, this.lastTs, next.reason ?? (ids.has(activity.ruleId) ? 'rule_changed' : 'rule_removed'));
+    }
+    this.opts.rules = next.rules;
+    if (next.tracker !== undefined) this.opts.tracker = next.tracker;
   }
 
   async process(frame: Frame): Promise<void> {

@@ -102,7 +102,11 @@ export function loadConfigFile(file: string, overrides: PathOverrides = {}): Con
   } catch (err) {
     throw new ConfigError([`cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], file);
   }
-  const cfg = parseConfigText(text, file, overrides);
+  return resolveConfigPaths(parseConfigText(text, file, overrides), file);
+}
+
+/** Relative paths in a config are relative to the file's folder, wherever the daemon was started from. */
+export function resolveConfigPaths(cfg: Config, file: string): Config {
   const base = path.dirname(path.resolve(file));
   const abs = (p: string): string => path.resolve(base, p);
   return {

@@ -1,5 +1,6 @@
-import { errorMessage } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { LiveManager } from '../manage/live-manager.js';
 import { errorReply, okReply, requestSchema, type Reply, type Request } from './protocol.js';
 
 /** What the control plane may ask of the running daemon: narrow, so it cannot reach further in. */
@@ -22,6 +23,13 @@ export interface ControlTarget {
   showEvent?(id: string): unknown;
   ackEvent?(ack: { id: string; verdict: 'true_alarm' | 'false_alarm'; note?: string | undefined; by?: string | undefined }): unknown;
   tailEvents?(query: { after: string; limit: number }): unknown;
+  /** Streams, rules, config and logs (daemon/manage); absent where the daemon offers none. */
+  live?: LiveManager;
+}
+
+function liveOf(target: ControlTarget): LiveManager {
+  if (!target.live) throw new Error('live management is not available on this daemon');
+  return target.live;
 }
 
 const unsupported = (method: string): never => { throw new Error(`${method} is not available on this daemon`); };
@@ -64,11 +72,26 @@ function dispatch(target: ControlTarget, req: Request): unknown {
     case 'events.show': return target.showEvent ? target.showEvent(req.params.id) : unsupported(req.method);
     case 'events.ack': return target.ackEvent ? target.ackEvent(req.params) : unsupported(req.method);
     case 'events.tail': return target.tailEvents ? target.tailEvents(req.params) : unsupported(req.method);
+    case 'streams.list': return liveOf(target).listStreams();
+    case 'streams.add': return liveOf(target).addStream(req.params.stream);
+    case 'streams.remove': return liveOf(target).removeStream(req.params.id, req.params.with_rules);
+    case 'streams.enable': return liveOf(target).setStreamEnabled(req.params.id, true);
+    case 'streams.disable': return liveOf(target).setStreamEnabled(req.params.id, false);
+    case 'streams.set': return liveOf(target).setStream(req.params.id, req.params.changes);
+    case 'rules.list': return liveOf(target).listRules(req.params.stream);
+    case 'rules.add': return liveOf(target).addRule(req.params.rule);
+    case 'rules.remove': return liveOf(target).removeRule(req.params.id);
+    case 'rules.set': return liveOf(target).setRule(req.params.id, req.params.changes);
+    case 'config.get': return liveOf(target).getConfig(req.params.path);
+    case 'config.set': return liveOf(target).setConfig(req.params.path, req.params.value);
+    case 'config.validate': return liveOf(target).validateCandidate(req.params);
+    case 'config.diff': return liveOf(target).diff(req.params);
+    case 'logs.tail': return liveOf(target).tailLogs(req.params);
   }
 }
 
 /**
- * Turns one raw request line into one reply. It never throws: malformed JSON, unknown methods and
+ * Turns one raw request line into one reply. It never rejects: malformed JSON, unknown methods and
  * failing handlers all become error replies, so no request can take the daemon down.
  */
 export function handleLine(target: ControlTarget, line: string, log: Logger, gate?: Gate): Reply | Promise<Reply> {
@@ -111,14 +134,17 @@ export function handleRequest(target: ControlTarget, raw: unknown, log: Logger, 
     // Long operations (model installs) answer when they finish; the others stay synchronous.
     if (body instanceof Promise) {
       const { id: reqId, method } = parsed.data;
-      return body.then((b) => okReply(reqId, b), (err: unknown) => {
-        log.warn({ method, err: errorMessage(err) }, 'control request failed');
-        return errorReply(reqId, 'failed', errorMessage(err));
-      });
+      return body.then((b) => okReply(reqId, b), (err: unknown) => failure(reqId, method, err, log));
     }
     return okReply(parsed.data.id, body);
   } catch (err) {
-    log.warn({ method: parsed.data.method, err: errorMessage(err) }, 'control request failed');
-    return errorReply(parsed.data.id, 'failed', errorMessage(err));
+    return failure(parsed.data.id, parsed.data.method, err, log);
   }
+}
+
+function failure(id: string, method: string, err: unknown, log: Logger): Reply {
+  // A rejected config change: every problem with its path, as `vigild --check-config` gives them.
+  if (err instanceof ConfigError) return errorReply(id, 'invalid', err.problems.join('; '));
+  log.warn({ method, err: errorMessage(err) }, 'control request failed');
+  return errorReply(id, 'failed', errorMessage(err));
 }

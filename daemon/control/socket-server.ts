@@ -48,6 +48,8 @@ export class ControlSocket implements Service {
     this.clients.add(socket);
     socket.setEncoding('utf8');
     let buffered = '';
+    // Replies leave in the order of their requests, though some (live changes) take a while.
+    let replies: Promise<void> = Promise.resolve();
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       let nl: number;
@@ -56,8 +58,10 @@ export class ControlSocket implements Service {
         buffered = buffered.slice(nl + 1);
         if (!line) continue;
         const reply = handleLine(this.target, line, this.log, this.gate);
-        if (reply instanceof Promise) void reply.then((r) => { if (!socket.destroyed) socket.write(`${JSON.stringify(r)}\n`); });
-        else socket.write(`${JSON.stringify(reply)}\n`);
+        replies = replies.then(async () => {
+          const text = JSON.stringify(await reply);
+          if (!socket.destroyed) socket.write(`${text}\n`);
+        });
       }
       if (buffered.length > MAX_REQUEST_BYTES) {
         socket.end(`${JSON.stringify(errorReply(null, 'too_large', `request longer than ${MAX_REQUEST_BYTES} bytes`))}\n`);

@@ -67,7 +67,14 @@ let binding: Binding | undefined;
 /** Loaded on first use so that modules importing types or builders never need the native addon. */
 export const createPipeline: PipelineFactory = (description) => {
   binding ??= createRequire(import.meta.url)('gstreamer-superficial') as Binding;
-  return new binding.Pipeline(description);
+  const pipeline = new binding.Pipeline(description);
+  // The binding's bus poll blocks a pool thread in gst_bus_timed_pop with no timeout, and stops
+  // re-polling only once it wakes to find the pipeline NULL. With auto-flush the bus is set
+  // flushing on the way to NULL and the state-changed messages that would wake it are dropped: a
+  // pipeline stopped soon after it started (a stream removed or restarted live) then kept one pool
+  // thread blocked forever, which also made process.exit() hang joining the pool.
+  (pipeline as unknown as { 'auto-flush-bus': boolean })['auto-flush-bus'] = false;
+  return pipeline;
 };
 
 export function isAppSink(el: GstElement | undefined): el is GstAppSink {

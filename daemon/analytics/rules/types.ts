@@ -28,7 +28,9 @@ export interface RuleHit {
 }
 
 /** Why an activity closed. */
-export type EndReason = 'exit' | 'moved' | 'track_lost' | 'cleared' | 'stream_ended';
+export type EndReason = 'exit' | 'moved' | 'track_lost' | 'cleared' | 'stream_ended'
+  // Live management (daemon/manage): the rule or stream the activity belonged to was changed or removed.
+  | 'rule_changed' | 'rule_removed' | 'stream_changed' | 'stream_disabled' | 'stream_removed';
 
 /**
  * A rule's answer for one frame. `start` opens an activity that keeps one event id until its
