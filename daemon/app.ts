@@ -7,6 +7,8 @@ import type { Config, StreamConfig } from './config/schema.js';
 import { ControlSocket } from './control/socket-server.js';
 import { errorMessage } from './errors.js';
 import { loadDetector, type Detector } from './inference/detector.js';
+import { InferenceScheduler } from './inference/scheduler.js';
+import { motionGateFor, schedulerLaneOptions } from './analytics/throughput-config.js';
 import { withDeadline } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { MotionDetector } from './motion/motion-detector.js';
@@ -66,6 +68,8 @@ export class App {
   private control: ControlSocket | null = null;
   private telemetry: TelemetryService | null = null;
   private readonly detectors = new Map<string, Detector>();
+  /** One per loaded model: the streams using it take turns by priority (see inference/scheduler.ts). */
+  private readonly schedulers = new Map<string, InferenceScheduler>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
   private readonly running = new AbortController();
@@ -151,6 +155,7 @@ export class App {
           engineCacheDir: path.join(this.cfg.storage.dir, 'tensorrt'),
         }, this.rootLog.child({ component: 'inference', model: ref.name }));
         this.detectors.set(ref.name, detector);
+        this.schedulers.set(ref.name, new InferenceScheduler(detector));
         this.log.info({ model: ref.name, family: detector.info.family, provider: detector.info.provider,
           input: `${detector.info.inputWidth}x${detector.info.inputHeight}` }, 'model loaded');
       } catch (err) {
@@ -176,7 +181,9 @@ export class App {
     }
     const video = new VideoStream(config, { log: this.rootLog, analysis });
     const analyzer = new StreamAnalyzer({
-      streamId: config.id, source: video, detector, rules, sink: this.sink,
+      streamId: config.id, source: video, rules, sink: this.sink,
+      detector: detector && config.model !== undefined ? this.schedulers.get(config.model)?.lane(schedulerLaneOptions(config)) ?? detector : null,
+      gate: motionGateFor(config),
       tracker: ruleConfigs.some(usesTracks) ? new Tracker(config.tracker) : null,
       motion: config.motion.enabled ? new MotionDetector({ threshold: config.motion.threshold, minArea: config.motion.min_area }) : null,
       log: this.rootLog.child({ component: 'analytics', stream: config.id }),
@@ -281,6 +288,7 @@ export class App {
       await s.video.stop();
       await s.done;
     })));
+    for (const scheduler of this.schedulers.values()) scheduler.close();
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
     if (this.telemetry) await attempt('telemetry', () => this.telemetry?.stop());
     if (this.uplink) await attempt('uplink', () => this.uplink?.stop());
