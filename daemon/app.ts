@@ -6,8 +6,8 @@ import type { ActivityEnd, ActivityUpdate, EventSink } from './analytics/ports.j
 import type { Config, StreamConfig } from './config/schema.js';
 import { ControlSocket } from './control/socket-server.js';
 import { errorMessage } from './errors.js';
-import { loadDetector, type Detector } from './inference/detector.js';
-import { InferenceScheduler } from './inference/scheduler.js';
+import { loadDetector, type Detector, type DetectorProfile } from './inference/detector.js';
+import { InferenceScheduler, type LaneStats } from './inference/scheduler.js';
 import { motionGateFor, schedulerLaneOptions } from './analytics/throughput-config.js';
 import { withDeadline } from './lifecycle.js';
 import type { Logger } from './log.js';
@@ -259,6 +259,25 @@ export class App {
       uplink: this.uplink?.status() ?? null,
       storage: this.store?.storageStatus() ?? null,
       ...(this.telemetry?.latest ? { telemetry: this.telemetry.latest } : {}),
+    };
+  }
+
+  /**
+   * Where the frame path spends its time, for the benchmark: each loaded model's recent pre/run/post
+   * times and its scheduler's per-stream counters, and each stream's time after inference
+   * (tracker, rules, store).
+   */
+  inferenceProfiles(): {
+    models: { model: string; profile: DetectorProfile | null; lanes: LaneStats[] }[];
+    streams: { id: string; afterInferenceMs: Percentiles | null; eventFrameMs: Percentiles | null }[];
+  } {
+    return {
+      models: [...this.detectors.entries()].map(([model, d]) => ({
+        model, profile: d.profile ?? null, lanes: this.schedulers.get(model)?.stats() ?? [],
+      })),
+      streams: this.streams.map((s) => ({
+        id: s.config.id, afterInferenceMs: s.analyzer.recent.afterInferenceMs.percentiles(), eventFrameMs: s.analyzer.recent.eventFrameMs.percentiles(),
+      })),
     };
   }
 
