@@ -14,21 +14,30 @@
  * Each Vigil scenario runs in a child process (scripts/bench-scenario.ts) so that CPU and memory
  * are its own. Prints tables; writes everything as JSON (--out).
  *
- *   npm run bench:frames -- [--quick | --full] [--models a.json,b.json] [--streams 1,4] [--seconds N] [--out FILE]
+ *   npm run bench:frames -- [--quick | --full] [--models a.json,b.json] [--streams 1,4] [--stream-fps 10] [--seconds N]
+ *     [--1080p | --no-1080p] [--no-sustain] [--out FILE]
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { loadDetector } from '../daemon/inference/detector.js';
-import { silentLogger } from '../daemon/log.js';
-import { streamSchema } from '../daemon/config/schema.js';
-import { threadPoolSize } from '../daemon/threadpool.cjs';
 import type { Frame } from '../daemon/video/frame.js';
-import { VideoStream } from '../daemon/video/stream.js';
-import { startMosquitto } from '../test/helpers/mosquitto.js';
 import type { Scenario, ScenarioResult, ScenarioStream } from './bench-scenario.js';
+
+// libuv sizes its pool once, and loading this ES module already started it (see
+// daemon/threadpool.cts): with the default 4 threads, a clip's pending pull and bus poll plus
+// inference can starve each other. Run again with a pool of our own size.
+if (process.env['UV_THREADPOOL_SIZE'] === undefined) {
+  const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: '16' } });
+  process.exit(again.status ?? 1);
+}
+const { loadDetector } = await import('../daemon/inference/detector.js');
+const { silentLogger } = await import('../daemon/log.js');
+const { streamSchema } = await import('../daemon/config/schema.js');
+const { threadPoolSize } = await import('../daemon/threadpool.cjs');
+const { VideoStream } = await import('../daemon/video/stream.js');
+const { startMosquitto } = await import('../test/helpers/mosquitto.js');
 
 const execFileAsync = promisify(execFile);
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
@@ -48,6 +57,8 @@ const { values: args } = parseArgs({
     'stream-fps': { type: 'string', default: '10' },
     'infer-runs': { type: 'string' },
     'no-1080p': { type: 'boolean', default: false },
+    '1080p': { type: 'boolean', default: false },
+    'no-sustain': { type: 'boolean', default: false },
   },
 });
 const mode = args.full ? 'full' : args.quick ? 'quick' : 'default';
@@ -58,7 +69,7 @@ const streamCounts = (args.streams ?? { quick: '1,2', default: '1,4', full: '1,2
 const streamFps = Number(args['stream-fps']);
 const inferRuns = Number(args['infer-runs'] ?? { quick: 30, default: 60, full: 200 }[mode]);
 const sustainTrials = { quick: 1, default: 2, full: 4 }[mode];
-const with1080p = !args['no-1080p'] && mode !== 'quick';
+const with1080p = args['1080p'] || (!args['no-1080p'] && mode !== 'quick');
 const SUSTAIN_FPS = 5;
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -247,9 +258,13 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
   }
   // Inference-bound on a CPU: the model's frames per second, less what decoding the streams costs.
   const estimate = Math.max(1, Math.floor((0.8 * inference.fps) / SUSTAIN_FPS));
-  log(`${model}: streams sustained at ${SUSTAIN_FPS} fps on ${path.basename(args['still-clip'])}`);
-  const ungated = await sustain(manifest, estimate, false);
-  const gated = await sustain(manifest, Math.max(ungated.streams + 1, estimate * 1.6), true);
+  let ungated: Awaited<ReturnType<typeof sustain>> = { streams: NaN, trials: [] };
+  let gated = ungated;
+  if (!args['no-sustain']) {
+    log(`${model}: streams sustained at ${SUSTAIN_FPS} fps on ${path.basename(args['still-clip'])}`);
+    ungated = await sustain(manifest, estimate, false);
+    gated = await sustain(manifest, Math.max(ungated.streams + 1, estimate * 1.6), true);
+  }
   return { model, provider: inference.provider, input: `${inference.width}x${inference.height}`, inference, decodeLimitFps, single, multi,
     memoryPerStreamMiB, sustain: { ungated, gated } };
 }
