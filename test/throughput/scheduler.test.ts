@@ -45,7 +45,8 @@ test('overload: with twice the streams the model can serve, the high-priority st
   // Capacity first, on this machine as it is now: the test sizes its overload from it.
   const [probe] = await plazaFrames(detector, 1, 10);
   assert.ok(probe);
-  for (let i = 0; i < 3; i++) await detector.detect(probe);
+  // onnxruntime's first few dozen runs are up to twice as slow: warm up by time before measuring.
+  for (const w0 = performance.now(); performance.now() - w0 < 1500;) await detector.detect(probe);
   const times: number[] = [];
   const t0 = performance.now();
   while (performance.now() - t0 < 1500) {
