@@ -15,7 +15,7 @@
  * are its own. Prints tables; writes everything as JSON (--out).
  *
  *   npm run bench:frames -- [--quick | --full] [--models a.json,b.json] [--streams 1,4] [--stream-fps 10] [--seconds N]
- *     [--1080p | --no-1080p] [--no-sustain] [--out FILE]
+ *     [--1080p | --no-1080p] [--no-sustain] [--sustain-trials N] [--out FILE]
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -59,6 +59,7 @@ const { values: args } = parseArgs({
     'no-1080p': { type: 'boolean', default: false },
     '1080p': { type: 'boolean', default: false },
     'no-sustain': { type: 'boolean', default: false },
+    'sustain-trials': { type: 'string' },
   },
 });
 const mode = args.full ? 'full' : args.quick ? 'quick' : 'default';
@@ -68,7 +69,7 @@ const seconds = Number(args.seconds ?? { quick: 4, default: 8, full: 15 }[mode])
 const streamCounts = (args.streams ?? { quick: '1,2', default: '1,4', full: '1,2,4,8' }[mode]).split(',').map(Number);
 const streamFps = Number(args['stream-fps']);
 const inferRuns = Number(args['infer-runs'] ?? { quick: 30, default: 60, full: 200 }[mode]);
-const sustainTrials = { quick: 1, default: 2, full: 4 }[mode];
+const sustainTrials = Number(args['sustain-trials'] ?? { quick: 1, default: 2, full: 4 }[mode]);
 const with1080p = args['1080p'] || (!args['no-1080p'] && mode !== 'quick');
 const SUSTAIN_FPS = 5;
 
