@@ -239,6 +239,11 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
   log(`${model}: one stream, as fast as it goes`);
   // An alert at most once a second, as a real rule would: most frames store nothing.
   const one = await scenario(manifest, [{ id: 'clip', uri: `file://${args.clip}`, fps: 120, realtime: false }], 1);
+  // Measured again right after Vigil's run and the faster kept: on a shared machine the load moves
+  // between the two, and a limit that read low would flatter the ratio.
+  log(`${model}: inference alone, again`);
+  const again = await inferenceLimit(manifest);
+  if (again.fps > inference.fps) Object.assign(inference, again);
   const vigilFps = one.streams[0]?.inferredFps ?? 0;
   const single = {
     ...one, vigilFps, ratio: vigilFps / Math.min(decodeLimitFps['540p'] ?? Infinity, inference.fps),
