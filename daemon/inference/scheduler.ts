@@ -74,6 +74,11 @@ export interface SchedulerLane {
   readonly stats: LaneStats;
 }
 
+/** Priority first, then the lane served longest ago, then registration order. */
+function before(a: Lane, b: Lane): number {
+  return b.rank - a.rank || a.lastServed - b.lastServed || a.order - b.order;
+}
+
 export interface SchedulerOptions {
   now?: () => number;
 }
@@ -91,6 +96,8 @@ export interface SchedulerOptions {
 export class InferenceScheduler {
   private readonly lanes: Lane[] = [];
   private busy = false;
+  /** A pick put off until skipped streams have handed in their newest frames (see pump). */
+  private deferred = false;
   private closed = false;
   private readonly now: () => number;
   private readonly maxBatch: number;
@@ -148,25 +155,45 @@ export class InferenceScheduler {
     req.reject(new FrameSkipped(lane.opts.streamId, this.now() - req.queuedAt));
   }
 
-  /** Lanes with a frame waiting, best first. */
-  private ready(now: number): Lane[] {
+  /**
+   * Lanes with a fresh frame waiting, best first; stale frames are skipped on the way. `skippedAhead`:
+   * a lane whose turn it was had only a stale frame.
+   */
+  private ready(now: number): { ready: Lane[]; skippedAhead: boolean } {
     const ready: Lane[] = [];
+    const skipped: Lane[] = [];
     for (const lane of this.lanes) {
       const req = lane.pending;
       if (req === null) continue;
       if (now - req.queuedAt > lane.maxWaitMs) {
         this.skip(lane);
+        skipped.push(lane);
         continue;
       }
       ready.push(lane);
     }
-    return ready.sort((a, b) => b.rank - a.rank || a.lastServed - b.lastServed || a.order - b.order);
+    ready.sort(before);
+    const first = ready[0];
+    return { ready, skippedAhead: skipped.some((l) => first === undefined || before(l, first) < 0) };
   }
 
   private pump(): void {
-    if (this.busy) return;
+    if (this.busy || this.deferred) return;
     const now = this.now();
-    const chosen = this.ready(now).slice(0, this.maxBatch);
+    const { ready, skippedAhead } = this.ready(now);
+    if (skippedAhead) {
+      // The stream whose turn it is had a stale frame: its newest arrives within this turn of the
+      // event loop (the analysis loop takes it from its slot at once). Picking now would hand its
+      // turn to whichever stream happened to hand in a frame last, and under heavy load the same
+      // streams would lose every time.
+      this.deferred = true;
+      setImmediate(() => {
+        this.deferred = false;
+        this.pump();
+      });
+      return;
+    }
+    const chosen = ready.slice(0, this.maxBatch);
     if (chosen.length === 0) return;
     const reqs: Request[] = [];
     for (const lane of chosen) {
