@@ -114,8 +114,8 @@ test('overload: with twice the streams the model can serve, the high-priority st
   const others = rates.slice(1);
   const total = rates.reduce((a, b) => a + b, 0);
   assert.ok(demand() >= 2 * total, `the streams asked for less than twice what the machine served: ${summary}`);
-  // Fair: no normal stream gets less than half of what the best-served one gets.
-  assert.ok(Math.min(...others) >= 0.5 * Math.max(...others), `normal streams not shared fairly: ${summary}`);
+  // Fair: no normal stream gets less than three quarters of what the best-served one gets.
+  assert.ok(Math.min(...others) >= 0.75 * Math.max(...others), `normal streams not shared fairly: ${summary}`);
 
   running.abort();
   await Promise.all(parts.map((p) => p.video.stop()));
