@@ -14,7 +14,9 @@ import { MqttCommands } from './control/mqtt-commands.js';
 import { NonceCache } from './control/nonce-cache.js';
 import { auditOutbox } from './uplink/audit-message.js';
 import { errorMessage } from './errors.js';
-import type { Detector } from './inference/detector.js';
+import type { Detector, DetectorProfile } from './inference/detector.js';
+import { InferenceScheduler, type LaneStats } from './inference/scheduler.js';
+import { motionGateFor, schedulerLaneOptions } from './analytics/throughput-config.js';
 import { withDeadline } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { MotionDetector } from './motion/motion-detector.js';
@@ -100,6 +102,8 @@ export class App implements LiveTarget {
   private testAlerts: TestAlerts | null = null;
   private tiers: ResponseTiers | null = null;
   private readonly detectors = new Map<string, Detector>();
+  /** One per loaded model: the streams using it take turns by priority (see inference/scheduler.ts). */
+  private readonly schedulers = new Map<string, InferenceScheduler>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
   private readonly running = new AbortController();
@@ -259,6 +263,7 @@ export class App implements LiveTarget {
       if (!this.models) throw new Error('model manager not started');
       const detector = await this.models.open(ref);
       this.detectors.set(ref.name, detector);
+      this.schedulers.set(ref.name, new InferenceScheduler(detector));
       this.log.info({ model: ref.name, family: detector.info.family, provider: detector.info.provider,
         input: `${detector.info.inputWidth}x${detector.info.inputHeight}` }, 'model loaded');
     } catch (err) {
@@ -285,7 +290,9 @@ export class App implements LiveTarget {
     }
     const video = new VideoStream(config, { log: this.rootLog, analysis });
     const analyzer = new StreamAnalyzer({
-      streamId: config.id, source: video, detector, rules, sink: this.sink,
+      streamId: config.id, source: video, rules, sink: this.sink,
+      detector: detector && config.model !== undefined ? this.schedulers.get(config.model)?.lane(schedulerLaneOptions(config)) ?? detector : null,
+      gate: motionGateFor(config),
       tracker,
       motion: config.motion.enabled ? new MotionDetector({ threshold: config.motion.threshold, minArea: config.motion.min_area }) : null,
       log: this.rootLog.child({ component: 'analytics', stream: config.id }),
@@ -444,6 +451,25 @@ export class App implements LiveTarget {
     };
   }
 
+  /**
+   * Where the frame path spends its time, for the benchmark: each loaded model's recent pre/run/post
+   * times and its scheduler's per-stream counters, and each stream's time after inference
+   * (tracker, rules, store).
+   */
+  inferenceProfiles(): {
+    models: { model: string; profile: DetectorProfile | null; lanes: LaneStats[] }[];
+    streams: { id: string; afterInferenceMs: Percentiles | null; eventFrameMs: Percentiles | null }[];
+  } {
+    return {
+      models: [...this.detectors.entries()].map(([model, d]) => ({
+        model, profile: d.profile ?? null, lanes: this.schedulers.get(model)?.stats() ?? [],
+      })),
+      streams: this.streams.map((s) => ({
+        id: s.config.id, afterInferenceMs: s.analyzer.recent.afterInferenceMs.percentiles(), eventFrameMs: s.analyzer.recent.eventFrameMs.percentiles(),
+      })),
+    };
+  }
+
   private logStats(): void {
     for (const s of this.status().streams) {
       this.log.info({ stream: s.id, state: s.state, decoder: s.decoder, fps: Number(s.fps.toFixed(2)), pulled: s.framesPulled,
@@ -473,6 +499,7 @@ export class App implements LiveTarget {
       await s.video.stop();
       await s.done;
     })));
+    for (const scheduler of this.schedulers.values()) scheduler.close();
     if (this.models) await attempt('model manager', () => this.models?.stop());
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
     if (this.tiers) await attempt('response tiers', () => this.tiers?.stop());

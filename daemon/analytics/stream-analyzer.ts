@@ -3,6 +3,8 @@ import { errorMessage } from '../errors.js';
 import type { Detection } from '../inference/types.js';
 import type { MotionResult } from '../motion/motion-detector.js';
 import type { Frame } from '../video/frame.js';
+import { FrameSkipped } from '../inference/scheduler.js';
+import type { MotionGate } from './motion-gate.js';
 import { SampleRing } from '../util/sample-ring.js';
 import type { DetectorPort, EventSink, FrameSource, MotionPort } from './ports.js';
 import { asObject, type EndReason, type Rule, type RuleHit, type RuleInput, type RuleOutput } from './rules/types.js';
@@ -33,6 +35,10 @@ export interface AnalyzerStats {
   /** Activities started and not yet ended, and those ended since start. */
   openActivities: number;
   endedActivities: number;
+  /** Frames not inferred because the scene was still (motion gating). */
+  gatedFrames: number;
+  /** Frames the inference scheduler skipped because a newer one was due (overload). */
+  skippedFrames: number;
 }
 
 export interface AnalyzerOptions {
@@ -49,6 +55,8 @@ export interface AnalyzerOptions {
   motionEventIntervalMs?: number;
   /** An open activity sends the hub an update at most this often (frame time); default 30 s. */
   updateIntervalMs?: number;
+  /** Skips inference on still frames; needs `motion`. */
+  gate?: MotionGate | null;
 }
 
 /**
@@ -60,12 +68,17 @@ export class StreamAnalyzer {
   readonly stats: AnalyzerStats = {
     framesAnalysed: 0, inferences: 0, inferenceErrors: 0, inferenceMs: 0,
     motionFrames: 0, events: 0, eventErrors: 0, lastDetections: 0, tracks: 0, openActivities: 0, endedActivities: 0,
+    gatedFrames: 0, skippedFrames: 0,
   };
   /** Open activities by rule and key: the event id their start was stored as. */
   private readonly open = new Map<string, OpenActivity>();
   private lastTs = 0;
   /** Recent inference times and pull-to-decision times (ms), for the telemetry's percentiles. */
-  readonly recent = { inferenceMs: new SampleRing(), endToEndMs: new SampleRing() };
+  readonly recent = {
+    inferenceMs: new SampleRing(), endToEndMs: new SampleRing(),
+    /** Tracker, rules and activity updates on frames that stored no event, and on those that did (a SQLite commit). */
+    afterInferenceMs: new SampleRing(), eventFrameMs: new SampleRing(),
+  };
   private inMotion = false;
   /** The frame being analysed and when its inference finished; every hit it yields carries them. */
   private current: Pick<RuleHit, 'frame' | 'inferredAt'> = {};
@@ -129,9 +142,16 @@ export class StreamAnalyzer {
       if (motion) this.reportMotion(frame, motion);
       return;
     }
+    const gate = this.opts.gate;
+    if (gate && gate.decide(frame.ts, motion) === 'still') {
+      this.stats.gatedFrames += 1;
+      return;
+    }
     const detections = await this.infer(frame);
     if (detections === null) return;
     this.current = { frame, inferredAt: wallClock() };
+    const afterInference = performance.now();
+    const eventsBefore = this.stats.events + this.stats.eventErrors;
     this.lastTs = frame.ts;
     const tracked = this.opts.tracker?.update(frame.ts, detections) ?? { tracks: [], lost: [], removed: [] };
     this.stats.tracks = tracked.tracks.length;
@@ -142,6 +162,9 @@ export class StreamAnalyzer {
       for (const out of rule.evaluate(input)) this.apply(rule.id, out);
     }
     this.sendUpdates(frame.ts, tracked.tracks);
+    const ms = performance.now() - afterInference;
+    if (this.stats.events + this.stats.eventErrors === eventsBefore) this.recent.afterInferenceMs.push(ms);
+    else this.recent.eventFrameMs.push(ms);
   }
 
   /**
@@ -229,6 +252,11 @@ export class StreamAnalyzer {
       this.stats.lastDetections = detections.length;
       return detections;
     } catch (err) {
+      if (err instanceof FrameSkipped) {
+        this.stats.skippedFrames += 1;
+        this.opts.gate?.missed();
+        return null;
+      }
       this.stats.inferenceErrors += 1;
       // One line per power of two keeps a persistently failing model from flooding the journal.
       const n = this.stats.inferenceErrors;

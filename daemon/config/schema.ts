@@ -93,7 +93,17 @@ export const streamSchema = z.strictObject({
     min_area: z.number().min(0).max(1).default(0.002),
     /** Grey-level difference (0-255) that counts a cell as changed. */
     threshold: z.number().min(1).max(255).default(25),
+    /** Motion gating: skip inference while the scene is still; see docs/throughput.md. */
+    gate: z.strictObject({
+      enabled: z.boolean().default(false),
+      /** While still, one inference this often, so a stopped object is still seen. */
+      keepalive_s: z.number().min(0.1).max(3600).default(2),
+      /** Inference goes on this long after the last motion, for objects that stop or move slowly. */
+      hold_s: z.number().min(0).max(600).default(1),
+    }).prefault({}),
   }).prefault({}),
+  /** Under overload, high-priority streams keep their fps; the others share what is left. */
+  priority: z.enum(['low', 'normal', 'high']).default('normal'),
 });
 
 /** Rule geometry is in source pixels, or normalised to 0..1 of the camera's width and height. */

@@ -3,6 +3,7 @@ import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { Provider } from '../config/schema.js';
 import { errorMessage, ModelError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { SampleRing } from '../util/sample-ring.js';
 import type { Frame } from '../video/frame.js';
 import { sha256File } from './checksum.js';
 import { planDecoder, type Decode, type OutputShape } from './decoders/index.js';
@@ -47,6 +48,17 @@ export interface Detector {
   detect(frame: Frame, opts?: DetectOptions): Promise<Detection[]>;
   /** Releases the session; waits for a detect in progress. Safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Recent per-frame times, ms: `pre` filling the input tensor, `run` inside onnxruntime, `post`
+   * decoding, NMS and mapping boxes back. `pre` and `post` are the JavaScript work around the model.
+   */
+  readonly profile?: DetectorProfile | undefined;
+}
+
+export interface DetectorProfile {
+  readonly preMs: SampleRing;
+  readonly runMs: SampleRing;
+  readonly postMs: SampleRing;
 }
 
 function isDynamic(d: number | string | undefined): boolean {
@@ -116,6 +128,7 @@ class OnnxDetector implements Detector {
   private readonly input: Tensor;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
+  readonly profile: DetectorProfile = { preMs: new SampleRing(), runMs: new SampleRing(), postMs: new SampleRing() };
 
   constructor(
     readonly info: DetectorInfo,
@@ -145,9 +158,12 @@ class OnnxDetector implements Detector {
 
   private async detectNow(frame: Frame, opts: DetectOptions): Promise<Detection[]> {
     if (this.closed) throw new ModelError(`detector ${this.info.name} is closed`);
+    const t0 = performance.now();
     const placement = this.pre.fill(frame);
     const where = `model ${this.m.modelPath}`;
+    const t1 = performance.now();
     const results = await this.session.run({ [this.inputName]: this.input });
+    const t2 = performance.now();
     const outputs = toRaw(results, this.session.outputNames, where);
     assertFinite(outputs, where);
     const key = shapeKey(outputs);
@@ -163,6 +179,9 @@ class OnnxDetector implements Detector {
       if (box[2] <= box[0] || box[3] <= box[1]) continue;
       detections.push({ classId: c.classId, label: this.labels[c.classId] ?? `class${c.classId}`, score: c.score, box });
     }
+    this.profile.preMs.push(t1 - t0);
+    this.profile.runMs.push(t2 - t1);
+    this.profile.postMs.push(performance.now() - t2);
     return detections;
   }
 

@@ -1,4 +1,4 @@
-import type { Detector, DetectOptions, InputSize } from '../inference/detector.js';
+import type { Detector, DetectOptions, DetectorProfile, InputSize } from '../inference/detector.js';
 import type { Detection, DetectorInfo } from '../inference/types.js';
 import { errorMessage } from '../errors.js';
 import type { Frame } from '../video/frame.js';
@@ -38,6 +38,11 @@ export class SwappableDetector implements Detector {
 
   get labels(): readonly string[] {
     return this.current.labels;
+  }
+
+  /** The current model's stage timings (the benchmark's JS-work figure); a swap starts them afresh. */
+  get profile(): DetectorProfile | undefined {
+    return this.current.profile;
   }
 
   get version(): string {
