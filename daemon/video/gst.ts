@@ -155,12 +155,12 @@ class TrackedPipeline implements GstPipeline {
     this.polling = true;
     pending++;
     this.native.pollBus((msg) => {
-      // The binding checks for NULL right after this callback returns: seen NULL here, it stops.
-      const last = this.nulled;
       try {
         callback(msg);
       } finally {
-        if (last && this.polling) {
+        // The binding checks for NULL right after this callback returns (which may itself have
+        // stopped the pipeline, on an error or the end): at NULL it polls no more.
+        if (this.nulled && this.polling) {
           this.polling = false;
           settle();
         }
