@@ -13,6 +13,7 @@ import { LogRing } from './manage/log-ring.js';
 import { createHealthCheck } from './systemd/health.js';
 import { SdNotifier } from './systemd/notify.js';
 import { VERSION } from './version.js';
+import { exitWhenNativeIdle } from './video/native-exit.js';
 
 /** systemd's default stop timeout is 90 s; ours must be far shorter so a hung part cannot stall a reboot. */
 const STOP_DEADLINE_MS = 4000;
@@ -161,8 +162,8 @@ async function main(): Promise<void> {
   } catch (err) {
     code = fail(null, err);
   }
-  // Flush what is buffered in stdout before leaving; native handles may otherwise keep the loop alive.
-  process.stdout.write('', () => process.exit(code));
+  // Never plain process.exit(): a pool thread blocked in GStreamer would hang it (native-exit.ts).
+  await exitWhenNativeIdle(code);
 }
 
 void main();

@@ -443,8 +443,9 @@ export class VideoStream implements Service {
     try {
       // gstreamer-superficial's bus poll blocks a pool thread in gst_bus_timed_pop with no timeout
       // and only re-polls while the pipeline is not NULL. Pausing first posts state-changed messages
-      // that wake it; by the time its callback runs the pipeline is NULL and it stops. Without this,
-      // every restart would leave one pool thread blocked forever (and a test process that never exits).
+      // that wake it; the real pipeline keeps them on the bus through NULL (gst.ts), so the poll
+      // returns and, seeing NULL, stops. Without this, every restart would leave one pool thread
+      // blocked forever, and `process.exit()` would hang joining it.
       p.pause();
       p.stop();
     } catch (err) {
