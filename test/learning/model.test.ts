@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { aggregate } from '../../daemon/learning/aggregate.js';
 import { calibrateNoise, clipInPlace, epsilonSpent } from '../../daemon/learning/privacy.js';
-import { accuracy, seededRandom, train, zeroWeights } from '../../daemon/learning/model.js';
+import { accuracy, seededRandom, train, zeroWeights, type Sample } from '../../daemon/learning/model.js';
 import { trainInWorker } from '../../daemon/learning/trainer.js';
 import { gaussian } from '../../daemon/learning/privacy.js';
 
@@ -43,7 +43,7 @@ test('trimmed mean and median shrug off one poisoned device that FedAvg follows'
 
 test('logistic regression learns a separable rule, and the worker thread gives the same weights as the main thread', async () => {
   const rand = seededRandom(5);
-  const samples = Array.from({ length: 400 }, () => {
+  const samples: Sample[] = Array.from({ length: 400 }, (): Sample => {
     const x = [gaussian(rand), gaussian(rand), gaussian(rand)];
     return { x, y: (x[0]! - 0.5 * x[1]! > 0.2 ? 1 : 0) };
   });
