@@ -4,6 +4,8 @@ import { benchCommand } from './commands/bench.js';
 import { configCommand } from './commands/config.js';
 import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
+import { flCommand } from './commands/fl.js';
+import { hubFlCommand } from './commands/hub-fl.js';
 import { statusCommand } from './commands/status.js';
 import { topCommand } from './commands/top.js';
 import type { Output } from './output.js';
@@ -27,7 +29,9 @@ export function buildProgram(out: Output): Command {
     .addCommand(configCommand(out))
     .addCommand(eventsCommand(out))
     .addCommand(benchCommand(out))
-    .addCommand(doctorCommand(out));
+    .addCommand(doctorCommand(out))
+    .addCommand(flCommand(out))
+    .addCommand(new Command('hub').description('hub-side tools, run beside the regional broker').addCommand(hubFlCommand(out)));
   throwInsteadOfExit(program, out);
   return program;
 }

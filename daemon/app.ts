@@ -24,6 +24,9 @@ import { MOTION_ONLY_ANALYSIS, type AnalysisSize } from './video/pipeline.js';
 import { VideoStream } from './video/stream.js';
 import { VERSION } from './version.js';
 import type { AnalyzerStats } from './analytics/stream-analyzer.js';
+import { tapFrames } from './learning/frame-tap.js';
+import { LearningService } from './learning/learning-service.js';
+import { reviewLabels } from './learning/review-labels.js';
 
 export interface AppOptions {
   /** 4 for the demo's embedded broker, which speaks only MQTT 3.1.1. */
@@ -65,6 +68,7 @@ export class App {
   private uplink: Uplink | null = null;
   private control: ControlSocket | null = null;
   private telemetry: TelemetryService | null = null;
+  private learning: LearningService | null = null;
   private readonly detectors = new Map<string, Detector>();
   private readonly modelErrors = new Map<string, string>();
   private readonly streams: RunningStream[] = [];
@@ -102,6 +106,8 @@ export class App {
     await this.telemetry.start(signal);
     signal.throwIfAborted();
 
+    if (cfg.learning.enabled) await this.startLearning(store, signal);
+
     await this.loadModels(signal);
     for (const stream of cfg.streams.filter((s) => s.enabled)) {
       signal.throwIfAborted();
@@ -129,6 +135,7 @@ export class App {
         if (!this.store) throw new Error('event store is closed');
         return this.store.listEvents({ limit, ...(stream !== undefined ? { stream } : {}) });
       },
+      ...(this.learning ? { flStatus: () => this.learning?.status() } : {}),
     }, this.rootLog.child({ component: 'control' }));
     try {
       await control.start();
@@ -136,6 +143,22 @@ export class App {
     } catch (err) {
       if (errorMessage(err).startsWith('another process answers')) throw err;
       this.log.error({ socket: this.cfg.control.socket, err: errorMessage(err) }, 'control socket unavailable: vigilctl cannot reach this daemon');
+    }
+  }
+
+  /** Federated learning costs only itself when it cannot start (unreadable keys): the video goes on. */
+  private async startLearning(store: EventStore, signal: AbortSignal): Promise<void> {
+    const uplink = this.uplink;
+    if (!uplink) return;
+    try {
+      const learning = await LearningService.create({
+        config: this.cfg, store, labels: reviewLabels(store), feed: uplink, notify: () => uplink.notify(),
+        log: this.rootLog.child({ component: 'learning' }),
+      });
+      this.learning = learning;
+      await learning.start(signal);
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'federated learning unavailable');
     }
   }
 
@@ -176,7 +199,7 @@ export class App {
     }
     const video = new VideoStream(config, { log: this.rootLog, analysis });
     const analyzer = new StreamAnalyzer({
-      streamId: config.id, source: video, detector, rules, sink: this.sink,
+      streamId: config.id, source: this.learning ? tapFrames(video, (f) => this.learning?.noteFrame(f)) : video, detector, rules, sink: this.sink,
       tracker: ruleConfigs.some(usesTracks) ? new Tracker(config.tracker) : null,
       motion: config.motion.enabled ? new MotionDetector({ threshold: config.motion.threshold, minArea: config.motion.min_area }) : null,
       log: this.rootLog.child({ component: 'analytics', stream: config.id }),
@@ -193,6 +216,10 @@ export class App {
     record: (hit: RuleHit, opens?: boolean): string => {
       const store = this.store;
       if (!store) throw new Error('event store is closed');
+      // The verifier may hold the upstream alert until it has scored the event (see AlertScreen).
+      const input = this.learning?.eventInput(hit);
+      const held = this.learning?.screen.holds(input !== undefined, input?.frame) ?? false;
+      const toOutbox = alertOutbox(this.cfg.device, opens ? { activity: 'start' } : {});
       const event = store.recordEvent({
         ts: hit.ts, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity, kind: hit.kind,
         payload: {
@@ -201,11 +228,13 @@ export class App {
           ...(hit.trackId !== undefined ? { track_id: hit.trackId } : {}),
           ...hit.details,
         },
-      }, alertOutbox(this.cfg.device, opens ? { activity: 'start' } : {}));
+      }, held ? undefined : toOutbox);
+      if (input) this.learning?.screen.onEvent(event.id, input.frame, input.context, held ? toOutbox : null);
       this.uplink?.notify();
       return event.id;
     },
     update: (update: ActivityUpdate): void => {
+      if (this.learning?.screen.isSuppressed(update.eventId)) return;
       // Only the newest update matters: one still queued (an outage) is replaced, not added to.
       this.store?.enqueueForEvent(update.eventId, alertOutbox(this.cfg.device, {
         activity: 'update', ts: update.ts, objects: update.objects.map(({ label, score, box }) => ({ label, score, box })),
@@ -213,6 +242,10 @@ export class App {
       this.uplink?.notify();
     },
     end: (end: ActivityEnd): void => {
+      if (this.learning?.screen.isSuppressed(end.eventId)) {
+        this.store?.mergePayload(end.eventId, { ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason });
+        return;
+      }
       // Merged and queued together, so the stored event and the hub's copy cannot disagree; an
       // update still queued is obsolete once the end is.
       this.store?.enqueueForEvent(end.eventId, alertOutbox(this.cfg.device, { activity: 'end', ts: end.ts }), {
@@ -282,6 +315,7 @@ export class App {
       await s.done;
     })));
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
+    if (this.learning) await attempt('learning', () => this.learning?.stop());
     if (this.telemetry) await attempt('telemetry', () => this.telemetry?.stop());
     if (this.uplink) await attempt('uplink', () => this.uplink?.stop());
     if (this.store) await attempt('event store', () => this.store?.close());

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { trackerConfigSchema } from '../analytics/tracker/config.js';
+import { learningConfigSchema } from '../learning/config.js';
 
 /**
  * The one definition of vigil.yaml. The TypeScript types below are inferred from it, the loader
@@ -222,6 +223,8 @@ export const configSchema = z.strictObject({
         .default('127.0.0.1:9464'),
     }).prefault({}),
   }).prefault({}),
+  /** Federated alert verifier learned from operator reviews; see docs/federated-learning.md. */
+  learning: learningConfigSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -6,12 +6,17 @@ import { errorReply, okReply, requestSchema, type Reply, type Request } from './
 export interface ControlTarget {
   status(): unknown;
   listEvents(query: { stream?: string | undefined; limit: number }): unknown;
+  /** Federated learning; absent when `learning.enabled` is off. */
+  flStatus?(): unknown;
 }
 
 function dispatch(target: ControlTarget, req: Request): unknown {
   switch (req.method) {
     case 'status': return target.status();
     case 'events.list': return target.listEvents({ stream: req.params.stream, limit: req.params.limit });
+    case 'fl.status':
+      if (!target.flStatus) throw new Error('federated learning is not enabled on this device (learning.enabled)');
+      return target.flStatus();
   }
 }
 

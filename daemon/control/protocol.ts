@@ -21,6 +21,7 @@ export const requestSchema = z.discriminatedUnion('method', [
       limit: z.number().int().min(1).max(10_000).default(20),
     }).prefault({}),
   }),
+  z.strictObject({ id: requestId, method: z.literal('fl.status') }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];

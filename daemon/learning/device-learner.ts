@@ -144,6 +144,10 @@ export class DeviceLearner implements Service {
     await this.running?.catch(() => undefined);
   }
 
+  get threshold(): number {
+    return this.opts.config.threshold;
+  }
+
   /** The current global round, or null before the first model. */
   get round(): number | null {
     return this.global?.round ?? null;
