@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { alertSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { VERSION } from '../daemon/version.js';
+import { flModelSchema, flUpdateSchema } from '../daemon/learning/fl-payloads.js';
 
 type Json = Record<string, unknown>;
 
@@ -59,6 +60,13 @@ export function buildAsyncApi(): Json {
       storage: channel('storage', 'storage', 'The device reporting on its own storage: a corrupt database moved aside, events evicted to stay within the disk budget.'),
       state: channel('state', 'state', 'Retained online/offline state; `offline` is also the last will.'),
       telemetry: channel('telemetry', 'telemetry', 'Health reports every telemetry.interval_s: per-stream fps, drops, restarts and latency; CPU, memory, temperature, disk, GPU; outbox and uplink.'),
+      flUpdate: channel('fl/update', 'flUpdate', 'Federated learning: a device\'s weight delta for one round, clipped (and noised with DP on), encrypted to the hub (X25519 + HKDF-SHA256 + AES-256-GCM) and signed with the device\'s Ed25519 key. See docs/federated-learning.md.'),
+      flModel: {
+        address: 'vigil/v1/{site}/fl/model',
+        description: 'Federated learning: the global alert-verifier model of the site, signed by the hub (Ed25519). Published by `vigilctl hub fl`; devices receive it.',
+        parameters: { site: params.site },
+        messages: { flModel: { $ref: '#/components/messages/flModel' } },
+      },
     },
     operations: {
       sendAlert: send('alerts', { qos: 1, retain: false }, 'At least once; oldest first within a priority; critical before alert.'),
@@ -66,6 +74,8 @@ export function buildAsyncApi(): Json {
       sendStorage: send('storage', { qos: 1, retain: false }, 'At least once; prioritised by its severity like any event.'),
       sendState: send('state', { qos: 1, retain: true }, 'Retained; `online` at every connect, `offline` at a clean stop and as the last will.'),
       sendTelemetry: send('telemetry', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority); during an outage only the newest 1440 reports are kept.'),
+      sendFlUpdate: send('flUpdate', { qos: 1, retain: false }, 'At least once through the outbox, after telemetry (priority 5); one per device per round. The hub subscribes with $share/{group}/vigil/v1/{site}/+/fl/update and refuses stale rounds, replays, unknown devices and bad signatures.'),
+      receiveFlModel: { action: 'receive', channel: { $ref: '#/channels/flModel' }, description: 'Retained, QoS 1: the newest global model; a device uses it only if the hub\'s signature verifies and its round is newer than the one in use.', bindings: { mqtt: { qos: 1, retain: true, bindingVersion: '0.2.0' } } },
     },
     components: {
       messages: {
@@ -74,12 +84,16 @@ export function buildAsyncApi(): Json {
         storage: { name: 'vigil.storage/1', payload: { $ref: '#/components/schemas/storage' }, headers: userProperties },
         state: { name: 'vigil.state/1', payload: { $ref: '#/components/schemas/state' } },
         telemetry: { name: 'vigil.telemetry/1', payload: { $ref: '#/components/schemas/telemetry' } },
+        flUpdate: { name: 'vigil.fl_update/1', payload: { $ref: '#/components/schemas/flUpdate' } },
+        flModel: { name: 'vigil.fl_model/1', payload: { $ref: '#/components/schemas/flModel' } },
       },
       schemas: {
         alert: jsonSchema(alertSchema),
         storage: jsonSchema(storageMessageSchema),
         state: jsonSchema(stateSchema),
         telemetry: jsonSchema(telemetrySchema),
+        flUpdate: jsonSchema(flUpdateSchema),
+        flModel: jsonSchema(flModelSchema),
       },
     },
   };

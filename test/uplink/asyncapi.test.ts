@@ -19,7 +19,9 @@ test('the contract names every topic, its QoS and retain flag, and the de-duplic
   };
   assert.equal(doc.asyncapi, '3.0.0');
   assert.deepEqual(Object.values(doc.channels).map((c) => c.address).sort(),
-    ['alerts', 'events', 'state', 'storage', 'telemetry'].map((l) => `vigil/v1/{site}/{device}/${l}`));
+    [...['alerts', 'events', 'state', 'storage', 'telemetry'].map((l) => `vigil/v1/{site}/{device}/${l}`),
+      'vigil/v1/{site}/{device}/fl/update', 'vigil/v1/{site}/fl/model'].sort());
+  assert.equal(doc.operations['receiveFlModel']?.bindings.mqtt.retain, true);
   assert.equal(doc.operations['sendState']?.bindings.mqtt.retain, true);
   assert.ok(Object.values(doc.operations).every((o) => o.bindings.mqtt.qos === 1));
   assert.ok(doc.components.schemas['alert']?.required?.includes('id'));
