@@ -40,8 +40,8 @@ test('OSNet embeds crops of the real photograph: the same person at two scales a
   assert.ok(vec);
   const stored = store.getFeatures('ev-1');
   assert.equal(stored?.length, FEATURE_DIM);
-  assert.deepEqual([...stored!.subarray(0, EMBEDDING_DIM)], [...a]);
-  assert.deepEqual([...stored!.subarray(EMBEDDING_DIM)], [...contextFeatures(ctx)]);
+  assert.deepEqual([...stored.subarray(0, EMBEDDING_DIM)], [...a]);
+  assert.deepEqual([...stored.subarray(EMBEDDING_DIM)], [...contextFeatures(ctx)]);
   // A box outside the picture cannot crash the extractor; it is clamped to the frame's edge.
   assert.ok(await extractor.onEventOpened('ev-2', small, { ...ctx, box: [700, 500, 900, 600] }));
   assert.equal(extractor.failed, 0);
