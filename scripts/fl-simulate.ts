@@ -6,7 +6,7 @@
  *   node dist/scripts/fl-simulate.js [--rounds 10] [--per-device 300] [--seeds 3]
  */
 import { aggregate } from '../daemon/learning/aggregate.js';
-import { FEATURE_DIM } from '../daemon/learning/features.js';
+import { EMBEDDING_DIM, FEATURE_DIM } from '../daemon/learning/features.js';
 import { accuracy, seededRandom, subtract, train, zeroWeights, type Sample, type TrainOptions } from '../daemon/learning/model.js';
 import { addNoiseInPlace, calibrateNoise, clipInPlace } from '../daemon/learning/privacy.js';
 import { deviceData, heldOut, makeWorld } from '../test/learning/synthetic.js';
@@ -15,6 +15,8 @@ const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
+
+const SERVER_LR = arg('server-lr', 1);
 
 export interface SimOptions {
   devices: number;
@@ -49,18 +51,19 @@ export function simulate(o: SimOptions): SimResult {
       return { delta, samples: samples.length };
     });
     const d = aggregate('fedavg', parts);
-    w = w.map((v, i) => v + d[i]!);
+    w = w.map((v, i) => v + SERVER_LR * d[i]!);
   }
   const all: Sample[] = data.flat();
-  const central = train(zeroWeights(FEATURE_DIM), all, { ...o.train, epochs: o.train.epochs * o.rounds });
-  const alone = data.map((s) => accuracy(train(zeroWeights(FEATURE_DIM), s, { ...o.train, epochs: o.train.epochs * o.rounds }), test) ?? 0);
+  const central = train(zeroWeights(FEATURE_DIM), all, { ...o.train, prox: 0, epochs: o.train.epochs * o.rounds });
+  const alone = data.map((s) => accuracy(train(zeroWeights(FEATURE_DIM), s, { ...o.train, prox: 0, epochs: o.train.epochs * o.rounds }), test) ?? 0);
   return { global: accuracy(w, test) ?? 0, central: accuracy(central, test) ?? 0, alone };
 }
 
 if (process.argv[1]?.endsWith('fl-simulate.js')) {
   const base: SimOptions = {
-    devices: 5, rounds: arg('rounds', 10), perDevice: arg('per-device', 300), seed: 1, clip: arg('clip', 2),
-    train: { epochs: arg('epochs', 5), learningRate: arg('lr', 0.5), l2: 1e-3, batchSize: 32, seed: 1 }, epsilon: null, delta: 1e-5,
+    devices: 5, rounds: arg('rounds', 10), perDevice: arg('per-device', 300), seed: 1, clip: arg('clip', 5),
+    train: { epochs: arg('epochs', 10), learningRate: arg('lr', 0.5), l2: arg('l2', 1e-3), batchSize: 32, seed: 1, prox: arg('prox', 0),
+      block: { dims: EMBEDDING_DIM, l2: arg('l2-embedding', 3e-2) } }, epsilon: null, delta: 1e-5,
   };
   const seeds = arg('seeds', 3);
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;

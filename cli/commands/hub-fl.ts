@@ -26,6 +26,7 @@ interface RunOptions {
   minParticipants: number;
   roundTimeout: number;
   rounds?: number;
+  serverLr: number;
   state?: string;
   username?: string;
   passwordFile?: string;
@@ -58,6 +59,11 @@ export function hubFlCommand(out: Output): Command {
     .option('--min-participants <n>', 'close a round once this many devices have sent', positiveInt, 3)
     .option('--round-timeout <s>', '…or this many seconds after its first update', positiveInt, 600)
     .option('--rounds <n>', 'stop after this many rounds', positiveInt)
+    .option('--server-lr <x>', 'server step: the model moves by this times the aggregated delta', (v) => {
+      const n = Number(v);
+      if (!(n > 0 && n <= 10)) throw new InvalidArgumentError('expected a number in (0, 10]');
+      return n;
+    }, 1)
     .option('--state <file>', 'keep round and weights here across restarts')
     .option('--username <name>', 'MQTT username')
     .option('--password-file <file>', 'MQTT password, read from this file')
@@ -67,7 +73,7 @@ export function hubFlCommand(out: Output): Command {
         hub = new HubAggregator({
           url: opts.url, site: opts.site, group: opts.group, registry: loadRegistry(opts.registry),
           signKey: readPrivateKey(opts.signKey, 'ed25519', '--sign-key'), decryptKey: readPrivateKey(opts.decryptKey, 'x25519', '--decrypt-key'),
-          rule: opts.rule, minParticipants: opts.minParticipants, roundTimeoutMs: opts.roundTimeout * 1000, length: FEATURE_DIM + 1,
+          rule: opts.rule, serverLr: opts.serverLr, minParticipants: opts.minParticipants, roundTimeoutMs: opts.roundTimeout * 1000, length: FEATURE_DIM + 1,
           ...(opts.state !== undefined ? { statePath: opts.state } : {}),
           mqtt: {
             ...(opts.username !== undefined ? { username: opts.username } : {}),

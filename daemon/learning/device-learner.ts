@@ -4,7 +4,7 @@ import type { Service } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import type { OutboxMessage } from '../store/types.js';
 import type { LearningConfig } from './config.js';
-import { FEATURE_DIM } from './features.js';
+import { EMBEDDING_DIM, FEATURE_DIM } from './features.js';
 import type { LearningStore } from './learning-store.js';
 import { accuracy, predict, subtract, type Sample, type Weights } from './model.js';
 import { addNoiseInPlace, calibrateNoise, clipInPlace, epsilonSpent } from './privacy.js';
@@ -226,7 +226,8 @@ export class DeviceLearner implements Service {
     }
     const started = Date.now();
     const local = await trainInWorker(global.weights, train, {
-      epochs: cfg.epochs, learningRate: cfg.learning_rate, l2: cfg.l2, batchSize: 32, seed: global.round + 1,
+      epochs: cfg.epochs, learningRate: cfg.learning_rate, l2: cfg.l2, block: { dims: EMBEDDING_DIM, l2: cfg.l2_embedding }, batchSize: 32,
+      seed: global.round + 1,
     });
     if (this.stopped) return 'failed';
     const delta = subtract(local, global.weights);

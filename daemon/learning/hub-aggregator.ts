@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { errorMessage } from '../errors.js';
+import { withDeadline } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { aggregate, type AggregationRule, type Contribution } from './aggregate.js';
 import { decodeVector, encodeVector, l2norm, type Weights } from './model.js';
@@ -21,6 +22,12 @@ export interface HubAggregatorOptions {
   rule: AggregationRule;
   /** Fraction trimmed at each end by trimmed_mean. */
   trim?: number;
+  /**
+   * Server step: the model moves by this times the aggregated delta (FedAvg with a server learning
+   * rate, Reddi et al. 2021). 1 is plain FedAvg; on non-IID devices the deltas partly cancel and 2
+   * reached central accuracy in fewer rounds in the simulation; 3 diverged there.
+   */
+  serverLr?: number;
   /** A round closes as soon as this many devices have sent an accepted update. */
   minParticipants: number;
   /** …or this long after its first accepted update, with whatever arrived. */
@@ -106,12 +113,13 @@ export class HubAggregator extends EventEmitter<HubEvents> {
     this.log.info({ filter, round: this.round, devices: this.opts.registry.size, rule: this.opts.rule }, 'federated aggregator running');
   }
 
+  /** Gives the last model publish a moment, then closes; never hangs on a broker that does not answer. */
   async stop(): Promise<void> {
     clearTimeout(this.roundTimer);
-    await this.publishing.catch(() => undefined);
+    await withDeadline(2000, 'global model publish', () => this.publishing).catch(() => undefined);
     const client = this.client;
     this.client = null;
-    if (client) await client.endAsync().catch(() => undefined);
+    if (client) await withDeadline(2000, 'mqtt close', () => client.endAsync(true)).catch(() => undefined);
   }
 
   stats(): HubStats {
@@ -168,7 +176,8 @@ export class HubAggregator extends EventEmitter<HubEvents> {
     this.pending.clear();
     const delta = aggregate(this.opts.rule, parts, this.opts.trim ?? 0.2);
     const next = Float64Array.from(this.weights);
-    for (let i = 0; i < next.length; i++) next[i]! += delta[i]!;
+    const step = this.opts.serverLr ?? 1;
+    for (let i = 0; i < next.length; i++) next[i]! += step * delta[i]!;
     this.weights = next;
     this.round += 1;
     const samples = parts.reduce((s, p) => s + p.samples, 0);

@@ -41,6 +41,18 @@ export interface TrainOptions {
   batchSize: number;
   /** Seed for the shuffling, so a round can be reproduced. */
   seed: number;
+  /**
+   * FedProx proximal weight μ: adds μ/2·‖w − start‖² to the local loss, which keeps a device with
+   * skewed data from drifting far from the global model within a round (Li et al. 2020). 0: FedAvg.
+   */
+  prox?: number;
+  /**
+   * A separate L2 penalty for the first `dims` coefficients (the appearance embedding). With a few
+   * hundred reviews, 512 appearance dimensions can memorise who was in the picture instead of what
+   * made an alert false; on the plaza clip (scripts/fl-pedestrians.ts) a stronger penalty on them
+   * took the false alarms kept back at 95 % of true alarms from 48 % to 70 %.
+   */
+  block?: { dims: number; l2: number };
 }
 
 export const DEFAULT_TRAIN: TrainOptions = { epochs: 5, learningRate: 0.5, l2: 1e-3, batchSize: 32, seed: 1 };
@@ -86,8 +98,14 @@ export function train(start: Weights, samples: readonly Sample[], opts: TrainOpt
         grad[dim]! += err;
       }
       const m = end - b;
-      for (let i = 0; i < dim; i++) w[i]! -= opts.learningRate * (grad[i]! / m + opts.l2 * w[i]!);
-      w[dim]! -= opts.learningRate * (grad[dim]! / m);
+      const mu = opts.prox ?? 0;
+      const blockDims = opts.block?.dims ?? 0;
+      const blockL2 = opts.block?.l2 ?? opts.l2;
+      for (let i = 0; i < dim; i++) {
+        const l2 = i < blockDims ? blockL2 : opts.l2;
+        w[i]! -= opts.learningRate * (grad[i]! / m + l2 * w[i]! + mu * (w[i]! - start[i]!));
+      }
+      w[dim]! -= opts.learningRate * (grad[dim]! / m + mu * (w[dim]! - start[dim]!));
     }
   }
   return w;
