@@ -107,7 +107,8 @@ export class HubAggregator extends EventEmitter<HubEvents> {
     this.client = client;
     client.on('message', (_topic, payload) => this.onUpdate(payload));
     client.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'mqtt error'));
-    await this.publishModel(0, 0, 'initial');
+    // A hub resuming from --state republishes its latest model, so devices that missed it catch up.
+    await this.publishModel(0, 0, this.round === 0 ? 'initial' : this.opts.rule);
     const filter = flUpdateShare(this.opts.group, this.opts.site);
     await client.subscribeAsync(filter, { qos: 1 });
     this.log.info({ filter, round: this.round, devices: this.opts.registry.size, rule: this.opts.rule }, 'federated aggregator running');

@@ -42,12 +42,13 @@ export class LearningService implements Service {
     this.log = deps.log;
     this.embedder = embedder;
     const l = cfg.learning;
-    this.learningStore = LearningStore.open(cfg.storage.dir);
+    // Keys first: a bad key file refuses learning before anything is opened.
     const keys = {
       deviceSign: loadOrCreateDeviceKey(l.device_key ?? path.join(cfg.storage.dir, 'fl-device.key')),
       hubVerify: readPublicKey(l.hub_sign_key!, 'ed25519', 'learning.hub_sign_key'),
       hubEncrypt: readPublicKey(l.hub_encrypt_key!, 'x25519', 'learning.hub_encrypt_key'),
     };
+    this.learningStore = LearningStore.open(cfg.storage.dir);
     this.learner = new DeviceLearner({
       config: l, device: cfg.device, store: this.learningStore, labels: deps.labels, outbox: deps.store, notify: deps.notify,
       feed: deps.feed, keys, log: this.log,
