@@ -3,7 +3,8 @@
  * global (FedAvg) vs central vs device-alone accuracy, and accuracy against the DP budget ε.
  * Same model, clipping, noise, accounting and aggregation code as the daemon and the hub.
  *
- *   node dist/scripts/fl-simulate.js [--rounds 10] [--per-device 300] [--seeds 3]
+ *   node dist/scripts/fl-simulate.js [--rounds 10] [--per-device 300] [--seeds 3] [--clip 5] [--epochs 10]
+ *     [--lr 0.5] [--l2 1e-3] [--l2-embedding 3e-2] [--prox 0] [--server-lr 1]
  */
 import { aggregate } from '../daemon/learning/aggregate.js';
 import { EMBEDDING_DIM, FEATURE_DIM } from '../daemon/learning/features.js';
