@@ -9,6 +9,8 @@ import { keygenCommand } from './commands/keygen.js';
 import { restartCommand } from './commands/restart.js';
 import { addRemoteOptions } from './remote/options.js';
 import { modelsCommand } from './commands/models.js';
+import { flCommand } from './commands/fl.js';
+import { hubFlCommand } from './commands/hub-fl.js';
 import { statusCommand } from './commands/status.js';
 import { testAlertCommand } from './commands/test-alert.js';
 import { logsCommand } from './commands/logs.js';
@@ -44,7 +46,10 @@ export function buildProgram(out: Output): Command {
     .addCommand(testAlertCommand(out))
     .addCommand(streamsCommand(out))
     .addCommand(rulesCommand(out))
-    .addCommand(logsCommand(out));
+    .addCommand(logsCommand(out))
+    .addCommand(flCommand(out))
+    .addCommand(new Command('hub').description('hub-side tools, run beside the regional broker').addCommand(hubFlCommand(out)));
+
   addRemoteOptions(program);
   throwInsteadOfExit(program, out);
   return program;

@@ -42,6 +42,9 @@ import type { Severity } from './config/schema.js';
 import type { AnalyzerStats } from './analytics/stream-analyzer.js';
 import { ResponseTiers, type TiersStatus } from './tiers/response-tiers.js';
 import { EventReviews } from './tiers/event-reviews.js';
+import { tapFrames } from './learning/frame-tap.js';
+import { LearningService } from './learning/learning-service.js';
+import { reviewLabels } from './learning/review-labels.js';
 
 export interface AppOptions {
   /** 4 for the demo's embedded broker, which speaks only MQTT 3.1.1. */
@@ -101,6 +104,7 @@ export class App implements LiveTarget {
   private models: ModelManager | null = null;
   private testAlerts: TestAlerts | null = null;
   private tiers: ResponseTiers | null = null;
+  private learning: LearningService | null = null;
   private readonly detectors = new Map<string, Detector>();
   /** One per loaded model: the streams using it take turns by priority (see inference/scheduler.ts). */
   private readonly schedulers = new Map<string, InferenceScheduler>();
@@ -153,6 +157,8 @@ export class App implements LiveTarget {
     this.tiers = tiers;
 
     this.models = new ModelManager({ config: cfg, log: this.rootLog.child({ component: 'models' }), report: (sev, n) => this.reportModel(sev, n) });
+    if (cfg.learning.enabled) await this.startLearning(store, signal);
+
     await this.loadModels(signal);
     // Hub offers only once the streams' detectors exist, so an offer swaps instead of racing the load.
     this.models.start(this.uplink);
@@ -192,6 +198,7 @@ export class App implements LiveTarget {
       models: this.modelControl(),
       sendTestAlert: () => this.requireTestAlerts().send(),
       testAlertStatus: (eventId) => this.requireTestAlerts().status(eventId),
+      ...(this.learning ? { flStatus: () => this.learning?.status() } : {}),
       ...(this.opts.onRestart ? { restart: () => this.requestRestart() } : {}),
     };
     const authoriser = this.buildAuthoriser();
@@ -248,6 +255,22 @@ export class App implements LiveTarget {
     return this.testAlerts;
   }
 
+  /** Federated learning costs only itself when it cannot start (unreadable keys): the video goes on. */
+  private async startLearning(store: EventStore, signal: AbortSignal): Promise<void> {
+    const uplink = this.uplink;
+    if (!uplink) return;
+    try {
+      const learning = await LearningService.create({
+        config: this.cfg, store, labels: reviewLabels(store), feed: uplink, notify: () => uplink.notify(),
+        log: this.rootLog.child({ component: 'learning' }),
+      });
+      this.learning = learning;
+      await learning.start(signal);
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'federated learning unavailable');
+    }
+  }
+
   private async loadModels(signal: AbortSignal): Promise<void> {
     const used = new Set(this.cfg.streams.filter((s) => s.enabled).map((s) => s.model));
     for (const ref of this.cfg.models) {
@@ -290,7 +313,7 @@ export class App implements LiveTarget {
     }
     const video = new VideoStream(config, { log: this.rootLog, analysis });
     const analyzer = new StreamAnalyzer({
-      streamId: config.id, source: video, rules, sink: this.sink,
+      streamId: config.id, source: this.learning ? tapFrames(video, (f) => this.learning?.noteFrame(f)) : video, rules, sink: this.sink,
       detector: detector && config.model !== undefined ? this.schedulers.get(config.model)?.lane(schedulerLaneOptions(config)) ?? detector : null,
       gate: motionGateFor(config),
       tracker,
@@ -309,6 +332,10 @@ export class App implements LiveTarget {
     record: (hit: RuleHit, opens?: boolean): string => {
       const store = this.store;
       if (!store) throw new Error('event store is closed');
+      // The verifier may hold the upstream alert until it has scored the event (see AlertScreen).
+      const input = this.learning?.eventInput(hit);
+      const held = this.learning?.screen.holds(input !== undefined, input?.frame) ?? false;
+      const toOutbox = alertOutbox(this.cfg.device, opens ? { activity: 'start' } : {});
       const event = store.recordEvent({
         ts: hit.ts, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity, kind: hit.kind,
         payload: {
@@ -317,12 +344,14 @@ export class App implements LiveTarget {
           ...(hit.trackId !== undefined ? { track_id: hit.trackId } : {}),
           ...hit.details,
         },
-      }, alertOutbox(this.cfg.device, opens ? { activity: 'start' } : {}));
+      }, held ? undefined : toOutbox);
+      if (input) this.learning?.screen.onEvent(event.id, input.frame, input.context, held ? toOutbox : null);
       this.uplink?.notify();
       this.tiers?.recorded(hit, event.id);
       return event.id;
     },
     update: (update: ActivityUpdate): void => {
+      if (this.learning?.screen.isSuppressed(update.eventId)) return;
       // Only the newest update matters: one still queued (an outage) is replaced, not added to.
       this.store?.enqueueForEvent(update.eventId, alertOutbox(this.cfg.device, {
         activity: 'update', ts: update.ts, objects: update.objects.map(({ label, score, box }) => ({ label, score, box })),
@@ -330,6 +359,10 @@ export class App implements LiveTarget {
       this.uplink?.notify();
     },
     end: (end: ActivityEnd): void => {
+      if (this.learning?.screen.isSuppressed(end.eventId)) {
+        this.store?.mergePayload(end.eventId, { ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason });
+        return;
+      }
       // Merged and queued together, so the stored event and the hub's copy cannot disagree; an
       // update still queued is obsolete once the end is.
       this.store?.enqueueForEvent(end.eventId, alertOutbox(this.cfg.device, { activity: 'end', ts: end.ts }), {
@@ -503,6 +536,7 @@ export class App implements LiveTarget {
     if (this.models) await attempt('model manager', () => this.models?.stop());
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
     if (this.tiers) await attempt('response tiers', () => this.tiers?.stop());
+    if (this.learning) await attempt('learning', () => this.learning?.stop());
     if (this.telemetry) await attempt('telemetry', () => this.telemetry?.stop());
     this.testAlerts?.stop();
     this.testAlerts = null;

@@ -15,6 +15,7 @@ import { auditMessageSchema } from '../daemon/uplink/payloads.js';
 import { authSchema, replySchema, requestSchema } from '../daemon/control/protocol.js';
 import { ackSchema, alertSchema, modelMessageSchema, modelOfferSchema, snapshotRefSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { VERSION } from '../daemon/version.js';
+import { flModelSchema, flUpdateSchema } from '../daemon/learning/fl-payloads.js';
 
 type Json = Record<string, unknown>;
 
@@ -85,6 +86,13 @@ export function buildAsyncApi(): Json {
         messages: { modelOffer: { $ref: '#/components/messages/modelOffer' } },
       },
       evidence: channel('evidence', 'evidence', 'Evidence snapshots for human review: one JPEG per event (evidence.severities), at the model\'s input resolution, with the event\'s object boxed. The event\'s id is in the `event_id` user property; the activity\'s `end` alert names it in `snapshot`.'),
+      flUpdate: channel('fl/update', 'flUpdate', 'Federated learning: a device\'s weight delta for one round, clipped (and noised with DP on), encrypted to the hub (X25519 + HKDF-SHA256 + AES-256-GCM) and signed with the device\'s Ed25519 key. See docs/federated-learning.md.'),
+      flModel: {
+        address: 'vigil/v1/{site}/fl/model',
+        description: 'Federated learning: the global alert-verifier model of the site, signed by the hub (Ed25519). Published by `vigilctl hub fl`; devices receive it.',
+        parameters: { site: params.site },
+        messages: { flModel: { $ref: '#/components/messages/flModel' } },
+      },
     },
     operations: {
       sendAlert: send('alerts', { qos: 1, retain: false }, 'At least once; oldest first within a priority; critical before alert.'),
@@ -112,6 +120,8 @@ export function buildAsyncApi(): Json {
         bindings: { mqtt: { qos: 1, retain: true, bindingVersion: '0.2.0' } },
       },
       sendEvidence: send('evidence', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority, with telemetry); usually within 5 s of the frame.'),
+      sendFlUpdate: send('flUpdate', { qos: 1, retain: false }, 'At least once through the outbox, after telemetry (priority 5); one per device per round. The hub subscribes with $share/{group}/vigil/v1/{site}/+/fl/update and refuses stale rounds, replays, unknown devices and bad signatures.'),
+      receiveFlModel: { action: 'receive', channel: { $ref: '#/channels/flModel' }, description: 'Retained, QoS 1: the newest global model; a device uses it only if the hub\'s signature verifies and its round is newer than the one in use.', bindings: { mqtt: { qos: 1, retain: true, bindingVersion: '0.2.0' } } },
     },
     components: {
       messages: {
@@ -132,6 +142,8 @@ export function buildAsyncApi(): Json {
           name: 'evidence JPEG', contentType: 'image/jpeg', headers: userProperties,
           payload: { type: 'string', format: 'binary', description: 'A baseline JPEG of the analysis frame; the event is `event_id`.' },
         },
+        flUpdate: { name: 'vigil.fl_update/1', payload: { $ref: '#/components/schemas/flUpdate' } },
+        flModel: { name: 'vigil.fl_model/1', payload: { $ref: '#/components/schemas/flModel' } },
       },
       schemas: {
         alert: jsonSchema(alertSchema),
@@ -146,6 +158,8 @@ export function buildAsyncApi(): Json {
         modelOffer: jsonSchema(modelOfferSchema),
         ack: jsonSchema(ackSchema),
         snapshotRef: jsonSchema(snapshotRefSchema),
+        flUpdate: jsonSchema(flUpdateSchema),
+        flModel: jsonSchema(flModelSchema),
       },
     },
   };

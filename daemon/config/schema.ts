@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { trackerConfigSchema } from '../analytics/tracker/config.js';
 import { remoteSchema } from '../control/remote-config.js';
 import { LOG_COMPONENTS } from '../log-components.js';
+import { learningConfigSchema } from '../learning/config.js';
 
 /**
  * The one definition of vigil.yaml. The TypeScript types below are inferred from it, the loader
@@ -340,6 +341,8 @@ export const configSchema = z.strictObject({
   actions: actionsSchema.prefault({}),
   /** Tier 3: evidence snapshots (docs/response-tiers.md). */
   evidence: evidenceSchema.prefault({}),
+  /** Federated alert verifier learned from operator reviews; see docs/federated-learning.md. */
+  learning: learningConfigSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -25,6 +25,8 @@ export interface ControlTarget {
   tailEvents?(query: { after: string; limit: number }): unknown;
   /** Streams, rules, config and logs (daemon/manage); absent where the daemon offers none. */
   live?: LiveManager;
+  /** Federated learning; absent when `learning.enabled` is off. */
+  flStatus?(): unknown;
 }
 
 function liveOf(target: ControlTarget): LiveManager {
@@ -87,6 +89,9 @@ function dispatch(target: ControlTarget, req: Request): unknown {
     case 'config.validate': return liveOf(target).validateCandidate(req.params);
     case 'config.diff': return liveOf(target).diff(req.params);
     case 'logs.tail': return liveOf(target).tailLogs(req.params);
+    case 'fl.status':
+      if (!target.flStatus) throw new Error('federated learning is not enabled on this device (learning.enabled)');
+      return target.flStatus();
   }
 }
 

@@ -131,6 +131,7 @@ export const requestSchema = z.discriminatedUnion('method', [
     }).prefault({}),
   }),
   ...liveRequestSchemas,
+  z.strictObject({ id: requestId, method: z.literal('fl.status') }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];
@@ -163,6 +164,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set<string>([
   'events.show',
   'events.tail',
   ...LIVE_READ_ONLY_METHODS,
+  'fl.status',
 ]);
 
 export const methodAccess = (method: string): 'read' | 'change' => (READ_ONLY_METHODS.has(method) ? 'read' : 'change');

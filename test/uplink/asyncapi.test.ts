@@ -19,8 +19,11 @@ test('the contract names every topic, its QoS and retain flag, and the de-duplic
   };
   assert.equal(doc.asyncapi, '3.0.0');
   assert.deepEqual(Object.values(doc.channels).map((c) => c.address).sort(),
-    ['vigil/v1/{site}/models/{name}', ...['ack', 'alerts', 'audit', 'cmd/{method}', 'events', 'evidence', 'models', 'reply/{operator}/{session}', 'state', 'storage', 'telemetry'].map((l) => `vigil/v1/{site}/{device}/${l}`)]);
+    ['vigil/v1/{site}/models/{name}', 'vigil/v1/{site}/fl/model', 'vigil/v1/{site}/{device}/fl/update',
+      ...['ack', 'alerts', 'audit', 'cmd/{method}', 'events', 'evidence', 'models', 'reply/{operator}/{session}', 'state', 'storage', 'telemetry']
+        .map((l) => `vigil/v1/{site}/{device}/${l}`)].sort());
   assert.equal(doc.operations['receiveModelOffer']?.bindings.mqtt.retain, true);
+  assert.equal(doc.operations['receiveFlModel']?.bindings.mqtt.retain, true);
   assert.equal(doc.operations['sendState']?.bindings.mqtt.retain, true);
   // Every message the device sends is QoS 1, except command replies, which are worthless once late.
   assert.ok(Object.entries(doc.operations).every(([name, o]) => o.bindings.mqtt.qos === (name === 'sendReply' ? 0 : 1)));
