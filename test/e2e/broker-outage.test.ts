@@ -40,7 +40,7 @@ test('with the broker down vigild warns, keeps every event in the SQLite outbox,
   await vigild.waitForLine('the event store', (l) => l.msg === 'event store open');
 
   const db = openDb(t, storage);
-  const queuedIds = db.prepare('SELECT event_id AS id FROM outbox WHERE event_id IS NOT NULL ORDER BY seq');
+  const queuedIds = db.prepare('SELECT DISTINCT event_id AS id FROM outbox WHERE event_id IS NOT NULL ORDER BY seq');
   const queued = await waitFor('three events queued in the outbox', () => {
     const ids = (queuedIds.all() as { id: string }[]).map((r) => r.id);
     return ids.length >= 3 ? ids : undefined;
