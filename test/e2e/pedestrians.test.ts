@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { App } from '../../daemon/app.js';
 import { validateConfig } from '../../daemon/config/load.js';
-import { createLogger } from '../../daemon/log.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
-import { MODELS_DIR, manifestPath, openDb, type Box, type LogLine } from './daemon-harness.js';
+import { MODELS_DIR, manifestPath, openDb, type Box } from './daemon-harness.js';
+import { captureLogger } from '../uplink/harness.js';
 
 /**
  * The real plaza clip through the whole in-process pipeline (App, GStreamer, onnxruntime, SQLite,
@@ -45,14 +44,8 @@ async function runClip(t: TestContext, model: Model, realtime: boolean): Promise
     streams: [{ id: 'plaza', uri: pathToFileURL(sharedPath('video', 'pedestrians.mp4')).href, model, loop: false, realtime, fps: 30 }],
     rules: [{ id: 'people', stream: 'plaza', kind: 'presence', classes: ['person'], min_score: 0.3, cooldown_s: 0, min_frames: 1 }],
   }, 'pedestrians test');
-  const lines: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n')) if (text) lines.push(JSON.parse(text) as LogLine);
-      done();
-    },
-  });
-  const app = new App(cfg, createLogger('info', sink), { statsIntervalMs: 0 });
+  const { log, lines } = captureLogger('info');
+  const app = new App(cfg, log, { statsIntervalMs: 0 });
   let stopped = false;
   t.after(async () => {
     if (!stopped) await app.stop();

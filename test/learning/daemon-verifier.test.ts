@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { connectAsync } from 'mqtt';
@@ -17,11 +16,11 @@ import { LearningStore } from '../../daemon/learning/learning-store.js';
 import { train, zeroWeights, type Sample } from '../../daemon/learning/model.js';
 import { signModel } from '../../daemon/learning/signed-model.js';
 import { flModelTopic } from '../../daemon/learning/topics.js';
-import { createLogger } from '../../daemon/log.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
-import { MODELS_DIR, manifestPath, openDb, type LogLine } from '../e2e/daemon-harness.js';
+import { MODELS_DIR, manifestPath, openDb } from '../e2e/daemon-harness.js';
 import { siteKeys } from './fl-fixtures.js';
+import { captureLogger, type LogLine } from '../uplink/harness.js';
 
 /**
  * The verifier inside the real daemon (App in-process: GStreamer, NanoDet, OSNet, SQLite, mosquitto)
@@ -43,14 +42,8 @@ async function fl(socket: string): Promise<FlStatus> {
 }
 
 async function runClip(t: TestContext, cfg: Config, afterEnd?: (events: number) => Promise<void>): Promise<{ events: number; lines: LogLine[] }> {
-  const lines: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n')) if (text) lines.push(JSON.parse(text) as LogLine);
-      done();
-    },
-  });
-  const app = new App(cfg, createLogger('info', sink), { statsIntervalMs: 0 });
+  const { log, lines } = captureLogger('info');
+  const app = new App(cfg, log, { statsIntervalMs: 0 });
   let stopped = false;
   t.after(async () => { if (!stopped) await app.stop(); });
   await app.start(new AbortController().signal);

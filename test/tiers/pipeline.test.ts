@@ -1,20 +1,19 @@
 import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { connectAsync } from 'mqtt';
 import { call } from '../../cli/control-client.js';
 import { App } from '../../daemon/app.js';
 import { validateConfig } from '../../daemon/config/load.js';
-import { createLogger } from '../../daemon/log.js';
 import { localEventSchema } from '../../daemon/actions/local-event.js';
 import type { EventDetail } from '../../daemon/tiers/event-reviews.js';
 import { alertSchema, type AlertPayload } from '../../daemon/uplink/payloads.js';
-import { manifestPath, type LogLine } from '../e2e/daemon-harness.js';
+import { manifestPath } from '../e2e/daemon-harness.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
+import { captureLogger } from '../uplink/harness.js';
 
 const device = { id: 'room-1', site: 'gallery' };
 
@@ -60,14 +59,9 @@ test('an event goes through all three tiers with its timings recorded, exported 
   });
   await hub.subscribeAsync([`vigil/v1/${device.site}/${device.id}/+`, 'site/#'], { qos: 1 });
 
-  const lines: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const text of chunk.toString().split('\n')) if (text) lines.push(JSON.parse(text) as LogLine);
-      done();
-    },
-  });
-  const app = new App(cfg, createLogger('info', sink), { statsIntervalMs: 0 });
+  const { log, lines } = captureLogger('info');
+
+  const app = new App(cfg, log, { statsIntervalMs: 0 });
   t.after(() => app.stop());
   await app.start(new AbortController().signal);
 

@@ -35,7 +35,7 @@ export interface LogLine {
 }
 
 /** A real pino logger whose JSON lines are kept for assertions. */
-export function captureLogger(): { log: Logger; lines: LogLine[] } {
+export function captureLogger(level = 'debug'): { log: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -43,7 +43,7 @@ export function captureLogger(): { log: Logger; lines: LogLine[] } {
       done();
     },
   });
-  return { log: createLogger('debug', sink), lines };
+  return { log: createLogger(level, sink), lines };
 }
 
 export async function openStore(t: TestContext, dir?: string): Promise<EventStore> {
