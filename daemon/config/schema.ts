@@ -21,7 +21,12 @@ export type Severity = z.infer<typeof severitySchema>;
 
 const point = z.tuple([z.number(), z.number()]);
 
-export const deviceSchema = z.strictObject({ id, site: id });
+/** Site-level topics sit where a device's would (`vigil/v1/{site}/models/…`, `…/fl/model`): those names are taken. */
+const RESERVED_DEVICE_IDS = ['models', 'fl'];
+export const deviceSchema = z.strictObject({
+  id: id.refine((v) => !RESERVED_DEVICE_IDS.includes(v), { message: `is reserved for site-level topics (${RESERVED_DEVICE_IDS.join(', ')})` }),
+  site: id,
+});
 
 export const storageSchema = z.strictObject({
   dir: z.string().min(1).default('/var/lib/vigil'),

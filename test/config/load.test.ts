@@ -92,3 +92,12 @@ test('activity updates are throttled per stream, at least a second apart', () =>
   const problems = problemsOf(() => parseConfigText(valid.replace('loop: true', 'loop: true, activity_update_s: 0'), 'x.yaml'));
   assert.ok(problems.some((p) => p.startsWith('streams[0].activity_update_s: ')), problems.join('\n'));
 });
+
+test('a device may not take a name that site-level topics use', () => {
+  for (const name of ['models', 'fl']) {
+    const text = valid.replace('id: cam-017', `id: ${name}`);
+    assert.notEqual(text, valid);
+    const problems = problemsOf(() => parseConfigText(text, 'x.yaml'));
+    assert.ok(problems.includes('device.id: is reserved for site-level topics (models, fl)'), problems.join('\n'));
+  }
+});
