@@ -21,6 +21,7 @@ import { alertOutbox } from '../daemon/uplink/alert-message.js';
 import { Uplink } from '../daemon/uplink/uplink.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { tempDir } from '../test/helpers/shared.js';
+import { ScriptContext } from './script-context.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,9 +37,7 @@ const BATCH = Number(values.batch);
 const INFLIGHT = Number(values.inflight);
 const device = { id: 'bench-1', site: 'lab' };
 
-/** What the test helpers expect of a test context: cleanups run in reverse at the end. */
-const cleanups: (() => Promise<void> | void)[] = [];
-const ctx = { after: (fn: () => Promise<void> | void): void => { cleanups.push(fn); } };
+const ctx = new ScriptContext();
 
 function event(i: number): NewEvent {
   const severities = ['info', 'warning', 'alert', 'critical'] as const;
@@ -154,11 +153,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  for (const fn of cleanups.reverse()) {
-    try {
-      await fn();
-    } catch (err) {
-      process.stderr.write(`cleanup failed: ${String(err)}\n`);
-    }
-  }
+  await ctx.cleanup();
 }

@@ -22,6 +22,7 @@ import { createLogger, silentLogger } from '../daemon/log.js';
 import { STAGES, type Stage } from '../daemon/tiers/timings.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { sharedPath, tempDir } from '../test/helpers/shared.js';
+import { ScriptContext } from './script-context.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,8 +39,7 @@ const ACTIONS = values.actions;
 if (!['both', 'mqtt', 'hook', 'none'].includes(ACTIONS)) throw new Error(`--actions: expected both, mqtt, hook or none, got ${ACTIONS}`);
 const device = { id: 'bench-1', site: 'lab' };
 
-const cleanups: (() => Promise<void> | void)[] = [];
-const ctx = { after: (fn: () => Promise<void> | void): void => { cleanups.push(fn); } };
+const ctx = new ScriptContext();
 
 const LIMITS: Readonly<Record<Stage, number | null>> = { commit: null, action: 50, puback: 200, evidence: 5000 };
 const TIER: Readonly<Record<Stage, string>> = { commit: 'event committed', action: 'tier 1 local action', puback: 'tier 2 hub PUBACK', evidence: 'tier 3 evidence' };
@@ -131,11 +131,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  for (const fn of cleanups.reverse()) {
-    try {
-      await fn();
-    } catch (err) {
-      process.stderr.write(`cleanup failed: ${String(err)}\n`);
-    }
-  }
+  await ctx.cleanup();
 }

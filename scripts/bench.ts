@@ -24,6 +24,7 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import type { Frame } from '../daemon/video/frame.js';
 import type { Scenario, ScenarioResult, ScenarioStream } from './bench-scenario.js';
+import { ScriptContext } from './script-context.js';
 
 // libuv sizes its pool once, and loading this ES module already started it (see
 // daemon/threadpool.cts): with the default 4 threads, a clip's pending pull and bus poll plus
@@ -73,10 +74,9 @@ const sustainTrials = Number(args['sustain-trials'] ?? { quick: 1, default: 2, f
 const with1080p = args['1080p'] || (!args['no-1080p'] && mode !== 'quick');
 const SUSTAIN_FPS = 5;
 
-const cleanups: (() => Promise<void> | void)[] = [];
-const ctx = { after: (fn: () => Promise<void> | void): void => { cleanups.push(fn); } };
+const ctx = new ScriptContext();
 const work = await mkdtemp(path.join(tmpdir(), 'vigil-bench-'));
-cleanups.push(() => rm(work, { recursive: true, force: true }));
+ctx.after(() => rm(work, { recursive: true, force: true }));
 const log = (line: string): void => { process.stderr.write(`bench: ${line}\n`); };
 
 const pct = (xs: readonly number[], p: number): number => {
@@ -333,6 +333,6 @@ try {
   await writeFile(args.out, JSON.stringify({ mode, clip: args.clip, stillClip: args['still-clip'], when: new Date().toISOString(), reports }, null, 2));
   process.stdout.write(`\nresults: ${args.out}\n`);
 } finally {
-  for (const fn of cleanups.reverse()) await fn();
+  await ctx.cleanup();
 }
 process.exit(0);

@@ -4,17 +4,7 @@ import type { Detector, InputSize } from '../inference/detector.js';
 import type { Detection } from '../inference/types.js';
 import type { Frame } from '../video/frame.js';
 import type { PackageManifest } from './package-manifest.js';
-
-type Box = readonly [number, number, number, number];
-
-function iou(a: Box, b: Box): number {
-  const ix = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const iy = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const inter = ix * iy;
-  const area = (r: Box): number => Math.max(0, r[2] - r[0]) * Math.max(0, r[3] - r[1]);
-  const union = area(a) + area(b) - inter;
-  return union > 0 ? inter / union : 0;
-}
+import { iou } from '../analytics/tracker/iou.js';
 
 /**
  * An image scaled as the video pipeline would scale a camera frame for this model (bilinear, aspect

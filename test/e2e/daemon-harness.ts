@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import type { ConfigInput } from '../../daemon/config/schema.js';
 import { makeClip } from '../helpers/media.js';
 import { repoRoot, sharedPath, waitFor } from '../helpers/shared.js';
+export { iou } from '../../daemon/analytics/tracker/iou.js';
 
 /**
  * Shared pieces of the end-to-end tests: the built vigild as a child process, its JSON log lines,
@@ -156,14 +157,6 @@ export function makeDogClip(dir: string): Promise<string> {
 
 export type Box = readonly [number, number, number, number];
 
-export function iou(a: Box, b: Box): number {
-  const ix = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const iy = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const inter = ix * iy;
-  const area = (r: Box): number => Math.max(0, r[2] - r[0]) * Math.max(0, r[3] - r[1]);
-  const union = area(a) + area(b) - inter;
-  return union > 0 ? inter / union : 0;
-}
 
 export interface KnownObject {
   /** What the README calls it; the detector may name it by any of `labels`. */
