@@ -6,7 +6,7 @@ import type { Detection } from '../../daemon/inference/types.js';
 import { silentLogger } from '../../daemon/log.js';
 import { SwappableDetector } from '../../daemon/models/swappable-detector.js';
 import { gstFrame } from '../inference/gst-frame.js';
-import { repoRoot, sharedPath, tempDir } from '../helpers/shared.js';
+import { repoRoot, sharedPath, tempDir, waitFor } from '../helpers/shared.js';
 
 const load = (model: 'nanodet-m' | 'yolox-nano'): Promise<Detector> => loadDetector({
   name: 'detector', manifestPath: path.join(repoRoot, 'models', `${model}.json`), modelsDir: sharedPath('models'), providers: ['cpu'], threads: 1,
@@ -42,12 +42,13 @@ test('a swap between two frames: two streams keep calling, no call fails or is l
     }
   };
   const streams = [stream(0), stream(1)];
-  while ((results[0]?.length ?? 0) < 3 || (results[1]?.length ?? 0) < 3) await new Promise((r) => setTimeout(r, 5));
+  const each = (n: number) => (): true | undefined => ((results[0]?.length ?? 0) >= n && (results[1]?.length ?? 0) >= n ? true : undefined);
+  await waitFor('three frames on each stream before the swap', each(3), 10_000, 5);
   const { previous, baseline, retired } = holder.swap(yolox, '2');
   assert.equal(previous, nanodet);
   assert.ok(baseline.length >= 6 && baseline.every((s) => s.ok && s.detections >= 3), 'the old model\'s samples become the baseline');
   await retired;
-  while ((results[0]?.length ?? 0) < 8 || (results[1]?.length ?? 0) < 8) await new Promise((r) => setTimeout(r, 5));
+  await waitFor('eight frames on each stream across the swap', each(8), 10_000, 5);
   stop = true;
   await Promise.all(streams);
 
