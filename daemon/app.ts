@@ -316,6 +316,8 @@ export class App implements LiveTarget {
       streamId: config.id, source: this.learning ? tapFrames(video, (f) => this.learning?.noteFrame(f)) : video, rules, sink: this.sink,
       detector: detector && config.model !== undefined ? this.schedulers.get(config.model)?.lane(schedulerLaneOptions(config)) ?? detector : null,
       gate: motionGateFor(config),
+      // Two frames in flight keep a worker-thread model busy while this loop handles the last one.
+      pipelineDepth: detector?.pipelineDepth ?? 1,
       tracker,
       motion: config.motion.enabled ? new MotionDetector({ threshold: config.motion.threshold, minArea: config.motion.min_area }) : null,
       log: this.rootLog.child({ component: 'analytics', stream: config.id }),

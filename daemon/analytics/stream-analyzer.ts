@@ -57,12 +57,27 @@ export interface AnalyzerOptions {
   updateIntervalMs?: number;
   /** Skips inference on still frames; needs `motion`. */
   gate?: MotionGate | null;
+  /**
+   * Frames in flight at once (default 1). At 2, the next frame is handed to the detector while the
+   * previous one's detections go through the tracker, rules and store, so a detector that can take
+   * a second frame while it runs one (the inference worker) never waits for this loop.
+   */
+  pipelineDepth?: number;
+}
+
+/** A frame past its first stage: what the motion detector said, and its inference if one was started. */
+interface Started {
+  frame: Frame;
+  motion: MotionResult | undefined;
+  detections: Promise<Detection[] | null> | null;
 }
 
 /**
- * Where a frame becomes detections and detections become events, for one stream. One frame is
- * in flight at a time; while it is analysed, the source keeps only the newest frame, so a slow
- * model lowers the analysed rate instead of building a backlog of stale frames.
+ * Where a frame becomes detections and detections become events, for one stream. Each frame goes
+ * through two stages: the first (motion, gating, handing the frame to the detector) in frame order
+ * as frames arrive, the second (tracker, rules, events) in frame order once its detections are in.
+ * At most `pipelineDepth` frames are between the two; meanwhile the source keeps only the newest
+ * frame, so a slow model lowers the analysed rate instead of building a backlog of stale frames.
  */
 export class StreamAnalyzer {
   readonly stats: AnalyzerStats = {
@@ -83,24 +98,48 @@ export class StreamAnalyzer {
   /** The frame being analysed and when its inference finished; every hit it yields carries them. */
   private current: Pick<RuleHit, 'frame' | 'inferredAt'> = {};
   private lastMotionEvent = Number.NEGATIVE_INFINITY;
-  private inFrame = false;
+  /** Frames begun and not yet concluded: rule changes wait until a frame's conclusion. */
+  private framesInFlight = 0;
   private pendingRules: { rules: Rule[]; tracker?: Tracker | null; reason?: EndReason } | null = null;
 
   constructor(private readonly opts: AnalyzerOptions) {}
 
   async run(signal: AbortSignal): Promise<void> {
-    for await (const frame of this.opts.source.frames(signal)) {
-      if (signal.aborted) break;
-      this.inFrame = true;
-      try {
-        await this.process(frame);
-      } finally {
-        this.inFrame = false;
-        this.applyPendingRules();
+    const depth = Math.max(1, Math.floor(this.opts.pipelineDepth ?? 1));
+    const inFlight: Promise<void>[] = [];
+    try {
+      for await (const frame of this.opts.source.frames(signal)) {
+        if (signal.aborted) break;
+        const started = this.begin(frame);
+        const previous = inFlight.at(-1) ?? Promise.resolve();
+        const done = previous.then(() => this.concludeTimed(started));
+        // A failure surfaces where this frame is awaited; the frames chained behind it must not
+        // also count as unhandled rejections, which would end the process.
+        done.catch(() => undefined);
+        inFlight.push(done);
+        if (inFlight.length >= depth) await inFlight.shift();
       }
-      this.recent.endToEndMs.push(Date.now() - frame.ts);
+      for (const done of inFlight.splice(0)) await done;
+    } finally {
+      // An early exit (an error) still lets the frames handed in finish, so none is judged half-way.
+      await Promise.allSettled(inFlight);
     }
     this.closeAll(this.lastTs, 'stream_ended');
+  }
+
+  private async concludeTimed(started: Started): Promise<void> {
+    await this.concludeFrame(started);
+    this.recent.endToEndMs.push(Date.now() - started.frame.ts);
+  }
+
+  /** Concludes a begun frame, then applies a rule change that arrived while frames were in flight. */
+  private async concludeFrame(started: Started): Promise<void> {
+    try {
+      await this.conclude(started);
+    } finally {
+      this.framesInFlight -= 1;
+      this.applyPendingRules();
+    }
   }
 
   /**
@@ -112,7 +151,7 @@ export class StreamAnalyzer {
    */
   setRules(rules: Rule[], change: { tracker?: Tracker | null; reason?: EndReason } = {}): void {
     this.pendingRules = { rules, ...change };
-    if (!this.inFrame) this.applyPendingRules();
+    if (this.framesInFlight === 0) this.applyPendingRules();
   }
 
   private applyPendingRules(): void {
@@ -132,22 +171,35 @@ export class StreamAnalyzer {
     if (next.tracker !== undefined) this.opts.tracker = next.tracker;
   }
 
+  /** Both stages of one frame, one frame at a time. */
   async process(frame: Frame): Promise<void> {
+    await this.concludeFrame(this.begin(frame));
+  }
+
+  /** The first stage: in frame order, as the frame arrives. */
+  private begin(frame: Frame): Started {
+    this.framesInFlight += 1;
     this.stats.framesAnalysed += 1;
     const motion = this.opts.motion?.detect(frame);
     if (motion?.motion) this.stats.motionFrames += 1;
+    if (this.opts.detector === null) return { frame, motion, detections: null };
+    const gate = this.opts.gate;
+    if (gate && gate.decide(frame.ts, motion) === 'still') {
+      this.stats.gatedFrames += 1;
+      return { frame, motion, detections: null };
+    }
+    return { frame, motion, detections: this.infer(frame) };
+  }
 
+  /** The second stage: in frame order, once the frame's detections are in. */
+  private async conclude({ frame, motion, detections: pending }: Started): Promise<void> {
     if (this.opts.detector === null) {
       this.current = { frame, inferredAt: wallClock() };
       if (motion) this.reportMotion(frame, motion);
       return;
     }
-    const gate = this.opts.gate;
-    if (gate && gate.decide(frame.ts, motion) === 'still') {
-      this.stats.gatedFrames += 1;
-      return;
-    }
-    const detections = await this.infer(frame);
+    if (pending === null) return;
+    const detections = await pending;
     if (detections === null) return;
     this.current = { frame, inferredAt: wallClock() };
     const afterInference = performance.now();

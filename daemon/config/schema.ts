@@ -295,6 +295,12 @@ export const configSchema = z.strictObject({
      * against 92-97 ms with onnxruntime's default (GPU providers ignore this).
      */
     threads: z.number().int().min(0).max(64).default(1),
+    /**
+     * Each model's session runs in a worker thread. onnxruntime-node's run() blocks the thread that
+     * calls it for the whole inference; in the main thread that stops pulls, rules, commits and
+     * PUBACKs for every frame. false runs sessions in the main thread (for debugging).
+     */
+    worker: z.boolean().default(true),
   }).prefault({}),
   streams: z.array(streamSchema).default([]),
   rules: z.array(ruleSchema).default([]),

@@ -26,6 +26,8 @@ export interface DetectorOptions {
   engineCacheDir?: string | undefined;
   /** TensorRT build precision of this variant; default fp32. */
   precision?: Precision | undefined;
+  /** False when the TensorRT environment was set by the caller (the inference worker's parent). */
+  prepareEnv?: boolean | undefined;
 }
 
 export interface DetectOptions {
@@ -53,12 +55,23 @@ export interface Detector {
    * decoding, NMS and mapping boxes back. `pre` and `post` are the JavaScript work around the model.
    */
   readonly profile?: DetectorProfile | undefined;
+  /** Frames worth handing in at once: above 1, the detector takes the next frame while it runs one. */
+  readonly pipelineDepth?: number | undefined;
+  /** The stage times of the newest frame; set by detectors that time their stages. */
+  readonly last?: Readonly<StageTimes> | undefined;
 }
 
 export interface DetectorProfile {
   readonly preMs: SampleRing;
   readonly runMs: SampleRing;
   readonly postMs: SampleRing;
+}
+
+/** One frame's stage times, ms (see `Detector.profile`). */
+export interface StageTimes {
+  preMs: number;
+  runMs: number;
+  postMs: number;
 }
 
 function isDynamic(d: number | string | undefined): boolean {
@@ -129,6 +142,8 @@ class OnnxDetector implements Detector {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   readonly profile: DetectorProfile = { preMs: new SampleRing(), runMs: new SampleRing(), postMs: new SampleRing() };
+  /** The stage times of the newest frame, which the inference worker sends back with its result. */
+  readonly last: StageTimes = { preMs: 0, runMs: 0, postMs: 0 };
 
   constructor(
     readonly info: DetectorInfo,
@@ -179,9 +194,12 @@ class OnnxDetector implements Detector {
       if (box[2] <= box[0] || box[3] <= box[1]) continue;
       detections.push({ classId: c.classId, label: this.labels[c.classId] ?? `class${c.classId}`, score: c.score, box });
     }
-    this.profile.preMs.push(t1 - t0);
-    this.profile.runMs.push(t2 - t1);
-    this.profile.postMs.push(performance.now() - t2);
+    this.last.preMs = t1 - t0;
+    this.last.runMs = t2 - t1;
+    this.last.postMs = performance.now() - t2;
+    this.profile.preMs.push(this.last.preMs);
+    this.profile.runMs.push(this.last.runMs);
+    this.profile.postMs.push(this.last.postMs);
     return detections;
   }
 
@@ -219,7 +237,7 @@ export async function loadDetector(opts: DetectorOptions, log: Logger): Promise<
   let opened: OpenedSession;
   try {
     opened = await openSession(modelPath, { providers: opts.providers, threads: opts.threads, engineCacheDir: opts.engineCacheDir,
-      precision: opts.precision }, log);
+      precision: opts.precision, prepareEnv: opts.prepareEnv }, log);
   } catch (err) {
     throw new ModelError(`cannot load ${where}: ${errorMessage(err)}`, { cause: err });
   }

@@ -5,7 +5,7 @@ export type StreamPriority = 'low' | 'normal' | 'high';
 
 const RANK: Record<StreamPriority, number> = { high: 2, normal: 1, low: 0 };
 
-/** What the scheduler runs frames on: one model, one run at a time. */
+/** What the scheduler runs frames on: one model, `pipelineDepth` runs handed in at a time. */
 export interface ScheduledModel {
   detect(frame: Frame): Promise<Detection[]>;
   /**
@@ -14,6 +14,11 @@ export interface ScheduledModel {
    */
   readonly maxBatch?: number;
   detectBatch?(frames: readonly Frame[]): Promise<Detection[][]>;
+  /**
+   * Runs the model can be handed at once (default 1). A model in a worker thread takes a second
+   * frame while it runs one, so that it starts the next run the moment the last one ends.
+   */
+  readonly pipelineDepth?: number | undefined;
 }
 
 /**
@@ -81,6 +86,8 @@ function before(a: Lane, b: Lane): number {
 
 export interface SchedulerOptions {
   now?: () => number;
+  /** Overrides the model's `pipelineDepth`. */
+  depth?: number;
 }
 
 /**
@@ -95,7 +102,9 @@ export interface SchedulerOptions {
  */
 export class InferenceScheduler {
   private readonly lanes: Lane[] = [];
-  private busy = false;
+  /** Runs handed to the model and not yet finished. */
+  private inFlight = 0;
+  private readonly depth: number;
   /** A pick put off until skipped streams have handed in their newest frames (see pump). */
   private deferred = false;
   private closed = false;
@@ -108,6 +117,7 @@ export class InferenceScheduler {
   constructor(private readonly model: ScheduledModel, opts: SchedulerOptions = {}) {
     this.now = opts.now ?? (() => performance.now());
     this.maxBatch = model.detectBatch !== undefined ? Math.max(1, Math.floor(model.maxBatch ?? 1)) : 1;
+    this.depth = Math.max(1, Math.floor(opts.depth ?? model.pipelineDepth ?? 1));
   }
 
   /** A port for one stream's analysis loop; one frame at a time per port, as the loop does. */
@@ -178,7 +188,7 @@ export class InferenceScheduler {
   }
 
   private pump(): void {
-    if (this.busy || this.deferred) return;
+    if (this.inFlight >= this.depth || this.deferred) return;
     const now = this.now();
     const { ready, skippedAhead } = this.ready(now);
     if (skippedAhead) {
@@ -203,13 +213,15 @@ export class InferenceScheduler {
       lane.stats.served++;
       if (chosen.length > 1) lane.stats.batched++;
     }
-    this.busy = true;
+    this.inFlight++;
     this.runs++;
     this.framesRun += reqs.length;
     void this.run(reqs).finally(() => {
-      this.busy = false;
+      this.inFlight--;
       this.pump();
     });
+    // A second run may go in at once when the model takes one while it runs another.
+    if (this.inFlight < this.depth) this.pump();
   }
 
   private async run(reqs: readonly Request[]): Promise<void> {

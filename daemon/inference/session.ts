@@ -17,6 +17,11 @@ export interface SessionOptions {
   engineCacheDir?: string | undefined;
   /** TensorRT build precision (fp16/int8 set the ORT_TENSORRT_* flags); other providers run the file as it is. */
   precision?: Precision | undefined;
+  /**
+   * False when the ORT_TENSORRT_* variables were already set for this session by the thread that
+   * owns the process environment (see inference/worker-detector.ts).
+   */
+  prepareEnv?: boolean | undefined;
 }
 
 export interface OpenedSession {
@@ -50,7 +55,7 @@ function setOwned(name: string, value: string): void {
  * engineCacheKey), and a value left by the previous model must not leak into the next.
  * An operator's own settings in the service environment win.
  */
-function prepareTensorRtEnv(cacheDir: string | undefined, precision: Precision | undefined, log: Logger): void {
+export function prepareTensorRtEnv(cacheDir: string | undefined, precision: Precision | undefined, log: Logger): void {
   setOwned('ORT_TENSORRT_FP16_ENABLE', precision === 'fp16' || precision === 'int8' ? '1' : '0');
   setOwned('ORT_TENSORRT_INT8_ENABLE', precision === 'int8' ? '1' : '0');
   if (cacheDir === undefined) return;
@@ -122,7 +127,7 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
       log.warn({ provider, model: modelPath, reason, next: opts.providers[i + 1] ?? null }, 'execution provider failed to load the model');
       continue;
     }
-    if (provider === 'tensorrt') prepareTensorRtEnv(opts.engineCacheDir, opts.precision, log);
+    if (provider === 'tensorrt' && opts.prepareEnv !== false) prepareTensorRtEnv(opts.engineCacheDir, opts.precision, log);
     const options: InferenceSession.SessionOptions = {
       executionProviders: opts.providers.slice(i).map(providerConfig),
       graphOptimizationLevel: 'all',

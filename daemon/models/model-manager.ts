@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Config, ModelRef, Severity } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { loadDetector, type Detector } from '../inference/detector.js';
+import { loadWorkerDetector } from '../inference/worker-detector.js';
 import type { Logger } from '../log.js';
 import type { ModelNotice } from '../uplink/model-message.js';
 import { modelOfferFilter } from '../uplink/model-topics.js';
@@ -169,8 +170,9 @@ export class ModelManager {
     const cfg = this.opts.config;
     const providers = ref.providers ?? cfg.inference.providers;
     const log = this.log.child({ model: ref.name, version });
+    const load = cfg.inference.worker ? loadWorkerDetector : loadDetector;
     if (version === CONFIG_VERSION) {
-      const detector = await loadDetector({
+      const detector = await load({
         name: ref.name, manifestPath: ref.manifest, modelsDir: cfg.models_dir, providers, threads: cfg.inference.threads,
         engineCacheDir: path.join(cfg.storage.dir, 'tensorrt'),
       }, log);
@@ -185,7 +187,7 @@ export class ModelManager {
     }
     const choice = chooseVariant(record.manifest, this.deviceClass, providers);
     const sha = record.manifest.files.find((f) => f.name === choice.file)?.sha256 ?? '';
-    const detector = await loadDetector({
+    const detector = await load({
       name: ref.name, manifestPath: this.store.manifestPath(ref.name, version, choice.precision), providers: choice.providers,
       threads: cfg.inference.threads, precision: choice.precision,
       engineCacheDir: path.join(cfg.storage.dir, 'tensorrt', engineCacheKey(sha, choice.precision, this.deviceClass)),

@@ -45,6 +45,11 @@ export class SwappableDetector implements Detector {
     return this.current.profile;
   }
 
+  /** Frames the current model takes at once (the inference worker: 2); see InferenceScheduler. */
+  get pipelineDepth(): number {
+    return this.current.pipelineDepth ?? 1;
+  }
+
   get version(): string {
     return this.currentVersion;
   }

@@ -100,30 +100,40 @@ function codecOf(spec: PipelineSpec): Codec {
   return spec.decoder.codec;
 }
 
-function decodePart(d: DecoderChoice): string {
+/** The parser, which puts the coded size in its caps, and the caps the decoder needs. */
+function parsePart(d: DecoderChoice): string {
+  // nvv4l2decoder takes byte-stream access units only; MP4 gives avc, so the parser converts.
+  return d.family === 'jetson' ? `${d.codec}parse ! video/x-${d.codec},stream-format=byte-stream,alignment=au` : `${d.codec}parse`;
+}
+
+function decoderPart(d: DecoderChoice): string {
   switch (d.family) {
     case 'jetson':
-      // nvv4l2decoder takes byte-stream access units only; MP4 gives avc, so h264parse converts.
-      return `${d.codec}parse ! video/x-${d.codec},stream-format=byte-stream,alignment=au ! nvv4l2decoder`;
+      return 'nvv4l2decoder';
     case 'nvidia':
+      return d.element;
     case 'software':
-      return `${d.codec}parse ! ${d.element}`;
+      // libav's frame threads each hold a decoded frame (3 MB at 1080p) and compete with inference
+      // for the same cores; one stream's analysis rate never needs more than one thread's decode.
+      return `${d.element} max-threads=1`;
   }
 }
 
 /**
  * Builds the pipeline for one stream:
  *
- *   source ! [depay/demux] ! parse ! decode ! tee ─ queue(leaky) ! fakesink name=probe   (source size)
- *                                               └─ queue ! videorate ! scale+convert ! appsink name=sink
+ *   source ! [depay/demux] ! parse ! tee ─ queue(leaky) ! fakesink name=probe   (source size)
+ *                                       └─ queue ! decode ! videorate ! scale+convert ! appsink name=sink
  *
  * The rate limit comes before scaling so that dropped frames cost no conversion. The probe branch
- * keeps the last decoded sample, whose caps give the unscaled size that boxes are mapped back to.
+ * keeps the last access unit, whose caps (set by the parser from the stream's headers) give the
+ * unscaled size that boxes are mapped back to; probing before the decoder keeps a few kilobytes of
+ * coded data there instead of a whole decoded frame. Test sources (raw video) probe their frames.
  */
 export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
   const { part: src, secrets } = sourcePart(spec);
-  const jetson = spec.decoder?.family === 'jetson' && spec.source.kind !== 'test';
-  const decode = spec.source.kind === 'test' || spec.decoder === null ? '' : ` ! ${decodePart(spec.decoder)}`;
+  const coded = spec.source.kind !== 'test' && spec.decoder !== null ? spec.decoder : null;
+  const jetson = coded?.family === 'jetson';
   const convert = jetson
     // The VIC scales and converts in one step, writing system memory the appsink can map.
     ? `nvvidconv ! ${outputCaps(spec.analysis)}`
@@ -131,9 +141,9 @@ export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
       ? `videoscale ! videoconvert ! ${outputCaps(spec.analysis)}`
       : `videoscale add-borders=false ! videoconvert ! ${outputCaps(spec.analysis)}`;
   const sync = spec.sync ? 'true' : 'false';
-  const description = `${src}${decode} ! tee name=t`
+  const description = `${src}${coded ? ` ! ${parsePart(coded)}` : ''} ! tee name=t`
     + ` t. ! queue leaky=downstream max-size-buffers=1 ! fakesink name=${ELEMENT.probe} enable-last-sample=true sync=false async=false`
-    + ` t. ! queue max-size-buffers=2 ! ${rate(spec.fps)} ! ${convert}`
+    + ` t. ! queue max-size-buffers=2${coded ? ` ! ${decoderPart(coded)}` : ''} ! ${rate(spec.fps)} ! ${convert}`
     + ` ! appsink name=${ELEMENT.sink} max-buffers=1 drop=${spec.paced === true ? 'false' : 'true'} sync=${sync}`;
   return { description, secrets };
 }

@@ -1,0 +1,300 @@
+import { SHARE_ENV, Worker } from 'node:worker_threads';
+import { errorMessage, ModelError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { SampleRing } from '../util/sample-ring.js';
+import type { Frame } from '../video/frame.js';
+import type { Detector, DetectOptions, DetectorOptions, DetectorProfile, InputSize } from './detector.js';
+import { loadManifest } from './manifest.js';
+import { missingProviderLibrary, prepareTensorRtEnv } from './session.js';
+import type { Detection, DetectorInfo } from './types.js';
+import type { FromWorker, ToWorker, WireError, WorkerInit } from './worker-protocol.js';
+
+/**
+ * Frame slots per model. The scheduler hands a model at most `pipelineDepth` frames at once; the
+ * rest cover direct callers (self-test, warm-up). Beyond them a frame is copied into the message.
+ */
+const SLOTS = 4;
+const CLOSE_TIMEOUT_MS = 5000;
+const RESPAWN_MIN_MS = 1000;
+const RESPAWN_MAX_MS = 30_000;
+
+function fromWire(e: WireError): Error {
+  if (e.name === 'ModelError') return new ModelError(e.message);
+  const err = new Error(e.message);
+  err.name = e.name;
+  return err;
+}
+
+const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal',
+};
+
+function logFromWorker(log: Logger, m: FromWorker): void {
+  if (m.type !== 'log') return;
+  const level = LEVELS[m.level] ?? 'info';
+  const { msg, ...fields } = m.record;
+  log[level](fields, typeof msg === 'string' ? msg : '');
+}
+
+/**
+ * Session creation reads ORT_TENSORRT_* from the process environment, which every thread shares
+ * (the worker runs with SHARE_ENV). One model at a time sets it and creates its session, so two
+ * loads never see each other's engine cache path or precision.
+ */
+let envLock: Promise<unknown> = Promise.resolve();
+
+interface Started {
+  worker: Worker;
+  info: DetectorInfo;
+  labels: string[];
+  inputSize: InputSize;
+}
+
+function startWorker(init: WorkerInit, log: Logger, onMessage: (m: FromWorker) => void): Promise<Started> {
+  const run = envLock.then(() => new Promise<Started>((resolve, reject) => {
+    const o = init.options;
+    if (o.providers.includes('tensorrt') && missingProviderLibrary('tensorrt') === null) {
+      prepareTensorRtEnv(o.engineCacheDir, o.precision, log);
+    }
+    const worker = new Worker(new URL('./inference-worker.js', import.meta.url), {
+      workerData: { ...init, options: { ...o, prepareEnv: false } } satisfies WorkerInit, env: SHARE_ENV,
+    });
+    let settled = false;
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      void worker.terminate();
+      reject(err);
+    };
+    worker.on('message', (m: FromWorker) => {
+      if (settled) {
+        onMessage(m);
+        return;
+      }
+      if (m.type === 'ready') {
+        settled = true;
+        resolve({ worker, info: m.info, labels: m.labels, inputSize: m.inputSize });
+      } else if (m.type === 'load-failed') {
+        fail(fromWire(m.error));
+      } else {
+        onMessage(m);
+      }
+    });
+    worker.once('error', (err) => fail(new ModelError(`inference worker for model ${o.name} failed while loading: ${errorMessage(err)}`)));
+    worker.once('exit', (code) => fail(new ModelError(`inference worker for model ${o.name} exited with code ${code} while loading`)));
+  }));
+  envLock = run.catch(() => undefined);
+  return run;
+}
+
+interface Pending {
+  resolve: (d: Detection[]) => void;
+  reject: (err: Error) => void;
+  slot: number | null;
+  /** Resolves once the frame's result or error is in, whichever it was (close waits for these). */
+  settled: Promise<void>;
+}
+
+/**
+ * A detector whose onnxruntime session lives in a worker thread. onnxruntime-node's `run()` is
+ * synchronous native code on the calling thread (measured: the event loop stood still for the whole
+ * 32 ms of every NanoDet-m run), so in-process inference stops pulls, rules, SQLite commits and
+ * PUBACKs for every frame. In a worker, the main thread is free while the model runs, and frames
+ * can be handed in while the previous one runs (`pipelineDepth`): the model never waits for the
+ * main thread's work between two frames.
+ */
+export class WorkerDetector implements Detector {
+  readonly profile: DetectorProfile = { preMs: new SampleRing(), runMs: new SampleRing(), postMs: new SampleRing() };
+  /** Frames worth handing in at once: one running, one filled and waiting. */
+  readonly pipelineDepth = 2;
+  private readonly slotViews: Uint8Array[];
+  private readonly freeSlots: number[];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+  private worker: Worker | null;
+  /** A worker that died is replaced on the next detect, no sooner than this (grows on each death). */
+  private respawnAt = 0;
+  private respawnDelay = RESPAWN_MIN_MS;
+  private respawning = false;
+  private exits = 0;
+
+  private constructor(
+    private readonly init: WorkerInit,
+    private readonly log: Logger,
+    started: Started,
+  ) {
+    this.info = started.info;
+    this.labels = started.labels;
+    this.size = started.inputSize;
+    this.slotViews = init.slots.map((s) => new Uint8Array(s));
+    this.freeSlots = init.slots.map((_, i) => i);
+    this.worker = null;
+    this.attach(started.worker);
+  }
+
+  readonly info: DetectorInfo;
+  readonly labels: readonly string[];
+  private readonly size: InputSize;
+
+  /** Times the worker died (a native fault in the session); each is replaced. */
+  get workerExits(): number {
+    return this.exits;
+  }
+
+  static async load(opts: DetectorOptions, log: Logger): Promise<WorkerDetector> {
+    // Read here only to size the frame slots; the worker checks everything again as it loads.
+    const m = await loadManifest(opts.manifestPath, opts.modelsDir);
+    const bytes = m.manifest.input.width * m.manifest.input.height * 4;
+    const init: WorkerInit = {
+      options: opts, slots: Array.from({ length: SLOTS }, () => new SharedArrayBuffer(bytes)),
+      logLevel: log.level === 'silent' ? 'silent' : log.level,
+    };
+    let detector: WorkerDetector | null = null;
+    // Log lines of the load itself arrive before there is a detector to take them.
+    const early: FromWorker[] = [];
+    const started = await startWorker(init, log, (msg) => (detector ? detector.onMessage(msg) : early.push(msg)))
+      .catch((err: unknown) => {
+        for (const msg of early) logFromWorker(log, msg);
+        throw err;
+      });
+    detector = new WorkerDetector(init, log, started);
+    for (const msg of early) detector.onMessage(msg);
+    return detector;
+  }
+
+  inputSize(): InputSize {
+    return this.size;
+  }
+
+  detect(frame: Frame, opts: DetectOptions = {}): Promise<Detection[]> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new ModelError(`detector ${this.info.name} is closed`));
+        return;
+      }
+      const worker = this.worker;
+      if (worker === null) {
+        this.maybeRespawn();
+        reject(new ModelError(`inference worker for model ${this.info.name} is not running (it stopped ${this.exits} time(s); restarting)`));
+        return;
+      }
+      const id = this.nextId++;
+      const bytes = frame.width * frame.height * 4;
+      const slot = bytes <= (this.slotViews[0]?.length ?? 0) && frame.data.length >= bytes ? this.freeSlots.pop() ?? null : null;
+      const meta = { streamId: frame.streamId, seq: frame.seq, ts: frame.ts, format: frame.format, width: frame.width,
+        height: frame.height, sourceWidth: frame.sourceWidth, sourceHeight: frame.sourceHeight };
+      const msg: ToWorker = { type: 'detect', id, frame: meta, slot,
+        ...(opts.scoreThreshold !== undefined ? { scoreThreshold: opts.scoreThreshold } : {}) };
+      if (slot !== null) (this.slotViews[slot] as Uint8Array).set(frame.data.subarray(0, bytes));
+      // No slot (all in use, or a frame the model cannot take): the pixels travel in the message,
+      // and a wrong size is reported by the worker's preprocessor with its usual error.
+      else msg.data = frame.data;
+      let done = (): void => undefined;
+      const settled = new Promise<void>((r) => { done = r; });
+      this.pending.set(id, {
+        resolve: (d) => { done(); resolve(d); },
+        reject: (e) => { done(); reject(e); },
+        slot, settled,
+      });
+      worker.postMessage(msg);
+    });
+  }
+
+  private attach(worker: Worker): void {
+    this.worker = worker;
+    worker.on('error', (err) => {
+      this.log.error({ model: this.info.name, err: errorMessage(err) }, 'inference worker failed');
+    });
+    worker.once('exit', (code) => {
+      if (this.worker === worker) this.worker = null;
+      const err = new ModelError(`inference worker for model ${this.info.name} stopped (exit code ${code})`);
+      if (this.closed) {
+        this.failAll(err);
+        return;
+      }
+      this.exits += 1;
+      this.respawnAt = Date.now() + this.respawnDelay;
+      this.log.error({ model: this.info.name, code, exits: this.exits, restart_in_ms: this.respawnDelay }, 'inference worker stopped; its frames fail until it is restarted');
+      this.respawnDelay = Math.min(RESPAWN_MAX_MS, this.respawnDelay * 2);
+      this.failAll(err);
+    });
+  }
+
+  private maybeRespawn(): void {
+    if (this.respawning || this.closed || Date.now() < this.respawnAt) return;
+    this.respawning = true;
+    startWorker(this.init, this.log, (m) => this.onMessage(m)).then((started) => {
+      this.respawning = false;
+      if (this.closed) {
+        void started.worker.terminate();
+        return;
+      }
+      this.attach(started.worker);
+      this.log.info({ model: this.info.name }, 'inference worker restarted');
+    }, (err: unknown) => {
+      this.respawning = false;
+      this.respawnAt = Date.now() + this.respawnDelay;
+      this.respawnDelay = Math.min(RESPAWN_MAX_MS, this.respawnDelay * 2);
+      this.log.error({ model: this.info.name, err: errorMessage(err) }, 'inference worker could not be restarted');
+    });
+  }
+
+  private settle(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    if (p === undefined) return undefined;
+    this.pending.delete(id);
+    if (p.slot !== null) this.freeSlots.push(p.slot);
+    return p;
+  }
+
+  private failAll(err: Error): void {
+    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(err);
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.type) {
+      case 'result': {
+        const p = this.settle(m.id);
+        if (p === undefined) return;
+        this.profile.preMs.push(m.preMs);
+        this.profile.runMs.push(m.runMs);
+        this.profile.postMs.push(m.postMs);
+        // A worker that serves frames again makes the next death start the backoff afresh.
+        this.respawnDelay = RESPAWN_MIN_MS;
+        p.resolve(m.detections);
+        return;
+      }
+      case 'failed':
+        this.settle(m.id)?.reject(fromWire(m.error));
+        return;
+      case 'log':
+        logFromWorker(this.log, m);
+        return;
+      case 'ready':
+      case 'load-failed':
+      case 'closed':
+        return;
+    }
+  }
+
+  /** Finishes the frames handed in, then ends the worker (terminated if it does not end in time). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.pending.values()].map((p) => p.settled));
+    const worker = this.worker;
+    this.worker = null;
+    if (worker === null) return;
+    const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+    worker.postMessage({ type: 'close' } satisfies ToWorker);
+    const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** `loadDetector`'s counterpart whose session runs in a worker thread. */
+export function loadWorkerDetector(opts: DetectorOptions, log: Logger): Promise<WorkerDetector> {
+  return WorkerDetector.load(opts, log);
+}
