@@ -69,7 +69,12 @@ interface Lane {
   /** Registration order: the last tie-break, so the order never depends on the clock's resolution. */
   readonly order: number;
   lastServed: number;
-  pending: Request | null;
+  /**
+   * Frames waiting to be run, oldest first. A live lane holds at most one (its newest); a lane whose
+   * source waits for its consumer holds what its analysis loop hands in (at most its pipeline depth).
+   */
+  readonly pending: Request[];
+  readonly live: boolean;
   readonly stats: LaneStats;
 }
 
@@ -125,7 +130,7 @@ export class InferenceScheduler {
     const lane: Lane = {
       opts, rank: RANK[opts.priority], order: this.lanes.length,
       maxWaitMs: opts.skipStale === false ? Number.POSITIVE_INFINITY : 1000 / opts.fps,
-      lastServed: Number.NEGATIVE_INFINITY, pending: null,
+      lastServed: Number.NEGATIVE_INFINITY, pending: [], live: opts.skipStale !== false,
       stats: { streamId: opts.streamId, priority: opts.priority, submitted: 0, served: 0, skipped: 0, batched: 0 },
     };
     this.lanes.push(lane);
@@ -150,19 +155,20 @@ export class InferenceScheduler {
         reject(new FrameSkipped(lane.opts.streamId, 0));
         return;
       }
-      // A second frame from the same stream replaces the first: only the newest is worth running.
-      this.skip(lane);
-      lane.pending = { frame, queuedAt: this.now(), resolve, reject };
+      // A live stream's newer frame replaces the one waiting: only the newest is worth running.
+      // A file analysed as fast as it goes has no newer frame to lose: its frames queue.
+      if (lane.live) this.skip(lane);
+      lane.pending.push({ frame, queuedAt: this.now(), resolve, reject });
       this.pump();
     });
   }
 
+  /** Skips every frame the lane has waiting. */
   private skip(lane: Lane): void {
-    const req = lane.pending;
-    if (req === null) return;
-    lane.pending = null;
-    lane.stats.skipped++;
-    req.reject(new FrameSkipped(lane.opts.streamId, this.now() - req.queuedAt));
+    for (const req of lane.pending.splice(0)) {
+      lane.stats.skipped++;
+      req.reject(new FrameSkipped(lane.opts.streamId, this.now() - req.queuedAt));
+    }
   }
 
   /**
@@ -173,8 +179,8 @@ export class InferenceScheduler {
     const ready: Lane[] = [];
     const skipped: Lane[] = [];
     for (const lane of this.lanes) {
-      const req = lane.pending;
-      if (req === null) continue;
+      const req = lane.pending[0];
+      if (req === undefined) continue;
       if (now - req.queuedAt > lane.maxWaitMs) {
         this.skip(lane);
         skipped.push(lane);
@@ -207,8 +213,7 @@ export class InferenceScheduler {
     if (chosen.length === 0) return;
     const reqs: Request[] = [];
     for (const lane of chosen) {
-      reqs.push(lane.pending as Request);
-      lane.pending = null;
+      reqs.push(lane.pending.shift() as Request);
       lane.lastServed = now;
       lane.stats.served++;
       if (chosen.length > 1) lane.stats.batched++;

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import { streamSchema } from '../../daemon/config/schema.js';
 import { loadDetector, type Detector } from '../../daemon/inference/detector.js';
+import { loadWorkerDetector } from '../../daemon/inference/worker-detector.js';
 import { FrameSkipped, InferenceScheduler, type SchedulerLane, type StreamPriority } from '../../daemon/inference/scheduler.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import { silentLogger } from '../../daemon/log.js';
@@ -40,7 +41,11 @@ async function plazaFrames(detector: Detector, count: number, every: number): Pr
 const boxes = (ds: readonly Detection[]): string => ds.map((d) => `${d.label}@${d.box.map((v) => v.toFixed(1)).join(',')}`).join(' ');
 
 test('overload: with twice the streams the model can serve, the high-priority stream keeps >= 90% of its fps and the rest share fairly', async (t) => {
-  const detector = await yolox();
+  // As the daemon runs it: the session in a worker thread, two frames handed in at a time.
+  const detector = await loadWorkerDetector({
+    name: 'yolox-nano', manifestPath: path.join(repoRoot, 'models', 'yolox-nano.json'), modelsDir: sharedPath('models'),
+    providers: ['cpu'], threads: 1,
+  }, log);
   t.after(() => detector.close());
   // Capacity first, on this machine as it is now: the test sizes its overload from it.
   const [probe] = await plazaFrames(detector, 1, 10);
@@ -83,7 +88,8 @@ test('overload: with twice the streams the model can serve, the high-priority st
     const config = streamSchema.parse({ id, uri: `test://${i % 2 === 0 ? 'ball' : 'smpte'}?width=320&height=240&fps=${rate}`, fps: rate, priority });
     const video = new VideoStream(config, { log, analysis: { width: 416, height: 416, resize: 'fit', format: 'BGRx' } });
     const lane = scheduler.lane({ streamId: id, priority, fps: rate });
-    const analyzer = new StreamAnalyzer({ streamId: id, source: video, detector: lane, motion: null, rules: [], sink: { record: () => 'id' }, log });
+    const analyzer = new StreamAnalyzer({ streamId: id, source: video, detector: lane, motion: null, rules: [], sink: { record: () => 'id' }, log,
+      pipelineDepth: detector.pipelineDepth });
     parts.push({ id, priority, fps: rate, video, lane, analyzer, done: Promise.resolve() });
     await video.start(running.signal);
     (parts[i] as Part).done = analyzer.run(running.signal);
@@ -238,4 +244,49 @@ test('a frame that waited longer than its stream\'s frame interval is skipped an
   assert.equal(b.stats.skipped, 2);
   scheduler.close();
   await assert.rejects(a.detect(frame('a', 6)), FrameSkipped);
+});
+
+test('pipelining: a worker-thread model is handed a second frame while it runs one, never a third; depth 1 hands one', async (t) => {
+  const detector = await loadWorkerDetector({
+    name: 'yolox-nano', manifestPath: path.join(repoRoot, 'models', 'yolox-nano.json'), modelsDir: sharedPath('models'),
+    providers: ['cpu'], threads: 1,
+  }, log);
+  t.after(() => detector.close());
+  const frames = await plazaFrames(detector, 12, 3);
+  // The real model behind a counter of the calls it holds at once.
+  let inFlight = 0;
+  let most = 0;
+  const counted = {
+    pipelineDepth: detector.pipelineDepth,
+    detect: async (f: Frame): Promise<Detection[]> => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await detector.detect(f);
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  for (const depth of [2, 1]) {
+    most = 0;
+    const scheduler = new InferenceScheduler(counted, depth === 1 ? { depth: 1 } : {});
+    const results = new Map<string, Detection[][]>();
+    // Three streams, each with its analysis loop two frames deep, as the daemon runs them.
+    await Promise.all(['a', 'b', 'c'].map(async (id) => {
+      const lane = scheduler.lane({ streamId: id, priority: 'normal', fps: 30, skipStale: false });
+      const out: Detection[][] = [];
+      results.set(id, out);
+      const analyzer = new StreamAnalyzer({
+        streamId: id, motion: null, rules: [], sink: { record: () => 'id' }, log, pipelineDepth: depth,
+        source: { async* frames(): AsyncIterable<Frame> { for (const f of frames) yield { ...f, streamId: id }; } },
+        detector: { detect: async (f) => { const d = await lane.detect(f); out.push(d); return d; } },
+      });
+      await analyzer.run(new AbortController().signal);
+      assert.equal(analyzer.stats.inferences, frames.length, `${id} at depth ${depth}`);
+    }));
+    assert.equal(most, depth, `most calls held by the model at once at depth ${depth}`);
+    // Frame order and each frame's own detections survive the overlap.
+    const alone = await Promise.all(frames.map((f) => detector.detect(f)));
+    for (const [id, out] of results) assert.deepEqual(out.map(boxes), alone.map(boxes), `${id} at depth ${depth}`);
+  }
 });
