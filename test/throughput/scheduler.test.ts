@@ -278,7 +278,7 @@ test('pipelining: a worker-thread model is handed a second frame while it runs o
       results.set(id, out);
       const analyzer = new StreamAnalyzer({
         streamId: id, motion: null, rules: [], sink: { record: () => 'id' }, log, pipelineDepth: depth,
-        source: { async* frames(): AsyncIterable<Frame> { for (const f of frames) yield { ...f, streamId: id }; } },
+        source: { async* frames(): AsyncIterable<Frame> { for (const f of frames) yield await Promise.resolve({ ...f, streamId: id }); } },
         detector: { detect: async (f) => { const d = await lane.detect(f); out.push(d); return d; } },
       });
       await analyzer.run(new AbortController().signal);
