@@ -39,6 +39,8 @@ export interface AnalyzerStats {
   gatedFrames: number;
   /** Frames the inference scheduler skipped because a newer one was due (overload). */
   skippedFrames: number;
+  /** True once the analysis loop has ended (its source ended or the stream stopped) with every frame concluded. */
+  finished: boolean;
 }
 
 export interface AnalyzerOptions {
@@ -83,7 +85,7 @@ export class StreamAnalyzer {
   readonly stats: AnalyzerStats = {
     framesAnalysed: 0, inferences: 0, inferenceErrors: 0, inferenceMs: 0,
     motionFrames: 0, events: 0, eventErrors: 0, lastDetections: 0, tracks: 0, openActivities: 0, endedActivities: 0,
-    gatedFrames: 0, skippedFrames: 0,
+    gatedFrames: 0, skippedFrames: 0, finished: false,
   };
   /** Open activities by rule and key: the event id their start was stored as. */
   private readonly open = new Map<string, OpenActivity>();
@@ -125,6 +127,7 @@ export class StreamAnalyzer {
       await Promise.allSettled(inFlight);
     }
     this.closeAll(this.lastTs, 'stream_ended');
+    this.stats.finished = true;
   }
 
   private async concludeTimed(started: Started): Promise<void> {

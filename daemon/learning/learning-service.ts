@@ -92,14 +92,17 @@ export class LearningService implements Service {
     return this.learner.status();
   }
 
-  /** For the frame tap: the frame each stream is analysing now. */
+  /**
+   * For the frame tap: the newest frame of each stream, for hits that do not carry their own. The
+   * analysis loop runs two frames deep, so that is not always the frame a hit was found on.
+   */
   noteFrame(frame: Frame): void {
     this.frames.set(frame.streamId, frame);
   }
 
   /** The frame the hit came from, and the verifier's context for its main object; undefined for object-less hits. */
   eventInput(hit: RuleHit): { frame: Frame; context: EventContext } | undefined {
-    const frame = this.frames.get(hit.streamId);
+    const frame = hit.frame ?? this.frames.get(hit.streamId);
     const main = [...hit.objects].sort((a, b) => b.score - a.score)[0];
     if (!frame || !main || hit.kind === 'motion') return undefined;
     return {

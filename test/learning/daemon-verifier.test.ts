@@ -50,7 +50,8 @@ async function runClip(t: TestContext, cfg: Config, afterEnd?: (events: number) 
   await waitFor('the clip to end', () => {
     const s = app.status().streams[0];
     if (s?.state === 'backoff') throw new Error(`stream failed: ${s.lastError}`);
-    return s?.state === 'ended' ? true : undefined;
+    // The file ends before the analysis loop has concluded its last frames.
+    return s?.state === 'ended' && s.analysis.finished ? true : undefined;
   }, 90_000, 20);
   const events = app.status().streams[0]?.analysis.events ?? 0;
   // Extraction runs after each event's commit, off the analysis loop: wait for it to catch up.
