@@ -33,6 +33,8 @@ export interface Scenario {
   seconds: number;
   /** The presence rule's cooldown: 0 stores and sends an event for every analysed frame with a person. */
   cooldownS: number;
+  /** inference.worker; default true (the daemon's default). */
+  inferenceWorker?: boolean;
 }
 
 export interface StreamResult {
@@ -65,7 +67,9 @@ export interface ScenarioResult {
   e2eMsP99: number;
   e2eSamples: number;
   cpuPercent: number;
+  /** Resident memory over the window: the peak, and the median of samples every 100 ms (steadier between runs). */
   rssMiB: number;
+  rssMedianMiB: number;
   heapMiB: number;
   /** Set when the scenario failed; the other fields are then empty. */
   error?: string;
@@ -124,7 +128,7 @@ const p50 = (r: SampleRing | undefined): number => r?.percentiles()?.p50 ?? NaN;
 const dir = await mkdtemp(path.join(tmpdir(), 'vigil-bench-'));
 const cfg = validateConfig({
   device: { id: 'bench', site: 'lab' }, storage: { dir }, mqtt: { url: sc.mqttUrl }, models_dir: sc.modelsDir,
-  models: [{ name: 'm', manifest: sc.manifest }], inference: { threads: 1, providers: ['cpu'] },
+  models: [{ name: 'm', manifest: sc.manifest }], inference: { threads: 1, providers: ['cpu'], worker: sc.inferenceWorker ?? true },
   control: { enabled: false }, telemetry: { prometheus: { enabled: false } },
   streams: sc.streams.map((s) => ({
     id: s.id, uri: s.uri, model: 'm', fps: s.fps, realtime: s.realtime, loop: true, priority: s.priority ?? 'normal',
@@ -156,8 +160,11 @@ measuring = true;
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 let rss = 0;
+const rssSamples: number[] = [];
 while (performance.now() - t0 < sc.seconds * 1000) {
-  rss = Math.max(rss, process.memoryUsage().rss);
+  const now = process.memoryUsage().rss;
+  rssSamples.push(now);
+  rss = Math.max(rss, now);
   await new Promise((r) => setTimeout(r, 100));
 }
 const seconds = (performance.now() - t0) / 1000;
@@ -186,7 +193,7 @@ const result: ScenarioResult = {
   inferMsP50: p50(profile?.runMs), inferMsP95: profile?.runMs.percentiles()?.p95 ?? NaN,
   preMsP50: p50(profile?.preMs), postMsP50: p50(profile?.postMs), afterMsP50: afterMs, eventFrameMsP50: eventFrameMs, events,
   e2eMsP50: pct(e2e, 50), e2eMsP99: pct(e2e, 99), e2eSamples: e2e.length,
-  cpuPercent: (100 * (cpu.user + cpu.system)) / 1e6 / seconds, rssMiB: rss / 2 ** 20, heapMiB: heap / 2 ** 20,
+  cpuPercent: (100 * (cpu.user + cpu.system)) / 1e6 / seconds, rssMiB: rss / 2 ** 20, rssMedianMiB: pct(rssSamples, 50) / 2 ** 20, heapMiB: heap / 2 ** 20,
 };
 await writeFile(out, JSON.stringify(result));
 process.exit(0);

@@ -15,7 +15,8 @@
  * are its own. Prints tables; writes everything as JSON (--out).
  *
  *   npm run bench:frames -- [--quick | --full] [--models a.json,b.json] [--streams 1,4] [--stream-fps 10] [--seconds N]
- *     [--1080p | --no-1080p] [--no-sustain] [--sustain-trials N] [--out FILE]
+ *     [--1080p | --no-1080p] [--no-sustain] [--sustain-trials N] [--rounds N] [--out FILE]
+ *   --rounds: single-stream rounds, each against the inference limit measured just before it (default 3)
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -181,7 +182,7 @@ async function scenario(manifest: string, streams: ScenarioStream[], cooldownS =
     log(`  scenario failed: ${error}`);
     return {
       streams: [], seconds: secs, inferMsP50: NaN, inferMsP95: NaN, preMsP50: NaN, postMsP50: NaN, afterMsP50: NaN,
-      e2eMsP50: NaN, e2eMsP99: NaN, e2eSamples: 0, eventFrameMsP50: NaN, events: 0, cpuPercent: NaN, rssMiB: NaN, heapMiB: NaN, error,
+      e2eMsP50: NaN, e2eMsP99: NaN, e2eSamples: 0, eventFrameMsP50: NaN, events: 0, cpuPercent: NaN, rssMiB: NaN, rssMedianMiB: NaN, heapMiB: NaN, error,
     };
   }
 }
@@ -243,6 +244,7 @@ interface ModelReport {
   single: ScenarioResult & { vigilFps: number; ratio: number; jsMsP50: number; modelBusy: number; rounds: Omit<SingleRound, 'result'>[] };
   multi: { clip: string; streams: number; result: ScenarioResult }[];
   memoryPerStreamMiB: Record<string, number>;
+  memoryPerStreamMedianMiB: Record<string, number>;
   sustain: { ungated: { streams: number; trials: SustainTrial[] }; gated: { streams: number; trials: SustainTrial[] } };
 }
 
@@ -290,12 +292,14 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
     }
   }
   const memoryPerStreamMiB: Record<string, number> = {};
+  const memoryPerStreamMedianMiB: Record<string, number> = {};
   for (const name of Object.keys(clips)) {
     const runs = multi.filter((m) => m.clip === name).sort((a, b) => a.streams - b.streams);
     const first = runs[0];
     const last = runs.at(-1);
     if (first && last && last.streams > first.streams) {
       memoryPerStreamMiB[name] = (last.result.rssMiB - first.result.rssMiB) / (last.streams - first.streams);
+      memoryPerStreamMedianMiB[name] = (last.result.rssMedianMiB - first.result.rssMedianMiB) / (last.streams - first.streams);
     }
   }
   // Inference-bound on a CPU: the model's frames per second, less what decoding the streams costs.
@@ -308,7 +312,7 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
     gated = await sustain(manifest, Math.max(ungated.streams + 1, estimate * 1.6), true, ungated.streams);
   }
   return { model, provider: inference.provider, input: `${inference.width}x${inference.height}`, inference, decodeLimitFps, single, multi,
-    memoryPerStreamMiB, sustain: { ungated, gated } };
+    memoryPerStreamMiB, memoryPerStreamMedianMiB, sustain: { ungated, gated } };
 }
 
 function table(title: string, header: string[], rows: string[][]): void {
@@ -351,8 +355,9 @@ try {
         String(m.result.streams.reduce((a, s) => a + s.dropped + s.skipped, 0)), `${f(m.result.inferMsP50)}/${f(m.result.inferMsP95)}`,
         `${f(m.result.e2eMsP50, 0)}/${f(m.result.e2eMsP99, 0)}`, f(m.result.cpuPercent, 0), f(m.result.rssMiB, 0)];
     })));
-  table('Memory per added stream (RSS, first to last N)', ['model', ...Object.keys(clips).map((c) => `${c} MiB/stream`)],
-    reports.map((r) => [r.model, ...Object.keys(clips).map((c) => f(r.memoryPerStreamMiB[c] ?? NaN))]));
+  table('Memory per added stream (RSS, first to last N: from the peak, and from the median sample)',
+    ['model', ...Object.keys(clips).flatMap((c) => [`${c} MiB/stream peak`, 'median'])],
+    reports.map((r) => [r.model, ...Object.keys(clips).flatMap((c) => [f(r.memoryPerStreamMiB[c] ?? NaN), f(r.memoryPerStreamMedianMiB[c] ?? NaN)])]));
   table(`Streams sustained at ${SUSTAIN_FPS} analysed fps each, ${path.basename(args['still-clip'])} (still periods between cars)`,
     ['model', 'without gating', 'with motion gating', 'trials (streams: ok/no, min fps)'],
     reports.map((r) => [r.model, String(r.sustain.ungated.streams), String(r.sustain.gated.streams),
