@@ -22,6 +22,14 @@ function yolox(): Promise<Detector> {
   }, log);
 }
 
+/** As the daemon runs it: the session in a worker thread, two frames handed in at a time. */
+function yoloxWorker(): ReturnType<typeof loadWorkerDetector> {
+  return loadWorkerDetector({
+    name: 'yolox-nano', manifestPath: path.join(repoRoot, 'models', 'yolox-nano.json'), modelsDir: sharedPath('models'),
+    providers: ['cpu'], threads: 1,
+  }, log);
+}
+
 /** Real frames of the plaza clip, scaled for the detector as the daemon would. */
 async function plazaFrames(detector: Detector, count: number, every: number): Promise<Frame[]> {
   const size = detector.inputSize();
@@ -41,11 +49,7 @@ async function plazaFrames(detector: Detector, count: number, every: number): Pr
 const boxes = (ds: readonly Detection[]): string => ds.map((d) => `${d.label}@${d.box.map((v) => v.toFixed(1)).join(',')}`).join(' ');
 
 test('overload: with twice the streams the model can serve, the high-priority stream keeps >= 90% of its fps and the rest share fairly', async (t) => {
-  // As the daemon runs it: the session in a worker thread, two frames handed in at a time.
-  const detector = await loadWorkerDetector({
-    name: 'yolox-nano', manifestPath: path.join(repoRoot, 'models', 'yolox-nano.json'), modelsDir: sharedPath('models'),
-    providers: ['cpu'], threads: 1,
-  }, log);
+  const detector = await yoloxWorker();
   t.after(() => detector.close());
   // Capacity first, on this machine as it is now: the test sizes its overload from it.
   const [probe] = await plazaFrames(detector, 1, 10);
@@ -247,10 +251,7 @@ test('a frame that waited longer than its stream\'s frame interval is skipped an
 });
 
 test('pipelining: a worker-thread model is handed a second frame while it runs one, never a third; depth 1 hands one', async (t) => {
-  const detector = await loadWorkerDetector({
-    name: 'yolox-nano', manifestPath: path.join(repoRoot, 'models', 'yolox-nano.json'), modelsDir: sharedPath('models'),
-    providers: ['cpu'], threads: 1,
-  }, log);
+  const detector = await yoloxWorker();
   t.after(() => detector.close());
   const frames = await plazaFrames(detector, 12, 3);
   // The real model behind a counter of the calls it holds at once.
