@@ -38,6 +38,7 @@ const { loadDetector } = await import('../daemon/inference/detector.js');
 const { silentLogger } = await import('../daemon/log.js');
 const { streamSchema } = await import('../daemon/config/schema.js');
 const { threadPoolSize } = await import('../daemon/threadpool.cjs');
+const { DAEMON_NODE_FLAGS } = await import('../daemon/node-flags.cjs');
 const { VideoStream } = await import('../daemon/video/stream.js');
 const { startMosquitto } = await import('../test/helpers/mosquitto.js');
 
@@ -174,7 +175,8 @@ async function scenario(manifest: string, streams: ScenarioStream[], cooldownS =
   // The launcher's formula, as vigild would size the pool for this config.
   const env = { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize(streams.length, 1)) };
   try {
-    await execFileAsync(process.execPath, [path.join(repo, 'dist', 'scripts', 'bench-scenario.js'), JSON.stringify(sc), out],
+    // With the daemon's own V8 flags: its young-generation size is part of its memory per stream.
+    await execFileAsync(process.execPath, [...DAEMON_NODE_FLAGS, path.join(repo, 'dist', 'scripts', 'bench-scenario.js'), JSON.stringify(sc), out],
       { env, timeout: (secs + 90) * 1000, maxBuffer: 16 * 1024 * 1024 });
     return JSON.parse(await readFile(out, 'utf8')) as ScenarioResult;
   } catch (err) {

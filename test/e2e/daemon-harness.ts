@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.cjs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,7 +77,7 @@ let sockets = 0;
 export function spawnDaemon(t: TestContext, args: string[], env: Record<string, string> = {}): Daemon {
   // Each daemon gets its own control socket: the default, /run/vigil/vigild.sock, is the device's.
   const socket = env['VIGIL_SOCKET'] ?? path.join(tmpdir(), `vigil-e2e-${process.pid}-${++sockets}.sock`);
-  const child = spawn(process.execPath, [DAEMON_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ ...env, VIGIL_SOCKET: socket }) });
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, DAEMON_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ ...env, VIGIL_SOCKET: socket }) });
   const lines: LogLine[] = [];
   const badLines: string[] = [];
   let out = '';
