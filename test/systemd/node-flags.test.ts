@@ -27,7 +27,8 @@ void test('vigild runs through its shebang (env -S splits the flags) and V8 take
   assert.match(stdout, /^\d+\.\d+\.\d+/);
   // The same flags on node's command line are what bound the young generation: a fresh node with
   // them reports a smaller new space after allocating than one without.
-  const probe = `const v8=require('v8');const k=[];for(let i=0;i<2e6;i++){const o={a:i,b:[i]};if(i%100===0)k.push(o);}
+  // Short-lived objects with many survivors make V8 grow the new space as far as it is allowed.
+  const probe = `const v8=require('v8');let k=[];for(let i=0;i<4e6;i++){k.push({a:i,b:[i]});if(k.length>2e5)k=[];}
 process.stdout.write(String(v8.getHeapSpaceStatistics().find((s)=>s.space_name==='new_space').space_size))`;
   const plain = Number((await run(process.execPath, ['-e', probe])).stdout);
   const flagged = Number((await run(process.execPath, [...DAEMON_NODE_FLAGS, '-e', probe])).stdout);
