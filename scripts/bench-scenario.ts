@@ -33,8 +33,6 @@ export interface Scenario {
   seconds: number;
   /** The presence rule's cooldown: 0 stores and sends an event for every analysed frame with a person. */
   cooldownS: number;
-  /** inference.worker; default true (the daemon's default). */
-  inferenceWorker?: boolean;
 }
 
 export interface StreamResult {
@@ -128,7 +126,7 @@ const p50 = (r: SampleRing | undefined): number => r?.percentiles()?.p50 ?? NaN;
 const dir = await mkdtemp(path.join(tmpdir(), 'vigil-bench-'));
 const cfg = validateConfig({
   device: { id: 'bench', site: 'lab' }, storage: { dir }, mqtt: { url: sc.mqttUrl }, models_dir: sc.modelsDir,
-  models: [{ name: 'm', manifest: sc.manifest }], inference: { threads: 1, providers: ['cpu'], worker: sc.inferenceWorker ?? true },
+  models: [{ name: 'm', manifest: sc.manifest }], inference: { threads: 1, providers: ['cpu'] },
   control: { enabled: false }, telemetry: { prometheus: { enabled: false } },
   streams: sc.streams.map((s) => ({
     id: s.id, uri: s.uri, model: 'm', fps: s.fps, realtime: s.realtime, loop: true, priority: s.priority ?? 'normal',

@@ -114,7 +114,10 @@ export class StreamAnalyzer {
         if (signal.aborted) break;
         const started = this.begin(frame);
         const previous = inFlight.at(-1) ?? Promise.resolve();
-        const done = previous.then(() => this.concludeTimed(started));
+        const done = previous.then(async () => {
+          await this.concludeFrame(started);
+          this.recent.endToEndMs.push(Date.now() - frame.ts);
+        });
         // A failure surfaces where this frame is awaited; the frames chained behind it must not
         // also count as unhandled rejections, which would end the process.
         done.catch(() => undefined);
@@ -128,11 +131,6 @@ export class StreamAnalyzer {
     }
     this.closeAll(this.lastTs, 'stream_ended');
     this.stats.finished = true;
-  }
-
-  private async concludeTimed(started: Started): Promise<void> {
-    await this.concludeFrame(started);
-    this.recent.endToEndMs.push(Date.now() - started.frame.ts);
   }
 
   /** Concludes a begun frame, then applies a rule change that arrived while frames were in flight. */

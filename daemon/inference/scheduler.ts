@@ -101,10 +101,9 @@ export interface SchedulerOptions {
  * with a frame waiting goes first; within a priority, the stream served longest ago (so equal
  * streams share the model equally, and a stream that needs less than its share gets all it needs).
  * A live stream has at most one frame waiting, its newest; a frame that has waited longer than its
- * stream's frame interval is skipped
- * and counted, since the stream has a newer frame by then: under overload streams lose frames,
- * never accumulate latency. With a batch-capable model, the next frames of several streams go
- * in one run.
+ * stream's frame interval is skipped and counted, since the stream has a newer frame by then: under
+ * overload streams lose frames, never accumulate latency. With a batch-capable model, the next
+ * frames of several streams go in one run.
  */
 export class InferenceScheduler {
   private readonly lanes: Lane[] = [];

@@ -1,6 +1,7 @@
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { errorMessage, ModelError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { Backoff } from '../util/backoff.js';
 import { SampleRing } from '../util/sample-ring.js';
 import type { Frame } from '../video/frame.js';
 import type { Detector, DetectOptions, DetectorOptions, DetectorProfile, InputSize } from './detector.js';
@@ -15,8 +16,8 @@ import type { FromWorker, ToWorker, WireError, WorkerInit } from './worker-proto
  */
 const SLOTS = 4;
 const CLOSE_TIMEOUT_MS = 5000;
-const RESPAWN_MIN_MS = 1000;
-const RESPAWN_MAX_MS = 30_000;
+/** Restarts of a dead worker: 1 s, growing to 30 s while it keeps dying; a minute serving frames starts afresh. */
+const RESPAWN = { minMs: 1000, maxMs: 30_000, healthyAfterMs: 60_000 } as const;
 
 function fromWire(e: WireError): Error {
   if (e.name === 'ModelError') return new ModelError(e.message);
@@ -115,7 +116,7 @@ export class WorkerDetector implements Detector {
   private worker: Worker | null;
   /** A worker that died is replaced on the next detect, no sooner than this (grows on each death). */
   private respawnAt = 0;
-  private respawnDelay = RESPAWN_MIN_MS;
+  private readonly respawnBackoff = new Backoff(RESPAWN);
   private respawning = false;
   private exits = 0;
 
@@ -148,7 +149,7 @@ export class WorkerDetector implements Detector {
     const bytes = m.manifest.input.width * m.manifest.input.height * 4;
     const init: WorkerInit = {
       options: opts, slots: Array.from({ length: SLOTS }, () => new SharedArrayBuffer(bytes)),
-      logLevel: log.level === 'silent' ? 'silent' : log.level,
+      logLevel: log.level,
     };
     let detector: WorkerDetector | null = null;
     // Log lines of the load itself arrive before there is a detector to take them.
@@ -214,9 +215,9 @@ export class WorkerDetector implements Detector {
         return;
       }
       this.exits += 1;
-      this.respawnAt = Date.now() + this.respawnDelay;
-      this.log.error({ model: this.info.name, code, exits: this.exits, restart_in_ms: this.respawnDelay }, 'inference worker stopped; its frames fail until it is restarted');
-      this.respawnDelay = Math.min(RESPAWN_MAX_MS, this.respawnDelay * 2);
+      const delay = this.respawnBackoff.failed();
+      this.respawnAt = Date.now() + delay;
+      this.log.error({ model: this.info.name, code, exits: this.exits, restart_in_ms: delay }, 'inference worker stopped; its frames fail until it is restarted');
       this.failAll(err);
     });
   }
@@ -234,8 +235,7 @@ export class WorkerDetector implements Detector {
       this.log.info({ model: this.info.name }, 'inference worker restarted');
     }, (err: unknown) => {
       this.respawning = false;
-      this.respawnAt = Date.now() + this.respawnDelay;
-      this.respawnDelay = Math.min(RESPAWN_MAX_MS, this.respawnDelay * 2);
+      this.respawnAt = Date.now() + this.respawnBackoff.failed();
       this.log.error({ model: this.info.name, err: errorMessage(err) }, 'inference worker could not be restarted');
     });
   }
@@ -260,8 +260,7 @@ export class WorkerDetector implements Detector {
         this.profile.preMs.push(m.preMs);
         this.profile.runMs.push(m.runMs);
         this.profile.postMs.push(m.postMs);
-        // A worker that serves frames again makes the next death start the backoff afresh.
-        this.respawnDelay = RESPAWN_MIN_MS;
+        this.respawnBackoff.succeeded();
         p.resolve(m.detections);
         return;
       }
