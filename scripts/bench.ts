@@ -16,7 +16,7 @@
  *
  *   npm run bench:frames -- [--quick | --full] [--models a.json,b.json] [--streams 1,4] [--stream-fps 10] [--seconds N]
  *     [--1080p | --no-1080p] [--no-sustain] [--sustain-trials N] [--rounds N] [--out FILE]
- *   --rounds: single-stream rounds, each against the inference limit measured just before it (default 3)
+ *   --rounds: single-stream rounds, each against the mean of the inference limits measured just before and just after it (default 3)
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -264,17 +264,22 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
   }
   // One stream as fast as it goes, in rounds that alternate with the inference limit: on a shared
   // machine the speed of the same run moves by a third within a minute (measured here), so each
-  // ratio is taken against the limit measured just before it, and the median round is reported.
+  // round's limit is the mean of the limits measured just before and just after it (a drift
+  // during the round moves both), and the median round is reported.
   const rounds: SingleRound[] = [];
+  let before = inference;
   for (let i = 0; i < singleRounds; i++) {
-    const limit = i === 0 ? inference : await inferenceLimit(manifest);
     log(`${model}: one stream, as fast as it goes (round ${i + 1} of ${singleRounds})`);
     // An alert at most once a second, as a real rule would: most frames store nothing.
     const result = await scenario(manifest, [{ id: 'clip', uri: `file://${args.clip}`, fps: 120, realtime: false }], 1);
+    const after = await inferenceLimit(manifest);
+    const limitFps = (before.fps + after.fps) / 2;
+    const runOnlyFps = (before.runOnlyFps + after.runOnlyFps) / 2;
     const fps = result.streams[0]?.inferredFps ?? 0;
-    const lower = Math.min(decodeLimitFps['540p'] ?? Infinity, limit.fps);
-    rounds.push({ limitFps: limit.fps, runOnlyFps: limit.runOnlyFps, vigilFps: fps, ratio: fps / lower, result });
-    log(`  limit ${limit.fps.toFixed(1)} fps, vigil ${fps.toFixed(1)} fps, ratio ${(fps / lower).toFixed(2)}`);
+    const lower = Math.min(decodeLimitFps['540p'] ?? Infinity, limitFps);
+    rounds.push({ limitFps, runOnlyFps, vigilFps: fps, ratio: fps / lower, result });
+    log(`  limit ${before.fps.toFixed(1)} before, ${after.fps.toFixed(1)} after; vigil ${fps.toFixed(1)} fps, ratio ${(fps / lower).toFixed(2)}`);
+    before = after;
   }
   const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)] as SingleRound;
   const one = median.result;
@@ -285,9 +290,9 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
     ...one, vigilFps, ratio: median.ratio, rounds: rounds.map(({ result: _r, ...r }) => r),
     jsMsP50: one.preMsP50 + one.postMsP50 + one.afterMsP50,
     // The share of the run the model's thread was busy inside Vigil (fps × its median work per
-    // frame: fill, run, decode): near 1, Vigil is inference-bound; it does not depend on the limit
-    // having been measured under the same load.
-    modelBusy: (vigilFps * (one.inferMsP50 + one.preMsP50 + one.postMsP50)) / 1000,
+    // frame: run and decode; the main thread fills the input): near 1, Vigil is inference-bound;
+    // it does not depend on the limit having been measured under the same load.
+    modelBusy: (vigilFps * (one.inferMsP50 + one.postMsP50)) / 1000,
   };
   const multi: ModelReport['multi'] = [];
   for (const [name, clip] of Object.entries(clips)) {
@@ -341,8 +346,8 @@ try {
   for (const manifest of modelNames) reports.push(await benchModel(manifest, clips));
 
   process.stdout.write(`Vigil frame path, ${mode} run (${((performance.now() - started) / 1000).toFixed(0)} s); clip ${args.clip}; CPU provider, 1 intra-op thread\n`);
-  table(`One stream as fast as it goes, median of ${singleRounds} rounds (ratio = vigil fps / min(decode+scale, inference) measured just before; `
-    + 'inference = the detector in a tight loop, run only = onnxruntime run() alone; model busy = vigil fps × (fill + run + decode) ms p50)',
+  table(`One stream as fast as it goes, median of ${singleRounds} rounds (ratio = vigil fps / min(decode+scale, inference), the inference limit the mean of those measured just before and after each round; `
+    + 'inference = the detector in a tight loop, run only = onnxruntime run() alone; model busy = vigil fps × (run + decode) ms p50, the share of time the inference thread works)',
     ['model', 'decode+scale fps 540p', ...(with1080p ? ['1080p'] : []), 'inference fps', 'run only fps', 'infer ms p50/p95', 'vigil fps', 'ratio',
       'ratio per round', 'model busy',
       'JS ms/frame p50 (pre+post+track/rules)', 'event frame ms p50', 'e2e ms p50/p99', 'cpu %', 'rss MiB'],

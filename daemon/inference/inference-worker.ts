@@ -1,13 +1,12 @@
 /**
  * One model's onnxruntime session, in a worker thread of its own (see worker-detector.ts for why).
- * It fills the input tensor, runs the model and decodes the outputs (the whole of `Detector.detect`),
- * so the main thread only copies a frame into a shared slot and receives a few detections.
+ * It runs the model on an input tensor the main thread filled and decodes the outputs, so this
+ * thread spends its time in onnxruntime and the main thread receives a few detections.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { errorMessage } from '../errors.js';
-import type { Frame } from '../video/frame.js';
-import { loadDetector, type Detector } from './detector.js';
+import { loadDetector, type LocalDetector } from './detector.js';
 import type { FromWorker, ToWorker, WireError, WorkerInit } from './worker-protocol.js';
 
 function wire(err: unknown): WireError {
@@ -25,14 +24,13 @@ async function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): Pr
       send({ type: 'log', level, record });
     },
   });
-  let detector: Detector;
+  let detector: LocalDetector;
   try {
     detector = await loadDetector(init.options, log);
   } catch (err) {
     send({ type: 'load-failed', error: wire(err) });
     return;
   }
-  const slots = init.slots.map((s) => new Uint8Array(s));
   send({ type: 'ready', info: detector.info, labels: [...detector.labels], inputSize: detector.inputSize() });
 
   port.on('message', (m: ToWorker) => {
@@ -43,19 +41,13 @@ async function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): Pr
       });
       return;
     }
-    const pixels = m.slot !== null ? slots[m.slot] : m.data;
-    if (pixels === undefined) {
-      send({ type: 'failed', id: m.id, error: { name: 'Error', message: `frame ${m.frame.seq} of ${m.frame.streamId} arrived without pixels` } });
-      return;
-    }
-    const data = pixels.subarray(0, m.frame.width * m.frame.height * 4) as Frame['data'];
-    const frame: Frame = { ...m.frame, data };
-    detector.detect(frame, m.scoreThreshold !== undefined ? { scoreThreshold: m.scoreThreshold } : {}).then((detections) => {
-      const t = detector.last ?? { preMs: NaN, runMs: NaN, postMs: NaN };
-      send({ type: 'result', id: m.id, detections, preMs: t.preMs, runMs: t.runMs, postMs: t.postMs });
-    }, (err: unknown) => {
-      send({ type: 'failed', id: m.id, error: wire(err) });
-    });
+    const { id, input } = m;
+    detector.detectFilled(new Float32Array(input), m.placement, m.scoreThreshold !== undefined ? { scoreThreshold: m.scoreThreshold } : {})
+      .then((detections) => {
+        port.postMessage({ type: 'result', id, detections, runMs: detector.last.runMs, postMs: detector.last.postMs, input } satisfies FromWorker, [input]);
+      }, (err: unknown) => {
+        port.postMessage({ type: 'failed', id, error: wire(err), input } satisfies FromWorker, [input]);
+      });
   });
 }
 

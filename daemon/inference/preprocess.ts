@@ -3,6 +3,16 @@ import type { InputSpec } from './manifest.js';
 import type { Box, Placement } from './types.js';
 
 /**
+ * A model-input tensor and the frame layout whose padding it holds. The inference worker's parent
+ * keeps a few of these and hands them to the worker and back (transferred, not copied).
+ */
+export interface InputTarget {
+  tensor: Float32Array;
+  /** Size and offset of the image last written, '' when the padding was never written. */
+  layoutKey: string;
+}
+
+/**
  * Turns a packed 32-bit frame into the model's float input in one pass over the pixels.
  *
  * The tensor is allocated once per detector and reused: at several frames per second per stream,
@@ -15,15 +25,21 @@ export class Preprocessor {
   readonly dims: readonly number[];
   private readonly offset: [number, number, number];
   private readonly mul: [number, number, number];
-  private lastLayoutKey = '';
+  private readonly own: InputTarget;
 
   constructor(private readonly spec: InputSpec) {
+    this.tensor = this.newTarget().tensor;
+    this.own = { tensor: this.tensor, layoutKey: '' };
     const { width, height } = spec;
-    this.tensor = new Float32Array(3 * width * height);
     this.dims = spec.layout === 'nchw' ? [1, 3, height, width] : [1, height, width, 3];
     const inv = spec.std ? spec.std.map((s) => 1 / s) : [1, 1, 1].map(() => spec.scale ?? 1);
     this.mul = [inv[0] ?? 1, inv[1] ?? 1, inv[2] ?? 1];
     this.offset = [...spec.mean];
+  }
+
+  /** A fresh tensor of the model's input size, for `fill`'s target. */
+  newTarget(): InputTarget {
+    return { tensor: new Float32Array(3 * this.spec.width * this.spec.height), layoutKey: '' };
   }
 
   /** Where a frame of this size lands in the input; throws when the pipeline delivered the wrong size. */
@@ -46,17 +62,19 @@ export class Preprocessor {
     };
   }
 
-  /** Fills `tensor` from the frame and returns how the frame was placed. */
-  fill(frame: Frame): Placement {
+  /** Fills the target (by default `tensor`) from the frame and returns how the frame was placed. */
+  fill(frame: Frame, target: InputTarget = this.own): Placement {
     const p = this.placement(frame);
     const { width: W, height: H, layout } = this.spec;
     const { width: w, height: h, data } = frame;
     if (data.length < w * h * 4) throw new Error(`frame data holds ${data.length} bytes, expected ${w * h * 4} for ${w}x${h} ${frame.format}`);
+    const t = target.tensor;
+    if (t.length !== 3 * W * H) throw new Error(`input tensor holds ${t.length} values, expected ${3 * W * H} for ${W}x${H}x3`);
 
     const layoutKey = `${w}x${h}+${p.padX}+${p.padY}`;
-    if (layoutKey !== this.lastLayoutKey) {
-      this.fillPadding();
-      this.lastLayoutKey = layoutKey;
+    if (layoutKey !== target.layoutKey) {
+      this.fillPadding(t);
+      target.layoutKey = layoutKey;
     }
 
     // Byte offset within a pixel of the model's channel 0, 1, 2.
@@ -66,7 +84,6 @@ export class Preprocessor {
     const c2 = 2 - c0;
     const [m0, m1, m2] = this.offset;
     const [k0, k1, k2] = this.mul;
-    const t = this.tensor;
 
     if (layout === 'nchw') {
       const plane = W * H;
@@ -93,18 +110,18 @@ export class Preprocessor {
     return p;
   }
 
-  private fillPadding(): void {
+  private fillPadding(t: Float32Array): void {
     const { width: W, height: H, layout, pad_value: pad } = this.spec;
     const v = this.offset.map((m, c) => (pad - m) * (this.mul[c] ?? 1));
     if (layout === 'nchw') {
       const plane = W * H;
-      for (let c = 0; c < 3; c++) this.tensor.fill(v[c] ?? 0, c * plane, (c + 1) * plane);
+      for (let c = 0; c < 3; c++) t.fill(v[c] ?? 0, c * plane, (c + 1) * plane);
     } else {
       const [v0 = 0, v1 = 0, v2 = 0] = v;
-      for (let i = 0; i < this.tensor.length; i += 3) {
-        this.tensor[i] = v0;
-        this.tensor[i + 1] = v1;
-        this.tensor[i + 2] = v2;
+      for (let i = 0; i < t.length; i += 3) {
+        t[i] = v0;
+        t[i + 1] = v1;
+        t[i + 2] = v2;
       }
     }
   }

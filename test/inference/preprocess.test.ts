@@ -81,6 +81,28 @@ void test('the tensor is reused, and padding comes back when the frame size chan
   near(at(pre.tensor, 0, 6, 6), (114 - 10) / 2, 'old image pixels outside the new frame are padding again');
 });
 
+void test('each target tensor keeps its own padding: two targets filled in turn with frames of two sizes', () => {
+  const pre = new Preprocessor(spec({}));
+  const [a, b] = [pre.newTarget(), pre.newTarget()];
+  const big = frame(8, 8, 'BGRx', 8, 8);
+  const small = frame(4, 2, 'BGRx', 8, 4);
+  const fresh = (f: Frame): Float32Array => {
+    const p = new Preprocessor(spec({}));
+    p.fill(f);
+    return p.tensor;
+  };
+  pre.fill(big, a);
+  pre.fill(small, b);
+  assert.deepEqual(a.tensor, fresh(big));
+  assert.deepEqual(b.tensor, fresh(small));
+  // Swapped: each target had the other size last, so each must write its padding again.
+  pre.fill(small, a);
+  pre.fill(big, b);
+  assert.deepEqual(a.tensor, fresh(small));
+  assert.deepEqual(b.tensor, fresh(big));
+  assert.throws(() => pre.fill(big, { tensor: new Float32Array(10), layoutKey: '' }), /input tensor holds 10 values, expected 192/);
+});
+
 void test('frames of the wrong size are refused', () => {
   assert.throws(() => new Preprocessor(spec({})).fill(frame(9, 2, 'BGRx', 9, 2)), /larger than the model input 8x8/);
   const stretch = new Preprocessor(spec({ resize: 'stretch' }));

@@ -66,7 +66,7 @@ for (const model of ['nanodet-m', 'yolox-nano']) {
   });
 }
 
-void test('frames handed in together come back in order, each with its own detections, also beyond the shared slots', async (t) => {
+void test('frames handed in together come back in order, each with its own detections, also beyond the pooled input tensors', async (t) => {
   const dir = await tempDir(t);
   const dog = await gstFrame(sharedPath('images', 'dog.jpg'), dir);
   const person = await gstFrame(sharedPath('images', 'person.jpg'), dir);
@@ -75,12 +75,14 @@ void test('frames handed in together come back in order, each with its own detec
   t.after(() => Promise.all([inMain.close(), inWorker.close()]));
   const want = { dog: await inMain.detect(dog), person: await inMain.detect(person) };
   assert.notDeepEqual(want.dog, want.person);
-  // Ten at once: more than the four slots, so some frames travel in the message instead.
+  // Ten at once: more than the four pooled tensors, so some frames get a tensor of their own.
+  // dog.jpg and person.jpg differ in aspect: the tensors change padding layout from frame to frame.
   const frames: Frame[] = Array.from({ length: 10 }, (_, i) => ({ ...(i % 2 === 0 ? dog : person), seq: i }));
   const order: number[] = [];
   const results = await Promise.all(frames.map((f) => inWorker.detect(f).then((d) => { order.push(f.seq); return d; })));
   assert.deepEqual(order, frames.map((f) => f.seq));
   results.forEach((r, i) => assert.deepEqual(r, i % 2 === 0 ? want.dog : want.person, `frame ${i}`));
+  assert.equal((inWorker as unknown as { free: unknown[] }).free.length, 4, 'the tensors beyond the pool are dropped when they come back');
 });
 
 void test('a bad frame fails alone; a bad model fails at load with the worker\'s message', async (t) => {
