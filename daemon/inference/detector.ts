@@ -9,7 +9,7 @@ import { sha256File } from './checksum.js';
 import { planDecoder, type Decode, type OutputShape } from './decoders/index.js';
 import { loadManifest, type ResolvedManifest } from './manifest.js';
 import { nms } from './nms.js';
-import { Preprocessor, toSourceBox } from './preprocess.js';
+import { Preprocessor, toSourceBox, type InputTarget } from './preprocess.js';
 import { openSession, type OpenedSession, type Precision } from './session.js';
 import type { Detection, DetectorInfo, Placement, RawTensor } from './types.js';
 
@@ -57,8 +57,12 @@ export interface Detector {
   readonly profile?: DetectorProfile | undefined;
   /** Frames worth handing in at once: above 1, the detector takes the next frame while it runs one. */
   readonly pipelineDepth?: number | undefined;
-  /** The stage times of the newest frame; set by detectors that time their stages. */
+  /** The stage times of the newest run; set by detectors that time their stages. */
   readonly last?: Readonly<StageTimes> | undefined;
+  /** Frames one run takes (the manifest's `input.max_batch`; 1 when absent). */
+  readonly maxBatch?: number | undefined;
+  /** Up to `maxBatch` frames in one run; one detection list per frame, in order. */
+  detectBatch?(frames: readonly Frame[], opts?: DetectOptions): Promise<Detection[][]>;
 }
 
 /**
@@ -66,9 +70,15 @@ export interface Detector {
  * caller already filled (the worker's parent fills it, see worker-detector.ts).
  */
 export interface LocalDetector extends Detector {
-  /** Runs the model on `input` (the model's input size, filled as `Preprocessor.fill` does) placed as `placement`. */
-  detectFilled(input: Float32Array, placement: Placement, opts?: DetectOptions): Promise<Detection[]>;
+  /**
+   * Runs the model on `input`, which holds `placements.length` frames one after the other (each
+   * the model's input size, filled as `Preprocessor.fill` does), placed as `placements` say.
+   */
+  detectFilled(input: Float32Array, placements: readonly Placement[], opts?: DetectOptions): Promise<Detection[][]>;
+  detectBatch(frames: readonly Frame[], opts?: DetectOptions): Promise<Detection[][]>;
   readonly last: Readonly<StageTimes>;
+  readonly maxBatch: number;
+  readonly profile: DetectorProfile;
 }
 
 export interface DetectorProfile {
@@ -110,6 +120,11 @@ function resolveInputName(session: InferenceSession, m: ResolvedManifest, expect
   if (!fits) {
     throw new ModelError(`${where}: input "${meta.name}" has shape [${shape.join(', ')}], but the manifest's input ` +
       `(${m.manifest.input.layout}, ${m.manifest.input.width}x${m.manifest.input.height}) needs [${expected.join(', ')}]`);
+  }
+  const maxBatch = m.manifest.input.max_batch;
+  if (maxBatch > 1 && shape.length > 0 && !isDynamic(shape[0])) {
+    throw new ModelError(`${where}: input.max_batch is ${maxBatch}, but input "${meta.name}" has a fixed batch dimension of ` +
+      `${shape[0]} (shape [${shape.join(', ')}]); export the model with a dynamic batch or set max_batch to 1`);
   }
   return meta.name;
 }
@@ -156,11 +171,37 @@ function assertFinite(outputs: Readonly<Record<string, RawTensor>>, where: strin
   }
 }
 
+/**
+ * One frame's share of a batched run's outputs: views (no copies) with a batch dimension of 1, the
+ * shapes the decoder was planned for.
+ */
+function frameOutputs(outputs: Readonly<Record<string, RawTensor>>, frames: number, where: string): Record<string, RawTensor>[] {
+  if (frames === 1) return [outputs];
+  const each: Record<string, RawTensor>[] = Array.from({ length: frames }, () => ({}));
+  for (const [name, t] of Object.entries(outputs)) {
+    if (t.dims[0] !== frames) {
+      throw new ModelError(`${where}: output "${name}" has shape [${t.dims.join(', ')}] for a batch of ${frames} frames`);
+    }
+    const per = t.data.length / frames;
+    const dims = [1, ...t.dims.slice(1)];
+    for (let i = 0; i < frames; i++) (each[i] as Record<string, RawTensor>)[name] = { dims, data: t.data.subarray(i * per, (i + 1) * per) };
+  }
+  return each;
+}
+
 const shapeKey = (outputs: Readonly<Record<string, RawTensor>>): string =>
   Object.entries(outputs).map(([n, t]) => `${n}:${t.dims.join('x')}`).join(',');
 
+/** A batch input buffer and one fill target (a view) per frame in it, kept per batch size. */
+interface BatchInput {
+  data: Float32Array;
+  targets: InputTarget[];
+}
+
 class OnnxDetector implements LocalDetector {
   private readonly input: Tensor;
+  private readonly batchInputs = new Map<number, BatchInput>();
+  readonly maxBatch: number;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   readonly profile: DetectorProfile = { preMs: new SampleRing(), runMs: new SampleRing(), postMs: new SampleRing() };
@@ -179,6 +220,7 @@ class OnnxDetector implements LocalDetector {
   ) {
     // Wraps the preprocessor's buffer once; each run reads whatever it holds at that moment.
     this.input = new Tensor('float32', pre.tensor, pre.dims);
+    this.maxBatch = m.manifest.input.max_batch;
   }
 
   inputSize(): InputSize {
@@ -193,25 +235,57 @@ class OnnxDetector implements LocalDetector {
     return run;
   }
 
-  detectFilled(input: Float32Array, placement: Placement, opts: DetectOptions = {}): Promise<Detection[]> {
+  detectBatch(frames: readonly Frame[], opts: DetectOptions = {}): Promise<Detection[][]> {
+    const run = this.tail.then(() => this.detectBatchNow(frames, opts));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  detectFilled(input: Float32Array, placements: readonly Placement[], opts: DetectOptions = {}): Promise<Detection[][]> {
     const run = this.tail.then(() => {
-      if (input.length !== this.pre.tensor.length) {
-        throw new Error(`input tensor holds ${input.length} values, expected ${this.pre.tensor.length} for [${this.pre.dims.join(', ')}]`);
+      const frames = placements.length;
+      const per = this.pre.tensor.length;
+      if (frames < 1 || frames > this.maxBatch) throw new Error(`a run of ${frames} frames, but the model takes 1 to ${this.maxBatch} (input.max_batch)`);
+      if (input.length !== frames * per) {
+        throw new Error(`input tensor holds ${input.length} values, expected ${frames * per} for ${frames} x [${this.pre.dims.slice(1).join(', ')}]`);
       }
-      return this.runAndDecode(new Tensor('float32', input, this.pre.dims), placement, opts, 0);
+      return this.runAndDecode(new Tensor('float32', input, [frames, ...this.pre.dims.slice(1)]), placements, opts, 0);
     });
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private detectNow(frame: Frame, opts: DetectOptions): Promise<Detection[]> {
+  private async detectNow(frame: Frame, opts: DetectOptions): Promise<Detection[]> {
     if (this.closed) throw new ModelError(`detector ${this.info.name} is closed`);
     const t0 = performance.now();
     const placement = this.pre.fill(frame);
-    return this.runAndDecode(this.input, placement, opts, performance.now() - t0);
+    const [detections] = await this.runAndDecode(this.input, [placement], opts, performance.now() - t0);
+    return detections as Detection[];
   }
 
-  private async runAndDecode(input: Tensor, placement: Placement, opts: DetectOptions, preMs: number): Promise<Detection[]> {
+  private detectBatchNow(frames: readonly Frame[], opts: DetectOptions): Promise<Detection[][]> {
+    if (this.closed) throw new ModelError(`detector ${this.info.name} is closed`);
+    const n = frames.length;
+    if (n < 1 || n > this.maxBatch) throw new Error(`a batch of ${n} frames, but the model takes 1 to ${this.maxBatch} (input.max_batch)`);
+    const t0 = performance.now();
+    const batch = this.batchInput(n);
+    const placements = frames.map((f, i) => this.pre.fill(f, batch.targets[i]));
+    const tensor = new Tensor('float32', batch.data, [n, ...this.pre.dims.slice(1)]);
+    return this.runAndDecode(tensor, placements, opts, performance.now() - t0);
+  }
+
+  private batchInput(n: number): BatchInput {
+    let b = this.batchInputs.get(n);
+    if (b === undefined) {
+      const per = this.pre.tensor.length;
+      const data = new Float32Array(n * per);
+      b = { data, targets: Array.from({ length: n }, (_, i) => ({ tensor: data.subarray(i * per, (i + 1) * per), layoutKey: '' })) };
+      this.batchInputs.set(n, b);
+    }
+    return b;
+  }
+
+  private async runAndDecode(input: Tensor, placements: readonly Placement[], opts: DetectOptions, preMs: number): Promise<Detection[][]> {
     if (this.closed) throw new ModelError(`detector ${this.info.name} is closed`);
     const where = `model ${this.m.modelPath}`;
     const t1 = performance.now();
@@ -219,26 +293,31 @@ class OnnxDetector implements LocalDetector {
     const t2 = performance.now();
     const outputs = toRaw(results, this.session.outputNames, where);
     assertFinite(outputs, where);
-    const key = shapeKey(outputs);
+    const perFrame = frameOutputs(outputs, placements.length, where);
+    const key = shapeKey(perFrame[0] ?? {});
     if (key !== this.outputKey) throw new ModelError(`${where}: output shapes changed from ${this.outputKey} to ${key}`);
 
     const manifest = this.m.manifest;
     const threshold = opts.scoreThreshold ?? manifest.thresholds.score;
-    const kept = nms(this.decode(outputs, threshold), manifest.thresholds.iou, manifest.max_detections);
-    const detections: Detection[] = [];
-    for (const c of kept) {
-      const box = toSourceBox(c.x1, c.y1, c.x2, c.y2, placement);
-      // A candidate lying wholly in the padding clips to nothing: it is not in the picture.
-      if (box[2] <= box[0] || box[3] <= box[1]) continue;
-      detections.push({ classId: c.classId, label: this.labels[c.classId] ?? `class${c.classId}`, score: c.score, box });
-    }
+    const all = perFrame.map((out, f) => {
+      const placement = placements[f] as Placement;
+      const kept = nms(this.decode(out, threshold), manifest.thresholds.iou, manifest.max_detections);
+      const detections: Detection[] = [];
+      for (const c of kept) {
+        const box = toSourceBox(c.x1, c.y1, c.x2, c.y2, placement);
+        // A candidate lying wholly in the padding clips to nothing: it is not in the picture.
+        if (box[2] <= box[0] || box[3] <= box[1]) continue;
+        detections.push({ classId: c.classId, label: this.labels[c.classId] ?? `class${c.classId}`, score: c.score, box });
+      }
+      return detections;
+    });
     this.last.preMs = preMs;
     this.last.runMs = t2 - t1;
     this.last.postMs = performance.now() - t2;
     this.profile.preMs.push(this.last.preMs);
     this.profile.runMs.push(this.last.runMs);
     this.profile.postMs.push(this.last.postMs);
-    return detections;
+    return all;
   }
 
   async close(): Promise<void> {

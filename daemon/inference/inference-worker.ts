@@ -31,7 +31,7 @@ async function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): Pr
     send({ type: 'load-failed', error: wire(err) });
     return;
   }
-  send({ type: 'ready', info: detector.info, labels: [...detector.labels], inputSize: detector.inputSize() });
+  send({ type: 'ready', info: detector.info, labels: [...detector.labels], inputSize: detector.inputSize(), maxBatch: detector.maxBatch });
 
   port.on('message', (m: ToWorker) => {
     if (m.type === 'close') {
@@ -42,7 +42,7 @@ async function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): Pr
       return;
     }
     const { id, input } = m;
-    detector.detectFilled(new Float32Array(input), m.placement, m.scoreThreshold !== undefined ? { scoreThreshold: m.scoreThreshold } : {})
+    detector.detectFilled(new Float32Array(input), m.placements, m.scoreThreshold !== undefined ? { scoreThreshold: m.scoreThreshold } : {})
       .then((detections) => {
         port.postMessage({ type: 'result', id, detections, runMs: detector.last.runMs, postMs: detector.last.postMs, input } satisfies FromWorker, [input]);
       }, (err: unknown) => {

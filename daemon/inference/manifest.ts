@@ -35,6 +35,12 @@ export const inputSpecSchema = z.strictObject({
   /** Either std (value = (v - mean) / std) or scale (value = (v - mean) * scale), not both. */
   std: rgbTriple.refine((s) => s.every((v) => v > 0), 'every std must be > 0').optional(),
   scale: z.number().positive().optional(),
+  /**
+   * Frames one run may take, for a model exported with a dynamic batch dimension: when several
+   * streams have a frame waiting, up to this many go in one run. 1 (the default) for a model
+   * exported with batch 1; above 1 the loader refuses a model whose batch dimension is fixed.
+   */
+  max_batch: z.number().int().min(1).max(64).default(1),
 }).refine((i) => i.std === undefined || i.scale === undefined, {
   message: 'give either std or scale, not both',
   path: ['scale'],

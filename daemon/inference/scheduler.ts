@@ -114,14 +114,14 @@ export class InferenceScheduler {
   private deferred = false;
   private closed = false;
   private readonly now: () => number;
-  private readonly maxBatch: number;
   /** Runs and frames run, for the mean batch size. */
   runs = 0;
   framesRun = 0;
+  /** Batched runs that failed and were run again frame by frame. */
+  batchFallbacks = 0;
 
   constructor(private readonly model: ScheduledModel, opts: SchedulerOptions = {}) {
     this.now = opts.now ?? (() => performance.now());
-    this.maxBatch = model.detectBatch !== undefined ? Math.max(1, Math.floor(model.maxBatch ?? 1)) : 1;
     this.depth = Math.max(1, Math.floor(opts.depth ?? model.pipelineDepth ?? 1));
   }
 
@@ -209,7 +209,9 @@ export class InferenceScheduler {
       });
       return;
     }
-    const chosen = ready.slice(0, this.maxBatch);
+    // Read at each pick: a model swap may change it.
+    const maxBatch = this.model.detectBatch !== undefined ? Math.max(1, Math.floor(this.model.maxBatch ?? 1)) : 1;
+    const chosen = ready.slice(0, maxBatch);
     if (chosen.length === 0) return;
     const reqs: Request[] = [];
     for (const lane of chosen) {
@@ -240,7 +242,14 @@ export class InferenceScheduler {
       if (results.length !== reqs.length) throw new Error(`a batch of ${reqs.length} frames returned ${results.length} results`);
       reqs.forEach((r, i) => r.resolve(results[i] as Detection[]));
     } catch (err) {
-      for (const r of reqs) r.reject(err);
+      if (reqs.length === 1) {
+        (reqs[0] as Request).reject(err);
+        return;
+      }
+      // One bad frame (a wrong size) fails the whole run: each frame then runs on its own, so only
+      // the bad one fails and the others still get their detections.
+      this.batchFallbacks++;
+      await Promise.all(reqs.map((r) => this.model.detect(r.frame).then((d) => r.resolve(d), (e: unknown) => r.reject(e))));
     }
   }
 }

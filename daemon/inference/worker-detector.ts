@@ -51,6 +51,7 @@ interface Started {
   info: DetectorInfo;
   labels: string[];
   inputSize: InputSize;
+  maxBatch: number;
 }
 
 function startWorker(init: WorkerInit, log: Logger, onMessage: (m: FromWorker) => void): Promise<Started> {
@@ -76,7 +77,7 @@ function startWorker(init: WorkerInit, log: Logger, onMessage: (m: FromWorker) =
       }
       if (m.type === 'ready') {
         settled = true;
-        resolve({ worker, info: m.info, labels: m.labels, inputSize: m.inputSize });
+        resolve({ worker, info: m.info, labels: m.labels, inputSize: m.inputSize, maxBatch: m.maxBatch });
       } else if (m.type === 'load-failed') {
         fail(fromWire(m.error));
       } else {
@@ -90,11 +91,17 @@ function startWorker(init: WorkerInit, log: Logger, onMessage: (m: FromWorker) =
   return run;
 }
 
+/** An input tensor for `targets.length` frames, one fill target (a view) per frame. */
+interface PooledInput {
+  data: Float32Array;
+  targets: InputTarget[];
+}
+
 interface Pending {
-  resolve: (d: Detection[]) => void;
+  resolve: (d: Detection[][]) => void;
   reject: (err: Error) => void;
-  /** The tensor in the worker: its padding layout, for when it comes back. */
-  target: InputTarget;
+  /** The tensor in the worker: its frames' padding layouts, for when it comes back. */
+  pooled: PooledInput;
   preMs: number;
   /** Resolves once the frame's result or error is in, whichever it was (close waits for these). */
   settled: Promise<void>;
@@ -117,7 +124,8 @@ export class WorkerDetector implements Detector {
   readonly profile: DetectorProfile = { preMs: new SampleRing(), runMs: new SampleRing(), postMs: new SampleRing() };
   /** Frames worth handing in at once: one running, one filled and waiting. */
   readonly pipelineDepth = 2;
-  private readonly free: InputTarget[] = [];
+  /** Input tensors back from the worker, by frames per run. */
+  private readonly free = new Map<number, PooledInput[]>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
@@ -137,12 +145,15 @@ export class WorkerDetector implements Detector {
     this.info = started.info;
     this.labels = started.labels;
     this.size = started.inputSize;
+    this.maxBatch = started.maxBatch;
     this.worker = null;
     this.attach(started.worker);
   }
 
   readonly info: DetectorInfo;
   readonly labels: readonly string[];
+  /** Frames one run takes (the manifest's `input.max_batch`, checked against the model by the worker). */
+  readonly maxBatch: number;
   private readonly size: InputSize;
 
   /** Times the worker died (a native fault in the session); each is replaced. */
@@ -173,6 +184,42 @@ export class WorkerDetector implements Detector {
   }
 
   detect(frame: Frame, opts: DetectOptions = {}): Promise<Detection[]> {
+    return this.run([frame], opts).then((r) => r[0] ?? []);
+  }
+
+  detectBatch(frames: readonly Frame[], opts: DetectOptions = {}): Promise<Detection[][]> {
+    if (frames.length < 1 || frames.length > this.maxBatch) {
+      return Promise.reject(new Error(`a batch of ${frames.length} frames, but model ${this.info.name} takes 1 to ${this.maxBatch} (input.max_batch)`));
+    }
+    return this.run(frames, opts);
+  }
+
+  private pool(n: number): PooledInput[] {
+    let list = this.free.get(n);
+    if (list === undefined) this.free.set(n, (list = []));
+    return list;
+  }
+
+  private takeInput(n: number): PooledInput {
+    const kept = this.pool(n).pop();
+    if (kept !== undefined) return kept;
+    const per = this.pre.tensor.length;
+    const data = new Float32Array(n * per);
+    return { data, targets: Array.from({ length: n }, (_, i) => ({ tensor: data.subarray(i * per, (i + 1) * per), layoutKey: '' })) };
+  }
+
+  /** Keeps a tensor that came back: up to POOL single-frame ones, up to `pipelineDepth` of each batch size. */
+  private keepInput(p: PooledInput, input: ArrayBuffer): void {
+    const n = p.targets.length;
+    const list = this.pool(n);
+    if (list.length >= (n === 1 ? POOL : this.pipelineDepth)) return;
+    p.data = new Float32Array(input);
+    const per = this.pre.tensor.length;
+    p.targets.forEach((t, i) => { t.tensor = p.data.subarray(i * per, (i + 1) * per); });
+    list.push(p);
+  }
+
+  private run(frames: readonly Frame[], opts: DetectOptions): Promise<Detection[][]> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(new ModelError(`detector ${this.info.name} is closed`));
@@ -184,27 +231,28 @@ export class WorkerDetector implements Detector {
         reject(new ModelError(`inference worker for model ${this.info.name} is not running (it stopped ${this.exits} time(s); restarting)`));
         return;
       }
-      const target = this.free.pop() ?? this.pre.newTarget();
+      const pooled = this.takeInput(frames.length);
       const t0 = performance.now();
-      let placement: Placement;
+      let placements: Placement[];
       try {
-        placement = this.pre.fill(frame, target);
+        placements = frames.map((f, i) => this.pre.fill(f, pooled.targets[i]));
       } catch (err) {
-        this.free.push(target);
+        // Never sent: the tensor is still here.
+        this.pool(frames.length).push(pooled);
         reject(err instanceof Error ? err : new Error(String(err)));
         return;
       }
       const preMs = performance.now() - t0;
       const id = this.nextId++;
-      const input = target.tensor.buffer as ArrayBuffer;
-      const msg: ToWorker = { type: 'detect', id, input, placement,
+      const input = pooled.data.buffer as ArrayBuffer;
+      const msg: ToWorker = { type: 'detect', id, input, placements,
         ...(opts.scoreThreshold !== undefined ? { scoreThreshold: opts.scoreThreshold } : {}) };
       let done = (): void => undefined;
       const settled = new Promise<void>((r) => { done = r; });
       this.pending.set(id, {
         resolve: (d) => { done(); resolve(d); },
         reject: (e) => { done(); reject(e); },
-        target, preMs, settled,
+        pooled, preMs, settled,
       });
       worker.postMessage(msg, [input]);
     });
@@ -253,10 +301,7 @@ export class WorkerDetector implements Detector {
     const p = this.pending.get(id);
     if (p === undefined) return undefined;
     this.pending.delete(id);
-    if (input !== undefined && this.free.length < POOL) {
-      p.target.tensor = new Float32Array(input);
-      this.free.push(p.target);
-    }
+    if (input !== undefined) this.keepInput(p.pooled, input);
     return p;
   }
 

@@ -13,11 +13,11 @@ export type ToWorker =
     type: 'detect';
     id: number;
     /**
-     * The model's input tensor, filled by the parent (see worker-detector.ts) and transferred, not
-     * copied; the worker transfers it back with the result for the next frame.
+     * The model's input tensor for `placements.length` frames (a batch), filled by the parent (see
+     * worker-detector.ts) and transferred, not copied; the worker transfers it back with the result.
      */
     input: ArrayBuffer;
-    placement: Placement;
+    placements: Placement[];
     scoreThreshold?: number;
   }
   | { type: 'close' };
@@ -28,9 +28,10 @@ export interface WireError {
 }
 
 export type FromWorker =
-  | { type: 'ready'; info: DetectorInfo; labels: string[]; inputSize: InputSize }
+  | { type: 'ready'; info: DetectorInfo; labels: string[]; inputSize: InputSize; maxBatch: number }
   | { type: 'load-failed'; error: WireError }
-  | { type: 'result'; id: number; detections: Detection[]; runMs: number; postMs: number; input: ArrayBuffer }
+  /** One detection list per frame of the request, in order. */
+  | { type: 'result'; id: number; detections: Detection[][]; runMs: number; postMs: number; input: ArrayBuffer }
   | { type: 'failed'; id: number; error: WireError; input: ArrayBuffer }
   | { type: 'log'; level: number; record: Record<string, unknown> }
   | { type: 'closed' };

@@ -50,6 +50,11 @@ export class SwappableDetector implements Detector {
     return this.current.pipelineDepth ?? 1;
   }
 
+  /** Frames one run of the current model takes (its manifest's `input.max_batch`). */
+  get maxBatch(): number {
+    return this.current.detectBatch !== undefined ? this.current.maxBatch ?? 1 : 1;
+  }
+
   get version(): string {
     return this.currentVersion;
   }
@@ -69,10 +74,22 @@ export class SwappableDetector implements Detector {
   }
 
   detect(frame: Frame, opts?: DetectOptions): Promise<Detection[]> {
-    const d = this.current;
+    return this.track(this.current, (d) => d.detect(frame, opts).then((r) => [r])).then((r) => r[0] ?? []);
+  }
+
+  /** Several frames in one run of the current model (one at a time when it takes no batches). */
+  detectBatch(frames: readonly Frame[], opts?: DetectOptions): Promise<Detection[][]> {
+    return this.track(this.current, (d) => d.detectBatch !== undefined && frames.length > 1
+      ? d.detectBatch(frames, opts)
+      : Promise.all(frames.map((f) => d.detect(f, opts))));
+  }
+
+  /** Runs `call` on `d`, records one sample per frame for the probation watch, and tracks it for swap. */
+  private track(d: Detector, call: (d: Detector) => Promise<Detection[][]>): Promise<Detection[][]> {
     const started = performance.now();
-    const run = d.detect(frame, opts).then((r) => {
-      if (d === this.current) this.record({ ok: true, ms: performance.now() - started, detections: r.length });
+    const run = call(d).then((r) => {
+      const ms = performance.now() - started;
+      if (d === this.current) for (const frame of r) this.record({ ok: true, ms, detections: frame.length });
       return r;
     }, (err: unknown) => {
       if (d === this.current) this.record({ ok: false, ms: performance.now() - started, detections: 0, error: errorMessage(err) });

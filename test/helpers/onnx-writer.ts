@@ -27,12 +27,16 @@ const msg = (field: number, body: number[]): number[] => bytes(field, body);
 export const FLOAT = 1;
 export const INT64 = 7;
 
-export interface OnnxNode { op: string; inputs: string[]; outputs: string[]; ints?: Record<string, number> }
+export interface OnnxNode { op: string; inputs: string[]; outputs: string[]; ints?: Record<string, number>; intLists?: Record<string, number[]> }
 export interface OnnxTensor { name: string; type: typeof FLOAT | typeof INT64; dims: number[]; values: number[] }
-export interface OnnxValue { name: string; type: typeof FLOAT | typeof INT64; dims: number[] }
+/** A graph input or output; a string dimension is symbolic (dynamic), e.g. 'batch'. */
+export interface OnnxValue { name: string; type: typeof FLOAT | typeof INT64; dims: (number | string)[] }
 
 function node(n: OnnxNode): number[] {
-  const attrs = Object.entries(n.ints ?? {}).map(([name, v]) => msg(5, [...str(1, name), ...int(3, v), ...int(20, 2 /* INT */)]));
+  const attrs = [
+    ...Object.entries(n.ints ?? {}).map(([name, v]) => msg(5, [...str(1, name), ...int(3, v), ...int(20, 2 /* INT */)])),
+    ...Object.entries(n.intLists ?? {}).map(([name, vs]) => msg(5, [...str(1, name), ...vs.flatMap((v) => int(8, v)), ...int(20, 7 /* INTS */)])),
+  ];
   return [...n.inputs.flatMap((i) => str(1, i)), ...n.outputs.flatMap((o) => str(2, o)), ...str(4, n.op), ...attrs.flat()];
 }
 
@@ -42,7 +46,7 @@ function tensor(t: OnnxTensor): number[] {
 }
 
 function valueInfo(v: OnnxValue): number[] {
-  const shape = v.dims.flatMap((d) => msg(1, int(1, d)));
+  const shape = v.dims.flatMap((d) => msg(1, typeof d === 'string' ? str(2, d) : int(1, d)));
   return [...str(1, v.name), ...msg(2, msg(1, [...int(1, v.type), ...msg(2, shape)]))];
 }
 
@@ -88,3 +92,37 @@ export async function writeYoloxLike(file: string, opts: { size?: number; output
 }
 
 export const writeNanYolox = (file: string): Promise<void> => writeYoloxLike(file, { output: 'nan' });
+
+/**
+ * A YOLOX-family detector with a dynamic batch dimension (input `images` [batch,3,S,S], output
+ * `output` [batch,rows,5+3]) whose outputs follow the picture: per grid cell of each stride, a
+ * convolution averages the cell's pixels into each channel, then a sigmoid. Objectness and the
+ * three class scores rise with the cell's blue, green and red, so a real photo gives a few boxes
+ * that differ from photo to photo, and a batch must give every frame exactly its own.
+ */
+export async function writeBatchYolox(file: string, size = 64): Promise<void> {
+  const C = 8;
+  const nodes: OnnxNode[] = [];
+  const initializers: OnnxTensor[] = [{ name: 'rows', type: INT64, dims: [3], values: [0, C, -1] }];
+  // Channel weights over (B, G, R) of the normalised (0..1) input, and a bias: tx, ty, tw, th, obj, 3 classes.
+  const mix: [number, number, number, number][] = [
+    [1, 0, 0, -0.5], [0, 1, 0, -0.5], [0, 0, 1, -0.5], [1, 1, 1, -1.5],
+    [4, 4, 4, -5], [0, 0, 12, -5], [0, 12, 0, -5], [12, 0, 0, -5],
+  ];
+  for (const s of [8, 16, 32]) {
+    const w: number[] = [];
+    for (const [b, g, r] of mix) for (const k of [b, g, r]) for (let i = 0; i < s * s; i++) w.push(k / (s * s));
+    initializers.push({ name: `w${s}`, type: FLOAT, dims: [C, 3, s, s], values: w });
+    initializers.push({ name: `b${s}`, type: FLOAT, dims: [C], values: mix.map((m) => m[3]) });
+    nodes.push({ op: 'Conv', inputs: ['images', `w${s}`, `b${s}`], outputs: [`c${s}`], intLists: { strides: [s, s], kernel_shape: [s, s] } });
+    nodes.push({ op: 'Reshape', inputs: [`c${s}`, 'rows'], outputs: [`r${s}`] });
+  }
+  nodes.push({ op: 'Concat', inputs: ['r8', 'r16', 'r32'], outputs: ['cat'], ints: { axis: 2 } });
+  nodes.push({ op: 'Transpose', inputs: ['cat'], outputs: ['t'], intLists: { perm: [0, 2, 1] } });
+  nodes.push({ op: 'Sigmoid', inputs: ['t'], outputs: ['output'] });
+  await writeFile(file, encodeModel({
+    nodes, initializers,
+    inputs: [{ name: 'images', type: FLOAT, dims: ['batch', 3, size, size] }],
+    outputs: [{ name: 'output', type: FLOAT, dims: ['batch', yoloxRows(size), C] }],
+  }));
+}

@@ -82,7 +82,7 @@ void test('frames handed in together come back in order, each with its own detec
   const results = await Promise.all(frames.map((f) => inWorker.detect(f).then((d) => { order.push(f.seq); return d; })));
   assert.deepEqual(order, frames.map((f) => f.seq));
   results.forEach((r, i) => assert.deepEqual(r, i % 2 === 0 ? want.dog : want.person, `frame ${i}`));
-  assert.equal((inWorker as unknown as { free: unknown[] }).free.length, 4, 'the tensors beyond the pool are dropped when they come back');
+  assert.equal((inWorker as unknown as { free: Map<number, unknown[]> }).free.get(1)?.length, 4, 'the tensors beyond the pool are dropped when they come back');
 });
 
 void test('a bad frame fails alone; a bad model fails at load with the worker\'s message', async (t) => {

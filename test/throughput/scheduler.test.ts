@@ -152,8 +152,9 @@ test('batching: with a batch-capable model, waiting streams go in one run, by pr
   for (const f of frames) expected.push(boxes(await detector.detect(f)));
   assert.ok(new Set(expected).size > 1, 'the frames should differ');
 
-  // Both shipped models are exported with a fixed batch of 1, so no dynamic-batch model exists
-  // here: this one runs the real detector frame by frame behind the batch interface.
+  // Both shipped models are exported with a fixed batch of 1: this one runs the real detector frame
+  // by frame behind the batch interface, to pin down the order of picks (one run at a time). Real
+  // batched runs through onnxruntime, on a dynamic-batch model: test/inference/batch.test.ts.
   const batches: string[][] = [];
   const scheduler = new InferenceScheduler({
     maxBatch: 2,
