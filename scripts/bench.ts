@@ -202,17 +202,26 @@ function sustained(r: ScenarioResult): boolean {
 
 interface SustainTrial { streams: number; ok: boolean; minHandledFps: number; inferredFps: number; cpuPercent: number }
 
+interface SustainResult {
+  streams: number;
+  /** True when one more stream was tried and failed: `streams` is the machine's figure, not a floor. */
+  bounded: boolean;
+  /** True when no trial passed and `streams` is the floor given (the ungated count), not run with gating. */
+  fromFloor: boolean;
+  trials: SustainTrial[];
+}
+
 /**
  * The largest stream count that sustains 5 fps, searched from an estimate in a few trials. `floor`: a
  * count expected to pass (gating only removes work, so the ungated result); after a failure with no
- * pass yet the search drops to it rather than spending its trials above it.
+ * pass yet the search halves the gap down to it rather than spending its trials far above it.
  */
-async function sustain(manifest: string, estimate: number, gate: boolean, floor = 0): Promise<{ streams: number; trials: SustainTrial[] }> {
+async function sustain(manifest: string, estimate: number, gate: boolean, floor = 0, maxTrials = sustainTrials): Promise<SustainResult> {
   const trials: SustainTrial[] = [];
   let best = 0;
   let lowestFail = Number.POSITIVE_INFINITY;
   let n = Math.max(1, Math.round(estimate));
-  for (let i = 0; i < sustainTrials && n >= 1 && n < lowestFail && n > best; i++) {
+  for (let i = 0; i < maxTrials && n >= 1 && n < lowestFail && n > best; i++) {
     const r = await scenario(manifest, cameras(args['still-clip'], n, SUSTAIN_FPS, { gate }));
     const ok = sustained(r);
     trials.push({ streams: n, ok, minHandledFps: r.streams.length > 0 ? Math.min(...r.streams.map((s) => s.handledFps)) : NaN,
@@ -224,13 +233,21 @@ async function sustain(manifest: string, estimate: number, gate: boolean, floor 
       if (n >= lowestFail) n = lowestFail - 1;
     } else {
       lowestFail = n;
-      n = Math.min(n - 1, Math.round(n * 0.75));
-      if (best === 0 && floor > 0) n = Math.min(n, floor);
-      if (n <= best) n = best + 1;
+      if (best === 0 && floor > 0) {
+        n = n - 1 > floor ? floor + Math.ceil((n - floor) / 2) : floor;
+        if (n >= lowestFail) n = lowestFail - 1;
+      } else {
+        n = Math.min(n - 1, Math.round(n * 0.75));
+        if (n <= best) n = best + 1;
+      }
     }
   }
-  return { streams: best, trials };
+  if (best === 0 && floor > 0) return { streams: floor, bounded: lowestFail === floor + 1, fromFloor: true, trials };
+  return { streams: best, bounded: lowestFail === best + 1, fromFloor: false, trials };
 }
+
+/** A sustained count as the table prints it: "≥ N" when no trial above it failed, "N*" when only the ungated floor. */
+const sustainedLabel = (r: SustainResult): string => `${r.bounded ? '' : '≥ '}${Number.isFinite(r.streams) ? r.streams : NaN}${r.fromFloor ? '*' : ''}`;
 
 interface SingleRound {
   limitFps: number;
@@ -250,7 +267,7 @@ interface ModelReport {
   multi: { clip: string; streams: number; result: ScenarioResult }[];
   memoryPerStreamMiB: Record<string, number>;
   memoryPerStreamMedianMiB: Record<string, number>;
-  sustain: { ungated: { streams: number; trials: SustainTrial[] }; gated: { streams: number; trials: SustainTrial[] } };
+  sustain: { ungated: SustainResult; gated: SustainResult };
 }
 
 async function benchModel(manifest: string, clips: Record<string, string>): Promise<ModelReport> {
@@ -314,12 +331,13 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
   }
   // Inference-bound on a CPU: the model's frames per second, less what decoding the streams costs.
   const estimate = Math.max(1, Math.floor((0.8 * inference.fps) / SUSTAIN_FPS));
-  let ungated: Awaited<ReturnType<typeof sustain>> = { streams: NaN, trials: [] };
+  let ungated: SustainResult = { streams: NaN, bounded: true, fromFloor: false, trials: [] };
   let gated = ungated;
   if (!args['no-sustain']) {
     log(`${model}: streams sustained at ${SUSTAIN_FPS} fps on ${path.basename(args['still-clip'])}`);
     ungated = await sustain(manifest, estimate, false);
-    gated = await sustain(manifest, Math.max(ungated.streams + 1, estimate * 1.6), true, ungated.streams);
+    // One trial more than ungated: the first is a guess well above the ungated count.
+    gated = await sustain(manifest, Math.max(ungated.streams + 1, estimate * 1.6), true, ungated.streams, sustainTrials + 1);
   }
   return { model, provider: inference.provider, input: `${inference.width}x${inference.height}`, inference, decodeLimitFps, single, multi,
     memoryPerStreamMiB, memoryPerStreamMedianMiB, sustain: { ungated, gated } };
@@ -369,8 +387,8 @@ try {
     ['model', ...Object.keys(clips).flatMap((c) => [`${c} MiB/stream peak`, 'median'])],
     reports.map((r) => [r.model, ...Object.keys(clips).flatMap((c) => [f(r.memoryPerStreamMiB[c] ?? NaN), f(r.memoryPerStreamMedianMiB[c] ?? NaN)])]));
   table(`Streams sustained at ${SUSTAIN_FPS} analysed fps each, ${path.basename(args['still-clip'])} (still periods between cars)`,
-    ['model', 'without gating', 'with motion gating', 'trials (streams: ok/no, min fps)'],
-    reports.map((r) => [r.model, String(r.sustain.ungated.streams), String(r.sustain.gated.streams),
+    ['model', 'without gating', 'with motion gating', 'trials (streams: ok/no, min fps; ≥: no count above was tried and failed; *: no gated trial passed, the ungated count)'],
+    reports.map((r) => [r.model, sustainedLabel(r.sustain.ungated), sustainedLabel(r.sustain.gated),
       [...r.sustain.ungated.trials.map((t) => `${t.streams}:${t.ok ? 'ok' : 'no'} ${f(t.minHandledFps)}`),
         '| gated', ...r.sustain.gated.trials.map((t) => `${t.streams}:${t.ok ? 'ok' : 'no'} ${f(t.minHandledFps)}`)].join(' ')]));
   await writeFile(args.out, JSON.stringify({ mode, clip: args.clip, stillClip: args['still-clip'], when: new Date().toISOString(), reports }, null, 2));
