@@ -79,7 +79,14 @@ export interface AppStatus {
     latency: { inferenceMs: Percentiles | null; endToEndMs: Percentiles | null };
   })[];
   /** version: the model store's active version ("config": the manifest vigil.yaml names); see docs/models.md. */
-  models: { name: string; provider: string | null; error: string | null; version?: string | null }[];
+  models: {
+    name: string; provider: string | null; error: string | null; version?: string | null;
+    /**
+     * The model's inference scheduler: runs, frames they carried (frames / runs is the mean batch),
+     * batched runs that failed and were rerun frame by frame, and frames one run may take.
+     */
+    scheduler?: { runs: number; frames: number; batchFallbacks: number; maxBatch: number };
+  }[];
   uplink: UplinkStatus | null;
   storage: StorageStatus | null;
   /** The newest health report sent to the hub; absent before the first (one per `telemetry.interval_s`). */
@@ -475,10 +482,14 @@ export class App implements LiveTarget {
         analysis: { ...s.analyzer.stats },
         latency: { inferenceMs: s.analyzer.recent.inferenceMs.percentiles(), endToEndMs: s.analyzer.recent.endToEndMs.percentiles() },
       })),
-      models: this.cfg.models.map((m) => ({
-        name: m.name, provider: this.detectors.get(m.name)?.info.provider ?? null, error: this.modelErrors.get(m.name) ?? null,
-        version: this.models?.activeVersion(m.name) ?? null,
-      })),
+      models: this.cfg.models.map((m) => {
+        const sch = this.schedulers.get(m.name);
+        return {
+          name: m.name, provider: this.detectors.get(m.name)?.info.provider ?? null, error: this.modelErrors.get(m.name) ?? null,
+          version: this.models?.activeVersion(m.name) ?? null,
+          ...(sch ? { scheduler: { runs: sch.runs, frames: sch.framesRun, batchFallbacks: sch.batchFallbacks, maxBatch: sch.maxBatch } } : {}),
+        };
+      }),
       uplink: this.uplink?.status() ?? null,
       storage: this.store?.storageStatus() ?? null,
       ...(this.telemetry?.latest ? { telemetry: this.telemetry.latest } : {}),

@@ -120,6 +120,11 @@ export class InferenceScheduler {
   /** Batched runs that failed and were run again frame by frame. */
   batchFallbacks = 0;
 
+  /** Frames one run may take now; read at each pick, since a model swap may change it. */
+  get maxBatch(): number {
+    return this.model.detectBatch !== undefined ? Math.max(1, Math.floor(this.model.maxBatch ?? 1)) : 1;
+  }
+
   constructor(private readonly model: ScheduledModel, opts: SchedulerOptions = {}) {
     this.now = opts.now ?? (() => performance.now());
     this.depth = Math.max(1, Math.floor(opts.depth ?? model.pipelineDepth ?? 1));
@@ -209,9 +214,7 @@ export class InferenceScheduler {
       });
       return;
     }
-    // Read at each pick: a model swap may change it.
-    const maxBatch = this.model.detectBatch !== undefined ? Math.max(1, Math.floor(this.model.maxBatch ?? 1)) : 1;
-    const chosen = ready.slice(0, maxBatch);
+    const chosen = ready.slice(0, this.maxBatch);
     if (chosen.length === 0) return;
     const reqs: Request[] = [];
     for (const lane of chosen) {

@@ -55,4 +55,9 @@ test('app: streams share their model through the scheduler by config priority, a
   const inFlight = (lanes[1]?.served ?? 0) - byId('moving').analysis.inferences;
   assert.ok(inFlight === 0 || inFlight === 1, `served ${lanes[1]?.served}, inferred ${byId('moving').analysis.inferences}`);
   assert.ok((models[0]?.profile?.runMs.percentiles()?.samples ?? 0) > 0);
+  // yolox-nano is exported with batch 1: every run carries one frame, each lane's served frames.
+  const sch = app.status().models[0]?.scheduler;
+  const served = lanes.reduce((n, l) => n + l.served, 0);
+  assert.ok(sch !== undefined && sch.maxBatch === 1 && sch.runs === sch.frames && sch.batchFallbacks === 0, JSON.stringify(sch));
+  assert.ok(sch.frames >= served, `scheduler ran ${sch.frames} frames, lanes were served ${served} before`);
 });
