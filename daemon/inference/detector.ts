@@ -192,7 +192,7 @@ function frameOutputs(outputs: Readonly<Record<string, RawTensor>>, frames: numb
 const shapeKey = (outputs: Readonly<Record<string, RawTensor>>): string =>
   Object.entries(outputs).map(([n, t]) => `${n}:${t.dims.join('x')}`).join(',');
 
-/** A batch input buffer and one fill target (a view) per frame in it, kept per batch size. */
+/** The batch input buffer (`maxBatch` frames) and one fill target (a view) per frame in it. */
 interface BatchInput {
   data: Float32Array;
   targets: InputTarget[];
@@ -200,7 +200,7 @@ interface BatchInput {
 
 class OnnxDetector implements LocalDetector {
   private readonly input: Tensor;
-  private readonly batchInputs = new Map<number, BatchInput>();
+  private batch: BatchInput | null = null;
   readonly maxBatch: number;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -268,21 +268,20 @@ class OnnxDetector implements LocalDetector {
     const n = frames.length;
     if (n < 1 || n > this.maxBatch) throw new Error(`a batch of ${n} frames, but the model takes 1 to ${this.maxBatch} (input.max_batch)`);
     const t0 = performance.now();
-    const batch = this.batchInput(n);
+    const batch = this.batchInput();
     const placements = frames.map((f, i) => this.pre.fill(f, batch.targets[i]));
-    const tensor = new Tensor('float32', batch.data, [n, ...this.pre.dims.slice(1)]);
+    const tensor = new Tensor('float32', batch.data.subarray(0, n * this.pre.tensor.length), [n, ...this.pre.dims.slice(1)]);
     return this.runAndDecode(tensor, placements, opts, performance.now() - t0);
   }
 
-  private batchInput(n: number): BatchInput {
-    let b = this.batchInputs.get(n);
-    if (b === undefined) {
+  /** Made on the first batch; a smaller batch uses its first frames. */
+  private batchInput(): BatchInput {
+    if (this.batch === null) {
       const per = this.pre.tensor.length;
-      const data = new Float32Array(n * per);
-      b = { data, targets: Array.from({ length: n }, (_, i) => ({ tensor: data.subarray(i * per, (i + 1) * per), layoutKey: '' })) };
-      this.batchInputs.set(n, b);
+      const data = new Float32Array(this.maxBatch * per);
+      this.batch = { data, targets: Array.from({ length: this.maxBatch }, (_, i) => ({ tensor: data.subarray(i * per, (i + 1) * per), layoutKey: '' })) };
     }
-    return b;
+    return this.batch;
   }
 
   private async runAndDecode(input: Tensor, placements: readonly Placement[], opts: DetectOptions, preMs: number): Promise<Detection[][]> {

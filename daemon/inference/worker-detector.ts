@@ -116,9 +116,10 @@ interface Pending {
  * main thread's work between two frames.
  *
  * The main thread fills the input tensor: it is mostly idle, and the worker's thread is the one
- * that bounds throughput, so every millisecond moved off it is a frame-rate gain. The tensor then
- * travels to the worker and back as a transferred ArrayBuffer (onnxruntime-node refuses a shared
- * one), so no frame is copied and none is allocated in steady state.
+ * that bounds throughput. (On the 2-vCPU development VM this measured neutral: work on the second
+ * vCPU slows the first about as much; on a Jetson's free cores it is off the inference path.) The
+ * tensor travels to the worker and back as a transferred ArrayBuffer (onnxruntime-node refuses a
+ * shared one), so no pixels are copied and nothing is allocated per frame in steady state.
  */
 export class WorkerDetector implements Detector {
   readonly profile: DetectorProfile = { preMs: new SampleRing(), runMs: new SampleRing(), postMs: new SampleRing() };
