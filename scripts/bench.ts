@@ -247,7 +247,7 @@ async function sustain(manifest: string, estimate: number, gate: boolean, floor 
 }
 
 /** A sustained count as the table prints it: "≥ N" when no trial above it failed, "N*" when only the ungated floor. */
-const sustainedLabel = (r: SustainResult): string => `${r.bounded ? '' : '≥ '}${Number.isFinite(r.streams) ? r.streams : NaN}${r.fromFloor ? '*' : ''}`;
+const sustainedLabel = (r: SustainResult): string => `${r.bounded ? '' : '≥ '}${r.streams}${r.fromFloor ? '*' : ''}`;
 
 interface SingleRound {
   limitFps: number;

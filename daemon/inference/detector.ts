@@ -9,7 +9,7 @@ import { sha256File } from './checksum.js';
 import { planDecoder, type Decode, type OutputShape } from './decoders/index.js';
 import { loadManifest, type ResolvedManifest } from './manifest.js';
 import { nms } from './nms.js';
-import { Preprocessor, toSourceBox, type InputTarget } from './preprocess.js';
+import { Preprocessor, toSourceBox, type BatchTarget } from './preprocess.js';
 import { openSession, type OpenedSession, type Precision } from './session.js';
 import type { Detection, DetectorInfo, Placement, RawTensor } from './types.js';
 
@@ -192,15 +192,15 @@ function frameOutputs(outputs: Readonly<Record<string, RawTensor>>, frames: numb
 const shapeKey = (outputs: Readonly<Record<string, RawTensor>>): string =>
   Object.entries(outputs).map(([n, t]) => `${n}:${t.dims.join('x')}`).join(',');
 
-/** The batch input buffer (`maxBatch` frames) and one fill target (a view) per frame in it. */
-interface BatchInput {
-  data: Float32Array;
-  targets: InputTarget[];
+/** Refuses a run of more frames than the model takes (or none); `who` names the model in the message. */
+export function checkBatchSize(frames: number, maxBatch: number, who: string): void {
+  if (frames < 1 || frames > maxBatch) throw new Error(`a batch of ${frames} frames, but ${who} takes 1 to ${maxBatch} (input.max_batch)`);
 }
 
 class OnnxDetector implements LocalDetector {
   private readonly input: Tensor;
-  private batch: BatchInput | null = null;
+  /** The batch input (`maxBatch` frames), made on the first batch; a smaller batch uses its first frames. */
+  private batch: BatchTarget | null = null;
   readonly maxBatch: number;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -245,7 +245,7 @@ class OnnxDetector implements LocalDetector {
     const run = this.tail.then(() => {
       const frames = placements.length;
       const per = this.pre.tensor.length;
-      if (frames < 1 || frames > this.maxBatch) throw new Error(`a run of ${frames} frames, but the model takes 1 to ${this.maxBatch} (input.max_batch)`);
+      checkBatchSize(frames, this.maxBatch, 'the model');
       if (input.length !== frames * per) {
         throw new Error(`input tensor holds ${input.length} values, expected ${frames * per} for ${frames} x [${this.pre.dims.slice(1).join(', ')}]`);
       }
@@ -266,22 +266,13 @@ class OnnxDetector implements LocalDetector {
   private detectBatchNow(frames: readonly Frame[], opts: DetectOptions): Promise<Detection[][]> {
     if (this.closed) throw new ModelError(`detector ${this.info.name} is closed`);
     const n = frames.length;
-    if (n < 1 || n > this.maxBatch) throw new Error(`a batch of ${n} frames, but the model takes 1 to ${this.maxBatch} (input.max_batch)`);
+    checkBatchSize(n, this.maxBatch, 'the model');
     const t0 = performance.now();
-    const batch = this.batchInput();
+    this.batch ??= this.pre.newBatch(this.maxBatch);
+    const batch = this.batch;
     const placements = frames.map((f, i) => this.pre.fill(f, batch.targets[i]));
     const tensor = new Tensor('float32', batch.data.subarray(0, n * this.pre.tensor.length), [n, ...this.pre.dims.slice(1)]);
     return this.runAndDecode(tensor, placements, opts, performance.now() - t0);
-  }
-
-  /** Made on the first batch; a smaller batch uses its first frames. */
-  private batchInput(): BatchInput {
-    if (this.batch === null) {
-      const per = this.pre.tensor.length;
-      const data = new Float32Array(this.maxBatch * per);
-      this.batch = { data, targets: Array.from({ length: this.maxBatch }, (_, i) => ({ tensor: data.subarray(i * per, (i + 1) * per), layoutKey: '' })) };
-    }
-    return this.batch;
   }
 
   private async runAndDecode(input: Tensor, placements: readonly Placement[], opts: DetectOptions, preMs: number): Promise<Detection[][]> {

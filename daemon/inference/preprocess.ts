@@ -12,6 +12,12 @@ export interface InputTarget {
   layoutKey: string;
 }
 
+/** The input of a run of several frames: one buffer, and one fill target (a view of it) per frame. */
+export interface BatchTarget {
+  data: Float32Array;
+  targets: InputTarget[];
+}
+
 /**
  * Turns a packed 32-bit frame into the model's float input in one pass over the pixels.
  *
@@ -28,7 +34,7 @@ export class Preprocessor {
   private readonly own: InputTarget;
 
   constructor(private readonly spec: InputSpec) {
-    this.tensor = this.newTarget().tensor;
+    this.tensor = new Float32Array(3 * spec.width * spec.height);
     this.own = { tensor: this.tensor, layoutKey: '' };
     const { width, height } = spec;
     this.dims = spec.layout === 'nchw' ? [1, 3, height, width] : [1, height, width, 3];
@@ -37,9 +43,18 @@ export class Preprocessor {
     this.offset = [...spec.mean];
   }
 
-  /** A fresh tensor of the model's input size, for `fill`'s target. */
-  newTarget(): InputTarget {
-    return { tensor: new Float32Array(3 * this.spec.width * this.spec.height), layoutKey: '' };
+  /** A fresh input for `frames` frames in one buffer, each frame's `fill` target a view of it. */
+  newBatch(frames: number): BatchTarget {
+    const per = this.tensor.length;
+    const data = new Float32Array(frames * per);
+    return { data, targets: Array.from({ length: frames }, (_, i) => ({ tensor: data.subarray(i * per, (i + 1) * per), layoutKey: '' })) };
+  }
+
+  /** Points a batch at `buffer` (its own memory, back from a transfer); each target keeps its padding layout. */
+  rebind(batch: BatchTarget, buffer: ArrayBuffer): void {
+    const per = this.tensor.length;
+    batch.data = new Float32Array(buffer);
+    batch.targets.forEach((t, i) => { t.tensor = batch.data.subarray(i * per, (i + 1) * per); });
   }
 
   /** Where a frame of this size lands in the input; throws when the pipeline delivered the wrong size. */

@@ -4,9 +4,9 @@ import type { Logger } from '../log.js';
 import { Backoff } from '../util/backoff.js';
 import { SampleRing } from '../util/sample-ring.js';
 import type { Frame } from '../video/frame.js';
-import type { Detector, DetectOptions, DetectorOptions, DetectorProfile, InputSize } from './detector.js';
+import { checkBatchSize, type Detector, type DetectOptions, type DetectorOptions, type DetectorProfile, type InputSize } from './detector.js';
 import { loadManifest } from './manifest.js';
-import { Preprocessor, type InputTarget } from './preprocess.js';
+import { Preprocessor, type BatchTarget } from './preprocess.js';
 import { missingProviderLibrary, prepareTensorRtEnv } from './session.js';
 import type { Detection, DetectorInfo, Placement } from './types.js';
 import type { FromWorker, ToWorker, WireError, WorkerInit } from './worker-protocol.js';
@@ -91,17 +91,11 @@ function startWorker(init: WorkerInit, log: Logger, onMessage: (m: FromWorker) =
   return run;
 }
 
-/** An input tensor for `targets.length` frames, one fill target (a view) per frame. */
-interface PooledInput {
-  data: Float32Array;
-  targets: InputTarget[];
-}
-
 interface Pending {
   resolve: (d: Detection[][]) => void;
   reject: (err: Error) => void;
   /** The tensor in the worker: its frames' padding layouts, for when it comes back. */
-  pooled: PooledInput;
+  pooled: BatchTarget;
   preMs: number;
   /** Resolves once the frame's result or error is in, whichever it was (close waits for these). */
   settled: Promise<void>;
@@ -126,7 +120,7 @@ export class WorkerDetector implements Detector {
   /** Frames worth handing in at once: one running, one filled and waiting. */
   readonly pipelineDepth = 2;
   /** Input tensors back from the worker, by frames per run. */
-  private readonly free = new Map<number, PooledInput[]>();
+  private readonly free = new Map<number, BatchTarget[]>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
@@ -188,35 +182,27 @@ export class WorkerDetector implements Detector {
     return this.run([frame], opts).then((r) => r[0] ?? []);
   }
 
-  detectBatch(frames: readonly Frame[], opts: DetectOptions = {}): Promise<Detection[][]> {
-    if (frames.length < 1 || frames.length > this.maxBatch) {
-      return Promise.reject(new Error(`a batch of ${frames.length} frames, but model ${this.info.name} takes 1 to ${this.maxBatch} (input.max_batch)`));
-    }
+  async detectBatch(frames: readonly Frame[], opts: DetectOptions = {}): Promise<Detection[][]> {
+    checkBatchSize(frames.length, this.maxBatch, `model ${this.info.name}`);
     return this.run(frames, opts);
   }
 
-  private pool(n: number): PooledInput[] {
+  private pool(n: number): BatchTarget[] {
     let list = this.free.get(n);
     if (list === undefined) this.free.set(n, (list = []));
     return list;
   }
 
-  private takeInput(n: number): PooledInput {
-    const kept = this.pool(n).pop();
-    if (kept !== undefined) return kept;
-    const per = this.pre.tensor.length;
-    const data = new Float32Array(n * per);
-    return { data, targets: Array.from({ length: n }, (_, i) => ({ tensor: data.subarray(i * per, (i + 1) * per), layoutKey: '' })) };
+  private takeInput(n: number): BatchTarget {
+    return this.pool(n).pop() ?? this.pre.newBatch(n);
   }
 
   /** Keeps a tensor that came back: up to POOL single-frame ones, up to `pipelineDepth` of each batch size. */
-  private keepInput(p: PooledInput, input: ArrayBuffer): void {
+  private keepInput(p: BatchTarget, input: ArrayBuffer): void {
     const n = p.targets.length;
     const list = this.pool(n);
     if (list.length >= (n === 1 ? POOL : this.pipelineDepth)) return;
-    p.data = new Float32Array(input);
-    const per = this.pre.tensor.length;
-    p.targets.forEach((t, i) => { t.tensor = p.data.subarray(i * per, (i + 1) * per); });
+    this.pre.rebind(p, input);
     list.push(p);
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { inputSpecSchema, type InputSpec } from '../../daemon/inference/manifest.js';
-import { Preprocessor, toSourceBox } from '../../daemon/inference/preprocess.js';
+import { Preprocessor, toSourceBox, type InputTarget } from '../../daemon/inference/preprocess.js';
 import type { Frame } from '../../daemon/video/frame.js';
 
 const spec = (over: Record<string, unknown>): InputSpec =>
@@ -83,7 +83,7 @@ void test('the tensor is reused, and padding comes back when the frame size chan
 
 void test('each target tensor keeps its own padding: two targets filled in turn with frames of two sizes', () => {
   const pre = new Preprocessor(spec({}));
-  const [a, b] = [pre.newTarget(), pre.newTarget()];
+  const [a, b] = pre.newBatch(2).targets as [InputTarget, InputTarget];
   const big = frame(8, 8, 'BGRx', 8, 8);
   const small = frame(4, 2, 'BGRx', 8, 4);
   const fresh = (f: Frame): Float32Array => {
