@@ -83,9 +83,10 @@ export interface AppStatus {
     name: string; provider: string | null; error: string | null; version?: string | null;
     /**
      * The model's inference scheduler: runs, frames they carried (frames / runs is the mean batch),
-     * batched runs that failed and were rerun frame by frame, and frames one run may take.
+     * batched runs that failed and were rerun frame by frame, frames one run may take, and the
+     * inference worker's working time since the model (version) loaded, ms (null in process).
      */
-    scheduler?: { runs: number; frames: number; batchFallbacks: number; maxBatch: number };
+    scheduler?: { runs: number; frames: number; batchFallbacks: number; maxBatch: number; busyMs: number | null };
   }[];
   uplink: UplinkStatus | null;
   storage: StorageStatus | null;
@@ -487,7 +488,8 @@ export class App implements LiveTarget {
         return {
           name: m.name, provider: this.detectors.get(m.name)?.info.provider ?? null, error: this.modelErrors.get(m.name) ?? null,
           version: this.models?.activeVersion(m.name) ?? null,
-          ...(sch ? { scheduler: { runs: sch.runs, frames: sch.framesRun, batchFallbacks: sch.batchFallbacks, maxBatch: sch.maxBatch } } : {}),
+          ...(sch ? { scheduler: { runs: sch.runs, frames: sch.framesRun, batchFallbacks: sch.batchFallbacks, maxBatch: sch.maxBatch,
+            busyMs: this.detectors.get(m.name)?.profile?.busy?.totalMs ?? null } } : {}),
         };
       }),
       uplink: this.uplink?.status() ?? null,

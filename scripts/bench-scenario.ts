@@ -57,6 +57,13 @@ export interface ScenarioResult {
   preMsP50: number;
   postMsP50: number;
   afterMsP50: number;
+  /**
+   * The inference worker's thread over the window: the share of time it worked (its own clock,
+   * from taking a request to answering it), and its wait for each next request, ms.
+   */
+  modelBusy: number;
+  idleMsP50: number;
+  idleMsP95: number;
   /** The same on frames that stored an event (one SQLite transaction, synchronous=FULL). */
   eventFrameMsP50: number;
   events: number;
@@ -154,6 +161,8 @@ while (!app.status().streams.every((s) => s.analysis.inferences >= 3)) {
 }
 await new Promise((r) => setTimeout(r, 1000));
 const before = snapshot();
+const busyTotal = (): number => app.inferenceProfiles().models[0]?.profile?.busy?.totalMs ?? NaN;
+const busy0 = busyTotal();
 measuring = true;
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -168,6 +177,7 @@ while (performance.now() - t0 < sc.seconds * 1000) {
 const seconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 const after = snapshot();
+const busyMs = busyTotal() - busy0;
 measuring = false;
 const heap = process.memoryUsage().heapUsed;
 const profiles = app.inferenceProfiles();
@@ -189,6 +199,7 @@ const result: ScenarioResult = {
     };
   }),
   inferMsP50: p50(profile?.runMs), inferMsP95: profile?.runMs.percentiles()?.p95 ?? NaN,
+  modelBusy: busyMs / 1000 / seconds, idleMsP50: p50(profile?.idleMs), idleMsP95: profile?.idleMs?.percentiles()?.p95 ?? NaN,
   preMsP50: p50(profile?.preMs), postMsP50: p50(profile?.postMs), afterMsP50: afterMs, eventFrameMsP50: eventFrameMs, events,
   e2eMsP50: pct(e2e, 50), e2eMsP99: pct(e2e, 99), e2eSamples: e2e.length,
   cpuPercent: (100 * (cpu.user + cpu.system)) / 1e6 / seconds, rssMiB: rss / 2 ** 20, rssMedianMiB: pct(rssSamples, 50) / 2 ** 20, heapMiB: heap / 2 ** 20,

@@ -16,7 +16,7 @@
  *
  *   npm run bench:frames -- [--quick | --full] [--models a.json,b.json] [--streams 1,4] [--stream-fps 10] [--seconds N]
  *     [--1080p | --no-1080p] [--no-sustain] [--sustain-trials N] [--rounds N] [--out FILE]
- *   --rounds: single-stream rounds, each against the mean of the inference limits measured just before and just after it (default 3)
+ *   --rounds: single-stream rounds, each against the mean of the inference limits measured just before and just after it (default 5; quick 1, full 7)
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -74,7 +74,7 @@ const streamCounts = (args.streams ?? { quick: '1,2', default: '1,4', full: '1,2
 const streamFps = Number(args['stream-fps']);
 const inferRuns = Number(args['infer-runs'] ?? { quick: 30, default: 60, full: 200 }[mode]);
 const sustainTrials = Number(args['sustain-trials'] ?? { quick: 1, default: 2, full: 4 }[mode]);
-const singleRounds = Math.max(1, Number(args.rounds ?? { quick: 1, default: 3, full: 5 }[mode]));
+const singleRounds = Math.max(1, Number(args.rounds ?? { quick: 1, default: 5, full: 7 }[mode]));
 const with1080p = args['1080p'] || (!args['no-1080p'] && mode !== 'quick');
 const SUSTAIN_FPS = 5;
 
@@ -186,7 +186,7 @@ async function scenario(manifest: string, streams: ScenarioStream[], cooldownS =
     const error = ((err as { stderr?: string }).stderr?.trim() ?? '') || (err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err));
     log(`  scenario failed: ${error}`);
     return {
-      streams: [], seconds: secs, inferMsP50: NaN, inferMsP95: NaN, preMsP50: NaN, postMsP50: NaN, afterMsP50: NaN,
+      streams: [], seconds: secs, inferMsP50: NaN, inferMsP95: NaN, modelBusy: NaN, idleMsP50: NaN, idleMsP95: NaN, preMsP50: NaN, postMsP50: NaN, afterMsP50: NaN,
       e2eMsP50: NaN, e2eMsP99: NaN, e2eSamples: 0, eventFrameMsP50: NaN, events: 0, cpuPercent: NaN, rssMiB: NaN, rssMedianMiB: NaN, heapMiB: NaN, error,
     };
   }
@@ -263,7 +263,7 @@ interface ModelReport {
   input: string;
   inference: InferenceLimit;
   decodeLimitFps: Record<string, number>;
-  single: ScenarioResult & { vigilFps: number; ratio: number; jsMsP50: number; modelBusy: number; rounds: Omit<SingleRound, 'result'>[] };
+  single: ScenarioResult & { vigilFps: number; ratio: number; jsMsP50: number; rounds: Omit<SingleRound, 'result'>[] };
   multi: { clip: string; streams: number; result: ScenarioResult }[];
   memoryPerStreamMiB: Record<string, number>;
   memoryPerStreamMedianMiB: Record<string, number>;
@@ -306,10 +306,6 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
   const single = {
     ...one, vigilFps, ratio: median.ratio, rounds: rounds.map(({ result: _r, ...r }) => r),
     jsMsP50: one.preMsP50 + one.postMsP50 + one.afterMsP50,
-    // The share of the run the model's thread was busy inside Vigil (fps × its median work per
-    // frame: run and decode; the main thread fills the input): near 1, Vigil is inference-bound;
-    // it does not depend on the limit having been measured under the same load.
-    modelBusy: (vigilFps * (one.inferMsP50 + one.postMsP50)) / 1000,
   };
   const multi: ModelReport['multi'] = [];
   for (const [name, clip] of Object.entries(clips)) {
@@ -365,13 +361,13 @@ try {
 
   process.stdout.write(`Vigil frame path, ${mode} run (${((performance.now() - started) / 1000).toFixed(0)} s); clip ${args.clip}; CPU provider, 1 intra-op thread\n`);
   table(`One stream as fast as it goes, median of ${singleRounds} rounds (ratio = vigil fps / min(decode+scale, inference), the inference limit the mean of those measured just before and after each round; `
-    + 'inference = the detector in a tight loop, run only = onnxruntime run() alone; model busy = vigil fps × (run + decode) ms p50, the share of time the inference thread works)',
+    + 'inference = the detector in a tight loop, run only = onnxruntime run() alone; model busy = the share of the window the inference thread worked, by its own clock; its wait = ms from answering one frame to taking the next, p50/p95)',
     ['model', 'decode+scale fps 540p', ...(with1080p ? ['1080p'] : []), 'inference fps', 'run only fps', 'infer ms p50/p95', 'vigil fps', 'ratio',
-      'ratio per round', 'model busy',
+      'ratio per round', 'model busy', 'its wait ms',
       'JS ms/frame p50 (pre+post+track/rules)', 'event frame ms p50', 'e2e ms p50/p99', 'cpu %', 'rss MiB'],
     reports.map((r) => [r.model, f(r.decodeLimitFps['540p'] ?? NaN), ...(with1080p ? [f(r.decodeLimitFps['1080p'] ?? NaN)] : []), f(r.inference.fps),
       f(r.inference.runOnlyFps), `${f(r.single.inferMsP50)}/${f(r.single.inferMsP95)}`, f(r.single.vigilFps), f(r.single.ratio, 2),
-      r.single.rounds.map((x) => f(x.ratio, 2)).join(' '), f(r.single.modelBusy, 2),
+      r.single.rounds.map((x) => f(x.ratio, 2)).join(' '), f(r.single.modelBusy, 2), `${f(r.single.idleMsP50, 2)}/${f(r.single.idleMsP95, 2)}`,
       `${f(r.single.jsMsP50, 2)} (${f(r.single.preMsP50, 2)}+${f(r.single.postMsP50, 2)}+${f(r.single.afterMsP50, 2)})`,
       f(r.single.eventFrameMsP50, 2),
       `${f(r.single.e2eMsP50, 0)}/${f(r.single.e2eMsP99, 0)}`, f(r.single.cpuPercent, 0), f(r.single.rssMiB, 0)]));

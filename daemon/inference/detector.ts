@@ -85,6 +85,13 @@ export interface DetectorProfile {
   readonly preMs: SampleRing;
   readonly runMs: SampleRing;
   readonly postMs: SampleRing;
+  /**
+   * The inference worker's thread only: how long it waited for each request after finishing the
+   * one before (ms), and its working time in total since the start (ms; differences over a window
+   * give the share of time the model's thread works).
+   */
+  readonly idleMs?: SampleRing;
+  readonly busy?: { totalMs: number };
 }
 
 /** One frame's stage times, ms (see `Detector.profile`). */

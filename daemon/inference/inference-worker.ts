@@ -33,6 +33,8 @@ async function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): Pr
   }
   send({ type: 'ready', info: detector.info, labels: [...detector.labels], inputSize: detector.inputSize(), maxBatch: detector.maxBatch });
 
+  // When the previous request was answered; NaN until the first.
+  let idleSince = NaN;
   port.on('message', (m: ToWorker) => {
     if (m.type === 'close') {
       void detector.close().finally(() => {
@@ -42,10 +44,19 @@ async function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): Pr
       return;
     }
     const { id, input } = m;
+    const took = performance.now();
+    // A request taken while the one before was still running waited for nothing.
+    const idleMs = Math.max(0, took - idleSince);
     detector.detectFilled(new Float32Array(input), m.placements, m.scoreThreshold !== undefined ? { scoreThreshold: m.scoreThreshold } : {})
       .then((detections) => {
-        port.postMessage({ type: 'result', id, detections, runMs: detector.last.runMs, postMs: detector.last.postMs, input } satisfies FromWorker, [input]);
+        const sent = performance.now();
+        // From the later of its taking and the previous answer: the thread's time counted once.
+        const busyMs = sent - Math.max(took, Number.isFinite(idleSince) ? idleSince : took);
+        idleSince = sent;
+        port.postMessage({ type: 'result', id, detections, runMs: detector.last.runMs, postMs: detector.last.postMs,
+          busyMs, idleMs, input } satisfies FromWorker, [input]);
       }, (err: unknown) => {
+        idleSince = performance.now();
         port.postMessage({ type: 'failed', id, error: wire(err), input } satisfies FromWorker, [input]);
       });
   });

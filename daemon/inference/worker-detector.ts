@@ -116,7 +116,9 @@ interface Pending {
  * shared one), so no pixels are copied and nothing is allocated per frame in steady state.
  */
 export class WorkerDetector implements Detector {
-  readonly profile: DetectorProfile = { preMs: new SampleRing(), runMs: new SampleRing(), postMs: new SampleRing() };
+  readonly profile: DetectorProfile = {
+    preMs: new SampleRing(), runMs: new SampleRing(), postMs: new SampleRing(), idleMs: new SampleRing(), busy: { totalMs: 0 },
+  };
   /** Frames worth handing in at once: one running, one filled and waiting. */
   readonly pipelineDepth = 2;
   /** Input tensors back from the worker, by frames per run. */
@@ -304,6 +306,9 @@ export class WorkerDetector implements Detector {
         this.profile.preMs.push(p.preMs);
         this.profile.runMs.push(m.runMs);
         this.profile.postMs.push(m.postMs);
+        // The first request after the start or a pause has no previous answer to wait from.
+        if (Number.isFinite(m.idleMs)) this.profile.idleMs?.push(m.idleMs);
+        if (this.profile.busy) this.profile.busy.totalMs += m.busyMs;
         this.respawnBackoff.succeeded();
         p.resolve(m.detections);
         return;

@@ -31,7 +31,11 @@ export type FromWorker =
   | { type: 'ready'; info: DetectorInfo; labels: string[]; inputSize: InputSize; maxBatch: number }
   | { type: 'load-failed'; error: WireError }
   /** One detection list per frame of the request, in order. */
-  | { type: 'result'; id: number; detections: Detection[][]; runMs: number; postMs: number; input: ArrayBuffer }
+  /**
+   * `busyMs`: the thread's time on this request, from taking it to sending this; `idleMs`: from
+   * sending the previous result to taking this request (time the model waited for a frame).
+   */
+  | { type: 'result'; id: number; detections: Detection[][]; runMs: number; postMs: number; busyMs: number; idleMs: number; input: ArrayBuffer }
   | { type: 'failed'; id: number; error: WireError; input: ArrayBuffer }
   | { type: 'log'; level: number; record: Record<string, unknown> }
   | { type: 'closed' };

@@ -79,10 +79,26 @@ void test('frames handed in together come back in order, each with its own detec
   // dog.jpg and person.jpg differ in aspect: the tensors change padding layout from frame to frame.
   const frames: Frame[] = Array.from({ length: 10 }, (_, i) => ({ ...(i % 2 === 0 ? dog : person), seq: i }));
   const order: number[] = [];
+  const busy0 = inWorker.profile.busy!.totalMs;
+  const t0 = performance.now();
   const results = await Promise.all(frames.map((f) => inWorker.detect(f).then((d) => { order.push(f.seq); return d; })));
+  const wall = performance.now() - t0;
   assert.deepEqual(order, frames.map((f) => f.seq));
   results.forEach((r, i) => assert.deepEqual(r, i % 2 === 0 ? want.dog : want.person, `frame ${i}`));
   assert.equal((inWorker as unknown as { free: Map<number, unknown[]> }).free.get(1)?.length, 4, 'the tensors beyond the pool are dropped when they come back');
+
+  // The worker's own accounting: its working time covers at least every run and at most the wall
+  // time; queued frames waited for nothing, and a frame sent after a pause waited that pause.
+  const busy = inWorker.profile.busy!.totalMs - busy0;
+  const fastestRun = inWorker.profile.runMs.quantiles([0])![0]!;
+  assert.ok(busy >= 10 * fastestRun && busy <= wall, `busy ${busy.toFixed(1)} ms for 10 runs of ≥ ${fastestRun.toFixed(1)} ms in ${wall.toFixed(1)} ms`);
+  const queued = inWorker.profile.idleMs!.quantiles([0.5, 1])!;
+  assert.equal(inWorker.profile.idleMs!.percentiles()?.samples, 9, 'one wait per frame after the first');
+  assert.ok(queued[0]! < fastestRun, `queued frames waited ${queued[0]!.toFixed(2)} ms (p50)`);
+  await new Promise((r) => setTimeout(r, 150));
+  await inWorker.detect(dog);
+  const waited = inWorker.profile.idleMs!.quantiles([1])![0]!;
+  assert.ok(waited >= 140, `a frame sent 150 ms after the last answer waited ${waited.toFixed(1)} ms`);
 });
 
 void test('a bad frame fails alone; a bad model fails at load with the worker\'s message', async (t) => {

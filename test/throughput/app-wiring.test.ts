@@ -29,6 +29,7 @@ test('app: streams share their model through the scheduler by config priority, a
   }, 'throughput test');
   const app = new App(cfg, silentLogger(), { statsIntervalMs: 0 });
   t.after(() => app.stop());
+  const started = performance.now();
   await app.start(new AbortController().signal);
 
   const byId = (id: string): NonNullable<ReturnType<App['status']>['streams'][number]> => {
@@ -60,4 +61,8 @@ test('app: streams share their model through the scheduler by config priority, a
   const served = lanes.reduce((n, l) => n + l.served, 0);
   assert.ok(sch !== undefined && sch.maxBatch === 1 && sch.runs === sch.frames && sch.batchFallbacks === 0, JSON.stringify(sch));
   assert.ok(sch.frames >= served, `scheduler ran ${sch.frames} frames, lanes were served ${served} before`);
+  // The worker's working time: at least each finished run's fastest time, at most the time it ran.
+  const fastest = models[0]?.profile?.runMs.quantiles([0])?.[0] ?? NaN;
+  assert.ok(sch.busyMs !== null && sch.busyMs >= (sch.runs - 1) * fastest && sch.busyMs <= performance.now() - started,
+    `busy ${sch.busyMs} ms for ${sch.runs} runs of ≥ ${fastest} ms`);
 });
