@@ -278,6 +278,11 @@ export const evidenceSchema = z.strictObject({
    * rule without cooldown) would otherwise keep a core busy encoding JPEGs. 0: every event.
    */
   min_interval_s: z.number().min(0).max(3600).default(1),
+  /**
+   * `auto`: GStreamer's JPEG encoder (nvjpegenc on a Jetson, jpegenc elsewhere; jpeg-js where it
+   * has none); `js`: always jpeg-js, in a worker thread (tens of ms of CPU per snapshot).
+   */
+  encoder: z.enum(['auto', 'js']).default('auto'),
 });
 
 export const configSchema = z.strictObject({

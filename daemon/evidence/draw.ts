@@ -29,10 +29,12 @@ export function toFrameBox(box: Box, frame: { width: number; height: number; sou
 }
 
 /**
- * Draws a rectangle outline `thickness` pixels wide into RGBA pixels, clipped to the image. Boxes
- * are x1, y1, x2, y2 in the image's own pixels.
+ * Draws a rectangle outline `thickness` pixels wide into 32-bit pixels of `format` (RGBA unless
+ * said), clipped to the image. Boxes are x1, y1, x2, y2 in the image's own pixels.
  */
-export function drawBox(rgba: Buffer, width: number, height: number, box: Box, colour: readonly [number, number, number], thickness = 2): void {
+export function drawBox(pixels: Uint8Array, width: number, height: number, box: Box, colour: readonly [number, number, number], thickness = 2,
+  format: Frame['format'] = 'RGBA'): void {
+  const [ri, gi, bi] = ORDER[format];
   const clampX = (v: number): number => Math.min(width - 1, Math.max(0, Math.round(v)));
   const clampY = (v: number): number => Math.min(height - 1, Math.max(0, Math.round(v)));
   const x1 = clampX(Math.min(box[0], box[2]));
@@ -43,9 +45,9 @@ export function drawBox(rgba: Buffer, width: number, height: number, box: Box, c
     for (let y = Math.max(0, ya); y <= Math.min(height - 1, yb); y++) {
       for (let x = Math.max(0, xa); x <= Math.min(width - 1, xb); x++) {
         const o = (y * width + x) * 4;
-        rgba[o] = colour[0];
-        rgba[o + 1] = colour[1];
-        rgba[o + 2] = colour[2];
+        pixels[o + ri] = colour[0];
+        pixels[o + gi] = colour[1];
+        pixels[o + bi] = colour[2];
       }
     }
   };

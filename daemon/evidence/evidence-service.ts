@@ -1,6 +1,6 @@
 import { unlinkSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import type { EvidenceConfig, Severity } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -11,8 +11,10 @@ import { severityPriority, type DeviceIdentity } from '../uplink/alert-message.j
 import type { SnapshotRef } from '../uplink/payloads.js';
 import { uplinkTopics } from '../uplink/topics.js';
 import type { Frame } from '../video/frame.js';
-import { toFrameBox, type Box } from './draw.js';
-import { runSnapshotJob, type SnapshotJob, type SnapshotResult } from './snapshot-job.js';
+import { openJpegEncoder } from './choose-encoder.js';
+import { drawBox, toFrameBox, type Box } from './draw.js';
+import { JsJpegEncoder } from './js-jpeg-encoder.js';
+import { JpegEncoderUnavailable, type JpegEncoder, type RawImage } from './jpeg-encoder.js';
 
 /** Below every event, with telemetry: a snapshot must never delay an alert. */
 export const EVIDENCE_PRIORITY = severityPriority.info + 1;
@@ -41,8 +43,10 @@ export interface EvidenceStats {
   skipped: number;
   /** Snapshot files deleted: their event was evicted, or the evidence budget was full. */
   pruned: number;
-  /** Encoding time of the last snapshot, ms (in the worker). */
+  /** Encoding time of the last snapshot, ms (queueing in the encoder included). */
   lastEncodeMs: number;
+  /** What encodes the JPEGs (`jpegenc`, `nvjpegenc`, `jpeg-js`); null before the first is needed. */
+  encoder: string | null;
 }
 
 export interface EvidenceOptions {
@@ -56,40 +60,49 @@ export interface EvidenceOptions {
   onStored?: (eventId: string, at: number) => void;
   /** Called after a snapshot was queued in the outbox, to wake the uplink. */
   onQueued?: () => void;
-  /** Encode on the calling thread (tests that compare the pixels); the daemon always uses a worker. */
-  inline?: boolean;
+  /** The encoder to use instead of the one `config.encoder` chooses (tests); the caller closes it. */
+  encoder?: JpegEncoder;
 }
 
 interface Pending { eventId: string; file: string; width: number; height: number }
 
+/** The object of the event in red, the others (a crowd's members) in yellow. */
+const FIRST: [number, number, number] = [255, 32, 32];
+const OTHERS: [number, number, number] = [255, 220, 0];
+
 /**
  * Tier 3: a JPEG of the frame an event opened on, with its object's box drawn, stored under the
- * state directory and queued for the hub on `…/evidence`. The frame is copied at once (the frame
- * path goes on with its own buffer); conversion, drawing, encoding and writing happen in a worker
- * thread. The snapshot is at the analysis (model input) resolution, which is what the detector saw.
+ * state directory and queued for the hub on `…/evidence`. The frame is copied at once and the
+ * boxes drawn into the copy (the frame path goes on with its own buffer); encoding happens off the
+ * main thread (GStreamer's streaming thread, or jpeg-js's worker) and the file is written
+ * asynchronously. The snapshot is at the analysis (model input) resolution, what the detector saw.
  */
 export class EvidenceService {
-  readonly stats: EvidenceStats = { captured: 0, written: 0, failed: 0, dropped: 0, skipped: 0, pruned: 0, lastEncodeMs: 0 };
+  readonly stats: EvidenceStats = { captured: 0, written: 0, failed: 0, dropped: 0, skipped: 0, pruned: 0, lastEncodeMs: 0, encoder: null };
   /** When each stream's rule last had a snapshot taken, ms (monotonic). */
   private readonly lastTaken = new Map<string, number>();
   readonly dir: string;
   private readonly topic: string;
-  private worker: Worker | null = null;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  private encoder: Promise<JpegEncoder> | null = null;
+  /** Whether stop() closes the encoder: not one handed in, which belongs to the caller. */
+  private ownsEncoder: boolean;
+  private readonly pending = new Set<Pending>();
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: EvidenceOptions) {
     this.dir = path.join(opts.storageDir, 'evidence');
     this.topic = uplinkTopics(opts.device.site, opts.device.id).evidence;
+    this.ownsEncoder = opts.encoder === undefined;
   }
 
-  /** `prewarm`: some rule can produce an event that gets a snapshot, so start the worker now. */
+  /** `prewarm`: some rule can produce an event that gets a snapshot, so choose the encoder now. */
   start(prewarm = false): void {
     this.prune(true);
-    // The worker's start (a V8 isolate, its modules) is paid now rather than by the first event.
-    if (prewarm && this.opts.config.enabled && !this.opts.inline) this.ensureWorker();
+    // The registry probe (and a jpeg-js worker's start) is paid now rather than by the first event.
+    if (prewarm && this.opts.config.enabled) {
+      void this.getEncoder().then((e) => { if (e instanceof JsJpegEncoder) e.prewarm(); }, () => undefined);
+    }
   }
 
   wants(severity: Severity): boolean {
@@ -115,21 +128,15 @@ export class EvidenceService {
       return;
     }
     try {
-      const id = this.nextId++;
       const file = path.join(this.dir, `${eventId}.jpg`);
-      const job: SnapshotJob = {
-        id, data: new Uint8Array(frame.data), width: frame.width, height: frame.height, format: frame.format,
-        boxes: boxes.map((b) => toFrameBox(b, frame)), quality: this.opts.config.quality, file,
-      };
-      this.pending.set(id, { eventId, file, width: frame.width, height: frame.height });
+      const image: RawImage = { data: new Uint8Array(frame.data), width: frame.width, height: frame.height, format: frame.format };
+      const thickness = Math.max(2, Math.round(Math.min(frame.width, frame.height) / 200));
+      boxes.forEach((b, i) => drawBox(image.data, frame.width, frame.height, toFrameBox(b, frame), i === 0 ? FIRST : OTHERS, thickness, frame.format));
+      const job: Pending = { eventId, file, width: frame.width, height: frame.height };
+      this.pending.add(job);
       this.stats.captured += 1;
       this.lastTaken.set(key, now);
-      if (this.opts.inline) {
-        const result = runSnapshotJob(job);
-        setImmediate(() => this.settle(result));
-        return;
-      }
-      this.ensureWorker().postMessage(job, [job.data.buffer as ArrayBuffer]);
+      void this.encodeAndStore(job, image);
     } catch (err) {
       this.stats.failed += 1;
       this.opts.log.error({ event: eventId, err: errorMessage(err) }, 'cannot take a snapshot');
@@ -168,10 +175,11 @@ export class EvidenceService {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    const worker = this.worker;
-    this.worker = null;
-    if (worker) await worker.terminate();
-    this.failPending('stopped');
+    const encoder = this.encoder;
+    this.encoder = null;
+    // Closing fails what is still encoding; each job counts itself as failed and settles.
+    if (encoder && this.ownsEncoder) await encoder.then((e) => e.close(), () => undefined);
+    await this.idle();
   }
 
   private remove(s: Snapshot): void {
@@ -184,42 +192,49 @@ export class EvidenceService {
     this.stats.pruned += 1;
   }
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./snapshot-worker.js', import.meta.url));
-    worker.unref();
-    worker.on('message', (result: SnapshotResult) => this.settle(result));
-    worker.on('error', (err) => {
-      this.opts.log.error({ err: errorMessage(err) }, 'snapshot worker failed; a new one starts with the next snapshot');
+  private getEncoder(): Promise<JpegEncoder> {
+    this.encoder ??= (this.opts.encoder ? Promise.resolve(this.opts.encoder) : openJpegEncoder(this.opts.config.encoder)).then((e) => {
+      this.stats.encoder = e.name;
+      this.opts.log.info({ encoder: e.name }, 'snapshot encoder chosen');
+      return e;
     });
-    worker.on('exit', () => {
-      if (this.worker === worker) this.worker = null;
-      this.failPending('the snapshot worker exited');
-    });
-    this.worker = worker;
-    return worker;
+    return this.encoder;
   }
 
-  private failPending(why: string): void {
-    if (this.pending.size === 0) return;
-    this.stats.failed += this.pending.size;
-    if (!this.stopped) this.opts.log.warn({ snapshots: this.pending.size, why }, 'snapshots lost');
-    this.pending.clear();
-    this.settleIdle();
-  }
-
-  private settle(result: SnapshotResult): void {
-    const job = this.pending.get(result.id);
-    if (!job) return;
-    this.pending.delete(result.id);
+  private async encode(image: RawImage): Promise<Buffer> {
+    const encoder = await this.getEncoder();
     try {
-      if (!result.ok) throw new Error(result.error);
-      this.stats.lastEncodeMs = result.encodeMs;
-      this.store(job, Buffer.from(result.jpeg.buffer, result.jpeg.byteOffset, result.jpeg.byteLength));
+      return await encoder.encode(image, this.opts.config.quality);
+    } catch (err) {
+      if (!(err instanceof JpegEncoderUnavailable) || this.stopped) throw err;
+      // GStreamer listed the element but cannot build the pipeline: jpeg-js from now on.
+      this.opts.log.warn({ encoder: encoder.name, err: err.message }, 'snapshot encoder unavailable; encoding in JavaScript from now on');
+      const fallback = new JsJpegEncoder();
+      this.encoder = Promise.resolve(fallback);
+      this.stats.encoder = fallback.name;
+      if (this.ownsEncoder) void encoder.close();
+      this.ownsEncoder = true;
+      return fallback.encode(image, this.opts.config.quality);
+    }
+  }
+
+  private async encodeAndStore(job: Pending, image: RawImage): Promise<void> {
+    try {
+      const started = performance.now();
+      const jpeg = await this.encode(image);
+      this.stats.lastEncodeMs = performance.now() - started;
+      if (this.stopped) throw new Error('stopped');
+      // Written under a temporary name and renamed, so a reader never sees half a JPEG.
+      await mkdir(path.dirname(job.file), { recursive: true });
+      const tmp = `${job.file}.tmp`;
+      await writeFile(tmp, jpeg);
+      await rename(tmp, job.file);
+      this.store(job, jpeg);
     } catch (err) {
       this.stats.failed += 1;
-      this.opts.log.error({ event: job.eventId, file: job.file, err: errorMessage(err) }, 'snapshot could not be stored');
+      if (!this.stopped) this.opts.log.error({ event: job.eventId, file: job.file, err: errorMessage(err) }, 'snapshot could not be stored');
     } finally {
+      this.pending.delete(job);
       if (this.pending.size === 0) this.settleIdle();
     }
   }

@@ -6,7 +6,7 @@ import { connectAsync, type IPublishPacket } from 'mqtt';
 import { evidenceSchema } from '../../daemon/config/schema.js';
 import { drawBox, toRgba } from '../../daemon/evidence/draw.js';
 import { EVIDENCE_PRIORITY, EvidenceService } from '../../daemon/evidence/evidence-service.js';
-import { runSnapshotJob } from '../../daemon/evidence/snapshot-job.js';
+import { openJpegEncoder } from '../../daemon/evidence/choose-encoder.js';
 import { silentLogger } from '../../daemon/log.js';
 import { EventStore } from '../../daemon/store/event-store.js';
 import { alertOutbox, alertPayload } from '../../daemon/uplink/alert-message.js';
@@ -50,7 +50,7 @@ test('pixels: BGRx becomes RGB, and the box outline is drawn where the box is, c
   assert.ok(!red(4, 4) && !red(1, 1) && !red(8, 5), 'nothing inside or outside the outline');
 });
 
-test('a snapshot is encoded off the main thread, stored, queued on …/evidence with the event id, and named in the end message', async (t) => {
+test('a snapshot is encoded by GStreamer, stored, queued on …/evidence with the event id, and named in the end message', async (t) => {
   const dir = await tempDir(t);
   const store = EventStore.open(dir);
   t.after(() => store.close());
@@ -65,11 +65,13 @@ test('a snapshot is encoded off the main thread, stored, queued on …/evidence 
 
   const frame = flatFrame();
   evidence.capture(event.id, frame, [[100, 60, 300, 300]]);
+  assert.equal(evidence.stats.captured, 1, 'taken at once, synchronously');
   // The frame was copied: the analysis loop may reuse its buffer at once.
   frame.data.fill(0);
   await waitFor('the snapshot stored', () => (stored.length === 1 ? true : undefined));
   assert.deepEqual(stored, [event.id]);
   assert.equal(evidence.stats.written, 1);
+  assert.equal(evidence.stats.encoder, 'jpegenc', 'the daemon\'s default here: GStreamer\'s software encoder');
 
   const snap = store.snapshotOf(event.id);
   assert.ok(snap);
@@ -122,12 +124,16 @@ test('snapshot files are pruned: the oldest beyond max_mb, and those whose event
   const store = EventStore.open(dir, { budgetBytes: 160 * 1024, budgetCheckEvery: 1_000_000 });
   t.after(() => store.close());
   const frame = flatFrame();
-  const probe = runSnapshotJob({ id: 0, data: frame.data, width: 320, height: 180, format: 'BGRx', boxes: [[10, 10, 100, 100]], quality: 80, file: `${dir}/probe/p.jpg` });
-  assert.ok(probe.ok);
-  const size = probe.jpeg.length;
+  const encoder = await openJpegEncoder('auto');
+  t.after(() => encoder.close());
+  // The size of one snapshot: the frame with its box as the service draws it ([20,20,200,200] of
+  // the 640×360 camera is [10,10,100,100] in the frame, 2 px of red).
+  const boxed = new Uint8Array(frame.data);
+  drawBox(boxed, 320, 180, [10, 10, 100, 100], [255, 32, 32], 2, 'BGRx');
+  const size = (await encoder.encode({ ...frame, data: boxed }, 80)).length;
   // Room for one and a half snapshots.
   const evidence = new EvidenceService({
-    config: evidenceSchema.parse({ max_mb: (1.5 * size) / (1024 * 1024), publish: false, min_interval_s: 0 }), storageDir: dir, device, store, log: silentLogger(), inline: true,
+    config: evidenceSchema.parse({ max_mb: (1.5 * size) / (1024 * 1024), publish: false, min_interval_s: 0 }), storageDir: dir, device, store, log: silentLogger(), encoder,
   });
   store.onEvicted = () => evidence.prune(true);
   t.after(() => evidence.stop());
@@ -157,7 +163,7 @@ test('a rule firing on every frame gets one snapshot per min_interval_s, other r
   const store = EventStore.open(dir);
   t.after(() => store.close());
   const evidence = new EvidenceService({
-    config: evidenceSchema.parse({ publish: false, min_interval_s: 60 }), storageDir: dir, device, store, log: silentLogger(), inline: true,
+    config: evidenceSchema.parse({ publish: false, min_interval_s: 60, encoder: 'js' }), storageDir: dir, device, store, log: silentLogger(),
   });
   t.after(() => evidence.stop());
   const frame = flatFrame();
