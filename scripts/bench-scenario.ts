@@ -33,6 +33,8 @@ export interface Scenario {
   seconds: number;
   /** The presence rule's cooldown: 0 stores and sends an event for every analysed frame with a person. */
   cooldownS: number;
+  /** `evidence.encoder` (default auto): `js` for an A/B against jpeg-js. */
+  evidenceEncoder?: 'auto' | 'js';
 }
 
 export interface StreamResult {
@@ -134,7 +136,7 @@ const dir = await mkdtemp(path.join(tmpdir(), 'vigil-bench-'));
 const cfg = validateConfig({
   device: { id: 'bench', site: 'lab' }, storage: { dir }, mqtt: { url: sc.mqttUrl }, models_dir: sc.modelsDir,
   models: [{ name: 'm', manifest: sc.manifest }], inference: { threads: 1, providers: ['cpu'] },
-  control: { enabled: false }, telemetry: { prometheus: { enabled: false } },
+  control: { enabled: false }, telemetry: { prometheus: { enabled: false } }, evidence: { encoder: sc.evidenceEncoder ?? 'auto' },
   streams: sc.streams.map((s) => ({
     id: s.id, uri: s.uri, model: 'm', fps: s.fps, realtime: s.realtime, loop: true, priority: s.priority ?? 'normal',
     motion: { gate: { enabled: s.gate ?? false } },
