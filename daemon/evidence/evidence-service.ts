@@ -101,7 +101,8 @@ export class EvidenceService {
     this.prune(true);
     // The registry probe (and a jpeg-js worker's start) is paid now rather than by the first event.
     if (prewarm && this.opts.config.enabled) {
-      void this.getEncoder().then((e) => { if (e instanceof JsJpegEncoder) e.prewarm(); }, () => undefined);
+      void this.getEncoder().then((e) => { if (e instanceof JsJpegEncoder) e.prewarm(); },
+        (err: unknown) => this.opts.log.warn({ err: errorMessage(err) }, 'cannot choose the snapshot encoder; the first snapshot tries again'));
     }
   }
 
@@ -193,12 +194,18 @@ export class EvidenceService {
   }
 
   private getEncoder(): Promise<JpegEncoder> {
-    this.encoder ??= (this.opts.encoder ? Promise.resolve(this.opts.encoder) : openJpegEncoder(this.opts.config.encoder)).then((e) => {
+    if (this.encoder) return this.encoder;
+    const choosing: Promise<JpegEncoder> = (this.opts.encoder ? Promise.resolve(this.opts.encoder) : openJpegEncoder(this.opts.config.encoder)).then((e) => {
       this.stats.encoder = e.name;
       this.opts.log.info({ encoder: e.name }, 'snapshot encoder chosen');
       return e;
+    }, (err: unknown) => {
+      // Not kept: the next snapshot chooses again.
+      if (this.encoder === choosing) this.encoder = null;
+      throw err;
     });
-    return this.encoder;
+    this.encoder = choosing;
+    return choosing;
   }
 
   private async encode(image: RawImage): Promise<Buffer> {

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { createPipeline, isAppSink, type GstAppSink, type GstElement, type GstPipeline, type PipelineFactory } from '../video/gst.js';
 import type { ElementRegistry } from '../video/decoders.js';
 import { checkImage, JpegEncoderUnavailable, type JpegEncoder, type RawImage } from './jpeg-encoder.js';
@@ -83,14 +84,14 @@ export class GstJpegEncoder implements JpegEncoder {
       try {
         lane.src.push(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength));
       } catch (err) {
-        this.discard(lane, new Error(`cannot hand a frame to ${this.name}: ${err instanceof Error ? err.message : String(err)}`));
+        this.discard(lane, new Error(`cannot hand a frame to ${this.name}: ${errorMessage(err)}`));
         return;
       }
       this.pull(lane);
     });
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     for (const lane of [...this.lanes.values()]) this.discard(lane, new Error('the JPEG encoder was closed'));
     return Promise.resolve();
@@ -114,7 +115,7 @@ export class GstJpegEncoder implements JpegEncoder {
     try {
       pipeline = this.factory(description);
     } catch (err) {
-      throw new JpegEncoderUnavailable(`cannot build the JPEG pipeline "${description}": ${err instanceof Error ? err.message : String(err)}`);
+      throw new JpegEncoderUnavailable(`cannot build the JPEG pipeline "${description}": ${errorMessage(err)}`);
     }
     const src = pipeline.findChild('src');
     const sink = pipeline.findChild('sink');

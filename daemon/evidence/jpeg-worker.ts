@@ -12,6 +12,7 @@ parentPort?.on('message', (job: JsJpegJob) => {
     result = { id: job.id, ok: false, error: errorMessage(err) };
   }
   // The JPEG's memory moves to the main thread instead of being copied, when it owns its buffer.
-  const whole = result.ok && result.jpeg.byteOffset === 0 && result.jpeg.byteLength === result.jpeg.buffer.byteLength;
-  parentPort?.postMessage(result, whole && result.ok ? [result.jpeg.buffer as ArrayBuffer] : []);
+  const transfer = result.ok && result.jpeg.byteOffset === 0 && result.jpeg.byteLength === result.jpeg.buffer.byteLength
+    ? [result.jpeg.buffer as ArrayBuffer] : [];
+  parentPort?.postMessage(result, transfer);
 });

@@ -45,11 +45,11 @@ test('the encoder element: nvjpegenc on a Jetson, jpegenc elsewhere, none withou
   assert.match(jpegPipelineDescription('jpegenc', image, 70), /videoconvert ! video\/x-raw,format=I420,colorimetry=1:4:0:0 ! jpegenc quality=70 ! appsink/);
 });
 
-for (const make of [() => new GstJpegEncoder({ element: 'jpegenc' }), () => new JsJpegEncoder()]) {
-  const name = make().name;
+for (const [name, make] of [['jpegenc', () => new GstJpegEncoder({ element: 'jpegenc' })], ['jpeg-js', () => new JsJpegEncoder()]] as const) {
   void test(`${name}: each JPEG is its own image, at its size and colours, for every 32-bit format`, async (t) => {
     const encoder = make();
     t.after(() => encoder.close());
+    assert.equal(encoder.name, name);
     const images = [
       twoTone(416, 234, 'BGRx', [200, 40, 30], [20, 60, 220]),
       twoTone(320, 320, 'RGBA', [10, 180, 40], [240, 240, 240]),

@@ -95,6 +95,7 @@ void test('frames handed in together come back in order, each with its own detec
   const queued = inWorker.profile.idleMs!.quantiles([0.5, 1])!;
   assert.equal(inWorker.profile.idleMs!.percentiles()?.samples, 9, 'one wait per frame after the first');
   assert.ok(queued[0]! < fastestRun, `queued frames waited ${queued[0]!.toFixed(2)} ms (p50)`);
+  // A deliberate pause (not a wait for a condition): the gap the worker must report.
   await new Promise((r) => setTimeout(r, 150));
   await inWorker.detect(dog);
   const waited = inWorker.profile.idleMs!.quantiles([1])![0]!;
