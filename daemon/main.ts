@@ -10,6 +10,7 @@ import { errorMessage, VigilError } from './errors.js';
 import { pino } from 'pino';
 import { createLogger, type Logger } from './log.js';
 import { LogRing } from './manage/log-ring.js';
+import { missingMallocTunables } from './node-flags.cjs';
 import { createHealthCheck } from './systemd/health.js';
 import { SdNotifier } from './systemd/notify.js';
 import { VERSION } from './version.js';
@@ -93,6 +94,10 @@ async function run(opts: Options): Promise<number> {
   // written as pino's default destination writes it (asynchronously, flushed at exit).
   const logRing = new LogRing();
   const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, logRing.tee(pino.destination({ dest: process.stdout.fd || 1, sync: false })), cfg.log.components);
+  const missing = missingMallocTunables(process.env);
+  if (missing.length > 0) {
+    log.warn({ missing }, 'started without the unit\'s GLIBC_TUNABLES: inference runs 10-15 % slower on a CPU (start vigild through its launcher or the unit; docs/throughput.md)');
+  }
   // The libuv pool was sized by launcher.cts before this module loaded.
   const { App } = await import('./app.js');
   // The restart command stops the daemon like a signal does, then exits with RESTART_EXIT_CODE.

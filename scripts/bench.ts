@@ -29,9 +29,12 @@ import { ScriptContext } from './script-context.js';
 
 // libuv sizes its pool once, and loading this ES module already started it (see
 // daemon/threadpool.cts): with the default 4 threads, a clip's pending pull and bus poll plus
-// inference can starve each other. Run again with a pool of our own size.
-if (process.env['UV_THREADPOOL_SIZE'] === undefined) {
-  const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: '16' } });
+// inference can starve each other. glibc reads its malloc settings once, at start, and the limits
+// measured here must run with the settings vigild runs with (they make inference faster alone too).
+// Run again with both.
+const { DAEMON_ENV } = await import('../daemon/node-flags.cjs');
+if (process.env['UV_THREADPOOL_SIZE'] === undefined || Object.entries(DAEMON_ENV).some(([k, v]) => process.env[k] !== v)) {
+  const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16', ...DAEMON_ENV } });
   process.exit(again.status ?? 1);
 }
 const { loadDetector } = await import('../daemon/inference/detector.js');
@@ -359,7 +362,7 @@ try {
   const started = performance.now();
   for (const manifest of modelNames) reports.push(await benchModel(manifest, clips));
 
-  process.stdout.write(`Vigil frame path, ${mode} run (${((performance.now() - started) / 1000).toFixed(0)} s); clip ${args.clip}; CPU provider, 1 intra-op thread\n`);
+  process.stdout.write(`Vigil frame path, ${mode} run (${((performance.now() - started) / 1000).toFixed(0)} s); clip ${args.clip}; CPU provider, 1 intra-op thread; GLIBC_TUNABLES=${process.env['GLIBC_TUNABLES'] ?? ''}\n`);
   table(`One stream as fast as it goes, median of ${singleRounds} rounds (ratio = vigil fps / min(decode+scale, inference), the inference limit the mean of those measured just before and after each round; `
     + 'inference = the detector in a tight loop, run only = onnxruntime run() alone; model busy = the share of the window the inference thread worked, by its own clock; its wait = ms from answering one frame to taking the next, p50/p95)',
     ['model', 'decode+scale fps 540p', ...(with1080p ? ['1080p'] : []), 'inference fps', 'run only fps', 'infer ms p50/p95', 'vigil fps', 'ratio',

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.cjs';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../daemon/node-flags.cjs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -63,12 +63,13 @@ export interface Daemon {
 
 /**
  * The environment for the child: without any VIGIL_* variable of the caller that could move its
- * paths, and without the caller's UV_THREADPOOL_SIZE, so that vigild starts as systemd starts it.
+ * paths, and without the caller's UV_THREADPOOL_SIZE, with the unit's malloc settings, so that
+ * vigild starts as systemd starts it.
  */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VIGIL_') && k !== 'UV_THREADPOOL_SIZE') env[k] = v;
-  return { ...env, ...extra };
+  return { ...env, ...DAEMON_ENV, ...extra };
 }
 
 /** Runs the built vigild with `args`; killed (SIGKILL) when the test ends if it is still running. */
