@@ -7,7 +7,7 @@ import { SampleRing } from '../util/sample-ring.js';
 import type { Frame } from '../video/frame.js';
 import { sha256File } from './checksum.js';
 import { planDecoder, type Decode, type OutputShape } from './decoders/index.js';
-import { loadManifest, type ResolvedManifest } from './manifest.js';
+import { batchProfileOf, loadManifest, type ResolvedManifest } from './manifest.js';
 import { nms } from './nms.js';
 import { Preprocessor, toSourceBox, type BatchTarget } from './preprocess.js';
 import { openSession, type OpenedSession, type Precision } from './session.js';
@@ -351,7 +351,7 @@ export async function loadDetector(opts: DetectorOptions, log: Logger): Promise<
   let opened: OpenedSession;
   try {
     opened = await openSession(modelPath, { providers: opts.providers, threads: opts.threads, engineCacheDir: opts.engineCacheDir,
-      precision: opts.precision, prepareEnv: opts.prepareEnv }, log);
+      precision: opts.precision, prepareEnv: opts.prepareEnv, batchProfile: batchProfileOf(manifest.input) }, log);
   } catch (err) {
     throw new ModelError(`cannot load ${where}: ${errorMessage(err)}`, { cause: err });
   }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { errorMessage, ModelError } from '../errors.js';
 import { readLabels } from './labels.js';
+import type { BatchProfile } from './session.js';
 
 /**
  * The one definition of a model manifest (`model.json`): which file, which checksum, which decoder,
@@ -46,6 +47,10 @@ export const inputSpecSchema = z.strictObject({
   path: ['scale'],
   // Report this beside the other problems instead of only once they are fixed.
   when: (payload) => typeof payload.value === 'object' && payload.value !== null,
+}).refine((i) => i.max_batch === 1 || i.name !== undefined, {
+  message: 'a max_batch above 1 needs the input\'s name: TensorRT\'s optimization profile for the batch range names it',
+  path: ['name'],
+  when: (payload) => typeof payload.value === 'object' && payload.value !== null,
 });
 export type InputSpec = z.infer<typeof inputSpecSchema>;
 
@@ -64,6 +69,16 @@ export const manifestSchema = z.strictObject({
   max_detections: z.number().int().min(1).max(10_000).default(100),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
+
+/**
+ * The batch range of a model that takes several frames in one run (undefined for batch 1), for
+ * TensorRT's optimization profile. The schema guarantees the name when max_batch is above 1.
+ */
+export function batchProfileOf(input: InputSpec): BatchProfile | undefined {
+  if (input.max_batch <= 1 || input.name === undefined) return undefined;
+  const frame = input.layout === 'nchw' ? [3, input.height, input.width] : [input.height, input.width, 3];
+  return { input: input.name, maxBatch: input.max_batch, frame };
+}
 
 /** A validated manifest with its relative paths resolved and its labels read. */
 export interface ResolvedManifest {

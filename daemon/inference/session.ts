@@ -22,6 +22,28 @@ export interface SessionOptions {
    * owns the process environment (see inference/worker-detector.ts).
    */
   prepareEnv?: boolean | undefined;
+  /** The input's batch range, for a model that takes several frames in one run (TensorRT's optimization profile). */
+  batchProfile?: BatchProfile | undefined;
+}
+
+/** A model input with a dynamic batch dimension: its name, the most frames one run takes, and one frame's dims. */
+export interface BatchProfile {
+  input: string;
+  maxBatch: number;
+  /** The dims after the batch dimension, e.g. [3, 416, 416] for NCHW. */
+  frame: readonly number[];
+}
+
+/**
+ * TensorRT's optimization profile for a batch range, as ORT_TENSORRT_PROFILE_*_SHAPES take it
+ * (`name:1x3x416x416`). Without one, TensorRT builds an engine for the first batch size it sees and
+ * rebuilds (seconds to minutes on a Jetson) whenever a run brings another. The optimum is the full
+ * batch: batches are full exactly when the model is the bottleneck, which is when speed counts.
+ */
+export function tensorRtProfileShapes(p: BatchProfile): { min: string; opt: string; max: string } {
+  if (!/^[^:,]+$/.test(p.input)) throw new Error(`input name "${p.input}" cannot be written in a TensorRT profile (it holds ":" or ",")`);
+  const dims = (b: number): string => `${p.input}:${[b, ...p.frame].join('x')}`;
+  return { min: dims(1), opt: dims(p.maxBatch), max: dims(p.maxBatch) };
 }
 
 export interface OpenedSession {
@@ -48,6 +70,14 @@ function setOwned(name: string, value: string): void {
   ours.set(name, value);
 }
 
+/** Removes `name` if this module set it; an operator's own value stays. */
+function clearOwned(name: string): void {
+  if (process.env[name] !== undefined && process.env[name] === ours.get(name)) delete process.env[name];
+  ours.delete(name);
+}
+
+const PROFILE_VARS = { min: 'ORT_TENSORRT_PROFILE_MIN_SHAPES', opt: 'ORT_TENSORRT_PROFILE_OPT_SHAPES', max: 'ORT_TENSORRT_PROFILE_MAX_SHAPES' } as const;
+
 /**
  * The Node binding passes only `deviceId` to TensorRT; everything else (FP16, engine cache) is
  * read from ORT_TENSORRT_* variables when the provider is created. So they are set again before
@@ -55,12 +85,21 @@ function setOwned(name: string, value: string): void {
  * engineCacheKey), and a value left by the previous model must not leak into the next.
  * An operator's own settings in the service environment win.
  */
-export function prepareTensorRtEnv(cacheDir: string | undefined, precision: Precision | undefined, log: Logger): void {
+export function prepareTensorRtEnv(cacheDir: string | undefined, precision: Precision | undefined, log: Logger,
+  batch?: BatchProfile): void {
   setOwned('ORT_TENSORRT_FP16_ENABLE', precision === 'fp16' || precision === 'int8' ? '1' : '0');
   setOwned('ORT_TENSORRT_INT8_ENABLE', precision === 'int8' ? '1' : '0');
+  // A batch-1 model's engine is built for its static shape; a profile left by a batched model
+  // would name an input this one may not have.
+  const shapes = batch !== undefined && batch.maxBatch > 1 ? tensorRtProfileShapes(batch) : undefined;
+  for (const k of ['min', 'opt', 'max'] as const) {
+    if (shapes === undefined) clearOwned(PROFILE_VARS[k]);
+    else setOwned(PROFILE_VARS[k], shapes[k]);
+  }
   if (cacheDir === undefined) return;
   setOwned('ORT_TENSORRT_ENGINE_CACHE_ENABLE', '1');
-  const dir = path.resolve(cacheDir);
+  // An engine is built for one profile: a new max_batch for the same file gets a folder of its own.
+  const dir = path.resolve(shapes === undefined ? cacheDir : path.join(cacheDir, `batch-${batch?.maxBatch ?? 1}`));
   try {
     mkdirSync(dir, { recursive: true });
     setOwned('ORT_TENSORRT_CACHE_PATH', dir);
@@ -127,7 +166,7 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
       log.warn({ provider, model: modelPath, reason, next: opts.providers[i + 1] ?? null }, 'execution provider failed to load the model');
       continue;
     }
-    if (provider === 'tensorrt' && opts.prepareEnv !== false) prepareTensorRtEnv(opts.engineCacheDir, opts.precision, log);
+    if (provider === 'tensorrt' && opts.prepareEnv !== false) prepareTensorRtEnv(opts.engineCacheDir, opts.precision, log, opts.batchProfile);
     const options: InferenceSession.SessionOptions = {
       executionProviders: opts.providers.slice(i).map(providerConfig),
       graphOptimizationLevel: 'all',

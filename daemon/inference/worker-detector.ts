@@ -5,7 +5,7 @@ import { Backoff } from '../util/backoff.js';
 import { SampleRing } from '../util/sample-ring.js';
 import type { Frame } from '../video/frame.js';
 import { checkBatchSize, type Detector, type DetectOptions, type DetectorOptions, type DetectorProfile, type InputSize } from './detector.js';
-import { loadManifest } from './manifest.js';
+import { batchProfileOf, loadManifest } from './manifest.js';
 import { Preprocessor, type BatchTarget } from './preprocess.js';
 import { missingProviderLibrary, prepareTensorRtEnv } from './session.js';
 import type { Detection, DetectorInfo, Placement } from './types.js';
@@ -58,7 +58,7 @@ function startWorker(init: WorkerInit, log: Logger, onMessage: (m: FromWorker) =
   const run = envLock.then(() => new Promise<Started>((resolve, reject) => {
     const o = init.options;
     if (o.providers.includes('tensorrt') && missingProviderLibrary('tensorrt') === null) {
-      prepareTensorRtEnv(o.engineCacheDir, o.precision, log);
+      prepareTensorRtEnv(o.engineCacheDir, o.precision, log, init.batchProfile);
     }
     const worker = new Worker(new URL('./inference-worker.js', import.meta.url), {
       workerData: { ...init, options: { ...o, prepareEnv: false } } satisfies WorkerInit, env: SHARE_ENV,
@@ -162,7 +162,8 @@ export class WorkerDetector implements Detector {
     // Read here for the input's geometry and normalisation; the worker checks everything again as it loads.
     const m = await loadManifest(opts.manifestPath, opts.modelsDir);
     const pre = new Preprocessor(m.manifest.input);
-    const init: WorkerInit = { options: opts, logLevel: log.level };
+    const batchProfile = batchProfileOf(m.manifest.input);
+    const init: WorkerInit = { options: opts, logLevel: log.level, ...(batchProfile ? { batchProfile } : {}) };
     let detector: WorkerDetector | null = null;
     // Log lines of the load itself arrive before there is a detector to take them.
     const early: FromWorker[] = [];

@@ -1,11 +1,14 @@
 import type { DetectorOptions, InputSize } from './detector.js';
 import type { Detection, DetectorInfo, Placement } from './types.js';
+import type { BatchProfile } from './session.js';
 
 /** What the inference worker is started with (`workerData`). */
 export interface WorkerInit {
   options: DetectorOptions;
   /** pino level name for the worker's log lines, which travel to the main thread's logger. */
   logLevel: string;
+  /** The model's batch range (max_batch above 1), which the parent writes into TensorRT's environment. */
+  batchProfile?: BatchProfile;
 }
 
 export type ToWorker =

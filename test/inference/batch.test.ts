@@ -23,7 +23,7 @@ async function manifest(dir: string, file: string, over: Record<string, unknown>
   const m = path.join(dir, `${path.basename(file, '.onnx')}-${Object.keys(over).join('-') || 'plain'}.json`);
   await writeFile(m, JSON.stringify({
     file, sha256, family: 'yolox', labels: classes === 3 ? ['blue', 'green', 'red'] : Array.from({ length: classes }, (_, i) => `c${i}`),
-    input: { width: SIZE, height: SIZE, colour: 'bgr', scale: 1 / 255, max_batch: 4, ...over },
+    input: { name: 'images', width: SIZE, height: SIZE, colour: 'bgr', scale: 1 / 255, max_batch: 4, ...over },
     thresholds: { score: 0.5, iou: 0.45 },
   }));
   return m;

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ModelError } from '../../daemon/errors.js';
-import { loadManifest } from '../../daemon/inference/manifest.js';
+import { batchProfileOf, loadManifest } from '../../daemon/inference/manifest.js';
 import { repoRoot, sharedPath, tempDir } from '../helpers/shared.js';
 
 const valid = {
@@ -99,4 +99,18 @@ void test('a labels file is read relative to the models directory; a blank line 
   const missingLabels = await writeManifest(dir, { ...valid, labels: 'nope.txt' }, 'c.json');
   await assert.rejects(loadManifest(missingLabels),
     (err: unknown) => err instanceof ModelError && err.message.includes(path.join(dir, 'nope.txt')) && err.message.includes(missingLabels));
+});
+
+void test('a max_batch above 1 needs the input\'s name (TensorRT\'s batch profile names it); the profile follows the layout', async (t) => {
+  const dir = await tempDir(t);
+  const unnamed = await writeManifest(dir, { ...valid, input: { ...valid.input, max_batch: 8 } }, 'unnamed.json');
+  await rejectsNaming(loadManifest(unnamed), unnamed, 'input.name');
+  await assert.rejects(loadManifest(unnamed), /optimization profile/);
+
+  const named = await loadManifest(await writeManifest(dir, { ...valid, input: { ...valid.input, name: 'images', max_batch: 8, width: 640, height: 384 } }, 'named.json'));
+  assert.deepEqual(batchProfileOf(named.manifest.input), { input: 'images', maxBatch: 8, frame: [3, 384, 640] });
+  const nhwc = await loadManifest(await writeManifest(dir, { ...valid, input: { ...valid.input, name: 'x', max_batch: 2, layout: 'nhwc' } }, 'nhwc.json'));
+  assert.deepEqual(batchProfileOf(nhwc.manifest.input), { input: 'x', maxBatch: 2, frame: [416, 416, 3] });
+  // Batch 1 (the default, and both shipped models) has no profile: TensorRT builds for the static shape.
+  assert.equal(batchProfileOf((await loadManifest(await writeManifest(dir, valid, 'one.json'))).manifest.input), undefined);
 });
