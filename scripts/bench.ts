@@ -15,16 +15,18 @@
  * are its own. Prints tables; writes everything as JSON (--out).
  *
  *   npm run bench:frames -- [--quick | --full] [--models a.json,b.json] [--streams 1,4] [--stream-fps 10] [--seconds N]
- *     [--1080p | --no-1080p] [--no-sustain] [--sustain-trials N] [--rounds N] [--limit-seconds N] [--out FILE]
+ *     [--1080p | --no-1080p] [--no-sustain] [--sustain-trials N] [--rounds N] [--limit-seconds N] [--beside-pairs N] [--out FILE]
  *   --limit-seconds: each inference-limit loop, after 2 s of warm-up (default 3; quick 1, full 5)
+ *   --beside-pairs: pairs of inference loops alone / beside a paced decoder (default 3; quick 1, full 5)
  *   --rounds: single-stream rounds, each against the mean of the inference limits measured just before and just after it (default 5; quick 1, full 7)
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import type { Frame } from '../daemon/video/frame.js';
+import type { InputSize } from '../daemon/inference/detector.js';
 import type { Scenario, ScenarioResult, ScenarioStream } from './bench-scenario.js';
 import { ScriptContext } from './script-context.js';
 
@@ -63,6 +65,7 @@ const { values: args } = parseArgs({
     streams: { type: 'string' },
     'stream-fps': { type: 'string', default: '10' },
     'limit-seconds': { type: 'string' },
+    'beside-pairs': { type: 'string' },
     'no-1080p': { type: 'boolean', default: false },
     '1080p': { type: 'boolean', default: false },
     'no-sustain': { type: 'boolean', default: false },
@@ -77,6 +80,7 @@ const seconds = Number(args.seconds ?? { quick: 4, default: 8, full: 15 }[mode])
 const streamCounts = (args.streams ?? { quick: '1,2', default: '1,4', full: '1,2,4,8' }[mode]).split(',').map(Number);
 const streamFps = Number(args['stream-fps']);
 const limitMs = 1000 * Number(args['limit-seconds'] ?? { quick: 1, default: 3, full: 5 }[mode]);
+const besidePairs = Number(args['beside-pairs'] ?? { quick: 1, default: 3, full: 5 }[mode]);
 const sustainTrials = Number(args['sustain-trials'] ?? { quick: 1, default: 2, full: 4 }[mode]);
 const singleRounds = Math.max(1, Number(args.rounds ?? { quick: 1, default: 5, full: 7 }[mode]));
 const with1080p = args['1080p'] || (!args['no-1080p'] && mode !== 'quick');
@@ -150,37 +154,96 @@ interface InferenceLimit {
   provider: string;
 }
 
-async function inferenceLimit(manifest: string): Promise<InferenceLimit> {
+/** GStreamer decoding and scaling `clip` at about `fps` (one libav thread, as in the daemon), restarted at each end of the clip; returns its stop. */
+function pacedDecoder(clip: string, width: number, height: number, fps: number, decodeFps: number): () => void {
+  const caps = `video/x-raw,format=BGRx,width=[1,${width}],height=[1,${height}],pixel-aspect-ratio=1/1`;
+  // identity sleeps after each frame: the frame interval less what decoding one frame takes.
+  const sleepUs = Math.max(0, Math.round(1e6 / fps - 1e6 / decodeFps));
+  const chain = `filesrc location='${clip.replace(/'/g, "'\\''")}' ! parsebin ! avdec_h264 max-threads=1 ! videoscale ! videoconvert ! '${caps}' ! identity sleep-time=${sleepUs} ! fakesink sync=false`;
+  const decoder = spawn('sh', ['-c', `while :; do gst-launch-1.0 -q ${chain} || exit 1; done`], { detached: true, stdio: 'ignore' });
+  return () => {
+    try {
+      process.kill(-(decoder.pid ?? 0), 'SIGKILL');
+    } catch { /* already gone */ }
+  };
+}
+
+interface BesideDecode {
+  /** The rate the decoder was paced at (Vigil's median round). */
+  decodeFps: number;
+  /** Per pair: the loop alone, then beside the decoder (frames/s). */
+  pairs: { alone: number; beside: number }[];
+  /** Median over the pairs of beside / alone: what the decoding alone costs inference on this machine. */
+  factor: number;
+  /** The median round's ratio divided by the factor. */
+  ratio: number;
+}
+
+/**
+ * The inference loop alone and beside the decoding it needs, alternating in pairs on one loaded
+ * detector. On a machine whose cores slow each other down, min(decode, inference) measured apart is
+ * more than any program doing both could reach; the factor says by how much here, with nothing of
+ * Vigil running. A reference printed beside the issue's ratio, not instead of it.
+ */
+async function inferenceBesideDecode(manifest: string, decodeFps: number, decodeLimit: number, ratio: number): Promise<BesideDecode> {
+  const pairs: { alone: number; beside: number }[] = [];
+  await withDetectorLoop(manifest, async (loop, size) => {
+    for (let i = 0; i < besidePairs; i++) {
+      const alone = (await loop()).fps;
+      const stop = pacedDecoder(args.clip, size.width, size.height, decodeFps, decodeLimit);
+      try {
+        // gst-launch and the first frames out of the decoder, before the loop counts.
+        await new Promise((r) => setTimeout(r, 500));
+        pairs.push({ alone, beside: (await loop()).fps });
+      } finally {
+        stop();
+      }
+    }
+  });
+  const factor = pct(pairs.map((p) => p.beside / p.alone), 50);
+  return { decodeFps, pairs, factor, ratio: ratio / factor };
+}
+
+type LoopResult = Omit<InferenceLimit, 'width' | 'height' | 'provider'>;
+
+/** Loads the detector, warms it up, and hands `use` a tight loop of `limitMs` on a real frame. */
+async function withDetectorLoop<T>(manifest: string, use: (loop: () => Promise<LoopResult>, size: InputSize, provider: string) => Promise<T>): Promise<T> {
   const detector = await loadDetector({ name: 'bench', manifestPath: manifest, modelsDir: args['models-dir'], providers: ['cpu'], threads: 1 }, silentLogger());
   try {
     const size = detector.inputSize();
     const frame = await oneFrame(args.clip, size.width, size.height);
     // onnxruntime's first few dozen runs are up to twice as slow (measured here): warm up by time.
     for (const w0 = performance.now(); performance.now() - w0 < 2000;) await detector.detect(frame);
-    // Stage times of the measured calls only: the detector's own rings also hold the warm-up.
-    const times: number[] = [];
-    const stages = { pre: [] as number[], run: [] as number[], post: [] as number[] };
-    const loop0 = performance.now();
-    let loopEnd = loop0;
-    while (loopEnd - loop0 < limitMs) {
-      const t0 = performance.now();
-      await detector.detect(frame);
-      loopEnd = performance.now();
-      times.push(loopEnd - t0);
-      stages.pre.push(detector.last?.preMs ?? NaN);
-      stages.run.push(detector.last?.runMs ?? NaN);
-      stages.post.push(detector.last?.postMs ?? NaN);
-    }
-    return {
-      // Throughput, as Vigil's fps is measured: a limit from the median call alone left out the
-      // slow calls that Vigil's count includes (docs/throughput.md).
-      fps: (1000 * times.length) / (loopEnd - loop0), medianFps: 1000 / pct(times, 50), msP50: pct(times, 50), msP95: pct(times, 95),
-      runOnlyFps: 1000 / pct(stages.run, 50), preMsP50: pct(stages.pre, 50), postMsP50: pct(stages.post, 50),
-      width: size.width, height: size.height, provider: detector.info.provider,
+    const loop = async (): Promise<LoopResult> => {
+      // Stage times of the measured calls only: the detector's own rings also hold the warm-up.
+      const times: number[] = [];
+      const stages = { pre: [] as number[], run: [] as number[], post: [] as number[] };
+      const loop0 = performance.now();
+      let loopEnd = loop0;
+      while (loopEnd - loop0 < limitMs) {
+        const t0 = performance.now();
+        await detector.detect(frame);
+        loopEnd = performance.now();
+        times.push(loopEnd - t0);
+        stages.pre.push(detector.last?.preMs ?? NaN);
+        stages.run.push(detector.last?.runMs ?? NaN);
+        stages.post.push(detector.last?.postMs ?? NaN);
+      }
+      return {
+        // Throughput, as Vigil's fps is measured: a limit from the median call alone left out the
+        // slow calls that Vigil's count includes (docs/throughput.md).
+        fps: (1000 * times.length) / (loopEnd - loop0), medianFps: 1000 / pct(times, 50), msP50: pct(times, 50), msP95: pct(times, 95),
+        runOnlyFps: 1000 / pct(stages.run, 50), preMsP50: pct(stages.pre, 50), postMsP50: pct(stages.post, 50),
+      };
     };
+    return await use(loop, size, detector.info.provider);
   } finally {
     await detector.close();
   }
+}
+
+function inferenceLimit(manifest: string): Promise<InferenceLimit> {
+  return withDetectorLoop(manifest, async (loop, size, provider) => ({ ...(await loop()), width: size.width, height: size.height, provider }));
 }
 
 let mqttUrl = '';
@@ -275,6 +338,8 @@ interface SingleRound {
 
 interface ModelReport {
   model: string;
+  /** The inference loop alone and beside GStreamer decoding at Vigil's rate (see inferenceBesideDecode). */
+  besideDecode: BesideDecode;
   provider: string;
   input: string;
   inference: InferenceLimit;
@@ -327,6 +392,10 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
     ...one, vigilFps, ratio: median.ratio, rounds: rounds.map(({ result: _r, ...r }) => r),
     jsMsP50: one.preMsP50 + one.postMsP50 + one.afterMsP50,
   };
+  log(`${model}: inference beside decoding at ${vigilFps.toFixed(1)} fps`);
+  const besideDecode = await inferenceBesideDecode(manifest, vigilFps, decodeLimitFps['540p'] ?? Infinity, median.ratio);
+  log(`  alone/beside: ${besideDecode.pairs.map((p) => `${p.alone.toFixed(1)}/${p.beside.toFixed(1)}`).join(', ')} fps (× ${besideDecode.factor.toFixed(2)}); `
+    + `the median ratio without that cost ${besideDecode.ratio.toFixed(2)}`);
   const multi: ModelReport['multi'] = [];
   for (const [name, clip] of Object.entries(clips)) {
     for (const n of streamCounts) {
@@ -355,7 +424,7 @@ async function benchModel(manifest: string, clips: Record<string, string>): Prom
     // One trial more than ungated: the first is a guess well above the ungated count.
     gated = await sustain(manifest, Math.max(ungated.streams + 1, estimate * 1.6), true, ungated.streams, sustainTrials + 1);
   }
-  return { model, provider: inference.provider, input: `${inference.width}x${inference.height}`, inference, decodeLimitFps, single, multi,
+  return { model, provider: inference.provider, input: `${inference.width}x${inference.height}`, inference, besideDecode, decodeLimitFps, single, multi,
     memoryPerStreamMiB, memoryPerStreamMedianMiB, sustain: { ungated, gated } };
 }
 
@@ -391,6 +460,11 @@ try {
       `${f(r.single.jsMsP50, 2)} (${f(r.single.preMsP50, 2)}+${f(r.single.postMsP50, 2)}+${f(r.single.afterMsP50, 2)})`,
       f(r.single.eventFrameMsP50, 2),
       `${f(r.single.e2eMsP50, 0)}/${f(r.single.e2eMsP99, 0)}`, f(r.single.cpuPercent, 0), f(r.single.rssMiB, 0)]));
+  table('What decoding alone costs inference here (the inference loop alone, then beside GStreamer decoding + scaling the clip at Vigil\'s median rate in another process; '
+    + 'the median ratio divided by that factor: what is left of the gap with nothing of Vigil running; a reference beside the ratio, not instead of it)',
+    ['model', 'decode paced at fps', 'inference fps alone / beside decoding, per pair', 'factor (median pair)', 'median ratio / factor'],
+    reports.map((r) => [r.model, f(r.besideDecode.decodeFps), r.besideDecode.pairs.map((p) => `${f(p.alone)}/${f(p.beside)}`).join(' '),
+      f(r.besideDecode.factor, 2), f(r.besideDecode.ratio, 2)]));
   table(`N camera streams (clip looped in real time, ${streamFps} fps each asked; an event stored and sent per frame with a person)`,
     ['model', 'clip', 'N', 'fps/stream min-max', 'total fps', 'dropped+skipped', 'infer ms p50/p95', 'e2e ms p50/p99', 'cpu %', 'rss MiB'],
     reports.flatMap((r) => r.multi.map((m) => {
