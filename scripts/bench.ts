@@ -161,11 +161,16 @@ function pacedDecoder(clip: string, width: number, height: number, fps: number, 
   const sleepUs = Math.max(0, Math.round(1e6 / fps - 1e6 / decodeFps));
   const chain = `filesrc location='${clip.replace(/'/g, "'\\''")}' ! parsebin ! avdec_h264 max-threads=1 ! videoscale ! videoconvert ! '${caps}' ! identity sleep-time=${sleepUs} ! fakesink sync=false`;
   const decoder = spawn('sh', ['-c', `while :; do gst-launch-1.0 -q ${chain} || exit 1; done`], { detached: true, stdio: 'ignore' });
-  return () => {
+  const stop = (): void => {
+    process.off('exit', stop);
     try {
       process.kill(-(decoder.pid ?? 0), 'SIGKILL');
     } catch { /* already gone */ }
   };
+  // Detached (its own process group, so the shell loop and gst-launch go together): an
+  // interrupted benchmark must not leave it decoding.
+  process.on('exit', stop);
+  return stop;
 }
 
 interface BesideDecode {
