@@ -1,8 +1,9 @@
 /**
- * Node/V8 flags and the C library's settings vigild runs with. They must be on the command line (V8 reads heap sizes once, at
- * start; `v8.setFlagsFromString` later has no effect, checked), so they are written out three
- * times: the launcher's shebang (`vigild`, also the container's entry point), the unit's
- * ExecStart, and here, for the benchmark and the tests that start the daemon.
+ * Node/V8 flags (and, below, the C library's settings) vigild runs with. The flags must be on the
+ * command line (V8 reads heap sizes once, at start; `v8.setFlagsFromString` later has no effect,
+ * checked), so they are written out three times: the launcher's shebang (`vigild`, also the
+ * container's entry point), the unit's ExecStart, and here, for the benchmark and the tests that
+ * start the daemon.
  * test/systemd/node-flags.test.ts checks that the three agree.
  *
  * --max-semi-space-size=4: each isolate's young generation (the main thread and every worker
