@@ -20,7 +20,8 @@
  *   --beside-pairs: pairs of inference loops alone / beside a paced decoder (default 3; quick 1, full 5)
  *   --rounds: single-stream rounds, each against the mean of the inference limits measured just before and just after it (default 5; quick 1, full 7)
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,8 +36,8 @@ import { ScriptContext } from './script-context.js';
 // inference can starve each other. glibc reads its malloc settings once, at start, and the limits
 // measured here must run with the settings vigild runs with (they make inference faster alone too).
 // Run again with both.
-const { DAEMON_ENV } = await import('../daemon/node-flags.cjs');
-if (process.env['UV_THREADPOOL_SIZE'] === undefined || Object.entries(DAEMON_ENV).some(([k, v]) => process.env[k] !== v)) {
+const { DAEMON_ENV, missingMallocTunables } = await import('../daemon/node-flags.cjs');
+if (process.env['UV_THREADPOOL_SIZE'] === undefined || missingMallocTunables(process.env).length > 0) {
   const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16', ...DAEMON_ENV } });
   process.exit(again.status ?? 1);
 }
@@ -108,10 +109,15 @@ async function make1080p(clip: string): Promise<string> {
   return file;
 }
 
+/** gst-launch arguments for the daemon's decode → scale → BGRx chain on `clip` (`decoder`: avdec_h264 and its properties). */
+function decodeChain(clip: string, width: number, height: number, decoder: readonly string[] = ['avdec_h264']): string[] {
+  const caps = `video/x-raw,format=BGRx,width=[1,${width}],height=[1,${height}],pixel-aspect-ratio=1/1`;
+  return ['filesrc', `location=${clip}`, '!', 'parsebin', '!', ...decoder, '!', 'videoscale', '!', 'videoconvert', '!', caps];
+}
+
 /** GStreamer alone: the same decode → scale → BGRx chain the daemon builds, into a fakesink. */
 async function decodeLimit(clip: string, width: number, height: number): Promise<number> {
-  const caps = `video/x-raw,format=BGRx,width=[1,${width}],height=[1,${height}],pixel-aspect-ratio=1/1`;
-  const chain = ['filesrc', `location=${clip}`, '!', 'parsebin', '!', 'avdec_h264', '!', 'videoscale', '!', 'videoconvert', '!', caps];
+  const chain = decodeChain(clip, width, height);
   const counted = await execFileAsync('gst-launch-1.0', ['-v', ...chain, '!', 'identity', 'silent=false', '!', 'fakesink', 'sync=false'],
     { maxBuffer: 64 * 1024 * 1024 });
   const frames = counted.stdout.split('\n').filter((l) => l.includes('last-message = chain')).length;
@@ -154,23 +160,58 @@ interface InferenceLimit {
   provider: string;
 }
 
-/** GStreamer decoding and scaling `clip` at about `fps` (one libav thread, as in the daemon), restarted at each end of the clip; returns its stop. */
-function pacedDecoder(clip: string, width: number, height: number, fps: number, decodeFps: number): () => void {
-  const caps = `video/x-raw,format=BGRx,width=[1,${width}],height=[1,${height}],pixel-aspect-ratio=1/1`;
+/**
+ * GStreamer decoding and scaling `clip` at about `fps` (one libav thread, as in the daemon) in a
+ * process of its own, started again at each end of the clip until the returned stop is called.
+ * `started` resolves once the first process is past its start and decoding at its paced rate.
+ */
+function pacedDecoder(clip: string, width: number, height: number, fps: number, decodeFps: number): { started: Promise<void>; stop: () => void } {
   // identity sleeps after each frame: the frame interval less what decoding one frame takes.
   const sleepUs = Math.max(0, Math.round(1e6 / fps - 1e6 / decodeFps));
-  const chain = `filesrc location='${clip.replace(/'/g, "'\\''")}' ! parsebin ! avdec_h264 max-threads=1 ! videoscale ! videoconvert ! '${caps}' ! identity sleep-time=${sleepUs} ! fakesink sync=false`;
-  const decoder = spawn('sh', ['-c', `while :; do gst-launch-1.0 -q ${chain} || exit 1; done`], { detached: true, stdio: 'ignore' });
+  const argv = [...decodeChain(clip, width, height, ['avdec_h264', 'max-threads=1']), '!', 'identity', `sleep-time=${sleepUs}`, '!', 'fakesink', 'sync=false'];
+  let stopped = false;
+  let child: ChildProcess | undefined;
   const stop = (): void => {
+    stopped = true;
     process.off('exit', stop);
-    try {
-      process.kill(-(decoder.pid ?? 0), 'SIGKILL');
-    } catch { /* already gone */ }
+    child?.kill('SIGKILL');
   };
-  // Detached (its own process group, so the shell loop and gst-launch go together): an
-  // interrupted benchmark must not leave it decoding.
+  // An interrupted benchmark must not leave it decoding.
   process.on('exit', stop);
-  return stop;
+  void (async () => {
+    while (!stopped) {
+      const run = execFileAsync('gst-launch-1.0', ['-q', ...argv]);
+      child = run.child;
+      await run.catch((err: unknown) => {
+        if (!stopped) log(`  paced decoder failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+        stopped = true;
+      });
+    }
+  })();
+  const cpuTicks = (pid: number): number | undefined => {
+    try {
+      // utime and stime, fields 14 and 15; the command name (field 2) may hold spaces, so count after it.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return undefined;
+    }
+  };
+  // Decoding at its paced rate: gst-launch's start (plugins, typefinding) burns about a core for
+  // 0.2 s here, then decoding ~0.2-0.3 of one; the loop beside it must not count the start.
+  const started = (async () => {
+    let last: number | undefined;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && !stopped;) {
+      await new Promise((r) => setTimeout(r, 100));
+      const ticks = cpuTicks(child?.pid ?? 0);
+      if (ticks !== undefined && last !== undefined && ticks >= 5 && ticks - last < 5) return;
+      last = ticks;
+    }
+    throw new Error('the paced decoder did not settle into decoding within 10 s');
+  })();
+  // `started` is awaited by the caller; a rejection after stop() must not go unhandled.
+  started.catch(() => undefined);
+  return { started, stop };
 }
 
 interface BesideDecode {
@@ -195,13 +236,12 @@ async function inferenceBesideDecode(manifest: string, decodeFps: number, decode
   await withDetectorLoop(manifest, async (loop, size) => {
     for (let i = 0; i < besidePairs; i++) {
       const alone = (await loop()).fps;
-      const stop = pacedDecoder(args.clip, size.width, size.height, decodeFps, decodeLimit);
+      const decoder = pacedDecoder(args.clip, size.width, size.height, decodeFps, decodeLimit);
       try {
-        // gst-launch and the first frames out of the decoder, before the loop counts.
-        await new Promise((r) => setTimeout(r, 500));
+        await decoder.started;
         pairs.push({ alone, beside: (await loop()).fps });
       } finally {
-        stop();
+        decoder.stop();
       }
     }
   });
