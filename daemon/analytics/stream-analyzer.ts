@@ -39,6 +39,12 @@ export interface AnalyzerStats {
   gatedFrames: number;
   /** Frames the inference scheduler skipped because a newer one was due (overload). */
   skippedFrames: number;
+  /**
+   * Frames handed to the detector whose answer has not come back yet. With a detector, every
+   * analysed frame is in exactly one of inferences, inferenceErrors, skippedFrames, gatedFrames
+   * and this, at any instant the stats are read.
+   */
+  pendingInferences: number;
   /** True once the analysis loop has ended (its source ended or the stream stopped) with every frame concluded. */
   finished: boolean;
 }
@@ -85,7 +91,7 @@ export class StreamAnalyzer {
   readonly stats: AnalyzerStats = {
     framesAnalysed: 0, inferences: 0, inferenceErrors: 0, inferenceMs: 0,
     motionFrames: 0, events: 0, eventErrors: 0, lastDetections: 0, tracks: 0, openActivities: 0, endedActivities: 0,
-    gatedFrames: 0, skippedFrames: 0, finished: false,
+    gatedFrames: 0, skippedFrames: 0, pendingInferences: 0, finished: false,
   };
   /** Open activities by rule and key: the event id their start was stored as. */
   private readonly open = new Map<string, OpenActivity>();
@@ -296,8 +302,10 @@ export class StreamAnalyzer {
 
   private async infer(frame: Frame): Promise<Detection[] | null> {
     const started = performance.now();
+    this.stats.pendingInferences += 1;
     try {
       const detections = await this.opts.detector!.detect(frame);
+      this.stats.pendingInferences -= 1;
       const ms = performance.now() - started;
       this.stats.inferenceMs = this.stats.inferences === 0 ? ms : 0.9 * this.stats.inferenceMs + 0.1 * ms;
       this.stats.inferences += 1;
@@ -305,6 +313,7 @@ export class StreamAnalyzer {
       this.stats.lastDetections = detections.length;
       return detections;
     } catch (err) {
+      this.stats.pendingInferences -= 1;
       if (err instanceof FrameSkipped) {
         this.stats.skippedFrames += 1;
         this.opts.gate?.missed();

@@ -72,3 +72,25 @@ test('without a model, motion onsets become info events', async () => {
   assert.ok(hits.every((h) => h.ruleId === 'motion' && h.severity === 'info' && h.objects[0]?.label === 'motion'));
   assert.deepEqual(hits[0]?.objects[0]?.box, [1, 2, 4, 6]);
 });
+
+test('stats read mid-inference account for every analysed frame: the one at the detector is pending', async () => {
+  const release: Array<() => void> = [];
+  const analyzer = new StreamAnalyzer({
+    streamId: 's', source: { frames: () => framesOf(3) },
+    detector: { detect: () => new Promise<Detection[]>((resolve) => release.push(() => resolve([person]))) },
+    motion: null, rules: [], sink: { record: () => 'id' }, log: silentLogger(), pipelineDepth: 2,
+  });
+  const seen: Array<{ analysed: number; inferences: number; pending: number }> = [];
+  const running = analyzer.run(new AbortController().signal);
+  for (let i = 0; i < 3; i++) {
+    while (release.length === 0) await new Promise((r) => setImmediate(r));
+    const s = analyzer.stats;
+    seen.push({ analysed: s.framesAnalysed, inferences: s.inferences, pending: s.pendingInferences });
+    release.shift()?.();
+  }
+  await running;
+  for (const s of seen) assert.equal(s.analysed, s.inferences + s.pending, JSON.stringify(seen));
+  assert.ok(seen.some((s) => s.pending > 0), JSON.stringify(seen));
+  assert.equal(analyzer.stats.pendingInferences, 0);
+  assert.equal(analyzer.stats.inferences, 3);
+});

@@ -134,6 +134,7 @@ test('overload: with twice the streams the model can serve, the high-priority st
   for (const p of parts) {
     const st = p.video.status();
     const a = p.analyzer.stats;
+    assert.equal(a.pendingInferences, 0, p.id);
     assert.equal(a.framesAnalysed, a.inferences + a.skippedFrames + a.inferenceErrors, p.id);
     assert.equal(a.skippedFrames, p.lane.stats.skipped, p.id);
     const unaccounted = st.framesPulled - a.framesAnalysed - st.framesDropped;
