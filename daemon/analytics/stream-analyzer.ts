@@ -305,7 +305,6 @@ export class StreamAnalyzer {
     this.stats.pendingInferences += 1;
     try {
       const detections = await this.opts.detector!.detect(frame);
-      this.stats.pendingInferences -= 1;
       const ms = performance.now() - started;
       this.stats.inferenceMs = this.stats.inferences === 0 ? ms : 0.9 * this.stats.inferenceMs + 0.1 * ms;
       this.stats.inferences += 1;
@@ -313,7 +312,6 @@ export class StreamAnalyzer {
       this.stats.lastDetections = detections.length;
       return detections;
     } catch (err) {
-      this.stats.pendingInferences -= 1;
       if (err instanceof FrameSkipped) {
         this.stats.skippedFrames += 1;
         this.opts.gate?.missed();
@@ -326,6 +324,8 @@ export class StreamAnalyzer {
         this.opts.log.error({ stream: this.opts.streamId, errors: n, err: errorMessage(err) }, 'inference failed');
       }
       return null;
+    } finally {
+      this.stats.pendingInferences -= 1;
     }
   }
 

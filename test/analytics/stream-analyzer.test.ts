@@ -6,6 +6,7 @@ import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import { silentLogger } from '../../daemon/log.js';
 import type { Frame } from '../../daemon/video/frame.js';
+import { waitFor } from '../helpers/shared.js';
 
 const frame = (seq: number): Frame => ({
   streamId: 's', seq, ts: seq * 1000, format: 'BGRx', width: 2, height: 2, data: Buffer.alloc(16),
@@ -83,7 +84,7 @@ test('stats read mid-inference account for every analysed frame: the one at the 
   const seen: Array<{ analysed: number; inferences: number; pending: number }> = [];
   const running = analyzer.run(new AbortController().signal);
   for (let i = 0; i < 3; i++) {
-    while (release.length === 0) await new Promise((r) => setImmediate(r));
+    await waitFor('a frame at the detector', () => (release.length > 0 ? true : undefined), 5000, 1);
     const s = analyzer.stats;
     seen.push({ analysed: s.framesAnalysed, inferences: s.inferences, pending: s.pendingInferences });
     release.shift()?.();
