@@ -35,6 +35,8 @@ async function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): Pr
 
   // When the previous request was answered; NaN until the first.
   let idleSince = NaN;
+  // Requests taken and not yet answered: detectFilled queues behind the one running.
+  let running = 0;
   port.on('message', (m: ToWorker) => {
     if (m.type === 'close') {
       void detector.close().finally(() => {
@@ -45,10 +47,13 @@ async function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): Pr
     }
     const { id, input } = m;
     const took = performance.now();
-    // A request taken while the one before was still running waited for nothing.
-    const idleMs = Math.max(0, took - idleSince);
+    // A request taken while the one before was still running waited for nothing (idleSince is
+    // then the answer before that one, and the difference would count that run as a wait).
+    const idleMs = running > 0 ? 0 : Math.max(0, took - idleSince);
+    running += 1;
     detector.detectFilled(new Float32Array(input), m.placements, m.scoreThreshold !== undefined ? { scoreThreshold: m.scoreThreshold } : {})
       .then((detections) => {
+        running -= 1;
         const sent = performance.now();
         // From the later of its taking and the previous answer: the thread's time counted once.
         const busyMs = sent - Math.max(took, Number.isFinite(idleSince) ? idleSince : took);
@@ -56,6 +61,7 @@ async function serve(port: NonNullable<typeof parentPort>, init: WorkerInit): Pr
         port.postMessage({ type: 'result', id, detections, runMs: detector.last.runMs, postMs: detector.last.postMs,
           busyMs, idleMs, input } satisfies FromWorker, [input]);
       }, (err: unknown) => {
+        running -= 1;
         idleSince = performance.now();
         port.postMessage({ type: 'failed', id, error: wire(err), input } satisfies FromWorker, [input]);
       });
