@@ -18,7 +18,8 @@
 #   yolox-nano/model.onnx  ac8f…64 hex…  https://models.example.net/yolox-nano/model.onnx
 #   yolox-nano/labels.txt  9c2e…       yolox-nano/labels.txt
 # A file already there with the right sha256 is left alone; a download that does not match is never
-# installed. Which models the daemon loads is still the config's models[] (kept across re-runs).
+# installed. Each model folder the list fills is added to the config's models[] once (entries already
+# there are kept), with the manifest NAME/manifest.json from the list or the app's models/NAME.json.
 #
 # Re-running is safe: every file is compared before it is written, and a run that finds everything
 # in place says "nothing changed". An existing vigil.yaml is edited, not replaced: only device.id,
@@ -27,8 +28,11 @@
 # old file is kept as vigil.yaml.bak).
 #
 # With --root DIR the config still names the device's paths (/etc/vigil/ca.pem, /var/lib/vigil): it
-# is read on the device. `vigilctl doctor` reads it as written, so in a temporary root pass
-# --no-doctor unless the config names no certificate files.
+# is read on the device. `vigilctl doctor --root DIR` checks the certificates, disk and models under DIR.
+#
+# Models the list installs are added to the config's models[] (see below), so the daemon loads them.
+# Live management is set up unless --read-only-config: a unit drop-in with ReadWritePaths=/etc/vigil,
+# /etc/vigil root:vigil 1775 (sticky) and vigil.yaml owned by vigil.
 #
 # Exit codes: 0 PASS, 1 FAIL (doctor or a step failed), 2 usage.
 set -euo pipefail
@@ -44,12 +48,15 @@ usage() {
 usage: provision.sh --device-id ID --site SITE --hub URL [--ca F --cert F --key F | --bundle FILE.tar]
                     [--models FILE] [--model 'PATH SHA256 SOURCE']... [--socket PATH]
                     [--root DIR] [--dry-run] [--force] [--no-systemctl] [--no-doctor]
-                    [--no-prepare-models] [--no-test-alert] [--test-alert-timeout S]
+                    [--no-prepare-models] [--no-test-alert] [--test-alert-timeout S] [--read-only-config]
   --root DIR       install under DIR instead of / (a temporary root in tests, a rootfs)
   --dry-run        print every change, change nothing
   --force          replace a vigil.yaml that cannot be parsed (kept as vigil.yaml.bak)
   --no-systemctl   do not run systemctl (tests, chroots)
   --no-doctor      do not run vigilctl doctor
+  --read-only-config  keep /etc/vigil out of the daemon's reach: no live streams/rules/config set
+                   (default: a unit drop-in, a sticky root:vigil /etc/vigil and a vigil-owned
+                   vigil.yaml let the daemon rewrite its config, never the certificates)
   --models FILE    models to fetch and verify into /var/lib/vigil/models (see the header)
   --model LINE     one more line of that list: 'PATH SHA256 SOURCE' (repeatable)
   --no-prepare-models  do not load the configured models ahead of time (TensorRT engine cache)
@@ -63,7 +70,7 @@ EOF
 die_usage() { printf 'provision: %s\n' "$1" >&2; usage >&2; exit 2; }
 
 DEVICE_ID="" SITE="" HUB="" CA="" CERT="" KEY="" BUNDLE="" ROOT="/"
-DRY_RUN=0 FORCE=0 NO_SYSTEMCTL=0 NO_DOCTOR=0 NO_PREPARE=0 NO_TEST_ALERT=0
+DRY_RUN=0 FORCE=0 NO_SYSTEMCTL=0 NO_DOCTOR=0 NO_PREPARE=0 NO_TEST_ALERT=0 READ_ONLY_CONFIG=0
 MODELS_FILE="" SOCKET="" ALERT_TIMEOUT=30
 MODEL_LINES=()
 while [[ $# -gt 0 ]]; do
@@ -84,6 +91,7 @@ while [[ $# -gt 0 ]]; do
     --model) MODEL_LINES+=("${2-}"); shift 2 ;;
     --no-prepare-models) NO_PREPARE=1; shift ;;
     --no-test-alert) NO_TEST_ALERT=1; shift ;;
+    --read-only-config) READ_ONLY_CONFIG=1; shift ;;
     --socket) SOCKET=${2-}; shift 2 ;;
     --test-alert-timeout) ALERT_TIMEOUT=${2-}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -225,7 +233,17 @@ ensure_file() {
   return 0
 }
 
-ensure_dir /etc/vigil 0755 root:root
+# Live management (vigilctl streams/rules/config set) rewrites vigil.yaml, by a rename in its folder.
+# So the daemon's group may write /etc/vigil, whose sticky bit keeps it from removing or replacing
+# any file it does not own: the certificates and the key stay root's; vigil.yaml is the daemon's.
+# systemd's ProtectSystem=strict still hides the folder until the drop-in below opens it.
+if [[ $READ_ONLY_CONFIG -eq 1 ]]; then
+  ensure_dir /etc/vigil 0755 root:root
+  CONFIG_OWNER=root:vigil
+else
+  ensure_dir /etc/vigil 1775 root:vigil
+  CONFIG_OWNER=vigil:vigil
+fi
 ensure_dir /var/lib/vigil 0750 vigil:vigil
 ensure_dir /etc/systemd/system 0755 root:root
 
@@ -238,58 +256,11 @@ if [[ -n $KEY ]] && ensure_file "$KEY" /etc/vigil/device.key 0640 root:vigil 1; 
 [[ -z $CERT ]] || TLS_CERT=/etc/vigil/device.pem
 [[ -z $KEY ]] || TLS_KEY=/etc/vigil/device.key
 
-# The config is edited with the app's own yaml library (the one the daemon parses it with), so that
-# comments and every key we do not own survive. Values travel in the environment, never in the code.
-CONFIG="$ROOT/etc/vigil/vigil.yaml"
-existing=""
-[[ ! -f $CONFIG ]] || existing=$CONFIG
-render_rc=0
-APP_DIR=$APP_DIR EXISTING=$existing DEVICE_ID=$DEVICE_ID SITE=$SITE HUB=$HUB TLS_CA=$TLS_CA TLS_CERT=$TLS_CERT TLS_KEY=$TLS_KEY FORCE=$FORCE \
-  "$NODE" --input-type=module -e '
-import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
-const e = process.env;
-const YAML = createRequire(`${e.APP_DIR}/package.json`)("yaml");
-let doc = null;
-if (e.EXISTING) {
-  doc = YAML.parseDocument(readFileSync(e.EXISTING, "utf8"));
-  if (doc.errors.length > 0 || (doc.contents !== null && !YAML.isMap(doc.contents))) {
-    console.error(`provision: ${e.EXISTING} is not a YAML mapping: ${doc.errors[0]?.message ?? "wrong shape"}`);
-    if (e.FORCE !== "1") process.exit(3);
-    doc = null;
-  } else if (doc.contents === null) doc = null;
-}
-if (doc === null) {
-  doc = new YAML.Document({ device: {}, storage: { dir: "/var/lib/vigil" }, mqtt: {}, models_dir: "/var/lib/vigil/models",
-    models: [], streams: [], rules: [] });
-  doc.commentBefore = " Written by scripts/provision.sh. Re-provisioning sets device.id, device.site, mqtt.url and\n" +
-    " mqtt.ca/cert/key only; streams, rules and models are yours to edit (see README \"Configuration\").";
-}
-doc.setIn(["device", "id"], e.DEVICE_ID);
-doc.setIn(["device", "site"], e.SITE);
-doc.setIn(["mqtt", "url"], e.HUB);
-for (const [k, v] of [["ca", e.TLS_CA], ["cert", e.TLS_CERT], ["key", e.TLS_KEY]]) if (v) doc.setIn(["mqtt", k], v);
-process.stdout.write(String(doc));
-' > "$WORK/vigil.yaml" || render_rc=$?
-if [[ $render_rc -eq 3 ]]; then
-  echo "provision: FAIL — refusing to replace $CONFIG without --force"
-  exit 1
-elif [[ $render_rc -ne 0 ]]; then
-  echo "provision: FAIL — could not render the config (node and $APP_DIR/node_modules/yaml needed)"
-  exit 1
-fi
-if [[ -n $existing && $FORCE -eq 1 ]] && ! cmp -s "$existing" "$WORK/vigil.yaml" && [[ ! -f $CONFIG.bak ]]; then
-  change "keep the old config as /etc/vigil/vigil.yaml.bak"
-  act cp -p "$CONFIG" "$CONFIG.bak"
-fi
-if ensure_file "$WORK/vigil.yaml" /etc/vigil/vigil.yaml 0640 root:vigil 0; then CONFIG_CHANGED=1; fi
-
-if ensure_file "$UNIT_SRC" /etc/systemd/system/vigild.service 0644 root:root 0; then UNIT_CHANGED=1; fi
-
 # Models: before the daemon is (re)started, so that it starts with them.
 MODELS_DIR=/var/lib/vigil/models
 MODELS_SUMMARY="none listed (the config's models[] must name files already in $MODELS_DIR)"
 MODELS_FAILED=0 MODELS_FETCHED=0 MODELS_OK=0
+FAILED_MODELS=()
 redact_url() { printf '%s' "$1" | sed -E 's#^([a-z]+://)[^/@]*@#\1***@#'; }
 # fetch SOURCE OUT: an http(s) URL through node's fetch (node is there: the daemon needs it), or a copy.
 fetch() {
@@ -339,13 +310,13 @@ if [[ $MODEL_COUNT -gt 0 ]]; then
     dl="$WORK/model-$n"
     if ! err=$(fetch "$m_src" "$dl" 2>&1); then
       say "FAIL model $m_path: cannot get $shown: ${err:-failed}"
-      MODELS_FAILED=$((MODELS_FAILED + 1))
+      MODELS_FAILED=$((MODELS_FAILED + 1)) FAILED_MODELS+=("${m_path%%/*}")
       continue
     fi
     got=$(sha256sum < "$dl" | cut -d' ' -f1)
     if [[ $got != "$m_sha" ]]; then
       say "FAIL model $m_path: sha256 mismatch: expected $m_sha, got $got (from $shown); not installed"
-      MODELS_FAILED=$((MODELS_FAILED + 1))
+      MODELS_FAILED=$((MODELS_FAILED + 1)) FAILED_MODELS+=("${m_path%%/*}")
       continue
     fi
     # Into place by rename, so the daemon never sees half a model.
@@ -366,6 +337,101 @@ if [[ $MODEL_COUNT -gt 0 ]]; then
     MODELS_SUMMARY="$MODEL_COUNT files verified (sha256), $MODELS_FETCHED fetched"
   fi
   [[ $MODELS_FETCHED -eq 0 ]] || CONFIG_CHANGED=1
+fi
+
+# Which models the daemon loads is the config's models[]: each model whose files the list installed
+# (the first folder of their paths names it) is added there, once, with its manifest: one the list
+# installed (NAME/manifest.json) or the app's own (models/NAME.json). Entries already there are kept
+# as they are, so an operator's choice of manifest survives re-provisioning.
+MODELS_ADD=""
+declare -A seen_model=()
+while read -r m_path _ || [[ -n ${m_path-} ]]; do
+  [[ -n ${m_path-} && ${m_path:0:1} != "#" ]] || continue
+  name=${m_path%%/*}
+  [[ $name != "$m_path" && -z ${seen_model[$name]-} ]] || continue
+  seen_model[$name]=1
+  if [[ " ${FAILED_MODELS[*]} " == *" $name "* ]]; then continue; fi
+  if grep -Eq "^[[:space:]]*$name/manifest\.json[[:space:]]" "$WORK/models.list"; then manifest="$MODELS_DIR/$name/manifest.json"
+  elif [[ -f $APP_DIR/models/$name.json ]]; then manifest="$APP_DIR/models/$name.json"
+  else say "model $name: no manifest ($name/manifest.json in the list, or $APP_DIR/models/$name.json); not added to the config's models[]"; continue
+  fi
+  MODELS_ADD+="$name=$manifest"$'\n'
+done < "$WORK/models.list"
+
+# The config is edited with the app's own yaml library (the one the daemon parses it with), so that
+# comments and every key we do not own survive. Values travel in the environment, never in the code.
+CONFIG="$ROOT/etc/vigil/vigil.yaml"
+existing=""
+[[ ! -f $CONFIG ]] || existing=$CONFIG
+render_rc=0
+MODELS_ADD=$MODELS_ADD MODELS_DIR=$MODELS_DIR APP_DIR=$APP_DIR EXISTING=$existing DEVICE_ID=$DEVICE_ID SITE=$SITE HUB=$HUB TLS_CA=$TLS_CA TLS_CERT=$TLS_CERT TLS_KEY=$TLS_KEY FORCE=$FORCE \
+  "$NODE" --input-type=module -e '
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+const e = process.env;
+const YAML = createRequire(`${e.APP_DIR}/package.json`)("yaml");
+let doc = null;
+if (e.EXISTING) {
+  doc = YAML.parseDocument(readFileSync(e.EXISTING, "utf8"));
+  if (doc.errors.length > 0 || (doc.contents !== null && !YAML.isMap(doc.contents))) {
+    console.error(`provision: ${e.EXISTING} is not a YAML mapping: ${doc.errors[0]?.message ?? "wrong shape"}`);
+    if (e.FORCE !== "1") process.exit(3);
+    doc = null;
+  } else if (doc.contents === null) doc = null;
+}
+if (doc === null) {
+  doc = new YAML.Document({ device: {}, storage: { dir: "/var/lib/vigil" }, mqtt: {}, models_dir: "/var/lib/vigil/models",
+    models: [], streams: [], rules: [] });
+  doc.commentBefore = " Written by scripts/provision.sh. Re-provisioning sets device.id, device.site, mqtt.url and\n" +
+    " mqtt.ca/cert/key only; streams, rules and models are yours to edit (see README \"Configuration\").";
+}
+doc.setIn(["device", "id"], e.DEVICE_ID);
+doc.setIn(["device", "site"], e.SITE);
+doc.setIn(["mqtt", "url"], e.HUB);
+for (const [k, v] of [["ca", e.TLS_CA], ["cert", e.TLS_CERT], ["key", e.TLS_KEY]]) if (v) doc.setIn(["mqtt", k], v);
+const adds = e.MODELS_ADD.split("\n").filter((l) => l !== "").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
+if (adds.length > 0) {
+  // The manifests name their files relative to the models dir the list installed into.
+  const dir = doc.get("models_dir");
+  if (dir === undefined) doc.set("models_dir", e.MODELS_DIR);
+  else if (dir !== e.MODELS_DIR) console.error(`provision: note: models_dir is ${dir}, the listed files went to ${e.MODELS_DIR}`);
+  let seq = doc.get("models", true);
+  if (!YAML.isSeq(seq)) { doc.set("models", doc.createNode([])); seq = doc.get("models", true); }
+  if (seq.items.length === 0) seq.flow = false;
+  const has = (name) => seq.items.some((it) => YAML.isMap(it) && it.get("name") === name);
+  for (const [name, manifest] of adds) if (!has(name)) seq.add(doc.createNode({ name, manifest }));
+}
+process.stdout.write(String(doc));
+' > "$WORK/vigil.yaml" || render_rc=$?
+if [[ $render_rc -eq 3 ]]; then
+  echo "provision: FAIL — refusing to replace $CONFIG without --force"
+  exit 1
+elif [[ $render_rc -ne 0 ]]; then
+  echo "provision: FAIL — could not render the config (node and $APP_DIR/node_modules/yaml needed)"
+  exit 1
+fi
+if [[ -n $existing && $FORCE -eq 1 ]] && ! cmp -s "$existing" "$WORK/vigil.yaml" && [[ ! -f $CONFIG.bak ]]; then
+  change "keep the old config as /etc/vigil/vigil.yaml.bak"
+  act cp -p "$CONFIG" "$CONFIG.bak"
+fi
+if ensure_file "$WORK/vigil.yaml" /etc/vigil/vigil.yaml 0640 "$CONFIG_OWNER" 0; then CONFIG_CHANGED=1; fi
+
+if ensure_file "$UNIT_SRC" /etc/systemd/system/vigild.service 0644 root:root 0; then UNIT_CHANGED=1; fi
+DROPIN=/etc/systemd/system/vigild.service.d/live-config.conf
+if [[ $READ_ONLY_CONFIG -eq 1 ]]; then
+  if [[ -f $ROOT$DROPIN ]]; then change "remove $DROPIN (--read-only-config)"; act rm -f "$ROOT$DROPIN"; UNIT_CHANGED=1; fi
+else
+  cat > "$WORK/live-config.conf" <<'DROPIN_EOF'
+# Written by scripts/provision.sh: lets vigild rewrite /etc/vigil/vigil.yaml for live management
+# (vigilctl streams/rules/config set). /etc/vigil is root:vigil 1775, so the certificates and the
+# key there stay root's. Re-provision with --read-only-config to remove this.
+[Service]
+ReadWritePaths=/etc/vigil
+# The mode provisioning gives the folder; without this systemd warns that it differs from the unit's.
+ConfigurationDirectoryMode=1775
+DROPIN_EOF
+  ensure_dir /etc/systemd/system/vigild.service.d 0755 root:root
+  if ensure_file "$WORK/live-config.conf" "$DROPIN" 0644 root:root 0; then UNIT_CHANGED=1; fi
 fi
 
 # The TensorRT engine cache, built now rather than at the first start on site (minutes per model on
@@ -417,7 +483,10 @@ if [[ $NO_DOCTOR -eq 0 && $DRY_RUN -eq 1 ]]; then
   DOCTOR="not run in a dry run"
 elif [[ $NO_DOCTOR -eq 0 ]]; then
   echo "vigilctl doctor:"
-  if "$NODE" "$APP_DIR/dist/cli/main.js" doctor --config "$CONFIG" | sed 's/^/  /'; then
+  doctor_args=(doctor --config "$CONFIG")
+  # In a root being prepared, the certificates, state and models are under it.
+  [[ -z $ROOT ]] || doctor_args+=(--root "$ROOT")
+  if "$NODE" "$APP_DIR/dist/cli/main.js" "${doctor_args[@]}" | sed 's/^/  /'; then
     DOCTOR="healthy"
   else
     DOCTOR="UNHEALTHY (see the FAIL lines above)"

@@ -14,6 +14,7 @@ import { sha256File } from '../../daemon/inference/checksum.js';
 import { loadManifest } from '../../daemon/inference/manifest.js';
 import { readTlsMaterial } from '../../daemon/uplink/client-options.js';
 import { call } from '../control-client.js';
+import { configUnderRoot } from './doctor-root.js';
 import { CliError, EXIT } from '../errors.js';
 import type { Output } from '../output.js';
 
@@ -347,6 +348,8 @@ async function bounded(name: string, ms: number, fn: (signal: AbortSignal) => Pr
 
 export interface DoctorOptions {
   config: string;
+  /** Read the config's certificate, state and models paths under this directory (a prepared root). */
+  root?: string;
   /** Per network check (broker, daemon), ms. */
   timeoutMs: number;
   now?: number;
@@ -359,6 +362,7 @@ export async function runChecks(opts: DoctorOptions): Promise<CheckResult[]> {
   let configResult: CheckResult;
   try {
     cfg = loadConfigFile(opts.config, overridesFromEnv());
+    if (opts.root !== undefined) cfg = configUnderRoot(cfg, opts.root);
     configResult = ok('config', `${opts.config}: ${cfg.streams.length} streams, ${cfg.models.length} models, ${cfg.rules.length} rules`);
   } catch (err) {
     const detail = err instanceof ConfigError ? `${opts.config}: ${err.problems.join('; ')}` : errorMessage(err);
@@ -406,10 +410,11 @@ export function doctorCommand(out: Output): Command {
   return new Command('doctor')
     .description('check GStreamer, onnxruntime, config, models, disk, clock, broker, certificates and the daemon')
     .option('--config <file>', 'configuration file; env VIGIL_CONFIG', process.env['VIGIL_CONFIG'] ?? '/etc/vigil/vigil.yaml')
+    .option('--root <dir>', 'read the config\'s certificate, state and models paths under DIR (a root filesystem, `provision.sh --root`)')
     .option('--timeout <seconds>', 'for the broker and daemon checks', positiveSeconds, 5)
     .option('--json', '{ healthy, checks: [{ name, outcome, detail, hint? }] }')
-    .action(async (opts: { config: string; timeout: number; json?: boolean }) => {
-      const results = await runChecks({ config: opts.config, timeoutMs: Math.round(opts.timeout * 1000) });
+    .action(async (opts: { config: string; root?: string; timeout: number; json?: boolean }) => {
+      const results = await runChecks({ config: opts.config, timeoutMs: Math.round(opts.timeout * 1000), ...(opts.root !== undefined ? { root: opts.root } : {}) });
       const failed = results.filter((r) => r.outcome === 'FAIL');
       out.result(opts.json, { healthy: failed.length === 0, checks: results }, human(results));
       if (failed.length > 0) {

@@ -39,8 +39,9 @@ void test('provision: a dry run writes nothing, a real run installs everything, 
 
   const dry = await provision([...args, '--dry-run']);
   assert.equal(dry.code, 0, dry.out);
-  for (const line of ['would create /etc/vigil (0755)', 'would create /var/lib/vigil (0750)', 'would write /etc/vigil/ca.pem (0640)',
-    'would write /etc/vigil/device.key (0640)', 'would write /etc/vigil/vigil.yaml (0640)', 'would write /etc/systemd/system/vigild.service (0644)']) {
+  for (const line of ['would create /etc/vigil (1775)', 'would create /var/lib/vigil (0750)', 'would write /etc/vigil/ca.pem (0640)',
+    'would write /etc/vigil/device.key (0640)', 'would write /etc/vigil/vigil.yaml (0640)', 'would write /etc/systemd/system/vigild.service (0644)',
+    'would write /etc/systemd/system/vigild.service.d/live-config.conf (0644)']) {
     assert.ok(dry.out.includes(line), `dry run does not say "${line}":\n${dry.out}`);
   }
   assert.match(dry.out, /provision: DRY RUN\n/);
@@ -51,7 +52,10 @@ void test('provision: a dry run writes nothing, a real run installs everything, 
   assert.match(real.out, /\nprovision: PASS\n/);
   assert.match(real.out, /changes {2}\d+ changes made/);
   const etc = path.join(root, 'etc', 'vigil');
-  assert.equal(await mode(etc), 0o755);
+  // Sticky and group-writable: the daemon may replace vigil.yaml (live management), not the key.
+  assert.equal((await stat(etc)).mode & 0o7777, 0o1775);
+  const dropIn = await readFile(path.join(root, 'etc', 'systemd', 'system', 'vigild.service.d', 'live-config.conf'), 'utf8');
+  assert.match(dropIn, /^\[Service\]\nReadWritePaths=\/etc\/vigil\n/m);
   assert.equal(await mode(path.join(root, 'var', 'lib', 'vigil')), 0o750);
   for (const f of ['vigil.yaml', 'ca.pem', 'device.pem', 'device.key']) assert.equal(await mode(path.join(etc, f)), 0o640, f);
   assert.equal(await readFile(path.join(etc, 'device.key'), 'utf8'), await readFile(certs.key, 'utf8'));
@@ -78,6 +82,14 @@ void test('provision: a dry run writes nothing, a real run installs everything, 
   assert.match(again.out, /changes {2}nothing changed \(already provisioned\)/);
   assert.doesNotMatch(again.out, /^ {2}(write|update|create|chmod|chown) /m);
   assert.deepEqual(await snapshot(root), before, 'a second run touched files');
+
+  // Live management is a choice: --read-only-config takes it back.
+  const ro = await provision([...args, '--read-only-config']);
+  assert.equal(ro.code, 0, ro.out);
+  assert.match(ro.out, /^ {2}chmod 0755 \/etc\/vigil \(was 1775\)$/m);
+  assert.match(ro.out, /^ {2}remove \/etc\/systemd\/system\/vigild\.service\.d\/live-config\.conf \(--read-only-config\)$/m);
+  assert.equal((await stat(etc)).mode & 0o7777, 0o755);
+  assert.equal(await stat(path.join(root, 'etc', 'systemd', 'system', 'vigild.service.d', 'live-config.conf')).catch(() => null), null);
 });
 
 void test('provision: re-provisioning keeps the operator\'s streams, rules and comments; bad arguments are usage errors', { timeout: 60_000 }, async (t) => {
