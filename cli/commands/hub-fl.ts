@@ -6,6 +6,7 @@ import { FEATURE_DIM } from '../../daemon/learning/features.js';
 import { HubAggregator } from '../../daemon/learning/hub-aggregator.js';
 import { readPrivateKey, writeKeyPair } from '../../daemon/learning/keys.js';
 import { createLogger } from '../../daemon/log.js';
+import { errorMessage } from '../../daemon/errors.js';
 import { CliError, EXIT } from '../errors.js';
 import type { Output } from '../output.js';
 
@@ -15,8 +16,27 @@ const positiveInt = (v: string): number => {
   return n;
 };
 
+/** The broker's CA and the client's certificate and key, read now so a wrong path is a usage error. */
+function tlsFiles(opts: Pick<RunOptions, 'ca' | 'cert' | 'key'>): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  if ((opts.cert === undefined) !== (opts.key === undefined)) throw new Error('--cert and --key go together');
+  const out: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const file = opts[k];
+    if (file === undefined) continue;
+    try {
+      out[k] = readFileSync(file);
+    } catch (err) {
+      throw new Error(`--${k} ${file}: ${errorMessage(err)}`);
+    }
+  }
+  return out;
+}
+
 interface RunOptions {
-  url: string;
+  url?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
   site: string;
   group: string;
   registry: string;
@@ -49,7 +69,12 @@ export function hubFlCommand(out: Output): Command {
     });
   cmd.command('run', { isDefault: true })
     .description('run rounds: verify, decrypt and aggregate updates, publish the signed global model (retained)')
-    .requiredOption('--url <url>', 'broker URL (MQTT 5)')
+    // The same variables as vigilctl's remote options (cli/remote/options.ts): one operator
+    // environment reaches the TLS hub broker for both.
+    .addOption(new Option('--url <url>', 'broker URL (MQTT 5), mqtts://host:8883').env('VIGIL_HUB'))
+    .addOption(new Option('--ca <file>', 'CA certificate of the broker').env('VIGIL_HUB_CA'))
+    .addOption(new Option('--cert <file>', 'client certificate (CN "hub" in the example ACL)').env('VIGIL_HUB_CERT'))
+    .addOption(new Option('--key <file>', 'client key').env('VIGIL_HUB_KEY'))
     .requiredOption('--site <site>', 'the site whose devices take part')
     .requiredOption('--registry <file>', 'device-key registry (YAML/JSON: devices: { <id>: <PEM public key> })')
     .requiredOption('--sign-key <file>', 'hub Ed25519 private key (PEM)')
@@ -68,14 +93,18 @@ export function hubFlCommand(out: Output): Command {
     .option('--username <name>', 'MQTT username')
     .option('--password-file <file>', 'MQTT password, read from this file')
     .action(async (opts: RunOptions) => {
+      if (opts.url === undefined) throw new CliError('--url URL (or VIGIL_HUB) is needed: the broker to aggregate on', EXIT.usage);
+      const url = opts.url;
       let hub: HubAggregator;
       try {
+        const tls = tlsFiles(opts);
         hub = new HubAggregator({
-          url: opts.url, site: opts.site, group: opts.group, registry: loadRegistry(opts.registry),
+          url, site: opts.site, group: opts.group, registry: loadRegistry(opts.registry),
           signKey: readPrivateKey(opts.signKey, 'ed25519', '--sign-key'), decryptKey: readPrivateKey(opts.decryptKey, 'x25519', '--decrypt-key'),
           rule: opts.rule, serverLr: opts.serverLr, minParticipants: opts.minParticipants, roundTimeoutMs: opts.roundTimeout * 1000, length: FEATURE_DIM + 1,
           ...(opts.state !== undefined ? { statePath: opts.state } : {}),
           mqtt: {
+            ...tls,
             ...(opts.username !== undefined ? { username: opts.username } : {}),
             ...(opts.passwordFile !== undefined ? { password: readFileSync(opts.passwordFile, 'utf8').trim() } : {}),
           },
@@ -93,7 +122,9 @@ export function hubFlCommand(out: Output): Command {
         if (opts.rounds !== undefined && r.round >= opts.rounds) stop.abort();
       });
       try {
-        await hub.start(stop.signal);
+        await hub.start(stop.signal).catch((err: unknown) => {
+          throw new CliError(`cannot reach the broker ${url}: ${errorMessage(err)}`, EXIT.unreachable);
+        });
         if (!stop.signal.aborted) await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
       } finally {
         process.off('SIGINT', onSignal);
