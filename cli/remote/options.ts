@@ -4,14 +4,17 @@ import { selectRoute, type RemoteOptions } from './route.js';
 
 /**
  * Commands that never talk to a daemon, so a `--device` would be silently ignored by them; every
- * other command goes through `call()` and so reaches a remote device like the local one.
+ * other command goes through `call()` and so reaches a remote device like the local one. A whole
+ * command (`doctor`) or one subcommand (`config validate` reads a local file; `config get` asks
+ * the daemon, so it works remotely).
  */
-const LOCAL_ONLY: ReadonlySet<string> = new Set(['doctor', 'config', 'bench', 'keygen', 'fleet']);
+const LOCAL_ONLY: ReadonlySet<string> = new Set(['doctor', 'config validate', 'config schema', 'bench', 'keygen', 'fleet', 'hub', 'fl key']);
 
-function topLevel(cmd: Command): string {
-  let c = cmd;
-  while (c.parent?.parent) c = c.parent;
-  return c.name();
+/** The names from the top-level command down to `cmd`: `config get`. */
+function commandPath(cmd: Command): string[] {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names;
 }
 
 const seconds = (v: string): number => {
@@ -37,9 +40,10 @@ export function addRemoteOptions(program: Command): Command {
     .addOption(new Option('--timeout <s>', 'seconds to wait for a remote device').argParser(seconds).default(5))
     .hook('preAction', (thisCommand, actionCommand) => {
       const opts = thisCommand.opts<RemoteOptions>();
-      const top = topLevel(actionCommand);
-      if (opts.device !== undefined && LOCAL_ONLY.has(top)) {
-        throw new CliError(`"${top}" works on this machine only; --device does not apply to it`, EXIT.usage);
+      const names = commandPath(actionCommand);
+      const local = names.map((_, i) => names.slice(0, i + 1).join(' ')).find((p) => LOCAL_ONLY.has(p));
+      if (opts.device !== undefined && local !== undefined) {
+        throw new CliError(`"${local}" works on this machine only; --device does not apply to it`, EXIT.usage);
       }
       selectRoute(opts);
     });

@@ -85,6 +85,8 @@ export class Authoriser {
     if (access === 'change') {
       this.options.auditor.audit({ outcome: 'accepted', transport: 'mqtt', method: req.method, request_id: req.id, operator, key_id: keyId });
     }
+    // A verdict is stored with who gave it: the operator whose key signed, not what the request claims.
+    if (req.method === 'events.ack') req.params.by = `hub:${operator}`;
     return null;
   }
 }
