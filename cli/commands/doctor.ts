@@ -312,7 +312,14 @@ async function daemonCheck(socket: string, timeoutMs: number): Promise<CheckResu
   try {
     const body = await call(socket, { method: 'status' }, timeoutMs) as {
       streams?: { state?: string }[]; uplink?: { connected?: boolean } | null; models?: { name: string; error: string | null }[];
+      storage?: { health?: { state?: string; reason?: string | null; held?: number } } | null;
     };
+    // Degraded mode (docs/storage-faults.md): alerts are not durably stored; a FAIL, with the reason.
+    const storage = body.storage?.health;
+    if (storage?.state === 'degraded') {
+      return fail(name, `running, but storage degraded: ${storage.reason ?? 'the database takes no writes'}; ${storage.held ?? 0} events held in memory`,
+        'alerts still go to the hub directly; check the disk (dmesg, df, mount) and free or remount it: held events are written once it takes writes');
+    }
     const streams = body.streams ?? [];
     const playing = streams.filter((s) => s.state === 'playing').length;
     const broken = (body.models ?? []).filter((m) => m.error !== null).map((m) => m.name);

@@ -41,6 +41,18 @@ function tiers(s: AppStatus): string[] {
     `  actions failed ${t.actions.failed}, snapshots ${t.evidence.written}`];
 }
 
+/** Degraded mode (docs/storage-faults.md) in one line; nothing while the store is ok and nothing was lost. */
+function storageLine(s: AppStatus): string[] {
+  const h = s.storage?.health;
+  if (!h) return [];
+  const lost = h.lost.info + h.lost.warning + h.lost.alert + h.lost.critical;
+  const counts = `held ${h.held}, lost ${lost} (alert ${h.lost.alert + h.lost.critical}), delivered unstored ${h.unstored}, written late ${h.written}`;
+  if (h.state === 'degraded') {
+    return [`storage: DEGRADED since ${new Date(h.since ?? 0).toISOString()}: ${h.reason ?? ''}; ${counts}`];
+  }
+  return lost + h.unstored + h.faults > 0 ? [`storage: ok (${h.faults} degraded spell(s) since start; ${counts})`] : [];
+}
+
 const ms = (p: { p50: number; p95: number } | null): string => (p === null ? '-' : `${p.p50.toFixed(0)}/${p.p95.toFixed(0)}`);
 
 export function human(s: AppStatus): string {
@@ -52,6 +64,7 @@ export function human(s: AppStatus): string {
         `${up.oldestAgeMs !== null ? ` (oldest ${Math.round(up.oldestAgeMs / 1000)} s)` : ''}  acked ${up.acked}` +
         `${up.lastError ? `  last error: ${up.lastError}` : ''}`,
     ...health(s),
+    ...storageLine(s),
     ...tiers(s),
     '',
     table([

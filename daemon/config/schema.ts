@@ -36,6 +36,12 @@ export const storageSchema = z.strictObject({
    * refused. At about 1 KiB per event, the default holds about a million.
    */
   max_db_mb: z.number().positive().max(1_048_576).default(1024),
+  /**
+   * Degraded mode (docs/storage-faults.md): events held in memory while the database takes no
+   * writes (read-only, full or failing disk), at most this many; beyond it the least severe, oldest
+   * go first, counted and reported. At about 1 KiB per event the default is about 10 MiB.
+   */
+  degraded_queue: z.number().int().min(10).max(1_000_000).default(10_000),
 });
 
 export const mqttSchema = z.strictObject({

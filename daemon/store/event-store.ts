@@ -451,6 +451,29 @@ export class EventStore {
   }
 
   /**
+   * Events committed by another connection (the store writer's thread, store-writer.ts): they count
+   * towards the next budget check as if recorded here.
+   */
+  noteInserted(n: number): void {
+    this.counted(n);
+  }
+
+  /**
+   * The store writer's commit failed with SQLITE_FULL: evict by policy as `withFullDiskRetry`
+   * does, on this connection (relaxed). True when anything was evicted, so the commit may be tried
+   * again; false when nothing could be (the writer then holds its events: degraded mode).
+   */
+  makeRoom(): boolean {
+    try {
+      const budget = this.budget ?? new DiskBudget(this.db, Number.POSITIVE_INFINITY);
+      return this.evictAndReport(() => budget.evict(budget.usedBytes() * 0.75)) !== null;
+    } catch (err) {
+      this.log?.error({ err: errorMessage(err) }, 'the disk is full and eviction failed');
+      return false;
+    }
+  }
+
+  /**
    * SQLITE_FULL means the filesystem, not the budget, ran out (a budget set too high, or other files
    * on the partition). Rather than refuse the event, make room by policy and try once more.
    */

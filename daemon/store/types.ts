@@ -134,4 +134,30 @@ export interface StorageStatus {
   events: number;
   evictions: EvictionTotals;
   quarantine: { file: string; movedTo: string[]; reason: string; at: number } | null;
+  /** The store writer's view (store-writer.ts): whether events are being stored; absent without one (vigilctl, tests). */
+  health?: StorageHealth;
+}
+
+/** Degraded mode (docs/storage-faults.md): what the store writer reports in status, metrics and alarms. */
+export interface StorageHealth {
+  /** degraded: the database takes no writes; events are held in memory and sent directly. */
+  state: 'ok' | 'degraded';
+  reason: string | null;
+  /** SQLite code or errno of the failure, e.g. SQLITE_READONLY, SQLITE_FULL, SQLITE_IOERR_WRITE. */
+  code: string | null;
+  /** When the current degraded spell began, ms since the epoch; null while ok. */
+  since: number | null;
+  /** Events (and their follow-ups) waiting in memory for the database. */
+  held: number;
+  heldBytes: number;
+  /** Events given up by the held queue's bound before either the database or the broker had them, by severity. */
+  lost: LostBySeverity;
+  /** Events given up by the bound that the broker had acknowledged: delivered, never stored. */
+  unstored: number;
+  /** Held events written once the database took writes again, since start. */
+  written: number;
+  /** Degraded spells since start. */
+  faults: number;
+  /** Duration of the newest commit, ms, fsync included; null before the first. */
+  lastCommitMs: number | null;
 }

@@ -14,7 +14,8 @@
  *
  * The daemon is healthy while at least one watched stream is healthy, or when none is watched.
  * Only when every watched stream is stuck — which a working supervisor never lets last — do pings
- * stop, so that systemd restarts the service.
+ * stop, so that systemd restarts the service. A degraded store (docs/storage-faults.md) is named in
+ * the status text but does not stop the pings: a restart cannot fix the disk.
  *
  * The window is 1.5 × `stall_timeout_ms`: the supervisor checks every quarter of the timeout, so a
  * stall is acted on by 1.25 × at the latest; the remaining quarter is slack for a busy event loop.
@@ -28,6 +29,8 @@ import type { Health } from './notify.js';
 export interface HealthInput {
   readonly streams: readonly Pick<StreamStatus, 'id' | 'state' | 'restarts' | 'lastFrameAt'>[];
   readonly uplink: { readonly connected: boolean; readonly outboxDepth: number } | null;
+  /** Degraded mode (store/store-writer.ts): named first in the status text, never a reason to restart. */
+  readonly storage?: { readonly health?: { readonly state: 'ok' | 'degraded'; readonly reason: string | null; readonly held: number } } | null;
 }
 
 export type StreamLimits = Pick<StreamConfig, 'id' | 'stall_timeout_ms' | 'restart_max_ms'>;
@@ -110,6 +113,11 @@ export function createHealthCheck(status: () => HealthInput, opts: HealthOptions
       parts.push(`uplink ${st.uplink.connected ? 'connected' : 'disconnected'}`,
         `${st.uplink.outboxDepth} event${st.uplink.outboxDepth === 1 ? '' : 's'} queued`);
     }
+    // A store that cannot write is loud here (systemctl status shows this text) but keeps the
+    // pings going: a restart does not make a read-only or full disk writable, it would only lose
+    // the events held in memory and loop. The alarm, status, doctor and metrics say the rest.
+    const storage = st.storage?.health;
+    if (storage?.state === 'degraded') parts.unshift(`degraded: storage ${storage.reason ?? 'failing'}; ${storage.held} events held in memory`);
     const text = parts.join(', ');
     return { healthy, status: healthy ? text : `unhealthy: ${text}` };
   };

@@ -5,6 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Percentiles } from '../util/sample-ring.js';
 import type { TelemetryPayload } from '../uplink/payloads.js';
+import type { StorageHealth } from '../store/types.js';
 
 /** Every stream state, so that `vigil_stream_state` is a complete enum metric (one series at 1, the others 0). */
 const STREAM_STATES = ['starting', 'playing', 'backoff', 'stopped', 'ended', 'disabled'] as const;
@@ -28,7 +29,7 @@ export class PrometheusMetrics {
     this.c = counters(this.registry);
   }
 
-  update(t: TelemetryPayload, extra: { reportsQueued: number }): void {
+  update(t: TelemetryPayload, extra: { reportsQueued: number; storageHealth?: StorageHealth | null }): void {
     const { g, c } = this;
     for (const m of [...Object.values(g), ...Object.values(c)]) m.reset();
     g.info.set({ version: t.version, device: t.device, site: t.site }, 1);
@@ -80,6 +81,16 @@ export class PrometheusMetrics {
       g.dbBytes.set(t.storage.db_bytes);
       g.events.set(t.storage.events);
     }
+    const h = extra.storageHealth;
+    if (h) {
+      g.storageDegraded.set(h.state === 'degraded' ? 1 : 0);
+      g.storageHeld.set(h.held);
+      for (const [severity, n] of Object.entries(h.lost)) c.storageLost.inc({ severity }, n);
+      c.storageUnstored.inc(h.unstored);
+      c.storageWritten.inc(h.written);
+      c.storageFaults.inc(h.faults);
+      if (h.lastCommitMs !== null) g.commitMs.set(h.lastCommitMs);
+    }
   }
 }
 
@@ -124,6 +135,9 @@ function gauges(registers: Registry) {
     connected: gauge('vigil_uplink_connected', '1 while connected to the MQTT broker'),
     dbBytes: gauge('vigil_db_bytes', 'Bytes in use in the event database'),
     events: gauge('vigil_events_stored', 'Events in the database'),
+    storageDegraded: gauge('vigil_storage_degraded', '1 while the database takes no writes (events held in memory, sent directly)'),
+    storageHeld: gauge('vigil_storage_held_events', 'Events held in memory for the database while degraded'),
+    commitMs: gauge('vigil_storage_commit_ms', 'Duration of the newest event commit (fsync included), ms'),
   };
 }
 
@@ -139,6 +153,10 @@ function counters(registers: Registry) {
     disconnects: counter('vigil_uplink_disconnects_total', 'Failed connection attempts and lost connections'),
     acked: counter('vigil_uplink_acked_total', 'Messages acknowledged by the broker'),
     reports: counter('vigil_telemetry_reports_total', 'Telemetry reports queued for the hub'),
+    storageLost: counter('vigil_storage_lost_total', 'Events given up by the degraded-mode queue bound before the broker or the database had them', ['severity']),
+    storageUnstored: counter('vigil_storage_unstored_total', 'Events given up by the degraded-mode queue bound after the broker acknowledged them'),
+    storageWritten: counter('vigil_storage_held_written_total', 'Held events written once the database took writes again'),
+    storageFaults: counter('vigil_storage_faults_total', 'Times the database stopped taking writes'),
   };
 }
 

@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
-import type { OutboxPriorityStats } from '../store/types.js';
+import type { OutboxPriorityStats, StorageHealth } from '../store/types.js';
 import { telemetrySchema, type TelemetryPayload } from '../uplink/payloads.js';
 import type { Percentiles } from '../util/sample-ring.js';
 import { loadAverage, processMemory, type SystemSample } from './system-sampler.js';
@@ -25,7 +25,7 @@ export interface TelemetryStatus {
     connected: boolean; disconnects: number; published: number; acked: number; failures: number;
     outboxDepth: number; oldestAgeMs: number | null; outbox: OutboxPriorityStats[]; lastError: string | null;
   } | null;
-  storage: { usedBytes: number; budgetBytes: number | null; events: number } | null;
+  storage: { usedBytes: number; budgetBytes: number | null; events: number; health?: StorageHealth } | null;
 }
 
 /**

@@ -73,7 +73,8 @@ export class TelemetryService implements Service {
     this.now = opts.now ?? Date.now;
     this.sampler = opts.sampler ?? new SystemSampler({ diskPath: opts.diskPath, log: opts.log });
     this.topic = uplinkTopics(opts.device.site, opts.device.id).telemetry;
-    this.server = new MetricsServer(this.metrics, () => this.metrics.update(this.build(), { reportsQueued: this.reportsQueued }), this.log);
+    this.server = new MetricsServer(this.metrics, () => this.metrics.update(this.build(),
+      { reportsQueued: this.reportsQueued, storageHealth: this.opts.status().storage?.health ?? null }), this.log);
   }
 
   /** The registry behind /metrics, for metrics kept elsewhere (the response-tier histograms). */

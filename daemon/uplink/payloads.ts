@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { severitySchema } from '../config/schema.js';
-import { evictionNoticeSchema, quarantineNoticeSchema } from '../store/types.js';
+import { evictionNoticeSchema, lostBySeveritySchema, quarantineNoticeSchema } from '../store/types.js';
 import { auditEntrySchema } from '../control/audit.js';
 
 /**
@@ -65,6 +65,11 @@ export const alertSchema = z.strictObject({
   test: z.literal(true).optional(),
   /** On `end` only, when a snapshot was taken: the activity's evidence snapshot. */
   snapshot: snapshotRefSchema.optional(),
+  /**
+   * false: sent directly while the device could not write its database (degraded mode,
+   * docs/storage-faults.md); it is not durably stored on the device yet. Absent: stored.
+   */
+  stored: z.literal(false).optional(),
 });
 export type AlertPayload = z.infer<typeof alertSchema>;
 
@@ -88,6 +93,8 @@ export const stateSchema = z.strictObject({
   streams: z.array(streamStateSchema),
   /** Execution providers available for inference, in the order they are tried. */
   providers: z.array(z.string().min(1)),
+  /** Whether events are being stored (docs/storage-faults.md); absent from devices before degraded mode. */
+  storage: z.strictObject({ state: z.enum(['ok', 'degraded']), reason: z.string().optional(), since: isoTime.optional() }).optional(),
 });
 export type StatePayload = z.infer<typeof stateSchema>;
 
@@ -110,7 +117,30 @@ const storageEnvelope = {
 export const storageMessageSchema = z.discriminatedUnion('kind', [
   z.strictObject({ ...storageEnvelope, ...quarantineNoticeSchema.shape }),
   z.strictObject({ ...storageEnvelope, ...evictionNoticeSchema.shape }),
+  // Degraded mode (docs/storage-faults.md): sent directly, not through the outbox it cannot write.
+  z.strictObject({ ...storageEnvelope, ...storageFaultShape('degraded') }),
+  z.strictObject({ ...storageEnvelope, ...storageFaultShape('recovered'), degraded_s: z.number().min(0), written: z.number().int().min(0) }),
 ]);
+
+/**
+ * `degraded`: the database takes no writes (reason, code); alerts are held in memory and sent
+ * directly with `stored: false`. `recovered`: it does again; `written` held events were stored.
+ * Both carry what the held queue's bound gave up since start: `lost` (by severity, never
+ * delivered) and `unstored` (delivered, never stored). Repeated while degraded when they change.
+ */
+function storageFaultShape<K extends 'degraded' | 'recovered'>(kind: K) {
+  const count = z.number().int().min(0);
+  return {
+    kind: z.literal(kind),
+    reason: z.string().min(1),
+    code: z.string(),
+    /** When the database stopped taking writes. */
+    since: isoTime,
+    held: count,
+    lost: lostBySeveritySchema,
+    unstored: count,
+  };
+}
 export type StorageMessage = z.infer<typeof storageMessageSchema>;
 
 const ms = z.number().min(0);

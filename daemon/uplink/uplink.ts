@@ -20,6 +20,8 @@ export interface StateInfo {
   version: string;
   streams: StreamState[];
   providers: string[];
+  /** Degraded mode (store/store-writer.ts); absent: not reported. */
+  storage?: { state: 'ok' | 'degraded'; reason?: string; since?: string };
 }
 
 export interface UplinkOptions {
@@ -158,6 +160,22 @@ export class Uplink implements Service {
     const client = this.current;
     if (!client || !this.connected) throw new Error('not connected to the MQTT broker');
     await client.publishAsync(topic, payload, opts);
+  }
+
+  /** Whether a connection to the broker is up now (a direct publish can be tried). */
+  get isConnected(): boolean {
+    return this.connected && this.current !== undefined;
+  }
+
+  /**
+   * Publishes one message of an event directly at QoS 1, outside the outbox, with the event's id
+   * as the drainer sends it: for degraded mode (store/store-writer.ts), when the outbox cannot be
+   * written. Resolves on the PUBACK; rejects when not connected or the broker refuses it.
+   */
+  async publishHeld(topic: string, payload: string, eventId: string | null): Promise<void> {
+    const opts: IClientPublishOptions = { qos: 1 };
+    if (eventId !== null && this.protocolVersion === 5) opts.properties = { userProperties: { event_id: eventId } };
+    await this.publishDirect(topic, payload, opts);
   }
 
   status(): UplinkStatus {
@@ -356,6 +374,7 @@ export class Uplink implements Service {
       ts: new Date().toISOString(),
       streams: state === 'online' ? info.streams : [],
       providers: info.providers,
+      ...(info.storage ? { storage: info.storage } : {}),
     });
   }
 
