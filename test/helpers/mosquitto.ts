@@ -65,6 +65,9 @@ function accepts(port: number): Promise<boolean> {
 
 /** Starts mosquitto and stops it when the test ends, however it ends. */
 export async function startMosquitto(t: TestContext, options: MosquittoOptions = {}): Promise<Mosquitto> {
+  if (process.env['VIGIL_TEST_TIER'] === 'unit') {
+    throw new Error('this test starts a broker: it belongs to the full suite, not test:unit (scripts/test-unit.ts chose it by its imports)');
+  }
   // The directory goes only after mosquitto has exited, since it writes there on SIGTERM.
   const removeDir: (() => Promise<void> | void)[] = [];
   const dir = await tempDir({ after: (fn) => removeDir.push(fn) }, 'vigil-mosquitto-');
