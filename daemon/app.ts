@@ -21,6 +21,9 @@ import { withDeadline } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { MotionDetector } from './motion/motion-detector.js';
 import { EventStore } from './store/event-store.js';
+import { DATABASE_FILE } from './store/open.js';
+import { StoreWriter } from './store/store-writer.js';
+import { storageState } from './uplink/storage-message.js';
 import type { StorageStatus } from './store/types.js';
 import { alertOutbox } from './uplink/alert-message.js';
 import { storageOutbox } from './uplink/storage-message.js';
@@ -104,6 +107,8 @@ export interface AppStatus {
  */
 export class App implements LiveTarget {
   private store: EventStore | null = null;
+  /** The sink's way to the database: commits off the frame path, degraded mode when the disk fails. */
+  private writer: StoreWriter | null = null;
   private uplink: Uplink | null = null;
   private control: ControlSocket | null = null;
   private remote: MqttCommands | null = null;
@@ -135,6 +140,11 @@ export class App implements LiveTarget {
     });
     this.store = store;
     this.log.info({ db: path.join(cfg.storage.dir, 'vigil.db') }, 'event store open');
+    this.writer = new StoreWriter({
+      file: path.join(cfg.storage.dir, DATABASE_FILE), store, device: cfg.device, log: this.rootLog.child({ component: 'store' }),
+      publisher: () => this.uplink, maxHeld: cfg.storage.degraded_queue,
+      onStateChange: () => this.uplink?.publishState(),
+    });
 
     this.uplink = new Uplink({
       config: cfg.mqtt, device: cfg.device, outbox: store, log: this.rootLog.child({ component: 'uplink' }),
@@ -338,15 +348,23 @@ export class App implements LiveTarget {
     this.streams.push({ config, video, analyzer, model: detector ? config.model ?? null : null, done, rules: ruleSet, tracker });
   }
 
+  /**
+   * The analysis loops' way to the store: every write goes to the store writer (store/store-writer.ts),
+   * whose thread commits it, so the frame path never waits on an fsync. What followed the commit
+   * (the uplink's wake-up, the response tiers, the verifier) runs when the writer says the event is
+   * accepted: committed, or held in memory while the disk fails (degraded mode).
+   */
   private readonly sink: EventSink = {
     record: (hit: RuleHit, opens?: boolean): string => {
-      const store = this.store;
-      if (!store) throw new Error('event store is closed');
+      const writer = this.writer;
+      if (!writer) throw new Error('event store is closed');
       // The verifier may hold the upstream alert until it has scored the event (see AlertScreen).
       const input = this.learning?.eventInput(hit);
       const held = this.learning?.screen.holds(input !== undefined, input?.frame) ?? false;
       const toOutbox = alertOutbox(this.cfg.device, opens ? { activity: 'start' } : {});
-      const event = store.recordEvent({
+      // The frame is valid only during this call; the tiers get it after the commit, so copy it when a snapshot will be taken.
+      const later: RuleHit = hit.frame && this.tiers?.evidence.wants(hit.severity) ? { ...hit, frame: { ...hit.frame, data: Buffer.from(hit.frame.data) } } : hit;
+      const event = writer.record({
         ts: hit.ts, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity, kind: hit.kind,
         payload: {
           objects: hit.objects.map(({ label, score, box }) => ({ label, score, box })),
@@ -354,32 +372,31 @@ export class App implements LiveTarget {
           ...(hit.trackId !== undefined ? { track_id: hit.trackId } : {}),
           ...hit.details,
         },
-      }, held ? undefined : toOutbox);
-      if (input) this.learning?.screen.onEvent(event.id, input.frame, input.context, held ? toOutbox : null);
-      this.uplink?.notify();
-      this.tiers?.recorded(hit, event.id);
+      }, held ? undefined : toOutbox, (stored, durable) => {
+        if (input) this.learning?.screen.onEvent(stored.id, input.frame, input.context, held ? toOutbox : null);
+        if (durable) this.uplink?.notify();
+        this.tiers?.recorded(later, stored.id);
+      }, { ...(opens !== undefined ? { opens } : {}) });
       return event.id;
     },
     update: (update: ActivityUpdate): void => {
       if (this.learning?.screen.isSuppressed(update.eventId)) return;
       // Only the newest update matters: one still queued (an outage) is replaced, not added to.
-      this.store?.enqueueForEvent(update.eventId, alertOutbox(this.cfg.device, {
+      this.writer?.followUp(update.eventId, alertOutbox(this.cfg.device, {
         activity: 'update', ts: update.ts, objects: update.objects.map(({ label, score, box }) => ({ label, score, box })),
-      }), { supersede: ['update'] });
-      this.uplink?.notify();
+      }), { supersede: ['update'] }, () => this.uplink?.notify());
     },
     end: (end: ActivityEnd): void => {
       if (this.learning?.screen.isSuppressed(end.eventId)) {
-        this.store?.mergePayload(end.eventId, { ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason });
+        this.writer?.mergePayload(end.eventId, { ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason });
         return;
       }
       // Merged and queued together, so the stored event and the hub's copy cannot disagree; an
       // update still queued is obsolete once the end is.
-      this.store?.enqueueForEvent(end.eventId, alertOutbox(this.cfg.device, { activity: 'end', ts: end.ts }), {
+      this.writer?.followUp(end.eventId, alertOutbox(this.cfg.device, { activity: 'end', ts: end.ts }), {
         merge: { ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason, ...end.details },
-        supersede: ['update'],
-      });
-      this.uplink?.notify();
+        supersede: ['update'], last: true,
+      }, () => this.uplink?.notify());
     },
   };
 
@@ -470,6 +487,7 @@ export class App implements LiveTarget {
         const provider = s.model !== null ? this.detectors.get(s.model)?.info.provider : undefined;
         return { id: s.config.id, state: st.state, ...(st.decoder ? { decoder: st.decoder } : {}), ...(provider ? { provider } : {}) };
       }),
+      ...(this.writer ? { storage: storageState(this.writer.health()) } : {}),
     };
   }
 
@@ -493,7 +511,7 @@ export class App implements LiveTarget {
         };
       }),
       uplink: this.uplink?.status() ?? null,
-      storage: this.store?.storageStatus() ?? null,
+      storage: this.store ? { ...this.store.storageStatus(), ...(this.writer ? { health: this.writer.health() } : {}) } : null,
       ...(this.telemetry?.latest ? { telemetry: this.telemetry.latest } : {}),
       ...(this.tiers ? { tiers: this.tiers.status() } : {}),
     };
@@ -556,6 +574,8 @@ export class App implements LiveTarget {
     this.testAlerts?.stop();
     this.testAlerts = null;
     if (this.uplink) await attempt('uplink', () => this.uplink?.stop());
+    if (this.writer) await attempt('store writer', () => this.writer?.close(1500));
+    this.writer = null;
     if (this.store) await attempt('event store', () => this.store?.close());
     this.store = null;
   }

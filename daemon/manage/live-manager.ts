@@ -7,6 +7,7 @@ import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StreamStatus } from '../video/frame.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { renderEdited } from './yaml-splice.js';
 import { getAt, parsePath, resolvePath, type Segment } from './config-path.js';
 import { diffConfigs, redactConfig, type ConfigDifference } from './config-view.js';
 import type { LogRing } from './log-ring.js';
@@ -218,7 +219,8 @@ export class LiveManager {
     const doc = current.clone();
     const plain = doc.toJS() as unknown;
     edit(doc, isRecord(plain) ? plain : {});
-    const text = String(doc);
+    // Only what changed is rewritten in the file's text: the operator's layout survives the edit.
+    const text = file !== null && this.text !== null ? renderEdited(this.text, current, doc) : String(doc);
     // Validated from the text about to be written: what is persisted is exactly what was checked.
     const candidate = file !== null
       ? resolveConfigPaths(parseConfigText(text, file, this.opts.overrides), file)
@@ -234,7 +236,8 @@ export class LiveManager {
       });
       this.text = text;
     }
-    this.doc = doc;
+    // Parsed again from what was written, so that the next edit's offsets are those of the file.
+    this.doc = file !== null ? parseDocument(text) : doc;
     this.saved = candidate;
     // Every failure that can be foreseen was caught above; starting and stopping streams report
     // their own failures through status. Should applying still throw, the file is already saved.
