@@ -8,7 +8,8 @@ import type { MotionGate } from './motion-gate.js';
 import { SampleRing } from '../util/sample-ring.js';
 import type { DetectorPort, EventSink, FrameSource, MotionPort } from './ports.js';
 import { asObject, type EndReason, type Rule, type RuleHit, type RuleInput, type RuleOutput } from './rules/types.js';
-import type { Tracker, TrackedObject } from './tracker/index.js';
+import type { Tracker, TrackedObject, TrackerFrame } from './tracker/index.js';
+import type { PxReference } from './rules/geometry.js';
 import { wallClock } from '../tiers/clock.js';
 
 interface OpenActivity {
@@ -47,6 +48,13 @@ export interface AnalyzerStats {
   pendingInferences: number;
   /** True once the analysis loop has ended (its source ended or the stream stopped) with every frame concluded. */
   finished: boolean;
+  /** Times the camera's frame size changed mid-stream; each reset the tracker (see followResolution). */
+  resolutionChanges: number;
+  /**
+   * Set once the size changed while rules use `px` units: which rules, and the size their points
+   * were taken to be drawn for. Such rules want `units: norm`.
+   */
+  geometryNote: string | null;
 }
 
 export interface AnalyzerOptions {
@@ -91,8 +99,13 @@ export class StreamAnalyzer {
   readonly stats: AnalyzerStats = {
     framesAnalysed: 0, inferences: 0, inferenceErrors: 0, inferenceMs: 0,
     motionFrames: 0, events: 0, eventErrors: 0, lastDetections: 0, tracks: 0, openActivities: 0, endedActivities: 0,
-    gatedFrames: 0, skippedFrames: 0, pendingInferences: 0, finished: false,
+    gatedFrames: 0, skippedFrames: 0, pendingInferences: 0, finished: false, resolutionChanges: 0, geometryNote: null,
   };
+  /** The camera's first frame size (what px-unit rule geometry is taken to be drawn for) and its latest. */
+  private reference: PxReference | undefined;
+  private sourceSize: PxReference | undefined;
+  /** The tracker's latest answer: the ids a reset must end in the rules. */
+  private lastTracked: TrackerFrame | null = null;
   /** Open activities by rule and key: the event id their start was stored as. */
   private readonly open = new Map<string, OpenActivity>();
   private lastTs = 0;
@@ -211,11 +224,14 @@ export class StreamAnalyzer {
     this.current = { frame, inferredAt: wallClock() };
     const afterInference = performance.now();
     const eventsBefore = this.stats.events + this.stats.eventErrors;
+    this.followResolution(frame);
     this.lastTs = frame.ts;
     const tracked = this.opts.tracker?.update(frame.ts, detections) ?? { tracks: [], lost: [], removed: [] };
+    this.lastTracked = tracked;
     this.stats.tracks = tracked.tracks.length;
     const input: RuleInput = {
       ts: frame.ts, detections, ...tracked, sourceWidth: frame.sourceWidth, sourceHeight: frame.sourceHeight,
+      ...(this.reference !== undefined ? { pxReference: this.reference } : {}),
     };
     for (const rule of this.opts.rules) {
       for (const out of rule.evaluate(input)) this.apply(rule.id, out);
@@ -224,6 +240,48 @@ export class StreamAnalyzer {
     const ms = performance.now() - afterInference;
     if (this.stats.events + this.stats.eventErrors === eventsBefore) this.recent.afterInferenceMs.push(ms);
     else this.recent.eventFrameMs.push(ms);
+  }
+
+  /**
+   * A camera that changes its resolution mid-stream: boxes already come in the new size (the
+   * frame carries it), and rules rescale their geometry on their own. The tracker is reset rather
+   * than rescaled: its motion model (velocities, noise) is in pixels of the old size, and a real
+   * change comes with a new key frame and usually a gap, so continuity would be a guess. Open
+   * activities end as `stream_changed`, and the rules are told that every track is gone, so no
+   * rule keeps a stay for a track id that will never be seen again; objects still in view start
+   * new activities once the tracker confirms them again.
+   */
+  private followResolution(frame: Frame): void {
+    const { sourceWidth: width, sourceHeight: height } = frame;
+    if (width <= 0 || height <= 0) return;
+    const before = this.sourceSize;
+    this.sourceSize = { width, height };
+    this.reference ??= this.sourceSize;
+    if (before === undefined || (before.width === width && before.height === height)) return;
+    this.stats.resolutionChanges += 1;
+    const gone = this.lastTracked === null ? [] : [...this.lastTracked.tracks, ...this.lastTracked.lost].map((t) => t.id);
+    this.lastTracked = null;
+    this.closeAll(this.lastTs, 'stream_changed');
+    this.opts.tracker?.reset();
+    const px = this.opts.rules.filter((r) => (r as { config?: { units?: unknown } }).config?.units === 'px').map((r) => r.id);
+    const ref = `${this.reference.width}x${this.reference.height}`;
+    if (px.length > 0) {
+      this.stats.geometryNote = `the camera changed its resolution to ${width}x${height}; rules ${px.join(', ')} use px units and `
+        + `were rescaled from ${ref}, taken as the size they were drawn for; set units: norm on them to make them independent of the resolution`;
+    }
+    this.opts.log.warn({
+      stream: this.opts.streamId, from: `${before.width}x${before.height}`, to: `${width}x${height}`, tracksEnded: gone.length,
+      ...(px.length > 0 ? { pxRules: px, pxReference: ref } : {}),
+    }, px.length > 0
+      ? 'camera resolution changed: tracker reset, px-unit rules rescaled from the first size (set units: norm to make them independent of it)'
+      : 'camera resolution changed: tracker reset');
+    if (gone.length === 0) return;
+    const input: RuleInput = {
+      ts: frame.ts, detections: [], tracks: [], lost: [], removed: gone, sourceWidth: width, sourceHeight: height, pxReference: this.reference,
+    };
+    for (const rule of this.opts.rules) {
+      for (const out of rule.evaluate(input)) this.apply(rule.id, out);
+    }
   }
 
   /**

@@ -38,4 +38,10 @@ export interface StreamStatus {
   sourceHeight?: number;
   /** Wall-clock time (ms since epoch) of the newest frame pulled; absent until the first. */
   lastFrameAt?: number;
+  /**
+   * Times the camera changed its frame size mid-stream (absent until the first change), and the
+   * frames held back around those changes because their size was uncertain.
+   */
+  resolutionChanges?: number;
+  framesWithheld?: number;
 }

@@ -122,13 +122,18 @@ function decoderPart(d: DecoderChoice): string {
 /**
  * Builds the pipeline for one stream:
  *
- *   source ! [depay/demux] ! parse ! tee ─ queue(leaky) ! fakesink name=probe   (source size)
- *                                       └─ queue ! decode ! videorate ! scale+convert ! appsink name=sink
+ *   source ! [depay/demux] ! parse ! queue ! tee ─ queue(leaky) ! fakesink name=probe   (source size)
+ *                                               └─ decode ! videorate ! scale+convert ! appsink name=sink
  *
  * The rate limit comes before scaling so that dropped frames cost no conversion. The probe branch
  * keeps the last access unit, whose caps (set by the parser from the stream's headers) give the
  * unscaled size that boxes are mapped back to; probing before the decoder keeps a few kilobytes of
- * coded data there instead of a whole decoded frame. Test sources (raw video) probe their frames.
+ * coded data there instead of a whole decoded frame. The stream reads it for every frame, because
+ * a camera may change its resolution mid-stream and the scaled output alone cannot show that
+ * (1080p and 720p both fit 416×416 as 416×234). The tee sits right before the decoder, so the
+ * probe runs at most about one access unit ahead of the frame being pulled instead of a queue's
+ * worth (stream.ts withholds the frames around a change). Test sources (raw video) probe their
+ * frames.
  */
 export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
   const { part: src, secrets } = sourcePart(spec);
@@ -141,9 +146,10 @@ export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
       ? `videoscale ! videoconvert ! ${outputCaps(spec.analysis)}`
       : `videoscale add-borders=false ! videoconvert ! ${outputCaps(spec.analysis)}`;
   const sync = spec.sync ? 'true' : 'false';
-  const description = `${src}${coded ? ` ! ${parsePart(coded)}` : ''} ! tee name=t`
+  // The probe branch is requested first, so the tee hands it each access unit before the decoder.
+  const description = `${src}${coded ? ` ! ${parsePart(coded)}` : ''} ! queue max-size-buffers=2 ! tee name=t`
     + ` t. ! queue leaky=downstream max-size-buffers=1 ! fakesink name=${ELEMENT.probe} enable-last-sample=true sync=false async=false`
-    + ` t. ! queue max-size-buffers=2${coded ? ` ! ${decoderPart(coded)}` : ''} ! ${rate(spec.fps)} ! ${convert}`
+    + ` t. ! ${coded ? `${decoderPart(coded)} ! ` : ''}${rate(spec.fps)} ! ${convert}`
     + ` ! appsink name=${ELEMENT.sink} max-buffers=1 drop=${spec.paced === true ? 'false' : 'true'} sync=${sync}`;
   return { description, secrets };
 }

@@ -41,6 +41,13 @@ export interface VideoStreamOptions {
   readonly healthyAfterMs?: number;
 }
 
+/**
+ * Frames withheld after the probe shows a new source size. The probe sees each access unit just
+ * before the decoder does, so when it changes, the frame being pulled and the one after may still
+ * be of the old size; measured on this machine, the probe ran at most one frame ahead.
+ */
+const UNCERTAIN_FRAMES = 2;
+
 const FORMATS: ReadonlySet<string> = new Set<FrameFormat>(['BGRx', 'RGBx', 'BGRA', 'RGBA']);
 
 /**
@@ -91,6 +98,10 @@ export class VideoStream implements Service {
   private lastError: string | null = null;
   private sourceWidth = 0;
   private sourceHeight = 0;
+  private resolutionChanges = 0;
+  /** Frames still to be held back after a resolution change, and those held back so far. */
+  private withhold = 0;
+  private framesWithheld = 0;
   private sinkWidth = 0;
   private sinkHeight = 0;
   private fps = 0;
@@ -180,6 +191,10 @@ export class VideoStream implements Service {
       s.sourceHeight = this.sourceHeight;
     }
     if (this.lastFrameAt > 0) s.lastFrameAt = this.lastFrameAt;
+    if (this.resolutionChanges > 0) {
+      s.resolutionChanges = this.resolutionChanges;
+      s.framesWithheld = this.framesWithheld;
+    }
     return s;
   }
 
@@ -253,10 +268,21 @@ export class VideoStream implements Service {
     }
     const now = this.timers.now();
     this.lastActivity = now;
-    if (width !== this.sinkWidth || height !== this.sinkHeight || this.sourceWidth === 0) {
+    if (width !== this.sinkWidth || height !== this.sinkHeight || this.sourceWidth === 0 || this.codedProbe()) {
       this.sinkWidth = width;
       this.sinkHeight = height;
+      const before = `${this.sourceWidth}x${this.sourceHeight}`;
       this.readSourceSize(width, height);
+      const after = `${this.sourceWidth}x${this.sourceHeight}`;
+      if (this.attemptFrames > 0 && before !== after) this.onResolutionChange(before, after);
+    }
+    if (this.withhold > 0) {
+      // Around a change the probe may already show the new size while this frame is still of the
+      // old one (or the reverse): a box mapped with the wrong size is worse than a skipped frame.
+      this.withhold--;
+      this.framesWithheld++;
+      this.pull(gen);
+      return;
     }
     if (this.attemptFrames++ === 0) this.onFirstFrame();
     this.countFps(now);
@@ -277,6 +303,18 @@ export class VideoStream implements Service {
     else this.pull(gen);
   }
 
+  private onResolutionChange(before: string, after: string): void {
+    this.resolutionChanges++;
+    this.withhold = UNCERTAIN_FRAMES;
+    this.log.info({ uri: this.redactedUri, from: before, to: after, frame: `${this.sinkWidth}x${this.sinkHeight}` },
+      'source resolution changed; boxes follow the new size');
+  }
+
+  /** Coded sources can change size mid-stream (a new SPS); their probe holds a small access unit, cheap to read per frame. */
+  private codedProbe(): boolean {
+    return !(this.source instanceof Error) && this.source.kind !== 'test';
+  }
+
   /** A file analysed as fast as possible decodes only as fast as frames are taken: no wasted decoding. */
   private paced(): boolean {
     return !(this.source instanceof Error) && this.source.kind === 'file' && !this.config.realtime;
@@ -293,9 +331,10 @@ export class VideoStream implements Service {
   }
 
   /**
-   * Reads the decoded size from the probe's last sample. That copies one decoded frame, so it is
-   * done only on the first frame and when the output caps change. Until the probe has a sample the
-   * output size stands in, and the next frame tries again.
+   * Reads the source size from the probe's last sample. For coded sources that copies one access
+   * unit (kilobytes) and is done for every frame; for test sources (raw frames) only on the first
+   * frame and when the output caps change. Until the probe has a sample the output size stands in,
+   * and the next frame tries again.
    */
   private readSourceSize(fallbackW: number, fallbackH: number): void {
     const sample = this.probe?.['last-sample'];

@@ -33,9 +33,9 @@ void test('file pipeline: parsebin, probe of the coded size before decoding, rat
   const { description, secrets } = buildPipeline(spec('file:///v/a b.mp4'));
   assert.deepEqual(secrets, []);
   assert.equal(description,
-    'filesrc name=src location="/v/a b.mp4" ! parsebin ! capsfilter caps=video/x-h264 ! h264parse ! tee name=t'
+    'filesrc name=src location="/v/a b.mp4" ! parsebin ! capsfilter caps=video/x-h264 ! h264parse ! queue max-size-buffers=2 ! tee name=t'
     + ' t. ! queue leaky=downstream max-size-buffers=1 ! fakesink name=probe enable-last-sample=true sync=false async=false'
-    + ' t. ! queue max-size-buffers=2 ! avdec_h264 max-threads=1 ! videorate drop-only=true max-rate=5 ! videoscale ! videoconvert'
+    + ' t. ! avdec_h264 max-threads=1 ! videorate drop-only=true max-rate=5 ! videoscale ! videoconvert'
     + ' ! video/x-raw,format=BGRx,width=[1,416],height=[1,416],pixel-aspect-ratio=1/1'
     + ' ! appsink name=sink max-buffers=1 drop=true sync=false');
 });
@@ -47,14 +47,14 @@ void test('stretch gives exact size without a PAR constraint', () => {
 
 void test('Jetson pipeline decodes to NVMM and converts with nvvidconv', () => {
   const { description } = buildPipeline(spec('file:///a.mp4', { decoder: chooseDecoder('h265', jetson) }));
-  assert.match(description, /capsfilter caps=video\/x-h265 ! h265parse ! video\/x-h265,stream-format=byte-stream,alignment=au ! tee name=t/);
-  assert.match(description, /t\. ! queue max-size-buffers=2 ! nvv4l2decoder ! videorate drop-only=true max-rate=5 ! nvvidconv ! video\/x-raw,format=BGRx,width=\[1,416\],height=\[1,416\],pixel-aspect-ratio=1\/1 ! appsink/);
+  assert.match(description, /capsfilter caps=video\/x-h265 ! h265parse ! video\/x-h265,stream-format=byte-stream,alignment=au ! queue max-size-buffers=2 ! tee name=t/);
+  assert.match(description, /t\. ! nvv4l2decoder ! videorate drop-only=true max-rate=5 ! nvvidconv ! video\/x-raw,format=BGRx,width=\[1,416\],height=\[1,416\],pixel-aspect-ratio=1\/1 ! appsink/);
   assert.doesNotMatch(description, /videoscale|videoconvert/);
 });
 
 void test('desktop NVIDIA pipeline uses nvh264dec with software scaling', () => {
   const { description } = buildPipeline(spec('file:///a.mp4', { decoder: chooseDecoder('h264', desktop) }));
-  assert.match(description, /h264parse ! tee name=t .* ! queue max-size-buffers=2 ! nvh264dec ! videorate .* videoscale ! videoconvert/);
+  assert.match(description, /h264parse ! queue max-size-buffers=2 ! tee name=t .* t\. ! nvh264dec ! videorate .* videoscale ! videoconvert/);
 });
 
 void test('RTSP pipeline: credentials become properties, never part of the description', () => {
@@ -62,7 +62,7 @@ void test('RTSP pipeline: credentials become properties, never part of the descr
     decoder: chooseDecoder('h265', software), rtsp: { transport: 'udp', latencyMs: 0 }, sync: true,
   }));
   assert.doesNotMatch(description, /s3cret|admin/);
-  assert.match(description, /^rtspsrc name=src location="rtsp:\/\/10\.0\.0\.7:554\/live" protocols=udp latency=0 drop-on-latency=true ! capsfilter caps="application\/x-rtp,media=video,encoding-name=H265" ! rtph265depay ! h265parse ! tee name=t .* ! avdec_h265 max-threads=1 ! videorate/);
+  assert.match(description, /^rtspsrc name=src location="rtsp:\/\/10\.0\.0\.7:554\/live" protocols=udp latency=0 drop-on-latency=true ! capsfilter caps="application\/x-rtp,media=video,encoding-name=H265" ! rtph265depay ! h265parse ! queue max-size-buffers=2 ! tee name=t .* ! avdec_h265 max-threads=1 ! videorate/);
   assert.deepEqual(secrets, [
     { element: 'src', property: 'user-id', value: 'admin' },
     { element: 'src', property: 'user-pw', value: 's3cret' },
@@ -71,7 +71,7 @@ void test('RTSP pipeline: credentials become properties, never part of the descr
 
 void test('test source needs no decoder and is live', () => {
   const { description } = buildPipeline(spec('test://ball?width=320&height=240&fps=15', { decoder: null, fps: 2.4, sync: true }));
-  assert.match(description, /^videotestsrc name=src pattern=ball is-live=true ! video\/x-raw,width=320,height=240,framerate=15\/1 ! tee name=t/);
+  assert.match(description, /^videotestsrc name=src pattern=ball is-live=true ! video\/x-raw,width=320,height=240,framerate=15\/1 ! queue max-size-buffers=2 ! tee name=t/);
   assert.match(description, /max-rate=2 /);
 });
 

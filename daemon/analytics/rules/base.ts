@@ -1,7 +1,7 @@
 import type { CountRuleConfig, LineRuleConfig, StationaryRuleConfig, ZoneRuleConfig } from '../../config/schema.js';
 import type { Point } from '../geometry.js';
 import type { TrackedObject } from '../tracker/index.js';
-import { anchorPoint, toPixelLength, toPixels } from './geometry.js';
+import { anchorPoint, toPixelLength, toPixels, type PxReference } from './geometry.js';
 import { inSchedule } from './schedule.js';
 import { asObject, type Rule, type RuleHit, type RuleInput, type RuleOutput } from './types.js';
 
@@ -22,6 +22,7 @@ export abstract class TrackRule<C extends TrackRuleConfig> implements Rule {
   private readonly qualified = new Set<number>();
   private readonly lastStart = new Map<string, number>();
   private size = { width: 0, height: 0 };
+  private reference: PxReference | undefined;
 
   constructor(readonly config: C) {
     this.id = config.id;
@@ -32,6 +33,7 @@ export abstract class TrackRule<C extends TrackRuleConfig> implements Rule {
   evaluate(input: RuleInput): RuleOutput[] {
     if (input.sourceWidth !== this.size.width || input.sourceHeight !== this.size.height) {
       this.size = { width: input.sourceWidth, height: input.sourceHeight };
+      this.reference = input.pxReference;
       this.resize(input.sourceWidth, input.sourceHeight);
     }
     const out = this.step(input);
@@ -56,11 +58,11 @@ export abstract class TrackRule<C extends TrackRuleConfig> implements Rule {
   }
 
   protected pixels(points: readonly Point[]): Point[] {
-    return toPixels(points, this.config.units, this.size.width, this.size.height);
+    return toPixels(points, this.config.units, this.size.width, this.size.height, this.reference);
   }
 
   protected pixelLength(length: number): number {
-    return toPixelLength(length, this.config.units, this.size.width, this.size.height);
+    return toPixelLength(length, this.config.units, this.size.width, this.size.height, this.reference);
   }
 
   /**

@@ -7,14 +7,37 @@ export function anchorPoint(box: Box, anchor: Anchor): Point {
   return anchor === 'centre' ? [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2] : bottomCentre(box);
 }
 
+/** The frame size that `px` geometry was drawn for (the stream's first size; see pxScale). */
+export interface PxReference {
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * How `px` geometry drawn for `reference` scales to a `width`×`height` frame: 1 until the camera
+ * changes its resolution mid-stream. Points are then moved with the picture (a zone around a door
+ * at 1080p stays around that door at 720p), on the assumption that a resolution change re-encodes
+ * the same view. Which size px points were drawn for is not in the config, so the first size the
+ * stream delivered stands for it; `units: norm` avoids the question (stream-analyzer.ts says so).
+ */
+export function pxScale(width: number, height: number, reference?: PxReference): [number, number] {
+  if (reference === undefined || reference.width <= 0 || reference.height <= 0 || width <= 0 || height <= 0) return [1, 1];
+  return [width / reference.width, height / reference.height];
+}
+
 /** Config points in `norm` units are fractions of the camera frame; rules work in source pixels. */
-export function toPixels(points: readonly Point[], units: 'px' | 'norm', width: number, height: number): [number, number][] {
-  return units === 'px' ? points.map(([x, y]) => [x, y]) : points.map(([x, y]) => [x * width, y * height]);
+export function toPixels(points: readonly Point[], units: 'px' | 'norm', width: number, height: number,
+  reference?: PxReference): [number, number][] {
+  if (units === 'norm') return points.map(([x, y]) => [x * width, y * height]);
+  const [sx, sy] = pxScale(width, height, reference);
+  return points.map(([x, y]) => [x * sx, y * sy]);
 }
 
 /** Lengths (margins, radii) in `norm` units are fractions of the frame diagonal, so they do not depend on the aspect. */
-export function toPixelLength(length: number, units: 'px' | 'norm', width: number, height: number): number {
-  return units === 'px' ? length : length * Math.hypot(width, height);
+export function toPixelLength(length: number, units: 'px' | 'norm', width: number, height: number, reference?: PxReference): number {
+  if (units === 'norm') return length * Math.hypot(width, height);
+  return reference === undefined || reference.width <= 0 || reference.height <= 0
+    ? length : length * Math.hypot(width, height) / Math.hypot(reference.width, reference.height);
 }
 
 export const distance = (a: Point, b: Point): number => Math.hypot(a[0] - b[0], a[1] - b[1]);

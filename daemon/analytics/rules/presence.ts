@@ -18,14 +18,14 @@ export class PresenceOnFrames implements Rule {
     this.id = config.id;
   }
 
-  evaluate({ ts, detections, sourceWidth, sourceHeight }: RuleInput): RuleOutput[] {
+  evaluate({ ts, detections, sourceWidth, sourceHeight, pxReference }: RuleInput): RuleOutput[] {
     if (this.inner === null || sourceWidth !== this.size.width || sourceHeight !== this.size.height) {
       this.size = { width: sourceWidth, height: sourceHeight };
       const { zone } = this.config;
-      // Rebuilt only when a normalised zone moves with the camera's size; otherwise its
-      // min_frames count and cooldown carry on.
-      if (this.inner === null || (zone !== undefined && this.config.units === 'norm')) {
-        this.inner = new PresenceRule(zone === undefined ? this.config : { ...this.config, zone: toPixels(zone, this.config.units, sourceWidth, sourceHeight) });
+      // Rebuilt only when a zone moves with the camera's size (norm units, or px after a
+      // resolution change); otherwise its min_frames count and cooldown carry on.
+      if (this.inner === null || zone !== undefined) {
+        this.inner = new PresenceRule(zone === undefined ? this.config : { ...this.config, zone: toPixels(zone, this.config.units, sourceWidth, sourceHeight, pxReference) });
       }
     }
     if (!inSchedule(ts, this.config.schedule)) return [];

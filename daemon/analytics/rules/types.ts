@@ -2,6 +2,7 @@ import type { RuleKind, Severity } from '../../config/schema.js';
 import type { Detection } from '../../inference/types.js';
 import type { TrackedObject } from '../tracker/index.js';
 import type { Frame } from '../../video/frame.js';
+import type { PxReference } from './geometry.js';
 
 /** What a rule reports; the sink stores it as one event. */
 export interface RuleHit {
@@ -54,6 +55,8 @@ export interface RuleInput {
   removed: readonly number[];
   sourceWidth: number;
   sourceHeight: number;
+  /** The size `px` geometry was drawn for (the stream's first size); absent: this frame's size. */
+  pxReference?: PxReference;
 }
 
 export interface Rule {
