@@ -26,6 +26,7 @@ import { StoreWriter } from './store/store-writer.js';
 import { storageState } from './uplink/storage-message.js';
 import type { StorageStatus } from './store/types.js';
 import { alertOutbox } from './uplink/alert-message.js';
+import { endMerge, endOptions, eventOf, startOptions, updateOptions } from './events/event-record.js';
 import { storageOutbox } from './uplink/storage-message.js';
 import { TestAlerts } from './uplink/test-alert.js';
 import { TelemetryService } from './telemetry/telemetry-service.js';
@@ -361,18 +362,10 @@ export class App implements LiveTarget {
       // The verifier may hold the upstream alert until it has scored the event (see AlertScreen).
       const input = this.learning?.eventInput(hit);
       const held = this.learning?.screen.holds(input !== undefined, input?.frame) ?? false;
-      const toOutbox = alertOutbox(this.cfg.device, opens ? { activity: 'start' } : {});
+      const toOutbox = alertOutbox(this.cfg.device, startOptions(opens));
       // The frame is valid only during this call; the tiers get it after the commit, so copy it when a snapshot will be taken.
       const later: RuleHit = hit.frame && this.tiers?.evidence.wants(hit.severity) ? { ...hit, frame: { ...hit.frame, data: Buffer.from(hit.frame.data) } } : hit;
-      const event = writer.record({
-        ts: hit.ts, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity, kind: hit.kind,
-        payload: {
-          objects: hit.objects.map(({ label, score, box }) => ({ label, score, box })),
-          ...(hit.activity !== undefined ? { activity: hit.activity } : {}),
-          ...(hit.trackId !== undefined ? { track_id: hit.trackId } : {}),
-          ...hit.details,
-        },
-      }, held ? undefined : toOutbox, (stored, durable) => {
+      const event = writer.record(eventOf(hit), held ? undefined : toOutbox, (stored, durable) => {
         if (input) this.learning?.screen.onEvent(stored.id, input.frame, input.context, held ? toOutbox : null);
         if (durable) this.uplink?.notify();
         this.tiers?.recorded(later, stored.id);
@@ -382,20 +375,17 @@ export class App implements LiveTarget {
     update: (update: ActivityUpdate): void => {
       if (this.learning?.screen.isSuppressed(update.eventId)) return;
       // Only the newest update matters: one still queued (an outage) is replaced, not added to.
-      this.writer?.followUp(update.eventId, alertOutbox(this.cfg.device, {
-        activity: 'update', ts: update.ts, objects: update.objects.map(({ label, score, box }) => ({ label, score, box })),
-      }), { supersede: ['update'] }, () => this.uplink?.notify());
+      this.writer?.followUp(update.eventId, alertOutbox(this.cfg.device, updateOptions(update)), { supersede: ['update'] }, () => this.uplink?.notify());
     },
     end: (end: ActivityEnd): void => {
       if (this.learning?.screen.isSuppressed(end.eventId)) {
-        this.writer?.mergePayload(end.eventId, { ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason });
+        this.writer?.mergePayload(end.eventId, endMerge(end));
         return;
       }
       // Merged and queued together, so the stored event and the hub's copy cannot disagree; an
       // update still queued is obsolete once the end is.
-      this.writer?.followUp(end.eventId, alertOutbox(this.cfg.device, { activity: 'end', ts: end.ts }), {
-        merge: { ended_at: new Date(end.ts).toISOString(), duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason, ...end.details },
-        supersede: ['update'], last: true,
+      this.writer?.followUp(end.eventId, alertOutbox(this.cfg.device, endOptions(end)), {
+        merge: endMerge(end), supersede: ['update'], last: true,
       }, () => this.uplink?.notify());
     },
   };

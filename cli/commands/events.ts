@@ -7,6 +7,8 @@ import type { Review } from '../../daemon/store/annotations.js';
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import { currentRoute } from '../remote/route.js';
 import type { Output } from '../output.js';
+import { factsText, storedFacts } from '../../daemon/events/event-kinds.js';
+import { errorMessage } from '../../daemon/errors.js';
 
 const positiveInt = (v: string): number => {
   const n = Number(v);
@@ -49,17 +51,35 @@ export function eventsCommand(out: Output): Command {
 function eventLine(e: StoredEvent): string {
   const objects = e.payload.objects.map((o) => `${o.label} ${o.score.toFixed(2)}`).join(', ');
   const sent = e.uplinkedAt === null ? 'pending' : 'sent';
-  return `${new Date(e.ts).toISOString()}  ${e.severity.padEnd(8)} ${e.stream}/${e.rule}  ${objects}  [${sent}] ${e.id}`;
+  return `${new Date(e.ts).toISOString()}  ${e.severity.padEnd(8)} ${e.stream}/${e.rule}  ${kindText(e)}  ${objects}  [${sent}] ${e.id}`;
+}
+
+/**
+ * The kind and its facts as the hub receives them (events/event-kinds.ts): `line direction=a_to_b
+ * track_id=4`. Model, storage and audit events show the notice they carry; facts that do not fit
+ * their kind are reported rather than hidden.
+ */
+function kindText(e: StoredEvent): string {
+  if (e.kind === 'model' || e.kind === 'storage' || e.kind === 'audit') {
+    const notice = Object.fromEntries(Object.entries(e.payload).filter(([k]) => k !== 'objects'));
+    return `${e.kind} ${JSON.stringify(notice)}`;
+  }
+  try {
+    const facts = storedFacts(e.kind, e.payload);
+    return [facts.kind, factsText(facts)].filter((s) => s !== '').join(' ');
+  } catch (err) {
+    return `${e.kind} (facts unreadable: ${errorMessage(err)})`;
+  }
 }
 
 const ms = (v: number | null): string => (v === null ? '-' : `${v.toFixed(1)} ms`);
 
 function detailText(d: EventDetail): string {
   const e = d.event;
-  const activity = typeof e.payload['activity'] === 'string' ? ` (${e.payload['activity']})` : '';
   const lines = [
     `event ${e.id}`,
-    `  ${new Date(e.ts).toISOString()}  ${e.severity}  ${e.stream}/${e.rule}  ${e.kind}${activity}`,
+    `  ${new Date(e.ts).toISOString()}  ${e.severity}  ${e.stream}/${e.rule}`,
+    `  kind: ${kindText(e)}`,
     `  objects: ${e.payload.objects.map((o) => `${o.label} ${o.score.toFixed(2)} [${o.box.map((v) => v.toFixed(0)).join(',')}]`).join('; ') || '-'}`,
     `  uplinked: ${e.uplinkedAt === null ? 'pending' : new Date(e.uplinkedAt).toISOString()}`,
   ];

@@ -2,6 +2,7 @@ import type { Frame } from '../video/frame.js';
 import type { Detection } from '../inference/types.js';
 import type { MotionResult } from '../motion/motion-detector.js';
 import type { EndReason, RuleHit } from './rules/types.js';
+import type { ActivityEndFacts } from '../events/event-kinds.js';
 
 /**
  * The narrow interfaces the analysis loop depends on. The composition root adapts the concrete
@@ -30,7 +31,8 @@ export interface ActivityEnd {
   startedTs: number;
   ts: number;
   reason: EndReason;
-  details?: Record<string, string | number>;
+  /** What the end adds to the start's facts (seconds inside, still, the closing count). */
+  details?: ActivityEndFacts;
 }
 
 /** What an open activity looks like now; sent to the hub as a throttled `update` of its event. */

@@ -34,6 +34,6 @@ export class PresenceRule {
     if (this.consecutive < this.config.min_frames) return null;
     if (ts - this.lastFired < this.config.cooldown_s * 1000) return null;
     this.lastFired = ts;
-    return { kind: 'presence', ruleId: this.config.id, streamId: this.config.stream, severity: this.config.severity, ts, objects };
+    return { facts: { kind: 'presence' }, ruleId: this.config.id, streamId: this.config.stream, severity: this.config.severity, ts, objects };
   }
 }

@@ -11,6 +11,7 @@ import { asObject, type EndReason, type Rule, type RuleHit, type RuleInput, type
 import type { Tracker, TrackedObject, TrackerFrame } from './tracker/index.js';
 import type { PxReference } from './rules/geometry.js';
 import { wallClock } from '../tiers/clock.js';
+import { trackOf, triggerOf, type ActivityEndFacts } from '../events/event-kinds.js';
 
 interface OpenActivity {
   eventId: string;
@@ -321,7 +322,7 @@ export class StreamAnalyzer {
       case 'start': {
         const eventId = this.emit(out.hit, true);
         if (eventId !== null) {
-          this.open.set(`${ruleId}\0${out.key}`, { eventId, ruleId, startedTs: out.hit.ts, trackId: out.hit.trackId, sentTs: out.hit.ts });
+          this.open.set(`${ruleId}\0${out.key}`, { eventId, ruleId, startedTs: out.hit.ts, trackId: trackOf(out.hit.facts), sentTs: out.hit.ts });
           this.stats.openActivities = this.open.size;
         }
         return;
@@ -344,7 +345,7 @@ export class StreamAnalyzer {
   }
 
   private finish(activity: OpenActivity, ts: number, reason: EndReason,
-    details?: Record<string, string | number>): void {
+    details?: ActivityEndFacts): void {
     this.stats.endedActivities += 1;
     this.stats.openActivities = this.open.size;
     const end = { eventId: activity.eventId, ruleId: activity.ruleId, streamId: this.opts.streamId, startedTs: activity.startedTs, ts, reason,
@@ -395,7 +396,7 @@ export class StreamAnalyzer {
     if (!onset || frame.ts - this.lastMotionEvent < interval) return;
     this.lastMotionEvent = frame.ts;
     this.emit({
-      kind: 'motion', ruleId: 'motion', streamId: this.opts.streamId, severity: 'info', ts: frame.ts,
+      facts: { kind: 'motion' }, ruleId: 'motion', streamId: this.opts.streamId, severity: 'info', ts: frame.ts,
       objects: regions.map((r) => ({
         classId: -1, label: 'motion', score, box: [r.x, r.y, r.x + r.width, r.y + r.height] as Detection['box'],
       })),
@@ -408,7 +409,7 @@ export class StreamAnalyzer {
       this.stats.events += 1;
       this.opts.log.info({
         event: id, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity,
-        ...(hit.activity !== undefined ? { activity: hit.activity } : {}), ...(hit.trackId !== undefined ? { track: hit.trackId } : {}),
+        activity: triggerOf(hit.facts), ...(trackOf(hit.facts) !== undefined ? { track: trackOf(hit.facts) } : {}),
         objects: hit.objects.map((o) => `${o.label} ${o.score.toFixed(2)}`),
       }, 'event');
       return id;

@@ -104,7 +104,7 @@ export class LearningService implements Service {
   eventInput(hit: RuleHit): { frame: Frame; context: EventContext } | undefined {
     const frame = hit.frame ?? this.frames.get(hit.streamId);
     const main = [...hit.objects].sort((a, b) => b.score - a.score)[0];
-    if (!frame || !main || hit.kind === 'motion') return undefined;
+    if (!frame || !main || hit.facts.kind === 'motion') return undefined;
     return {
       frame,
       context: { label: main.label, score: main.score, box: main.box, sourceWidth: frame.sourceWidth, sourceHeight: frame.sourceHeight,

@@ -92,6 +92,44 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE outbox ADD COLUMN payload_blob BLOB;
     `,
   },
+  {
+    version: 4,
+    description: 'typed event facts: rule events keep their kind\'s facts under payload.facts',
+    // Before, a rule's facts lay loose in the payload and `activity` held the rule's verb (enter,
+    // crossing, count). Each row gets `facts` as events/event-kinds.ts defines them (the verb
+    // becomes `trigger`, a periodic count `periodic`, still_s `stationary_s`) and loses the loose
+    // fields; json_patch drops the keys a row lacks (a null in a patch removes). Then the alert
+    // messages still queued get `kind`, the facts and `phase`, so what was recorded before the
+    // upgrade goes out in the same shape as what is recorded after it. Model, storage and audit
+    // events are untouched: their facts already had their own fields.
+    sql: `
+      UPDATE events SET payload = json_set(
+        json_remove(payload, '$.activity', '$.track_id', '$.direction', '$.count', '$.dwell_s', '$.inside_s', '$.still_s'),
+        '$.facts', json(CASE kind
+          WHEN 'zone' THEN json_patch(json_object('kind', 'zone'), json_object(
+            'trigger', json_extract(payload, '$.activity'), 'track_id', json_extract(payload, '$.track_id'),
+            'dwell_s', json_extract(payload, '$.dwell_s'), 'inside_s', json_extract(payload, '$.inside_s'),
+            'count', json_extract(payload, '$.count')))
+          WHEN 'line' THEN json_patch(json_object('kind', 'line'), json_object(
+            'direction', json_extract(payload, '$.direction'), 'track_id', json_extract(payload, '$.track_id')))
+          WHEN 'count' THEN json_patch(json_object('kind', 'count'), json_object(
+            'trigger', CASE json_extract(payload, '$.activity') WHEN 'count' THEN 'periodic' ELSE json_extract(payload, '$.activity') END,
+            'count', json_extract(payload, '$.count')))
+          WHEN 'stationary' THEN json_patch(json_object('kind', 'stationary'), json_object(
+            'track_id', json_extract(payload, '$.track_id'), 'stationary_s', json_extract(payload, '$.still_s')))
+          ELSE json_object('kind', kind) END))
+      WHERE kind IN ('presence', 'zone', 'line', 'count', 'stationary', 'motion', 'test')
+        AND json_type(payload, '$.facts') IS NULL;
+
+      UPDATE outbox SET payload = json_patch(payload, json_patch(
+          (SELECT json_extract(e.payload, '$.facts') FROM events e WHERE e.id = outbox.event_id),
+          json_object('phase', json_extract(payload, '$.activity'))))
+      WHERE payload_blob IS NULL AND json_valid(payload)
+        AND json_extract(payload, '$.schema') = 'vigil.alert/1'
+        AND json_type(payload, '$.kind') IS NULL
+        AND (SELECT json_type(e.payload, '$.facts') FROM events e WHERE e.id = outbox.event_id) = 'object';
+    `,
+  },
 ];
 
 export const latestVersion = migrations.reduce((v, m) => Math.max(v, m.version), 0);

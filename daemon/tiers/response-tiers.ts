@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { ActionStats } from '../actions/dispatcher.js';
 import { ActionRunner } from '../actions/runner.js';
 import type { RuleHit } from '../analytics/rules/types.js';
+import { trackOf, triggerOf } from '../events/event-kinds.js';
 import type { ActionsConfig, EvidenceConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { EvidenceService, type EvidenceStats, type EvidenceStore } from '../evidence/evidence-service.js';
@@ -68,9 +69,10 @@ export class ResponseTiers {
     try {
       const committedAt = wallClock();
       if (hit.inferredAt !== undefined) this.timings.committed(eventId, hit.inferredAt, committedAt);
+      const trackId = trackOf(hit.facts);
       this.actions.fire({
-        eventId, ts: hit.ts, streamId: hit.streamId, ruleId: hit.ruleId, severity: hit.severity, kind: hit.kind,
-        ...(hit.activity !== undefined ? { activity: hit.activity } : {}), ...(hit.trackId !== undefined ? { trackId: hit.trackId } : {}),
+        eventId, ts: hit.ts, streamId: hit.streamId, ruleId: hit.ruleId, severity: hit.severity, kind: hit.facts.kind,
+        activity: triggerOf(hit.facts), ...(trackId !== undefined ? { trackId } : {}),
         objects: hit.objects,
       });
       if (hit.frame && this.evidence.wants(hit.severity)) this.evidence.capture(eventId, hit.frame, hit.objects.map((o) => o.box), hit.ruleId);

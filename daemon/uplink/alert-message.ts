@@ -1,5 +1,6 @@
 import type { Severity } from '../config/schema.js';
 import type { OutboxMessage, StoredEvent } from '../store/types.js';
+import { storedFacts } from '../events/event-kinds.js';
 import { alertSchema, type AlertPayload } from './payloads.js';
 import { uplinkTopics } from './topics.js';
 
@@ -20,7 +21,7 @@ export const severityPriority: Readonly<Record<Severity, number>> = {
 export type ActivityPhase = 'start' | 'update' | 'end';
 
 export interface AlertOptions {
-  activity?: ActivityPhase;
+  phase?: ActivityPhase;
   /**
    * Frame time the message describes, ms since epoch, for an update or end; the stored event's
    * `ts` stays its start. Without it, the event's `ts`.
@@ -32,7 +33,7 @@ export interface AlertOptions {
 
 export function alertPayload(device: DeviceIdentity, event: StoredEvent, options: AlertOptions = {}): AlertPayload {
   const p = event.payload;
-  const phase = options.activity;
+  const phase = options.phase;
   // Parsing what we build keeps the wire contract and the code from drifting apart; a failure here
   // is a bug (a NaN score, a bad box) and rolls the event's transaction back loudly.
   return alertSchema.parse({
@@ -45,8 +46,10 @@ export function alertPayload(device: DeviceIdentity, event: StoredEvent, options
     severity: event.severity,
     ts: new Date(options.ts ?? event.ts).toISOString(),
     objects: (options.objects ?? p.objects).map((o) => ({ label: o.label, score: o.score, box: [...o.box] })),
-    ...(phase !== undefined ? { activity: phase } : {}),
-    ...(phase !== undefined && typeof p['track_id'] === 'number' ? { track_id: p['track_id'] } : {}),
+    // `activity` repeats the phase for consumers of the first revision (payloads.ts).
+    ...(phase !== undefined ? { phase, activity: phase } : {}),
+    // The kind and its facts as the rule made them (with an end's additions merged in).
+    ...storedFacts(event.kind, p),
     // The end fields come from the stored payload, merged in the same transaction as the message.
     ...(p['test'] === true ? { test: true } : {}),
     ...(phase === 'end' ? { ended_at: p['ended_at'], duration_s: p['duration_s'], end_reason: p['end_reason'] } : {}),
@@ -56,7 +59,7 @@ export function alertPayload(device: DeviceIdentity, event: StoredEvent, options
 
 /**
  * The `toOutbox` callback for `EventStore.recordEvent` and `enqueueForEvent`: alert and critical
- * events go to the alerts topic, info and warning to the events topic, all as `vigil.alert/1` at
+ * events go to the alerts topic, info and warning to the events topic, all as `vigil.alert/1` (with the event's kind and facts) at
  * QoS 1. Every message of one activity has the event's priority, so an end never overtakes its start
  * across priorities and never waits behind a backlog less urgent than its start.
  */

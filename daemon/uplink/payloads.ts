@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { severitySchema } from '../config/schema.js';
 import { evictionNoticeSchema, lostBySeveritySchema, quarantineNoticeSchema } from '../store/types.js';
 import { auditEntrySchema } from '../control/audit.js';
+import {
+  countAboveFactsSchema, countBelowFactsSchema, countPeriodicFactsSchema, lineFactsSchema, motionFactsSchema, presenceFactsSchema,
+  stationaryFactsSchema, testFactsSchema, zoneDwellFactsSchema, zoneEnterFactsSchema, zoneExitFactsSchema, zonePresenceFactsSchema,
+} from '../events/event-kinds.js';
 
 /**
  * The payload contract with the hub, defined once: the types are inferred from these schemas, the
@@ -34,7 +38,16 @@ export const snapshotRefSchema = z.strictObject({
 });
 export type SnapshotRef = z.infer<typeof snapshotRefSchema>;
 
-export const alertSchema = z.strictObject({
+const activityPhaseSchema = z.enum(['start', 'update', 'end']);
+
+/**
+ * What every `vigil.alert/1` message has, whatever its kind. The kind's facts (events/event-kinds.ts)
+ * sit beside these fields, so a hub reads `direction` or `count` where it reads `rule`. Fields are
+ * only ever added to this version (docs/hub-contract.md, "Versioning"): `kind`, the facts and
+ * `phase` came after the first devices shipped, which is why a consumer must ignore fields it does
+ * not know.
+ */
+const alertEnvelope = {
   schema: z.literal('vigil.alert/1'),
   /** uuid v7 of the stored event; the hub de-duplicates on it (delivery is at least once). */
   id: z.uuid({ version: 'v7' }),
@@ -49,11 +62,11 @@ export const alertSchema = z.strictObject({
   /**
    * Where an activity (a stay in a zone, a dwell, a crowd) is in its life; every message of one
    * activity carries the same `id`, so a hub upserts by it. Absent: a one-off event (a crossing, a
-   * periodic count). Optional so that consumers of the first version keep validating.
+   * periodic count).
    */
-  activity: z.enum(['start', 'update', 'end']).optional(),
-  /** The tracked object the activity belongs to; absent for zone-wide activities. */
-  track_id: z.number().int().optional(),
+  phase: activityPhaseSchema.optional(),
+  /** The same value as `phase`, under the name the first revision gave it; kept for its consumers until `vigil.alert/2`. */
+  activity: activityPhaseSchema.optional(),
   /** On `end` only: the frame time the activity closed, its length and why it closed. */
   ended_at: isoTime.optional(),
   duration_s: z.number().min(0).optional(),
@@ -70,7 +83,23 @@ export const alertSchema = z.strictObject({
    * docs/storage-faults.md); it is not durably stored on the device yet. Absent: stored.
    */
   stored: z.literal(false).optional(),
-});
+};
+
+const alertOf = <S extends z.ZodRawShape>(facts: z.ZodObject<S>) => z.strictObject({ ...alertEnvelope, ...facts.shape });
+
+/**
+ * An event on `…/alerts` or `…/events`: the envelope and the facts of its `kind`, one branch per
+ * kind (and per trigger within zone and count), as the facts union is built.
+ */
+export const alertSchema = z.discriminatedUnion('kind', [
+  alertOf(presenceFactsSchema),
+  z.discriminatedUnion('trigger', [alertOf(zoneEnterFactsSchema), alertOf(zoneExitFactsSchema), alertOf(zoneDwellFactsSchema), alertOf(zonePresenceFactsSchema)]),
+  alertOf(lineFactsSchema),
+  z.discriminatedUnion('trigger', [alertOf(countPeriodicFactsSchema), alertOf(countAboveFactsSchema), alertOf(countBelowFactsSchema)]),
+  alertOf(stationaryFactsSchema),
+  alertOf(motionFactsSchema),
+  alertOf(testFactsSchema),
+]);
 export type AlertPayload = z.infer<typeof alertSchema>;
 
 export const streamStateSchema = z.strictObject({

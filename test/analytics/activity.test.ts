@@ -8,6 +8,8 @@ import { zoneRuleSchema } from '../../daemon/config/schema.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import { silentLogger } from '../../daemon/log.js';
 import { EventStore } from '../../daemon/store/event-store.js';
+import { storedFacts, triggerOf } from '../../daemon/events/event-kinds.js';
+import { eventOf } from '../../daemon/events/event-record.js';
 import type { Frame } from '../../daemon/video/frame.js';
 import { tempDir } from '../helpers/shared.js';
 
@@ -25,10 +27,7 @@ test('one activity, one stored event: started once, ended on the same event, not
   const store = EventStore.open(await tempDir(t));
   t.after(() => store.close());
   const sink: EventSink = {
-    record: (hit) => store.recordEvent({
-      ts: hit.ts, stream: hit.streamId, rule: hit.ruleId, severity: hit.severity, kind: hit.kind,
-      payload: { objects: hit.objects.map(({ label, score, box }) => ({ label, score, box })), ...(hit.activity ? { activity: hit.activity } : {}) },
-    }).id,
+    record: (hit) => store.recordEvent(eventOf(hit)).id,
     end: (end) => {
       assert.ok(store.mergePayload(end.eventId, { ended_at: end.ts, duration_s: (end.ts - end.startedTs) / 1000, end_reason: end.reason }));
     },
@@ -50,7 +49,7 @@ test('one activity, one stored event: started once, ended on the same event, not
   await analyzer.run(new AbortController().signal);
 
   const events = store.listEvents({ order: 'asc' });
-  const view = events.map((e) => ({ rule: e.rule, activity: e.payload['activity'], ts: e.ts, ended_at: e.payload['ended_at'], end_reason: e.payload['end_reason'] }));
+  const view = events.map((e) => ({ rule: e.rule, activity: triggerOf(storedFacts(e.kind, e.payload)), ts: e.ts, ended_at: e.payload['ended_at'], end_reason: e.payload['end_reason'] }));
   assert.deepEqual(view, [
     // enters at frame 6; 2 s inside falls in the detector's gap (frames 20-29), where the track is
     // lost and rules do not move it, so dwell opens when it is re-found at frame 30, as the same

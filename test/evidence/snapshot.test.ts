@@ -55,7 +55,7 @@ test('a snapshot is encoded by GStreamer, stored, queued on …/evidence with th
   const store = EventStore.open(dir);
   t.after(() => store.close());
   const event = store.recordEvent({ ...newEvent(1), payload: { objects: [{ label: 'person', score: 0.9, box: [100, 60, 300, 300] }], activity: 'enter' } },
-    alertOutbox(device, { activity: 'start' }));
+    alertOutbox(device, { phase: 'start' }));
   const stored: string[] = [];
   const evidence = new EvidenceService({
     config: evidenceSchema.parse({}), storageDir: dir, device, store, log: silentLogger(), onStored: (id) => stored.push(id),
@@ -92,12 +92,12 @@ test('a snapshot is encoded by GStreamer, stored, queued on …/evidence with th
   assert.deepEqual([...jpegRow.blob.subarray(0, 2)], [0xff, 0xd8]);
 
   // The activity's end names the snapshot.
-  store.enqueueForEvent(event.id, alertOutbox(device, { activity: 'end', ts: event.ts + 5000 }), {
+  store.enqueueForEvent(event.id, alertOutbox(device, { phase: 'end', ts: event.ts + 5000 }), {
     merge: { ended_at: new Date(event.ts + 5000).toISOString(), duration_s: 5, end_reason: 'exit' },
   });
-  const end = alertSchema.parse(alertPayload(device, store.getEvent(event.id)!, { activity: 'end' }));
+  const end = alertSchema.parse(alertPayload(device, store.getEvent(event.id)!, { phase: 'end' }));
   assert.deepEqual(end.snapshot, { ref: `${event.id}.jpg`, topic: 'vigil/v1/depot/box-1/evidence', bytes: snap.bytes, width: 320, height: 180 });
-  assert.equal(alertPayload(device, store.getEvent(event.id)!, { activity: 'start' }).snapshot, undefined, 'only the end carries it');
+  assert.equal(alertPayload(device, store.getEvent(event.id)!, { phase: 'start' }).snapshot, undefined, 'only the end carries it');
 
   // Through a real broker: the JPEG arrives as is, with the event id and content type, after the alert.
   const broker = await startMosquitto(t);

@@ -29,8 +29,8 @@ test('count: below and periodic counts', () => {
     { ts: 1600, tracks: [at(1, 100, 100)] },
     { ts: 2000, tracks: [at(1, 100, 100)] },
   ]);
-  assert.deepEqual(brief(outs), ['start below@0', 'instant count@0', 'end below@500 cleared', 'instant count@1000', 'instant count@2000']);
-  const counts = outs.flatMap((o) => (o.type === 'instant' ? [o.hit.details?.['count']] : []));
+  assert.deepEqual(brief(outs), ['start below@0', 'instant periodic@0', 'end below@500 cleared', 'instant periodic@1000', 'instant periodic@2000']);
+  const counts = outs.flatMap((o) => (o.type === 'instant' && o.hit.facts.kind === 'count' ? [o.hit.facts.count] : []));
   assert.deepEqual(counts, [0, 1, 1]);
 });
 

@@ -7,6 +7,7 @@ import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import { Tracker } from '../../daemon/analytics/tracker/index.js';
 import type { ActivityEnd } from '../../daemon/analytics/ports.js';
 import type { RuleHit } from '../../daemon/analytics/rules/types.js';
+import { trackOf, triggerOf } from '../../daemon/events/event-kinds.js';
 import { streamSchema, zoneRuleSchema } from '../../daemon/config/schema.js';
 import { loadDetector } from '../../daemon/inference/detector.js';
 import { silentLogger } from '../../daemon/log.js';
@@ -69,7 +70,7 @@ test('one-by-one-person-detection.mp4 → NanoDet-m → tracker → zone: 6 stay
     },
     detector, motion: null, rules: [rule], tracker: new Tracker(config.tracker), log,
     sink: {
-      record: (h) => { starts.push(h); return `${h.activity}-${starts.length}`; },
+      record: (h) => { starts.push(h); return `${triggerOf(h.facts)}-${starts.length}`; },
       end: (e) => { ends.push(e); },
     },
   });
@@ -77,14 +78,14 @@ test('one-by-one-person-detection.mp4 → NanoDet-m → tracker → zone: 6 stay
 
   const at = (ts: number): number => (ts - t0) / 1000;
   const story = [
-    ...starts.map((h) => `${at(h.ts).toFixed(1)} s ${String(h.activity)} track ${h.trackId}`),
+    ...starts.map((h) => `${at(h.ts).toFixed(1)} s ${triggerOf(h.facts)} track ${trackOf(h.facts)}`),
     ...ends.map((e) => `${at(e.ts).toFixed(1)} s end ${e.eventId} (${e.reason}, ${((e.ts - e.startedTs) / 1000).toFixed(1)} s)`),
   ].join('; ');
   t.diagnostic(`${analyzer.stats.framesAnalysed} frames: ${story}`);
   assert.ok(analyzer.stats.framesAnalysed >= 270, `${analyzer.stats.framesAnalysed} frames analysed`);
 
-  const enters = starts.filter((h) => h.activity === 'enter');
-  const dwells = starts.filter((h) => h.activity === 'dwell');
+  const enters = starts.filter((h) => triggerOf(h.facts) === 'enter');
+  const dwells = starts.filter((h) => triggerOf(h.facts) === 'dwell');
   assert.equal(enters.length, 6, story);
   assert.equal(dwells.length, 3, story);
   // The dwells open 13 s into persons 2, 3 and 5's stays: inside their windows in the clip.
@@ -92,7 +93,7 @@ test('one-by-one-person-detection.mp4 → NanoDet-m → tracker → zone: 6 stay
   dwells.forEach((h, i) => {
     const [from, to] = windows[i]!;
     assert.ok(at(h.ts) >= from + 13 && at(h.ts) <= to, `dwell ${i + 1} at ${at(h.ts)} s, expected in ${from + 13}-${to} s`);
-    assert.equal(h.details?.['dwell_s'] !== undefined && Number(h.details['dwell_s']) >= 13, true);
+    assert.ok(h.facts.kind === 'zone' && h.facts.trigger === 'dwell' && h.facts.dwell_s >= 13, JSON.stringify(h.facts));
   });
   // Every activity closes when its person leaves: seen walking out (exit) or, for persons 2 and 3
   // who walk off fastest, lost by the tracker between two frames at 2 fps and removed a couple of
@@ -109,9 +110,9 @@ test('one-by-one-person-detection.mp4 → NanoDet-m → tracker → zone: 6 stay
   });
   // Each dwell belongs to the track of an enter and closes with it.
   for (const d of dwells) {
-    const enter = enters.find((e) => e.trackId === d.trackId);
-    assert.ok(enter, `dwell of track ${d.trackId} has its enter`);
-    const endOf = (h: RuleHit): number | undefined => ends.find((e) => e.eventId === `${h.activity}-${starts.indexOf(h) + 1}`)?.ts;
+    const enter = enters.find((e) => trackOf(e.facts) === trackOf(d.facts));
+    assert.ok(enter, `dwell of track ${trackOf(d.facts)} has its enter`);
+    const endOf = (h: RuleHit): number | undefined => ends.find((e) => e.eventId === `${triggerOf(h.facts)}-${starts.indexOf(h) + 1}`)?.ts;
     assert.equal(endOf(d), endOf(enter));
   }
 });

@@ -1,6 +1,7 @@
 import type { Box } from '../../daemon/inference/types.js';
 import type { RuleInput, RuleOutput, Rule } from '../../daemon/analytics/rules/index.js';
 import type { TrackedObject } from '../../daemon/analytics/tracker/index.js';
+import { triggerOf } from '../../daemon/events/event-kinds.js';
 
 /** A confirmed track whose bottom centre is at (x, y): a 20×40 box standing on that point. */
 export function at(id: number, x: number, y: number, extra: Partial<TrackedObject> = {}): TrackedObject {
@@ -30,6 +31,6 @@ export const brief = (outs: readonly (RuleOutput & { at: number })[]): string[] 
   switch (o.type) {
     case 'start': return `start ${o.key}@${o.at}`;
     case 'end': return `end ${o.key}@${o.at} ${o.reason}`;
-    case 'instant': return `instant ${o.hit.activity ?? ''}${o.hit.details?.['direction'] !== undefined ? ` ${String(o.hit.details['direction'])}` : ''}@${o.at}`;
+    case 'instant': return `instant ${triggerOf(o.hit.facts)}${o.hit.facts.kind === 'line' ? ` ${o.hit.facts.direction}` : ''}@${o.at}`;
   }
 });

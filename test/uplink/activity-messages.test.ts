@@ -6,72 +6,40 @@ import { alertOutbox } from '../../daemon/uplink/alert-message.js';
 import { alertSchema, type AlertPayload } from '../../daemon/uplink/payloads.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
-import { alertEvent, device, mqttConfig, openStore, startUplink, subscribe, type Received } from './harness.js';
+import type { RuleHit } from '../../daemon/analytics/rules/types.js';
+import { endMerge, endOptions, eventOf, startOptions, updateOptions } from '../../daemon/events/event-record.js';
+import { alertEvent, device, openStore, mqttConfig, startUplink, subscribe, type Received } from './harness.js';
 
-/** What the daemon's sink does (daemon/app.ts), step by step, so that each message can be awaited. */
-function start(store: EventStore, i: number, trackId = 7): StoredEvent {
+/**
+ * The outbox side of an activity's messages: coalescing, an end for an evicted event, a queued end
+ * across a restart. The stored event and each message's options come from the daemon's own
+ * builders (daemon/events/event-record.ts); the whole path from a real rule through the App's sink
+ * to a subscriber is test/events/contract.test.ts.
+ */
+const stay = (i: number, trackId: number): RuleHit => {
   const e = alertEvent(i);
-  return store.recordEvent({ ...e, payload: { ...e.payload, activity: 'enter', track_id: trackId } }, alertOutbox(device, { activity: 'start' }));
+  return { ruleId: e.rule, streamId: e.stream, severity: e.severity, ts: e.ts, objects: e.payload.objects.map((o) => ({ ...o, classId: 0 })),
+    facts: { kind: 'zone', trigger: 'enter', track_id: trackId } };
+};
+
+function start(store: EventStore, i: number, trackId = 7): StoredEvent {
+  return store.recordEvent(eventOf(stay(i, trackId)), alertOutbox(device, startOptions(true)));
 }
 
 function update(store: EventStore, id: string, ts: number, x: number): void {
-  store.enqueueForEvent(id, alertOutbox(device, { activity: 'update', ts, objects: [{ label: 'person', score: 0.8, box: [x, 50, x + 80, 300] }] }),
-    { supersede: ['update'] });
+  store.enqueueForEvent(id, alertOutbox(device, updateOptions({ eventId: id, ruleId: 'r', streamId: 'gate', ts,
+    objects: [{ classId: 0, label: 'person', score: 0.8, box: [x, 50, x + 80, 300] }] })), { supersede: ['update'] });
 }
 
 function end(store: EventStore, id: string, startedTs: number, ts: number): StoredEvent | undefined {
-  return store.enqueueForEvent(id, alertOutbox(device, { activity: 'end', ts }), {
-    merge: { ended_at: new Date(ts).toISOString(), duration_s: (ts - startedTs) / 1000, end_reason: 'exit' },
-    supersede: ['update'],
-  });
+  const e = { eventId: id, ruleId: 'r', streamId: 'gate', startedTs, ts, reason: 'exit' as const, details: { inside_s: (ts - startedTs) / 1000 } };
+  return store.enqueueForEvent(id, alertOutbox(device, endOptions(e)), { merge: endMerge(e), supersede: ['update'] });
 }
 
 const alerts = (messages: Received[]): AlertPayload[] =>
   messages.filter((m) => m.topic.endsWith('/alerts')).map((m) => alertSchema.parse(m.json));
 
 const queued = (store: EventStore): AlertPayload[] => store.peekOutbox(100).map((r) => alertSchema.parse(JSON.parse(r.payload)));
-
-test('an activity reaches the hub as start, update and end with one id, in order; a one-off event has no activity', async (t) => {
-  const broker = await startMosquitto(t);
-  const store = await openStore(t);
-  const hub = await subscribe(t, broker.url, `vigil/v1/${device.site}/${device.id}/#`);
-  const uplink = startUplink(t, { config: mqttConfig(broker.url), outbox: store });
-  await waitFor('the uplink to connect', () => uplink.status().connected || undefined);
-
-  const opened = start(store, 1);
-  uplink.notify();
-  await waitFor('the start at the hub', () => alerts(hub.messages).length === 1 || undefined);
-  update(store, opened.id, opened.ts + 30_000, 140);
-  uplink.notify();
-  await waitFor('the update at the hub', () => alerts(hub.messages).length === 2 || undefined);
-  assert.ok(end(store, opened.id, opened.ts, opened.ts + 45_500));
-  const oneOff = store.recordEvent(alertEvent(2), alertOutbox(device));
-  uplink.notify();
-  const got = await waitFor('end and one-off at the hub', () => (alerts(hub.messages).length >= 4 ? alerts(hub.messages) : undefined));
-
-  const mine = got.filter((m) => m.id === opened.id);
-  assert.deepEqual(mine.map((m) => m.activity), ['start', 'update', 'end']);
-  assert.deepEqual(mine.map((m) => m.track_id), [7, 7, 7]);
-  assert.deepEqual(mine.map((m) => m.ts), [opened.ts, opened.ts + 30_000, opened.ts + 45_500].map((ms) => new Date(ms).toISOString()));
-  assert.deepEqual(mine[1]?.objects, [{ label: 'person', score: 0.8, box: [140, 50, 220, 300] }]);
-  const closed = mine[2];
-  assert.equal(closed?.ended_at, new Date(opened.ts + 45_500).toISOString());
-  assert.equal(closed.duration_s, 45.5);
-  assert.equal(closed.end_reason, 'exit');
-  assert.deepEqual(closed.objects, mine[0]?.objects, 'the end carries the objects of the start');
-  for (const m of hub.messages.filter((x) => (x.json as { id?: unknown }).id === opened.id)) {
-    assert.deepEqual(m.userProperties, { event_id: opened.id });
-  }
-  const single = got.find((m) => m.id === oneOff.id);
-  assert.ok(single);
-  assert.equal('activity' in single, false);
-  assert.equal('track_id' in single, false);
-  assert.equal('ended_at' in single, false);
-  // The stored event keeps its start and gains the end's facts.
-  const stored = store.getEvent(opened.id);
-  assert.equal(stored?.payload['end_reason'], 'exit');
-  assert.equal(stored.payload['activity'], 'enter');
-});
 
 test('updates are coalesced while queued: one pending update per activity, none once the end is queued', async (t) => {
   const store = await openStore(t);
@@ -82,13 +50,13 @@ test('updates are coalesced while queued: one pending update per activity, none 
   update(store, a.id, a.ts + 60_000, 120);
   update(store, a.id, a.ts + 90_000, 130);
   let rows = queued(store);
-  assert.deepEqual(rows.map((m) => [m.id, m.activity]), [[a.id, 'start'], [b.id, 'start'], [b.id, 'update'], [a.id, 'update']]);
+  assert.deepEqual(rows.map((m) => [m.id, m.phase]), [[a.id, 'start'], [b.id, 'start'], [b.id, 'update'], [a.id, 'update']]);
   assert.deepEqual(rows[3]?.objects[0]?.box, [130, 50, 210, 300], 'the newest update is the one kept');
   assert.equal(store.peekOutbox(100).every((r) => r.eventId === (JSON.parse(r.payload) as { id: string }).id), true);
 
   assert.ok(end(store, a.id, a.ts, a.ts + 100_000));
   rows = queued(store);
-  assert.deepEqual(rows.map((m) => [m.id, m.activity]), [[a.id, 'start'], [b.id, 'start'], [b.id, 'update'], [a.id, 'end']]);
+  assert.deepEqual(rows.map((m) => [m.id, m.phase]), [[a.id, 'start'], [b.id, 'start'], [b.id, 'update'], [a.id, 'end']]);
   // Same priority as the start: an end is never stuck behind less urgent traffic than its start.
   assert.deepEqual(new Set(store.peekOutbox(100).map((r) => r.priority)), new Set([1]));
 });
@@ -111,7 +79,11 @@ test('a queued end survives a restart of the store and reaches the hub after its
   const hub = await subscribe(t, broker.url, `vigil/v1/${device.site}/${device.id}/alerts`);
   startUplink(t, { config: mqttConfig(broker.url), outbox: store });
   const got = await waitFor('start and end at the hub', () => (alerts(hub.messages).length >= 2 ? alerts(hub.messages) : undefined));
-  assert.deepEqual(got.map((m) => [m.id, m.activity]), [[opened.id, 'start'], [opened.id, 'end']]);
+  assert.deepEqual(got.map((m) => [m.id, m.phase]), [[opened.id, 'start'], [opened.id, 'end']]);
+  // The kind's facts ride on every message; the end's additions (seconds inside) on the end; the
+  // first revision's `activity` repeats the phase.
+  assert.deepEqual(got.map((m) => (m.kind === 'zone' && m.trigger === 'enter' ? [m.track_id, m.inside_s, m.activity] : null)),
+    [[7, undefined, 'start'], [7, 12, 'end']]);
   assert.equal(got[1]?.duration_s, 12);
   assert.deepEqual(hub.messages.map((m) => m.userProperties), [{ event_id: opened.id }, { event_id: opened.id }]);
   await waitFor('the outbox to empty', () => store.outboxStats().depth === 0 || undefined);

@@ -27,7 +27,16 @@ test('the contract names every topic, its QoS and retain flag, and the de-duplic
   assert.equal(doc.operations['sendState']?.bindings.mqtt.retain, true);
   // Every message the device sends is QoS 1, except command replies, which are worthless once late.
   assert.ok(Object.entries(doc.operations).every(([name, o]) => o.bindings.mqtt.qos === (name === 'sendReply' ? 0 : 1)));
-  assert.ok(doc.components.schemas['alert']?.required?.includes('id'));
+  // The alert is a union on `kind` (zone and count: on `trigger` within it); every branch carries
+  // the id and the kind, and the facts that make the kind worth sending.
+  type Branch = { required?: string[]; properties?: Record<string, unknown>; oneOf?: Branch[] };
+  const leaves = (s: Branch | undefined): Branch[] => (s?.oneOf ? s.oneOf.flatMap(leaves) : s ? [s] : []);
+  const alert = leaves(doc.components.schemas['alert'] as Branch | undefined);
+  assert.equal(alert.length, 12, 'presence, 4 zone triggers, line, 3 count triggers, stationary, motion, test');
+  assert.ok(alert.every((b) => b.required?.includes('id') && b.required.includes('kind')));
+  const line = alert.find((b) => JSON.stringify(b.properties?.['kind']).includes('"line"'));
+  assert.deepEqual(['direction', 'track_id'].filter((f) => line?.required?.includes(f)), ['direction', 'track_id']);
+  assert.ok(alert.filter((b) => JSON.stringify(b.properties?.['kind']).includes('"count"')).every((b) => b.required?.includes('count')));
   // The storage message is a union on `kind`, each branch carrying the id.
   const storage = doc.components.schemas['storage'];
   assert.equal(storage?.oneOf?.length, 2);

@@ -50,6 +50,7 @@ test('the alert payload follows vigil.alert/1 and is routed by severity', () => 
     severity: 'warning',
     ts: '2025-03-04T05:06:07.089Z',
     objects: [{ label: 'truck', score: 0.5, box: [1.5, 2, 300, 400] }],
+    kind: 'presence',
   });
   const toOutbox = alertOutbox(device);
   assert.equal(toOutbox(event).topic, 'vigil/v1/plant-a/box-1/events');

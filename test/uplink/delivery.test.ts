@@ -40,6 +40,7 @@ test('alerts reach a subscriber with the payload contract and event_id, and leav
       severity: e.severity,
       ts: new Date(e.ts).toISOString(),
       objects: e.payload.objects,
+      kind: 'presence',
     });
   }
   await waitFor('the outbox to empty', () => store.outboxStats().depth === 0 || undefined);

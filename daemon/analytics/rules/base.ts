@@ -3,6 +3,7 @@ import type { Point } from '../geometry.js';
 import type { TrackedObject } from '../tracker/index.js';
 import { anchorPoint, toPixelLength, toPixels, type PxReference } from './geometry.js';
 import { inSchedule } from './schedule.js';
+import type { RuleFacts } from '../../events/event-kinds.js';
 import { asObject, type Rule, type RuleHit, type RuleInput, type RuleOutput } from './types.js';
 
 type TrackRuleConfig = ZoneRuleConfig | LineRuleConfig | CountRuleConfig | StationaryRuleConfig;
@@ -82,10 +83,8 @@ export abstract class TrackRule<C extends TrackRuleConfig> implements Rule {
     for (const k of this.lastStart.keys()) if (k.startsWith(prefix)) this.lastStart.delete(k);
   }
 
-  protected hit(ts: number, activity: string, objects: readonly TrackedObject[], extra: Partial<Pick<RuleHit, 'trackId' | 'details'>> = {}): RuleHit {
-    return {
-      kind: this.config.kind, ruleId: this.config.id, streamId: this.config.stream, severity: this.config.severity,
-      ts, activity, objects: objects.map(asObject), ...extra,
-    };
+  /** `facts` must be of this rule's kind; the type cannot say so because subclasses share this base. */
+  protected hit(ts: number, objects: readonly TrackedObject[], facts: RuleFacts): RuleHit {
+    return { ruleId: this.config.id, streamId: this.config.stream, severity: this.config.severity, ts, objects: objects.map(asObject), facts };
   }
 }

@@ -33,23 +33,23 @@ export class CountRule extends TrackRule<CountRuleConfig> {
 
     const out: RuleOutput[] = [];
     const { above, below, every_s: every } = this.config;
-    if (above !== undefined) this.threshold('above', this.count > above, ts, out);
-    if (below !== undefined) this.threshold('below', this.count < below, ts, out);
+    if (above !== undefined) this.threshold('above', above, this.count > above, ts, out);
+    if (below !== undefined) this.threshold('below', below, this.count < below, ts, out);
     if (every !== undefined && (this.nextPeriodic === null || ts >= this.nextPeriodic)) {
       // Periods are counted from the first frame; a long gap gives one late count, not a burst.
       this.nextPeriodic = this.nextPeriodic === null ? ts + every * 1000 : Math.max(this.nextPeriodic + every * 1000, ts);
       if (this.mayStart('periodic', ts)) {
-        out.push({ type: 'instant', hit: this.hit(ts, 'count', [...this.inside.values()], { details: { count: this.count } }) });
+        out.push({ type: 'instant', hit: this.hit(ts, [...this.inside.values()], { kind: 'count', trigger: 'periodic', count: this.count }) });
       }
     }
     return out;
   }
 
-  private threshold(which: 'above' | 'below', holds: boolean, ts: number, out: RuleOutput[]): void {
+  private threshold(which: 'above' | 'below', threshold: number, holds: boolean, ts: number, out: RuleOutput[]): void {
     if (holds && !this.open[which]) {
       if (!this.mayStart(which, ts)) return;
       this.open[which] = true;
-      out.push({ type: 'start', key: which, hit: this.hit(ts, which, [...this.inside.values()], { details: { count: this.count } }) });
+      out.push({ type: 'start', key: which, hit: this.hit(ts, [...this.inside.values()], { kind: 'count', trigger: which, count: this.count, threshold }) });
     } else if (!holds && this.open[which]) {
       this.open[which] = false;
       out.push({ type: 'end', key: which, ts, reason: 'cleared', details: { count: this.count } });

@@ -49,7 +49,7 @@ export class LineRule extends TrackRule<LineRuleConfig> {
         const wanted = this.config.direction === 'both' || this.config.direction === direction;
         if (wanted && this.qualifies(t, ts) && this.mayStart(`${t.id}/${direction}`, ts)) {
           this.counts[direction] += 1;
-          out.push({ type: 'instant', hit: this.hit(ts, 'crossing', [t], { trackId: t.id, details: { direction } }) });
+          out.push({ type: 'instant', hit: this.hit(ts, [t], { kind: 'line', direction, track_id: t.id }) });
         }
       }
       st.side = side;

@@ -30,6 +30,6 @@ export class PresenceOnFrames implements Rule {
     }
     if (!inSchedule(ts, this.config.schedule)) return [];
     const hit = this.inner.evaluate(ts, detections);
-    return hit ? [{ type: 'instant', hit: { ...hit, activity: 'presence' } }] : [];
+    return hit ? [{ type: 'instant', hit }] : [];
   }
 }

@@ -46,7 +46,7 @@ export class StationaryRule extends TrackRule<StationaryRuleConfig> {
       if (rest.state === 'settling' && ts - rest.since >= this.config.stationary_s * 1000) {
         rest.state = this.mayStart(`${t.id}/stationary`, ts) ? 'open' : 'held';
         if (rest.state === 'open') {
-          out.push({ type: 'start', key: `${t.id}`, hit: this.hit(ts, 'stationary', [t], { trackId: t.id, details: { still_s: (ts - rest.since) / 1000 } }) });
+          out.push({ type: 'start', key: `${t.id}`, hit: this.hit(ts, [t], { kind: 'stationary', track_id: t.id, stationary_s: (ts - rest.since) / 1000 }) });
         }
       }
     }
@@ -60,6 +60,6 @@ export class StationaryRule extends TrackRule<StationaryRuleConfig> {
 
   private close(id: number, rest: Rest, ts: number, reason: 'exit' | 'moved' | 'track_lost', out: RuleOutput[]): void {
     this.rests.delete(id);
-    if (rest.state === 'open') out.push({ type: 'end', key: `${id}`, ts, reason, details: { still_s: (ts - rest.since) / 1000 } });
+    if (rest.state === 'open') out.push({ type: 'end', key: `${id}`, ts, reason, details: { stationary_s: (ts - rest.since) / 1000 } });
   }
 }

@@ -1,24 +1,23 @@
 import type { RuleKind, Severity } from '../../config/schema.js';
+import type { ActivityEndFacts, RuleFacts } from '../../events/event-kinds.js';
 import type { Detection } from '../../inference/types.js';
 import type { TrackedObject } from '../tracker/index.js';
 import type { Frame } from '../../video/frame.js';
 import type { PxReference } from './geometry.js';
 
-/** What a rule reports; the sink stores it as one event. */
+/** What a rule reports; the event recorder stores it as one event. */
 export interface RuleHit {
-  kind: RuleKind | 'motion';
   ruleId: string;
   streamId: string;
   severity: Severity;
   /** Wall-clock time of the frame that completed the match, ms since epoch. */
   ts: number;
   objects: Detection[];
-  /** What happened, within the kind: enter, exit, dwell, presence, crossing, above, below, count, stationary. */
-  activity?: string;
-  /** The track the activity belongs to; absent for zone-wide activities and frame-based presence. */
-  trackId?: number;
-  /** Kind-specific facts (crossing direction, count, seconds inside); stored in the event payload. */
-  details?: Record<string, string | number>;
+  /**
+   * The kind and what happened, typed per kind (events/event-kinds.ts): a crossing's direction and
+   * track, a count and its threshold, a dwell's seconds. Stored and sent to the hub as they are.
+   */
+  facts: RuleFacts;
   /**
    * Set by the analysis loop, not by rules: when the frame's inference finished (wall clock, ms,
    * sub-ms; tiers/clock.ts), which the response tiers are measured from, and the analysis frame
@@ -40,7 +39,7 @@ export type EndReason = 'exit' | 'moved' | 'track_lost' | 'cleared' | 'stream_en
  */
 export type RuleOutput =
   | { type: 'start'; key: string; hit: RuleHit }
-  | { type: 'end'; key: string; ts: number; reason: EndReason; details?: Record<string, string | number> }
+  | { type: 'end'; key: string; ts: number; reason: EndReason; details?: ActivityEndFacts }
   | { type: 'instant'; hit: RuleHit };
 
 /** One analysed frame as rules see it; positions in source pixels. */

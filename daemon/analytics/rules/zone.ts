@@ -72,7 +72,7 @@ export class ZoneRule extends TrackRule<ZoneRuleConfig> {
     this.stays.set(t.id, stay);
     if (this.wants.has('enter') && this.mayStart(`${t.id}/enter`, ts)) {
       stay.enterOpen = true;
-      out.push({ type: 'start', key: `enter/${t.id}`, hit: this.hit(ts, 'enter', [t], { trackId: t.id }) });
+      out.push({ type: 'start', key: `enter/${t.id}`, hit: this.hit(ts, [t], { kind: 'zone', trigger: 'enter', track_id: t.id }) });
     }
     this.dwell(t, stay, ts, out);
   }
@@ -81,7 +81,7 @@ export class ZoneRule extends TrackRule<ZoneRuleConfig> {
     if (!this.wants.has('dwell') || stay.dwell !== 'waiting' || ts - stay.since < this.config.dwell_s * 1000) return;
     stay.dwell = this.mayStart(`${t.id}/dwell`, ts) ? 'open' : 'held';
     if (stay.dwell === 'held') return;
-    out.push({ type: 'start', key: `dwell/${t.id}`, hit: this.hit(ts, 'dwell', [t], { trackId: t.id, details: { dwell_s: (ts - stay.since) / 1000 } }) });
+    out.push({ type: 'start', key: `dwell/${t.id}`, hit: this.hit(ts, [t], { kind: 'zone', trigger: 'dwell', track_id: t.id, dwell_s: (ts - stay.since) / 1000 }) });
   }
 
   private leave(id: number, stay: Stay, ts: number, reason: 'exit' | 'track_lost', out: RuleOutput[]): void {
@@ -91,7 +91,7 @@ export class ZoneRule extends TrackRule<ZoneRuleConfig> {
     if (stay.dwell === 'open') out.push({ type: 'end', key: `dwell/${id}`, ts, reason, details });
     // A track that vanished inside did not walk out: only a seen exit is reported as one.
     if (reason === 'exit' && this.wants.has('exit') && !this.wants.has('enter') && this.mayStart(`${id}/exit`, ts)) {
-      out.push({ type: 'instant', hit: this.hit(ts, 'exit', [stay.last], { trackId: id, details }) });
+      out.push({ type: 'instant', hit: this.hit(ts, [stay.last], { kind: 'zone', trigger: 'exit', track_id: id, ...details }) });
     }
   }
 
@@ -101,7 +101,7 @@ export class ZoneRule extends TrackRule<ZoneRuleConfig> {
     if (occupied && !this.occupied) {
       if (!this.mayStart('presence', ts)) return;
       this.occupied = true;
-      out.push({ type: 'start', key: 'presence', hit: this.hit(ts, 'presence', [...this.stays.values()].map((s) => s.last), { details: { count: this.stays.size } }) });
+      out.push({ type: 'start', key: 'presence', hit: this.hit(ts, [...this.stays.values()].map((s) => s.last), { kind: 'zone', trigger: 'presence', count: this.stays.size }) });
     } else if (!occupied && this.occupied) {
       this.occupied = false;
       out.push({ type: 'end', key: 'presence', ts, reason: 'cleared' });
