@@ -137,6 +137,7 @@ export class App implements LiveTarget {
     // recover: a corrupt database is moved aside and reported instead of failing every restart.
     const store = EventStore.open(cfg.storage.dir, {
       recover: true, budgetBytes: cfg.storage.max_db_mb * 1024 * 1024, notices: storageOutbox(cfg.device),
+      disk: { reserveBytes: cfg.storage.reserve_mb !== undefined ? cfg.storage.reserve_mb * 1024 * 1024 : null },
       log: this.rootLog.child({ component: 'store' }),
     });
     this.store = store;
@@ -172,6 +173,7 @@ export class App implements LiveTarget {
     });
     store.onUplinked = (eventId, at) => tiers.uplinked(eventId, at);
     store.onEvicted = () => tiers.evidence.prune(true);
+    store.onSpaceNeeded = (bytes) => tiers.evidence.free(bytes);
     tiers.start(cfg.rules.some((r) => cfg.evidence.enabled && cfg.evidence.severities.includes(r.severity)));
     this.tiers = tiers;
 

@@ -37,6 +37,12 @@ export const storageSchema = z.strictObject({
    */
   max_db_mb: z.number().positive().max(1_048_576).default(1024),
   /**
+   * Free space kept on the filesystem of `dir`, MiB. Below it vigild frees space before SQLite can
+   * meet a full disk: the WAL, then the oldest evidence snapshots, then events by the order above.
+   * Absent: 2 % of the filesystem, at least 16 and at most 512 MiB, never more than a quarter of it.
+   */
+  reserve_mb: z.number().min(0).max(1_048_576).optional(),
+  /**
    * Degraded mode (docs/storage-faults.md): events held in memory while the database takes no
    * writes (read-only, full or failing disk), at most this many; beyond it the least severe, oldest
    * go first, counted and reported. At about 1 KiB per event the default is about 10 MiB.

@@ -174,6 +174,31 @@ export class EvidenceService {
     }
   }
 
+  /**
+   * Deletes the oldest snapshots until `bytes` are freed or none is left; returns the bytes freed.
+   * The store calls it (onSpaceNeeded) when the filesystem is short of its reserve or full: a
+   * picture is given up before any event.
+   */
+  free(bytes: number): number {
+    let freed = 0;
+    try {
+      const { store } = this.opts;
+      while (freed < bytes) {
+        const oldest = store.oldestSnapshots(32);
+        if (oldest.length === 0) break;
+        for (const s of oldest) {
+          if (freed >= bytes) break;
+          this.remove(s);
+          freed += s.bytes;
+        }
+      }
+      if (freed > 0) this.opts.log.warn({ freed_bytes: freed, wanted_bytes: Math.round(bytes) }, 'disk short of its reserve: deleted the oldest evidence snapshots');
+    } catch (err) {
+      this.opts.log.warn({ err: errorMessage(err) }, 'cannot free evidence snapshots');
+    }
+    return freed;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     const encoder = this.encoder;

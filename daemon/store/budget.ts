@@ -1,11 +1,13 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Severity } from '../config/schema.js';
-import type { LostBySeverity } from './types.js';
+import { STORAGE_EVENT_KIND, type LostBySeverity } from './types.js';
 
 /** What one enforcement run removed. */
 export interface EvictionRun {
   delivered: number;
   lost: LostBySeverity;
+  /** Evidence JPEGs dropped from the outbox before the hub had them; their events are kept. */
+  snapshots: number;
   /** Frame times (ms) of the oldest and newest event lost undelivered; null when none was. */
   oldestLostTs: number | null;
   newestLostTs: number | null;
@@ -14,9 +16,11 @@ export interface EvictionRun {
 }
 
 /**
- * The eviction order. Delivered events cost the hub nothing; after them, pending events from the
- * least to the most severe, so that a backlog of motion reports is given up long before one alert.
- * Within a class the oldest go first: the newest alert is the one an operator acts on.
+ * The eviction order. Delivered events cost the hub nothing; then the evidence JPEGs still queued
+ * (a picture is tens of KiB, an event one); then pending events from the least to the most severe,
+ * so that a backlog of motion reports is given up long before one alert. Within a class the oldest
+ * go first: the newest alert is the one an operator acts on. Storage events still pending (eviction
+ * and quarantine reports) are never chosen: they are how the hub learns what was given up.
  */
 const PENDING_ORDER: readonly Severity[] = ['info', 'warning', 'alert', 'critical'];
 
@@ -36,6 +40,15 @@ export class DiskBudget {
   private readonly oldestPending: Statement<[string, number], { id: string; ts: number }>;
   private readonly deleteOutboxOf: Statement<[string]>;
   private readonly deleteEvent: Statement<[string]>;
+  private readonly oldestBlobs: Statement<[number], { seq: number }>;
+  private readonly deleteSeq: Statement<[number]>;
+
+  /**
+   * At most this many bytes of pages freed per `evict` call. The store lowers it on a nearly full
+   * filesystem: a delete writes its pages to the WAL before it frees them, so one transaction may
+   * free only what the free space can take as WAL frames; it then evicts in several.
+   */
+  maxFreePerRun = Number.POSITIVE_INFINITY;
 
   /** Eviction stops at `lowWater` × budget, so that it runs now and then instead of at every check. */
   constructor(db: Database, readonly budgetBytes: number, private readonly lowWater = 0.9) {
@@ -45,7 +58,9 @@ export class DiskBudget {
     this.oldestDelivered = db.prepare(`SELECT id FROM events WHERE uplinked_at IS NOT NULL
       ORDER BY created_at LIMIT ?`);
     this.oldestPending = db.prepare(`SELECT id, ts FROM events WHERE severity = ? AND uplinked_at IS NULL
-      ORDER BY created_at LIMIT ?`);
+      AND kind <> '${STORAGE_EVENT_KIND}' ORDER BY created_at LIMIT ?`);
+    this.oldestBlobs = db.prepare('SELECT seq FROM outbox WHERE payload_blob IS NOT NULL ORDER BY seq LIMIT ?');
+    this.deleteSeq = db.prepare('DELETE FROM outbox WHERE seq = ?');
     this.deleteOutboxOf = db.prepare('DELETE FROM outbox WHERE event_id = ?');
     this.deleteEvent = db.prepare('DELETE FROM events WHERE id = ?');
   }
@@ -60,6 +75,12 @@ export class DiskBudget {
     return p ? p.page_count * p.page_size : 0;
   }
 
+  /** Free pages inside the file: SQLite writes there before it grows the file, so they are room on disk. */
+  freeBytes(): number {
+    const p = this.pages.get();
+    return p ? p.freelist_count * p.page_size : 0;
+  }
+
   overBudget(): boolean {
     return this.usedBytes() > this.budgetBytes;
   }
@@ -69,11 +90,12 @@ export class DiskBudget {
    * default) or nothing is left to remove. Call inside a transaction: the caller records the run in
    * the same commit, so an eviction is never without its report.
    */
-  evict(targetBytes = this.budgetBytes * this.lowWater): EvictionRun | null {
+  evict(goalBytes = this.budgetBytes * this.lowWater): EvictionRun | null {
     const usedBefore = this.usedBytes();
+    const targetBytes = Math.max(goalBytes, usedBefore - this.maxFreePerRun);
     if (usedBefore <= targetBytes) return null;
     const run: EvictionRun = {
-      delivered: 0, lost: { info: 0, warning: 0, alert: 0, critical: 0 }, oldestLostTs: null, newestLostTs: null,
+      delivered: 0, lost: { info: 0, warning: 0, alert: 0, critical: 0 }, snapshots: 0, oldestLostTs: null, newestLostTs: null,
       usedBefore, usedAfter: usedBefore,
     };
     // Average bytes per event turns "bytes over" into "rows to delete"; outbox rows and indexes are
@@ -94,6 +116,14 @@ export class DiskBudget {
       run.delivered += rows.length;
       used = this.usedBytes();
     }
+    while (used > targetBytes) {
+      // A few at a time: each is tens of KiB.
+      const rows = this.oldestBlobs.all(8);
+      if (rows.length === 0) break;
+      for (const { seq } of rows) this.deleteSeq.run(seq);
+      run.snapshots += rows.length;
+      used = this.usedBytes();
+    }
     for (const severity of PENDING_ORDER) {
       while (used > targetBytes) {
         const rows = this.oldestPending.all(severity, batch(used));
@@ -109,7 +139,7 @@ export class DiskBudget {
       }
     }
     run.usedAfter = used;
-    return run.delivered + lostCount(run.lost) > 0 ? run : null;
+    return run.delivered + run.snapshots + lostCount(run.lost) > 0 ? run : null;
   }
 }
 

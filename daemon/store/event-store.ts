@@ -3,13 +3,16 @@ import { v7 as uuidv7 } from 'uuid';
 import { severitySchema, type Severity } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import path from 'node:path';
 import { DiskBudget, lostCount, type EvictionRun } from './budget.js';
-import { openDatabase, type OpenOptions } from './open.js';
+import { DiskSpace } from './disk-space.js';
+import { DEFAULT_WAL_LIMIT_BYTES, openDatabase, type OpenOptions } from './open.js';
 import { openWithRecovery, type Quarantine } from './recovery.js';
 import { Annotations, type EventTimings, type Review, type Snapshot, type TimingStage } from './annotations.js';
 import {
-  eventPayloadSchema, STORAGE_EVENT_KIND, type EventQuery, type EvictionTotals, type NewEvent, type OutboxMessage,
-  type OutboxPriorityStats, type OutboxRow, type OutboxStats, type StorageNotice, type StorageStatus, type StoredEvent,
+  eventPayloadSchema, STORAGE_EVENT_KIND, storageNoticeSchema, type EventQuery, type EvictionTotals, type LostBySeverity,
+  type NewEvent, type OutboxMessage, type OutboxPriorityStats, type OutboxRow, type OutboxStats, type StorageDisk,
+  type StorageNotice, type StorageStatus, type StoredEvent,
 } from './types.js';
 
 interface EventRow {
@@ -36,6 +39,14 @@ export interface EventStoreOptions extends OpenOptions {
   budgetCheckEvery?: number;
   /** Builds the outbox message of a storage event (quarantine, eviction); absent: stored only. */
   notices?: ToOutbox;
+  /**
+   * The disk around the database (disk-space.ts): keep `reserveBytes` free on the filesystem of the
+   * database's directory (null: the default rule), hold `ballastBytes` of ballast for a full disk
+   * (default: the WAL bound, at most half the reserve), and check every `checkEveryMs` besides every
+   * `budgetCheckEvery` inserts (evidence and other writers fill the disk between events). Absent:
+   * only the database budget is kept (vigilctl, tests).
+   */
+  disk?: { reserveBytes?: number | null; ballastBytes?: number; checkEveryMs?: number };
   log?: Logger;
 }
 
@@ -76,9 +87,15 @@ export class EventStore {
   private readonly notices: ToOutbox | undefined;
   private readonly log: Logger | undefined;
   private insertsSinceCheck = 0;
-  private readonly evictions: EvictionTotals = {
-    runs: 0, delivered: 0, lost: { info: 0, warning: 0, alert: 0, critical: 0 }, oldestLostTs: null, lastRunAt: null,
+  private evictions: EvictionTotals = {
+    runs: 0, delivered: 0, lost: { info: 0, warning: 0, alert: 0, critical: 0 }, oldestLostTs: null, lastRunAt: null, snapshots: 0,
   };
+  /** The files and filesystem around the database; null without `disk`. */
+  private readonly space: DiskSpace | null;
+  private readonly walLimitBytes: number;
+  private spaceTimer: NodeJS.Timeout | undefined;
+  private reserveShortfalls = 0;
+  private lastShortfallLog = 0;
 
   /** The corrupt database this store replaced at open, if any. */
   readonly quarantine: Quarantine | null;
@@ -100,6 +117,8 @@ export class EventStore {
     this.log = options.log;
     this.budget = options.budgetBytes !== undefined ? new DiskBudget(db, options.budgetBytes) : null;
     this.budgetCheckEvery = Math.max(1, options.budgetCheckEvery ?? 200);
+    this.walLimitBytes = options.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES;
+    this.space = options.disk ? newDiskSpace(path.dirname(db.name), options.disk, this.walLimitBytes) : null;
     this.insertEvent = db.prepare(`INSERT INTO events (id, ts, stream, rule, severity, kind, payload, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     this.insertOutbox = db.prepare(`INSERT INTO outbox (event_id, topic, payload, qos, priority, created_at, payload_blob)
@@ -159,7 +178,12 @@ export class EventStore {
     this.ackMany = db.transaction((seqs: readonly number[]) => seqs.reduce((n, seq) => n + (ackOne(seq) ? 1 : 0), 0));
 
     if (quarantine) this.reportQuarantine(quarantine);
-    if (this.budget) this.checkBudget();
+    if (this.budget || this.space) this.checkBudget();
+    const every = options.disk?.checkEveryMs ?? 10_000;
+    if (this.space && every > 0) {
+      this.spaceTimer = setInterval(() => this.checkBudget(), every);
+      this.spaceTimer.unref();
+    }
   }
 
   /**
@@ -410,8 +434,27 @@ export class EventStore {
       events: this.eventCount.get() ?? 0,
       evictions: { ...this.evictions, lost: { ...this.evictions.lost } },
       quarantine: q ? { file: q.file, movedTo: [...q.movedTo], reason: q.reason, at: q.at } : null,
+      ...(this.space ? { disk: this.diskStatus(budget, this.space) } : {}),
     };
   }
+
+  private diskStatus(budget: DiskBudget, space: DiskSpace): StorageDisk {
+    const fs = space.filesystem();
+    const files = space.files();
+    return {
+      dbBytes: budget.usedBytes(), walBytes: files.walBytes, evidenceBytes: this.notes.totalSnapshotBytes(),
+      modelBytes: files.modelBytes, otherBytes: files.otherBytes, ballastBytes: files.ballastBytes,
+      reserveBytes: space.reserveBytes(fs), fsFreeBytes: fs?.free ?? null, fsTotalBytes: fs?.total ?? null,
+      reserveShortfalls: this.reserveShortfalls,
+    };
+  }
+
+  /**
+   * Called with the bytes the filesystem is short of its reserve, before any event is evicted for
+   * it; returns the bytes it freed. The evidence service deletes its oldest snapshots here: a
+   * picture of an event is given up before the event.
+   */
+  onSpaceNeeded: ((bytes: number) => number) | null = null;
 
   /**
    * Enforces the budget now; normally it runs by itself every `budgetCheckEvery` inserts. Returns
@@ -419,9 +462,104 @@ export class EventStore {
    */
   enforceBudget(): EvictionRun | null {
     this.insertsSinceCheck = 0;
-    const budget = this.budget;
-    if (!budget || !budget.overBudget()) return null;
-    return this.evictAndReport(() => budget.evict());
+    const budget = this.budget ?? (this.space ? new DiskBudget(this.db, Number.POSITIVE_INFINITY) : null);
+    if (!budget) return null;
+    let target = budget.overBudget() ? budget.budgetBytes * 0.9 : Number.POSITIVE_INFINITY;
+    const space = this.space;
+    if (space) {
+      // What the filesystem lacks after the cheap remedies (WAL, evidence) becomes free pages in
+      // the database: SQLite fills those before it asks the filesystem for more.
+      const short = this.freeForReserve(budget, space);
+      if (short > 0) target = Math.min(target, Math.max(0, budget.usedBytes() - short));
+    }
+    const run = Number.isFinite(target) ? this.evictAndReport(() => budget.evict(target)) : null;
+    if (space) this.afterSpaceCheck(budget, space);
+    return run;
+  }
+
+  /**
+   * Room on the filesystem as SQLite sees it: free bytes, plus the database's free pages, less what
+   * the WAL may still grow to its bound. Kept at or above the reserve.
+   */
+  private room(budget: DiskBudget, space: DiskSpace): { room: number; reserve: number } | null {
+    const fs = space.filesystem();
+    if (!fs) return null;
+    const wal = space.files().walBytes;
+    return { room: fs.free + budget.freeBytes() - Math.max(0, this.walLimitBytes - wal), reserve: space.reserveBytes(fs) };
+  }
+
+  /**
+   * Frees what costs no event first: a WAL grown past its bound (a long drain, a reader holding a
+   * snapshot), then evidence snapshots (onSpaceNeeded). Returns the bytes still missing, with a
+   * tenth of the reserve on top, so that the next check does not land here again at once.
+   */
+  private freeForReserve(budget: DiskBudget, space: DiskSpace): number {
+    let r = this.room(budget, space);
+    if (!r || r.room >= r.reserve) return 0;
+    if (space.files().walBytes > 2 * this.walLimitBytes) {
+      this.checkpoint('TRUNCATE');
+      r = this.room(budget, space) ?? r;
+    }
+    const slack = r.reserve / 10;
+    let short = r.reserve + slack - r.room;
+    if (short > 0 && this.onSpaceNeeded) {
+      try {
+        short -= this.onSpaceNeeded(short);
+      } catch (err) {
+        this.log?.warn({ err: errorMessage(err) }, 'cannot free evidence for the disk reserve');
+      }
+    }
+    return Math.max(0, short);
+  }
+
+  /** Counts and logs a reserve the policy could not restore; puts the ballast back once there is room. */
+  private afterSpaceCheck(budget: DiskBudget, space: DiskSpace): void {
+    const r = this.room(budget, space);
+    if (!r) return;
+    if (r.room < r.reserve) {
+      this.reserveShortfalls += 1;
+      const now = this.now();
+      if (now - this.lastShortfallLog >= 60_000) {
+        this.lastShortfallLog = now;
+        const fs = space.filesystem();
+        this.log?.error({ room_bytes: Math.round(r.room), reserve_bytes: r.reserve, fs_free_bytes: fs?.free, files: space.files(true) },
+          'the disk is below its reserve and nothing more can be evicted: something else fills the filesystem, or the budgets exceed it');
+      }
+      return;
+    }
+    const failed = space.restoreBallast(space.filesystem());
+    if (failed !== null) this.log?.warn({ err: failed }, 'cannot write the disk ballast');
+  }
+
+  private checkpoint(mode: 'PASSIVE' | 'RESTART' | 'TRUNCATE'): boolean {
+    try {
+      const row = this.db.pragma(`wal_checkpoint(${mode})`) as { busy: number }[];
+      return row[0]?.busy === 0;
+    } catch (err) {
+      this.log?.warn({ err: errorMessage(err), mode }, 'WAL checkpoint failed');
+      return false;
+    }
+  }
+
+  /**
+   * The filesystem is full (SQLITE_FULL, or less free than the WAL may grow): even the deletes that
+   * make room write first (WAL frames), and a checkpoint may grow the main file. So give the
+   * filesystem something back before evicting: the ballast, evidence snapshots, and the WAL's
+   * file once checkpointed. Returns the bytes freed.
+   */
+  private emergencyRoom(): number {
+    const space = this.space;
+    let freed = space?.releaseBallast() ?? 0;
+    if (freed > 0) this.log?.error({ bytes: freed }, 'the disk is full: released the ballast so that eviction can write');
+    if (this.onSpaceNeeded) {
+      try {
+        freed += this.onSpaceNeeded(Math.max(this.walLimitBytes, space?.reserveBytes() ?? 0));
+      } catch (err) {
+        this.log?.warn({ err: errorMessage(err) }, 'cannot free evidence on a full disk');
+      }
+    }
+    this.checkpoint('TRUNCATE');
+    return freed;
   }
 
   outboxStats(): OutboxStats {
@@ -432,12 +570,13 @@ export class EventStore {
   }
 
   close(): void {
+    clearInterval(this.spaceTimer);
     if (this.db.open) this.db.close();
   }
 
   private counted(n: number): void {
     this.insertsSinceCheck += n;
-    if (this.budget && this.insertsSinceCheck >= this.budgetCheckEvery) this.checkBudget();
+    if ((this.budget || this.space) && this.insertsSinceCheck >= this.budgetCheckEvery) this.checkBudget();
   }
 
   private checkBudget(): void {
@@ -492,35 +631,77 @@ export class EventStore {
     }
   }
 
+  /**
+   * Runs `evict` and records what it removed in the same transaction. With the disk watched, on a
+   * nearly full filesystem, in steps: each transaction frees at most a quarter of the free space
+   * (its deletes are written to the WAL first), and a checkpoint after each lets the next reuse the
+   * WAL; steps go on until `evict` has nothing more to do or the reserve is back. A step that still
+   * meets SQLITE_FULL gets the emergency room (ballast, evidence, WAL) and one more try.
+   */
   private evictAndReport(evict: () => EvictionRun | null): EvictionRun | null {
-    const run = this.relaxed(() => this.db.transaction(() => {
-      const r = evict();
-      if (r) this.recordEviction(r);
-      return r;
+    const space = this.space;
+    const budget = this.budget;
+    // Less free than the WAL may grow: the deletes below would meet a full disk half-way.
+    const fs = space?.filesystem();
+    if (fs && fs.free < this.walLimitBytes) this.emergencyRoom();
+    const attempt = (): { run: EvictionRun; totals: EvictionTotals } | null => this.relaxed(() => this.db.transaction(() => {
+      const run = evict();
+      return run ? { run, totals: this.recordEviction(run) } : null;
     })());
-    if (run) {
+    let all: EvictionRun | null = null;
+    let rescued = false;
+    for (let step = 0; step < (space && budget ? 1000 : 1); step += 1) {
+      const free = space?.filesystem()?.free;
+      if (budget && free !== undefined) budget.maxFreePerRun = Math.max(64 * 1024, free / 4);
+      let done: { run: EvictionRun; totals: EvictionTotals } | null;
       try {
-        this.onEvicted?.();
+        done = attempt();
       } catch (err) {
-        this.log?.warn({ err: errorMessage(err) }, 'eviction listener failed');
+        if ((err as { code?: unknown }).code !== 'SQLITE_FULL' || rescued) throw err;
+        rescued = true;
+        this.log?.error({ err: errorMessage(err) }, 'the disk is too full to evict: freeing ballast, evidence and the WAL first');
+        this.emergencyRoom();
+        if (budget) budget.maxFreePerRun = 64 * 1024;
+        done = attempt();
+      } finally {
+        if (budget) budget.maxFreePerRun = Number.POSITIVE_INFINITY;
       }
-      this.log?.warn({ delivered: run.delivered, lost: run.lost, oldest_lost_ts: isoOrNull(run.oldestLostTs),
-        used_bytes: run.usedAfter, budget_bytes: this.budget?.budgetBytes }, 'storage budget: evicted events');
+      if (!done) break;
+      // Only now: a rolled-back run evicted nothing and must count nothing.
+      this.evictions = done.totals;
+      all = all ? sumRuns(all, done.run) : done.run;
+      if (!space || !budget) break;
+      this.checkpoint('PASSIVE');
+      const r = this.room(budget, space);
+      if (!r || r.room >= r.reserve * 1.1) break;
     }
-    return run;
+    if (!all) return null;
+    try {
+      this.onEvicted?.();
+    } catch (err) {
+      this.log?.warn({ err: errorMessage(err) }, 'eviction listener failed');
+    }
+    this.log?.warn({ delivered: all.delivered, lost: all.lost, snapshots: all.snapshots, oldest_lost_ts: isoOrNull(all.oldestLostTs),
+      used_bytes: all.usedAfter, budget_bytes: this.budget?.budgetBytes }, 'storage budget: evicted events');
+    return all;
   }
 
-  /** Runs inside the eviction's transaction, so that the report commits with what it reports. */
-  private recordEviction(run: EvictionRun): void {
-    const t = this.evictions;
-    t.runs += 1;
-    t.delivered += run.delivered;
-    for (const k of Object.keys(run.lost) as Severity[]) t.lost[k] += run.lost[k];
-    if (run.oldestLostTs !== null) t.oldestLostTs = t.oldestLostTs === null ? run.oldestLostTs : Math.min(t.oldestLostTs, run.oldestLostTs);
-    t.lastRunAt = this.now();
+  /**
+   * Runs inside the eviction's transaction, so that the report commits with what it reports; returns
+   * the totals to keep once it has committed. The report is merged into the one still waiting, if
+   * any (see `openReport`): one report row however many runs an outage sees, and never evicted
+   * itself (budget.ts skips pending storage events).
+   */
+  private recordEviction(run: EvictionRun): EvictionTotals {
+    const p = this.evictions;
+    const t: EvictionTotals = {
+      runs: p.runs + 1, delivered: p.delivered + run.delivered, lost: addLost(p.lost, run.lost), snapshots: p.snapshots + run.snapshots,
+      oldestLostTs: run.oldestLostTs === null ? p.oldestLostTs : Math.min(p.oldestLostTs ?? run.oldestLostTs, run.oldestLostTs),
+      lastRunAt: this.now(),
+    };
     const lost = lostCount(run.lost);
-    const severity: Severity = run.lost.alert + run.lost.critical > 0 ? 'alert' : lost > 0 ? 'warning' : 'info';
-    this.recordNotice(severity, {
+    let severity: Severity = run.lost.alert + run.lost.critical > 0 ? 'alert' : lost > 0 ? 'warning' : 'info';
+    let notice: Extract<StorageNotice, { kind: 'evicted' }> = {
       kind: 'evicted',
       delivered: run.delivered,
       lost: { ...run.lost },
@@ -530,14 +711,70 @@ export class EventStore {
       budget_bytes: Number.isFinite(this.budget?.budgetBytes) ? this.budget?.budgetBytes ?? 0 : 0,
       total_delivered: t.delivered,
       total_lost: lostCount(t.lost),
-    });
+      runs: 1,
+      snapshots: run.snapshots,
+    };
+    const open = this.openReport();
+    if (!open) {
+      this.recordNotice(severity, notice);
+      return t;
+    }
+    const prev = open.notice;
+    notice = {
+      ...notice,
+      delivered: prev.delivered + notice.delivered,
+      lost: addLost(prev.lost, notice.lost),
+      oldest_lost_ts: pickIso(prev.oldest_lost_ts, notice.oldest_lost_ts, Math.min),
+      newest_lost_ts: pickIso(prev.newest_lost_ts, notice.newest_lost_ts, Math.max),
+      runs: prev.runs + 1,
+      snapshots: prev.snapshots + notice.snapshots,
+    };
+    if (SEVERITY_RANK[open.severity] > SEVERITY_RANK[severity]) severity = open.severity;
+    this.replaceNotice(open.id, severity, notice);
+    return t;
+  }
+
+  private openReportStmt: Statement<[], { id: string; severity: string; payload: string }> | null = null;
+
+  /**
+   * The eviction report still waiting that later runs may be merged into: not yet acknowledged,
+   * and never handed to the MQTT client (attempts = 0), so the hub cannot already hold it under its
+   * id; a report that was handed over stays as it is and the next run starts a new one. So reports
+   * never overlap.
+   */
+  private openReport(): { id: string; severity: Severity; notice: Extract<StorageNotice, { kind: 'evicted' }> } | null {
+    this.openReportStmt ??= this.db.prepare(`SELECT id, severity, payload FROM events
+      WHERE kind = '${STORAGE_EVENT_KIND}' AND uplinked_at IS NULL AND json_extract(payload, '$.storage.kind') = 'evicted'
+        AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.event_id = events.id AND outbox.attempts > 0)
+      ORDER BY created_at DESC LIMIT 1`);
+    const row = this.openReportStmt.get();
+    if (!row) return null;
+    const parsed = storageNoticeSchema.safeParse((JSON.parse(row.payload) as { storage?: unknown }).storage);
+    if (!parsed.success || parsed.data.kind !== 'evicted') return null;
+    return { id: row.id, severity: severitySchema.parse(row.severity), notice: parsed.data };
+  }
+
+  private replaceStmts: { update: Statement<[string, string, number, string]>; drop: Statement<[string]> } | null = null;
+
+  /** The merged report takes the old one's place: its payload, and a fresh outbox row built from it. */
+  private replaceNotice(id: string, severity: Severity, notice: StorageNotice): void {
+    this.replaceStmts ??= {
+      update: this.db.prepare('UPDATE events SET payload = ?, severity = ?, ts = ? WHERE id = ?'),
+      drop: this.db.prepare('DELETE FROM outbox WHERE event_id = ?'),
+    };
+    const ts = this.now();
+    this.replaceStmts.update.run(JSON.stringify({ objects: [], storage: notice }), severity, ts, id);
+    this.replaceStmts.drop.run(id);
+    const event = this.getEvent(id);
+    const message = event && this.notices?.(event);
+    if (message) this.insertOutbox.run(id, message.topic, message.payload, message.qos, message.priority, ts, message.blob ?? null);
   }
 
   private reportQuarantine(q: Quarantine): void {
     // Critical and logged at error: the events in the old file will never reach the hub unless a
     // person recovers them, and only a person can.
     this.log?.error({ file: q.file, moved_to: q.movedTo, reason: q.reason },
-      'the database was corrupt: moved it aside and started an empty one');
+      'the database could not be used (corrupt or empty): moved it aside and started an empty one');
     this.recordNotice('critical', { kind: 'quarantined', file: q.file, moved_to: [...q.movedTo], reason: q.reason });
   }
 
@@ -559,6 +796,33 @@ export class EventStore {
       this.db.pragma('synchronous = FULL');
     }
   }
+}
+
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, alert: 2, critical: 3 };
+
+function sumRuns(a: EvictionRun, b: EvictionRun): EvictionRun {
+  return {
+    delivered: a.delivered + b.delivered, lost: addLost(a.lost, b.lost), snapshots: a.snapshots + b.snapshots,
+    oldestLostTs: a.oldestLostTs === null ? b.oldestLostTs : b.oldestLostTs === null ? a.oldestLostTs : Math.min(a.oldestLostTs, b.oldestLostTs),
+    newestLostTs: a.newestLostTs === null ? b.newestLostTs : b.newestLostTs === null ? a.newestLostTs : Math.max(a.newestLostTs, b.newestLostTs),
+    usedBefore: a.usedBefore, usedAfter: b.usedAfter,
+  };
+}
+
+function addLost(a: LostBySeverity, b: LostBySeverity): LostBySeverity {
+  return { info: a.info + b.info, warning: a.warning + b.warning, alert: a.alert + b.alert, critical: a.critical + b.critical };
+}
+
+function pickIso(a: string | null, b: string | null, pick: (x: number, y: number) => number): string | null {
+  if (a === null || b === null) return a ?? b;
+  return new Date(pick(Date.parse(a), Date.parse(b))).toISOString();
+}
+
+/** The disk part of the budget, with the ballast rule: the WAL bound, at most half the reserve. */
+function newDiskSpace(dir: string, disk: NonNullable<EventStoreOptions['disk']>, walLimit: number): DiskSpace {
+  const space = new DiskSpace(dir, { reserveBytes: disk.reserveBytes ?? null, ballastBytes: 0 });
+  const ballast = disk.ballastBytes ?? Math.min(walLimit, Math.floor(space.reserveBytes() / 2));
+  return new DiskSpace(dir, { reserveBytes: disk.reserveBytes ?? null, ballastBytes: ballast });
 }
 
 function isoOrNull(ms: number | null): string | null {

@@ -6,7 +6,8 @@ import { StoreError } from './errors.js';
 import { migrate, NewerSchemaError } from './migrations.js';
 
 export const DATABASE_FILE = 'vigil.db';
-const WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024;
+/** The WAL's bound by default: SQLite's own checkpoint point (1000 pages of 4 KiB). */
+export const DEFAULT_WAL_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export interface OpenOptions {
   /** How long a writer waits for a lock held by another connection (vigilctl reading) before failing. */
@@ -17,6 +18,11 @@ export interface OpenOptions {
    * which only reads, does not pay for it.
    */
   integrityCheck?: boolean;
+  /**
+   * The WAL's bound, part of the disk budget: a checkpoint starts once this many bytes of frames are
+   * written (wal_autocheckpoint), and the file is cut back to it after each (journal_size_limit).
+   */
+  walLimitBytes?: number;
 }
 
 /**
@@ -83,8 +89,12 @@ function configure(db: Database, file: string, options: OpenOptions): void {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   // A backlog drain writes many WAL frames; without a limit the -wal file keeps its largest size
-  // for ever and sits outside the disk budget, which counts the main file only.
-  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+  // for ever. The disk budget counts the WAL (disk-space.ts), and this keeps it near the bound:
+  // checkpoint at the bound, cut the file back to it after.
+  const walLimit = Math.max(64 * 1024, Math.floor(options.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES));
+  const pageSize = Number(db.pragma('page_size', { simple: true })) || 4096;
+  db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(walLimit / pageSize))}`);
+  db.pragma(`journal_size_limit = ${walLimit}`);
   assertWritable(db, file);
 }
 

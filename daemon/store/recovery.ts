@@ -27,13 +27,23 @@ export interface OpenedDatabase {
  * refusing to start would turn one bad sector into a restart loop that records nothing at all; the
  * old file is never deleted, only renamed, so whatever it still holds can be recovered by hand.
  *
- * Only corruption is handled this way. An unwritable path or a schema from a newer vigild is not the
+ * A zero-length file is handled the same way and reported alike: SQLite alone would start an empty
+ * database in it without a word. Only these are handled this way. An unwritable path or a schema from a newer vigild is not the
  * file's fault, and moving it would lose a good database: those still fail the start.
  */
 export function openWithRecovery(dir: string, options: OpenOptions & { now?: () => number } = {}): OpenedDatabase {
   const openOptions: OpenOptions = { ...options, integrityCheck: true };
   const file = path.join(dir, DATABASE_FILE);
   const kept = keepSidecars(file);
+  const empty = emptyDatabase(file, kept);
+  if (empty !== null) {
+    // SQLite would take a zero-length file for a new database and say nothing: the events it held
+    // (and any WAL beside it, which SQLite discards without its main file) would vanish unreported.
+    const at = (options.now ?? Date.now)();
+    const movedTo = moveAside(file, at, kept);
+    const db = openDatabase(dir, openOptions);
+    return { db, quarantine: { file, movedTo, reason: empty, at } };
+  }
   try {
     const db = openDatabase(dir, openOptions);
     dropKept(kept);
@@ -48,6 +58,26 @@ export function openWithRecovery(dir: string, options: OpenOptions & { now?: () 
     const db = openDatabase(dir, openOptions);
     return { db, quarantine: { file: err.file, movedTo, reason: errorMessage(err), at } };
   }
+}
+
+/**
+ * Why an existing `vigil.db` of zero bytes is not a database: vigild's own files are never empty
+ * (switching to WAL writes the first page at creation), so only a truncation makes one: a
+ * filesystem repair after a power cut, a failing card, a person's `> vigil.db`. Null when the file
+ * is absent or not empty.
+ */
+function emptyDatabase(file: string, kept: Map<Sidecar, string>): string | null {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return null;
+  }
+  if (size > 0) return null;
+  const wal = kept.get('-wal');
+  const walBytes = wal !== undefined ? statSync(wal).size : 0;
+  return 'the database file is empty (0 bytes): it was truncated (a filesystem repair, a failing disk or a person); ' +
+    `every event it held is gone${walBytes > 0 ? `, and its ${walBytes}-byte WAL was kept beside it` : ''}`;
 }
 
 const SIDECARS = ['-wal', '-shm', '-journal'] as const;
@@ -86,7 +116,7 @@ function dropKept(kept: Map<Sidecar, string>): void {
 }
 
 /**
- * `vigil.db` becomes `vigil.corrupt-<time>.db`, with its -wal and -shm renamed alike: SQLite pairs a
+ * `vigil.db` becomes `vigil.corrupt-<time>.db` (an empty one too, as a record of what happened), with its -wal and -shm renamed alike: SQLite pairs a
  * database with its WAL by name, so the set still opens together for inspection, and none of it can
  * be picked up by the fresh database.
  */

@@ -106,6 +106,15 @@ export const evictionNoticeSchema = z.strictObject({
   /** Totals since the daemon started. */
   total_delivered: count,
   total_lost: count,
+  /**
+   * Eviction runs this report covers. Reports never overlap: while a report has not been handed to
+   * the broker, later runs are merged into it (its figures become their sums), so that the hub's sum
+   * of `delivered` and `lost` over every report it receives is every event evicted. Absent (1) from
+   * reports queued by vigild before 2026-12.
+   */
+  runs: z.number().int().min(1).default(1),
+  /** Evidence JPEGs dropped from the outbox before the hub had them (their events were kept). */
+  snapshots: count.default(0),
 });
 
 export const storageNoticeSchema = z.discriminatedUnion('kind', [quarantineNoticeSchema, evictionNoticeSchema]);
@@ -122,6 +131,31 @@ export interface EvictionTotals {
   /** Frame time of the oldest lost event, ms; null while none was lost. */
   oldestLostTs: number | null;
   lastRunAt: number | null;
+  /** Evidence JPEGs dropped from the outbox unsent. */
+  snapshots: number;
+}
+
+/** Where the bytes under `storage.dir` are, and the filesystem around them (store/disk-space.ts). */
+export interface StorageDisk {
+  /** Pages in use in the database (the budget's measure). */
+  dbBytes: number;
+  /** The -wal and -shm files. */
+  walBytes: number;
+  /** Evidence snapshot files. */
+  evidenceBytes: number;
+  /** The model store and the TensorRT engine cache. */
+  modelBytes: number;
+  /** The rest of `storage.dir` (ballast included). */
+  otherBytes: number;
+  /** Held ballast: given back to the filesystem when SQLite meets a full disk. */
+  ballastBytes: number;
+  /** Free space kept on the filesystem; below it the store frees space by policy. */
+  reserveBytes: number;
+  /** Free bytes on the filesystem of `storage.dir`, and its size; null where statfs fails. */
+  fsFreeBytes: number | null;
+  fsTotalBytes: number | null;
+  /** Times the reserve could not be restored by the policy (something else fills the disk, or nothing is left to evict). */
+  reserveShortfalls: number;
 }
 
 export interface StorageStatus {
@@ -134,6 +168,8 @@ export interface StorageStatus {
   events: number;
   evictions: EvictionTotals;
   quarantine: { file: string; movedTo: string[]; reason: string; at: number } | null;
+  /** The parts of the disk budget; absent for a store opened without `disk` (vigilctl, tests). */
+  disk?: StorageDisk;
   /** The store writer's view (store-writer.ts): whether events are being stored; absent without one (vigilctl, tests). */
   health?: StorageHealth;
 }

@@ -155,3 +155,39 @@ test('vigilctl\'s mode never moves the daemon\'s database', async (t) => {
   assert.throws(() => EventStore.open(dir), (err: unknown) => err instanceof StoreError && err.problem === 'corrupt');
   assert.deepEqual(readdirSync(dir), [DATABASE_FILE]);
 });
+
+test('a zero-length database (truncated) is not taken for a new one: moved aside, its WAL kept, reported, replaced', async (t) => {
+  const dir = await tempDir(t);
+  populate(dir, 20);
+  // A crash leaves the last commits in the WAL; then something truncates the main file to nothing.
+  const writer = EventStore.open(dir);
+  writer.recordEvents(Array.from({ length: 5 }, (_, i) => newEvent(100 + i)), toOutbox);
+  const wal = await readFile(path.join(dir, `${DATABASE_FILE}-wal`));
+  assert.ok(wal.length > 0);
+  writer.db.pragma('wal_checkpoint(PASSIVE)');
+  // Closed without the checkpoint-and-delete of a clean close, as a power cut leaves it.
+  await truncate(path.join(dir, DATABASE_FILE), 0);
+  const walNow = await readFile(path.join(dir, `${DATABASE_FILE}-wal`));
+
+  const store = openRecovering(dir);
+  t.after(() => store.close());
+  writer.close();
+  assertRecovered(store, dir, Buffer.alloc(0));
+  const q = store.quarantine;
+  assert.match(q?.reason ?? '', /empty \(0 bytes\).*truncated/);
+  assert.match(q?.reason ?? '', new RegExp(`its ${walNow.length}-byte WAL was kept`));
+  assert.deepEqual(await readFile(q?.movedTo[1] ?? ''), walNow, 'the WAL moved beside it, byte for byte');
+  assert.ok(q?.movedTo[1]?.endsWith('.db-wal'));
+  // The new database is a database, not an empty file again.
+  assert.ok((await stat(path.join(dir, DATABASE_FILE))).size > 0);
+});
+
+test('a zero-length database without a WAL is reported too', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, DATABASE_FILE), '');
+  const store = openRecovering(dir);
+  t.after(() => store.close());
+  assertRecovered(store, dir, Buffer.alloc(0));
+  assert.match(store.quarantine?.reason ?? '', /every event it held is gone$/);
+  assert.equal(store.quarantine?.movedTo.length, 1);
+});
