@@ -80,6 +80,7 @@ export class StoreWriter {
   private retryTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | null = null;
   private closed = false;
+  private workerDead = false;
   private readonly openEvents = new Map<string, StoredEvent>();
   private readonly alarms: { topic: string; payload: string; id: string; sending: boolean }[] = [];
   private fault: (WireFault & { reason: string; since: number; fault: string }) | null = null;
@@ -255,7 +256,7 @@ export class StoreWriter {
   }
 
   private pump(): void {
-    if (this.inFlight > 0 || this.queue.length === 0) return;
+    if (this.inFlight > 0 || this.queue.length === 0 || this.workerDead) return;
     if (this.fault && this.retryTimer !== undefined) return;
     const batch = this.queue.slice(0, this.maxBatch);
     this.inFlight = batch.length;
@@ -334,12 +335,13 @@ export class StoreWriter {
     // Lost counts grew while degraded: the hub hears of it, at most once per retry.
     const lost = lostTotal(this.totals.lost) + this.totals.unstored;
     if (this.fault && lost !== this.lastLostReported) this.alarm('degraded');
-    if (this.queue.length === 0 && this.fault) {
-      // Nothing to write, so nothing proves the disk is back: probe with an empty merge.
-      this.queue.push({ op: { op: 'merge', eventId: '', fields: '{}' }, eventId: '', severity: 'info', isRecord: false, bytes: 0,
-        message: null, direct: 'none', ackedAt: null, accepted: null });
-    }
+    // With nothing held there is nothing to try: the next event's commit says whether the disk is back.
     this.pump();
+    if (this.workerDead && !this.closed) {
+      // No commit will come back to schedule the next try: held messages and alarms still go out.
+      this.retryTimer = setTimeout(() => this.retry(), this.backoff.failed());
+      this.retryTimer.unref();
+    }
   }
 
   private recovered(): void {
@@ -447,9 +449,10 @@ export class StoreWriter {
 
   private onWorkerError(err: Error): void {
     // The thread is gone; without it nothing can be stored: degraded, with the reason.
+    // Events keep being held and sent directly; only a restart brings the thread back.
     this.log.error({ err: errorMessage(err) }, 'the store writer thread failed');
     this.inFlight = 0;
-    this.closed = true;
+    this.workerDead = true;
     if (!this.fault) {
       this.fault = { code: 'WORKER', message: errorMessage(err), reason: `the store writer failed: ${errorMessage(err)}`, since: Date.now(), fault: 'io' };
       this.totals.faults += 1;
@@ -457,6 +460,7 @@ export class StoreWriter {
       this.alarm('degraded');
       this.notifyState();
     }
+    this.retry();
   }
 
   private safely(what: string, fn: () => void): void {
