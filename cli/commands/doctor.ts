@@ -304,7 +304,7 @@ function socketAccepts(file: string): Promise<string | null> {
   });
 }
 
-async function daemonCheck(socket: string, timeoutMs: number): Promise<CheckResult> {
+export async function daemonCheck(socket: string, timeoutMs: number): Promise<CheckResult> {
   const name = 'daemon';
   const refused = await socketAccepts(socket);
   if (refused === 'EACCES') return warn(name, `not allowed to use ${socket}`, 'run as root or join the vigil group');

@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { daemonCheck } from '../../cli/commands/doctor.js';
+import type { Output } from '../../cli/output.js';
+import { buildProgram } from '../../cli/program.js';
 import { App } from '../../daemon/app.js';
 import { validateConfig } from '../../daemon/config/load.js';
 import { createHealthCheck } from '../../daemon/systemd/health.js';
 import { alertSchema, stateSchema, storageMessageSchema } from '../../daemon/uplink/payloads.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { sharedPath, waitFor } from '../helpers/shared.js';
+import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
 import { loopExt4 } from '../store/storage-fs.js';
 import { captureLogger, subscribe } from '../uplink/harness.js';
 import { MODELS_DIR, manifestPath } from './daemon-harness.js';
@@ -30,7 +33,7 @@ test('storage turns read-only mid-run: every event reaches the hub or is counted
     mqtt: { url: broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
     models_dir: MODELS_DIR,
     models: [{ name: 'nanodet-m', manifest: manifestPath('nanodet-m'), providers: ['cpu'] }],
-    control: { enabled: false },
+    control: { enabled: true, socket: path.join(await tempDir(t), 'vigild.sock') },
     evidence: { enabled: false },
     telemetry: { prometheus: { listen: '127.0.0.1:0' } },
     streams: [{ id: 'plaza', uri: pathToFileURL(sharedPath('video', 'pedestrians.mp4')).href, model: 'nanodet-m', loop: true, realtime: true, fps: 10 }],
@@ -68,6 +71,13 @@ test('storage turns read-only mid-run: every event reaches the hub or is counted
   assert.equal(watchdog.healthy, true, 'no restart loop: a restart cannot make the disk writable');
   await waitFor('the retained state to say degraded', () => hub.messages.find((m) => m.topic.endsWith('/state') &&
     stateSchema.parse(m.json).storage?.state === 'degraded'));
+  const printed: string[] = [];
+  const out: Output = { raw: (x) => printed.push(x), result: (_j, _v, h) => printed.push(h), error: (x) => printed.push(x) };
+  await buildProgram(out).parseAsync(['status', '--socket', cfg.control.socket], { from: 'user' });
+  assert.match(printed.join('\n'), /\nstorage: DEGRADED since \S+: the (storage is read-only|disk reports I\/O errors)/, 'vigilctl status');
+  const doctor = await daemonCheck(cfg.control.socket, 5000);
+  assert.equal(doctor.outcome, 'FAIL', 'vigilctl doctor fails a daemon that cannot store');
+  assert.match(doctor.detail, /storage degraded/);
   const listen = lines.find((l) => l.msg === 'Prometheus metrics at /metrics')?.['listen'];
   assert.ok(typeof listen === 'string', 'the metrics endpoint is up');
   const metrics = await (await fetch(`http://${listen}/metrics`)).text();
