@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
@@ -140,6 +140,16 @@ export function missingProviderLibrary(p: Provider): string | null {
   return null;
 }
 
+/** A Jetson, where GPU providers are expected to load (the same test as `vigilctl doctor`'s). */
+function onJetson(): boolean {
+  if (existsSync('/etc/nv_tegra_release')) return true;
+  try {
+    return readFileSync('/proc/device-tree/model', 'utf8').includes('NVIDIA Jetson');
+  } catch {
+    return false;
+  }
+}
+
 /** onnxruntime's session factory, replaceable so that provider fallback can be tested without a GPU. */
 export type CreateSession = (modelPath: string, options: InferenceSession.SessionOptions) => Promise<InferenceSession>;
 
@@ -163,7 +173,8 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
     if (missing !== null) {
       const reason = `provider library not installed: ${missing}`;
       failures.push({ provider, reason });
-      log.warn({ provider, model: modelPath, reason, next: opts.providers[i + 1] ?? null }, 'execution provider failed to load the model');
+      // Off a Jetson this is how the npm build always is (it ships no GPU libraries): expected, not a warning.
+      log[onJetson() ? 'warn' : 'info']({ provider, model_path: modelPath, reason, next: opts.providers[i + 1] ?? null }, 'execution provider failed to load the model');
       continue;
     }
     if (provider === 'tensorrt' && opts.prepareEnv !== false) prepareTensorRtEnv(opts.engineCacheDir, opts.precision, log, opts.batchProfile);
@@ -182,7 +193,7 @@ export async function openSession(modelPath: string, opts: SessionOptions, log: 
       const reason = errorMessage(err);
       failures.push({ provider, reason });
       const next = opts.providers[i + 1];
-      log.warn({ provider, model: modelPath, reason, next: next ?? null }, 'execution provider failed to load the model');
+      log.warn({ provider, model_path: modelPath, reason, next: next ?? null }, 'execution provider failed to load the model');
     }
   }
   throw new NoProviderError(failures);

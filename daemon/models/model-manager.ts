@@ -14,7 +14,7 @@ import { chooseVariant, detectDeviceClass, engineCacheKey } from './device-class
 import { download, type DownloadProgress } from './download.js';
 import { loadPublicKey, type PublicKeyEntry } from './keys.js';
 import { PackageError, type RefusalCode } from './package-error.js';
-import { readPackageHeader } from './package-file.js';
+import { claimedIdentity, readPackageHeader } from './package-file.js';
 import type { Precision } from './package-manifest.js';
 import { judge, type ProbationLimits } from './probation.js';
 import { blankFrame, runSelfTest } from './self-test.js';
@@ -342,6 +342,8 @@ export class ModelManager {
       this.ref(name);
       result = await this.exclusive(name, () => this.store.install(file, this.trusted));
     } catch (err) {
+      // Refused before its header was verified (an untrusted key, say): logged as what it claims to be.
+      if (name === 'unknown') ({ name, version } = await claimedIdentity(file));
       this.refused(name, version, err);
     }
     if (downloaded !== null) await rm(downloaded, { force: true });

@@ -126,6 +126,31 @@ export async function readPackageHeader(file: string, trusted: readonly PublicKe
 }
 
 /**
+ * The name and version a package's header claims, read without trusting it: only so that a refused
+ * package is logged under the model it says it is. Fields it does not give stay 'unknown'.
+ */
+export async function claimedIdentity(file: string): Promise<{ name: string; version: string }> {
+  const out = { name: 'unknown', version: 'unknown' };
+  try {
+    const fh = await open(file, 'r');
+    let buf = Buffer.alloc(MAX_HEADER_BYTES + PACKAGE_MAGIC.length + 1);
+    try {
+      buf = buf.subarray(0, (await fh.read(buf, 0, buf.length, 0)).bytesRead);
+    } finally {
+      await fh.close();
+    }
+    const end = buf.indexOf(0x0a, PACKAGE_MAGIC.length);
+    const header = JSON.parse(buf.subarray(PACKAGE_MAGIC.length, end < 0 ? undefined : end).toString('utf8')) as { manifest?: unknown };
+    const manifest = typeof header.manifest === 'string' ? JSON.parse(header.manifest) as { name?: unknown; version?: unknown } : {};
+    if (typeof manifest.name === 'string') out.name = manifest.name.slice(0, 64);
+    if (typeof manifest.version === 'string') out.version = manifest.version.slice(0, 64);
+  } catch {
+    // not readable as a header at all: it stays unknown
+  }
+  return out;
+}
+
+/**
  * Streams the files of a verified package into `dir`, checking each one's size and sha256 against
  * the signed manifest. Throws (leaving partial files for the caller to remove) on any mismatch.
  */

@@ -198,6 +198,11 @@ test('model lifecycle on a running vigild: hot swap, refusals, automatic rollbac
     return r.length >= 5 ? r.map((m) => m.code) : undefined;
   }, 10_000);
   assert.deepEqual(refusedCodes, ['bad_signature', 'untrusted_key', 'checksum_mismatch', 'load_failed', 'truncated']);
+  // Refused before its header could be trusted, a package is still named as its header names it.
+  const untrusted = reports.find((m) => m.action === 'refused' && m.code === 'untrusted_key');
+  assert.deepEqual([untrusted?.model, untrusted?.version], ['detector', '3']);
+  assert.ok(vigild.lines.some((l) => l.msg === 'model package refused' && l['code'] === 'untrusted_key' && l['model'] === 'detector' && l['version'] === '3'),
+    'the refusal is logged with the header\'s name and version');
 
   // 3. A model that passes loading and warm-up but returns NaN for every real picture.
   const nan = path.join(dir, 'nan.onnx');

@@ -25,9 +25,10 @@ void test('vigild --prepare-models: each model loaded with its providers and run
   assert.match(ok.out, /^OK {4}yolox-nano {2}provider cpu, loaded in \d+ ms \(checksum, session, first run\), warm inference [\d.]+ ms; no engine to build on cpu/m);
   assert.match(ok.out, /^OK {4}nanodet-m {2}provider cpu/m);
   assert.match(ok.out, /^prepare-models: ready: yolox-nano on cpu, nanodet-m on cpu$/m);
-  // The report is for a person; the log (why tensorrt and cuda were passed over) goes to stderr as JSON.
+  // The report is for a person; the log goes to stderr as JSON, warnings and worse only. GPU
+  // providers without their libraries off a Jetson are expected (info), so they are not among them.
   for (const line of ok.err.trim().split('\n').filter(Boolean)) assert.doesNotThrow(() => JSON.parse(line), line);
-  assert.match(ok.err, /"provider":"tensorrt".*execution provider failed to load the model/);
+  assert.doesNotMatch(ok.err, /execution provider failed to load the model/);
 
   const failed = await run([{ name: 'broken', manifest: path.join(dir, 'bad.json') }, { name: 'yolox-nano', manifest: manifestPath('yolox-nano'), providers: ['cpu'] }]);
   assert.equal(failed.status, 1, failed.out + failed.err);
