@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Auditor } from './audit.js';
-import type { Gate } from './handler.js';
+import type { Envelope, Gate } from './handler.js';
 import type { NonceCache } from './nonce-cache.js';
 import { authSchema, errorReply, methodAccess, type Reply, type Request } from './protocol.js';
 import type { RemoteConfig } from './remote-config.js';
@@ -39,7 +39,16 @@ export class Authoriser {
     this.now = options.now ?? Date.now;
   }
 
-  readonly remoteGate: Gate = (req, envelope) => this.checkRemote(req, envelope.auth, envelope.rawParams);
+  /**
+   * The remote transport's gate. `admit` runs before the request is parsed: a changing request
+   * (or one whose method is unknown, which counts as changing) without a valid signature is
+   * refused and audited there, so an unsigned caller learns nothing about the parameters a method
+   * takes. The gate proper runs after parsing and decides as before, consuming the nonce.
+   */
+  readonly remoteGate: Gate = Object.assign(
+    (req: Request, envelope: Envelope) => this.checkRemote(req, envelope.auth, envelope.rawParams),
+    { admit: (method: string, id: string | null, envelope: Envelope) => this.admitRemote(method, id, envelope) },
+  );
 
   readonly socketGate: Gate = (req) => {
     if (methodAccess(req.method) === 'change') {
@@ -48,16 +57,39 @@ export class Authoriser {
     return null;
   };
 
+  /** Before parsing: changing requests must carry a valid signature; the nonce is only checked, not used. */
+  private admitRemote(method: string, id: string | null, envelope: Envelope): Reply | null {
+    if (methodAccess(method) === 'read') return null;
+    return this.verify({ method: method.slice(0, 64), id }, envelope.auth, envelope.rawParams, false).refusal;
+  }
+
   private checkRemote(req: Request, rawAuth: unknown, rawParams: unknown): Reply | null {
+    const verdict = this.verify(req, rawAuth, rawParams, true);
+    if (verdict.refusal !== null || verdict.operator === null) return verdict.refusal;
+    if (methodAccess(req.method) === 'change') {
+      this.options.auditor.audit({ outcome: 'accepted', transport: 'mqtt', method: req.method, request_id: req.id, operator: verdict.operator, key_id: verdict.keyId });
+    }
+    // A verdict is stored with who gave it: the operator whose key signed, not what the request claims.
+    if (req.method === 'events.ack') req.params.by = `hub:${verdict.operator}`;
+    return null;
+  }
+
+  /**
+   * Checks a request's signature envelope; every refusal is audited. An unsigned read allowed by
+   * the policy passes with no operator. `useNonce` false only checks that the nonce is unused, so
+   * the check after parsing can run it again and consume it.
+   */
+  private verify(req: { method: string; id: string | null }, rawAuth: unknown, rawParams: unknown, useNonce: boolean):
+  { refusal: Reply | null; operator: string | null; keyId: string | null } {
     const access = methodAccess(req.method);
     let keyId: string | null = null;
     let operator: string | null = null;
-    const refuse = (reason: string): Reply => {
+    const refuse = (reason: string): { refusal: Reply; operator: null; keyId: null } => {
       this.options.auditor.audit({ outcome: 'refused', transport: 'mqtt', method: req.method, request_id: req.id, operator, key_id: keyId, reason });
-      return errorReply(req.id, 'not_authorised', reason);
+      return { refusal: errorReply(req.id, 'not_authorised', reason), operator: null, keyId: null };
     };
     if (rawAuth === undefined) {
-      if (access === 'read' && this.options.config.allow_unsigned_read) return null;
+      if (access === 'read' && this.options.config.allow_unsigned_read) return { refusal: null, operator: null, keyId: null };
       return refuse(access === 'read' ? 'unsigned requests are not allowed here (remote.allow_unsigned_read is false)'
         : `"${req.method}" changes the device: it must be signed by an operator key`);
     }
@@ -74,6 +106,7 @@ export class Authoriser {
     const maxMs = this.options.config.max_skew_s * 1000;
     if (skewMs > maxMs) return refuse(`stale: signed ${Math.round(skewMs / 1000)} s ago, more than the allowed ${this.options.config.max_skew_s} s`);
     if (-skewMs > maxMs) return refuse(`from the future: signed ${Math.round(-skewMs / 1000)} s ahead of the device's clock, more than the allowed ${this.options.config.max_skew_s} s`);
+    if (req.id === null) return refuse('bad signature: a signed request needs a string id');
     const fields = { target: this.target, method: req.method, id: req.id, params: rawParams, ts: auth.ts, nonce: auth.nonce };
     if (!verifySignature(op.key, fields, auth.sig)) {
       return refuse('bad signature: not made by this key over this request for this device');
@@ -81,12 +114,7 @@ export class Authoriser {
     const nonceKey = `${auth.key_id}:${auth.nonce}`;
     if (this.options.nonces.has(nonceKey)) return refuse('replayed: this nonce was already used');
     // Kept until its timestamp leaves the window in either direction; after that the clock check refuses it.
-    if (!this.options.nonces.add(nonceKey, auth.ts + maxMs)) return refuse('too many recent signed commands (nonce cache full)');
-    if (access === 'change') {
-      this.options.auditor.audit({ outcome: 'accepted', transport: 'mqtt', method: req.method, request_id: req.id, operator, key_id: keyId });
-    }
-    // A verdict is stored with who gave it: the operator whose key signed, not what the request claims.
-    if (req.method === 'events.ack') req.params.by = `hub:${operator}`;
-    return null;
+    if (useNonce && !this.options.nonces.add(nonceKey, auth.ts + maxMs)) return refuse('too many recent signed commands (nonce cache full)');
+    return { refusal: null, operator, keyId };
   }
 }

@@ -56,7 +56,10 @@ export interface Envelope {
  * Decides whether a well-formed request may run, before it runs: an error reply refuses it, null
  * lets it through. Each transport brings its own (signatures for MQTT, an audit for the socket).
  */
-export type Gate = (req: Request, envelope: Envelope) => Reply | null;
+export type Gate = ((req: Request, envelope: Envelope) => Reply | null) & {
+  /** Runs before the request is parsed (method as sent, '' if none): a refusal here gives no schema feedback. */
+  admit?: (method: string, id: string | null, envelope: Envelope) => Reply | null;
+};
 
 function dispatch(target: ControlTarget, req: Request): unknown {
   switch (req.method) {
@@ -123,6 +126,9 @@ export function handleRequest(target: ControlTarget, raw: unknown, log: Logger, 
     const { auth, ...rest } = raw as Record<string, unknown>;
     envelope = { auth, rawParams: rest['params'] };
     raw = rest;
+    const method = rest['method'];
+    const early = gate?.admit?.(typeof method === 'string' ? method : '', id, envelope);
+    if (early) return early;
   }
   const parsed = requestSchema.safeParse(raw);
   if (!parsed.success) {

@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { Service } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { handleLine, type ControlTarget, type Gate } from './handler.js';
-import { errorReply, MAX_REQUEST_BYTES } from './protocol.js';
+import { ControlConnection, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './socket-connection.js';
 
 /** Is something already answering on this socket path (another vigild)? */
 function answering(file: string): Promise<boolean> {
@@ -19,15 +19,21 @@ function answering(file: string): Promise<boolean> {
 /**
  * The local control socket (`/run/vigil/vigild.sock`): newline-delimited JSON requests and replies.
  * Mode 0660 so that the `vigil` group (technicians, vigilctl) may use it and nobody else. A socket
- * file left by a crashed daemon is replaced; a live one belonging to another daemon is not.
+ * file left by a crashed daemon is replaced; a live one belonging to another daemon is not. Each
+ * client is held to output limits (socket-connection.ts): one that never reads its replies cannot
+ * grow the daemon.
  */
 export class ControlSocket implements Service {
   readonly name = 'control';
   private server: net.Server | null = null;
   private readonly clients = new Set<net.Socket>();
 
+  private readonly limits: ConnectionLimits;
+
   constructor(private readonly file: string, private readonly target: ControlTarget, private readonly log: Logger,
-    private readonly gate?: Gate) {}
+    private readonly gate?: Gate, limits: Partial<ConnectionLimits> = {}) {
+    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...limits };
+  }
 
   async start(): Promise<void> {
     mkdirSync(path.dirname(this.file), { recursive: true });
@@ -46,30 +52,8 @@ export class ControlSocket implements Service {
 
   private serve(socket: net.Socket): void {
     this.clients.add(socket);
-    socket.setEncoding('utf8');
-    let buffered = '';
-    // Replies leave in the order of their requests, though some (live changes) take a while.
-    let replies: Promise<void> = Promise.resolve();
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        if (!line) continue;
-        const reply = handleLine(this.target, line, this.log, this.gate);
-        replies = replies.then(async () => {
-          const text = JSON.stringify(await reply);
-          if (!socket.destroyed) socket.write(`${text}\n`);
-        });
-      }
-      if (buffered.length > MAX_REQUEST_BYTES) {
-        socket.end(`${JSON.stringify(errorReply(null, 'too_large', `request longer than ${MAX_REQUEST_BYTES} bytes`))}\n`);
-        buffered = '';
-      }
-    });
-    socket.on('error', () => undefined); // a client that vanishes mid-reply is its own problem
     socket.on('close', () => this.clients.delete(socket));
+    new ControlConnection(socket, (line) => handleLine(this.target, line, this.log, this.gate), this.limits, this.log);
   }
 
   async stop(): Promise<void> {
