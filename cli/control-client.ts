@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { replySchema, type Reply, type Request } from '../daemon/control/protocol.js';
+import { resultSchemas, type Result } from '../daemon/control/results.js';
 import { CliError, EXIT } from './errors.js';
 import { remoteCall } from './remote/remote-call.js';
 import { currentRoute } from './remote/route.js';
@@ -20,7 +21,29 @@ export function replyError(reply: Reply & { status: 'error' }, where?: string): 
  * Sends one request and returns the body of an `ok` reply; typed errors otherwise. Over the local
  * socket, or through the hub when vigilctl was given `--device` (see cli/remote/route.ts).
  */
-export async function call(socketPath: string, request: RequestWithoutId, timeoutMs = 5000): Promise<unknown> {
+export async function call<R extends RequestWithoutId>(socketPath: string, request: R, timeoutMs = 5000): Promise<Result<R['method']>> {
+  return parseResult<R['method']>(request.method, await callUnchecked(socketPath, request, timeoutMs));
+}
+
+/**
+ * A reply body checked against its method's result schema (daemon/control/results.ts): a daemon
+ * of another version that answers differently is a clear error here, not a crash further on.
+ */
+export function parseResult<M extends Request['method']>(method: M, body: unknown): Result<M> {
+  const parsed = resultSchemas[method].safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue ? `${issue.path.join('.') || '(reply)'}: ${issue.message}` : parsed.error.message;
+    throw new CliError(`unexpected reply from vigild to ${method}: ${where} (is vigilctl the same version as vigild?)`, EXIT.failed);
+  }
+  return parsed.data as Result<M>;
+}
+
+/**
+ * The transport alone: the body of an `ok` reply, unchecked. For tests of the socket itself, whose
+ * targets answer with stand-ins; every command goes through `call`.
+ */
+export async function callUnchecked(socketPath: string, request: RequestWithoutId, timeoutMs = 5000): Promise<unknown> {
   const route = currentRoute();
   if (route) {
     const reply = await remoteCall(route, request);

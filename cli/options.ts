@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import type { ChangeResult } from '../daemon/manage/live-manager.js';
+import type { Result } from '../daemon/control/results.js';
 import { CliError, EXIT } from './errors.js';
 
 /** Commander's options checked by a schema whose type the action then uses; a mismatch is a usage error (exit 2). */
@@ -40,7 +40,7 @@ export function parseSpec(text: string, what: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-export function describeChange(r: ChangeResult): string {
+export function describeChange(r: Result<'config.set'>): string {
   const lines = [
     r.changed.length > 0 ? `changed: ${r.changed.join(', ')}` : 'nothing changed',
     ...(r.applied.length > 0 ? [`applied: ${r.applied.join('; ')}`] : []),

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { loadConfigFile, overridesFromEnv } from '../../daemon/config/load.js';
 import { configSchema } from '../../daemon/config/schema.js';
 import { ConfigError } from '../../daemon/errors.js';
-import type { ChangeResult } from '../../daemon/manage/live-manager.js';
 import type { ConfigDifference } from '../../daemon/manage/config-view.js';
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import { CliError, EXIT } from '../errors.js';
@@ -54,7 +53,7 @@ export function configCommand(out: Output): Command {
       // An empty argument is a slip, not a request to restore the default (that is an explicit null).
       const parsed = value.trim() === '' ? undefined : parseValue(value, path);
       if (parsed === undefined) throw new CliError(`${path}: give a value (null restores the default)`, EXIT.usage);
-      const body = await call(opts.socket, { method: 'config.set', params: { path, value: parsed } }, 30_000) as ChangeResult;
+      const body = await call(opts.socket, { method: 'config.set', params: { path, value: parsed } }, 30_000);
       out.result(opts.json, body, describeChange(body));
     });
   cmd.command('diff')

@@ -1,13 +1,13 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import type { FlStatus } from '../../daemon/learning/device-learner.js';
+import type { Result } from '../../daemon/control/results.js';
 import { loadOrCreateDeviceKey, publicPem } from '../../daemon/learning/keys.js';
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import type { Output } from '../output.js';
 
 const pct = (v: number | null): string => (v === null ? '-' : `${(100 * v).toFixed(1)} %`);
 
-export function humanFl(s: FlStatus): string {
+export function humanFl(s: Result<'fl.status'>): string {
   const p = s.privacy;
   const privacy = p.dp
     ? `ε ${p.epsilonSpent === null ? 'unbounded (an update left without noise)' : p.epsilonSpent.toFixed(2)} of ${p.epsilonTarget ?? '-'} spent (δ ${p.delta ?? '-'}, noise multiplier ${p.noiseMultiplier?.toFixed(2) ?? '-'})`
@@ -30,7 +30,7 @@ export function flCommand(out: Output): Command {
     .option('--socket <path>', 'vigild control socket; env VIGIL_SOCKET', DEFAULT_SOCKET)
     .option('--json', 'the status object')
     .action(async (opts: { socket: string; json?: boolean }) => {
-      const body = await call(opts.socket, { method: 'fl.status' }) as FlStatus;
+      const body = await call(opts.socket, { method: 'fl.status' });
       out.raw(opts.json ? JSON.stringify(body) : humanFl(body));
     });
   cmd.command('key')

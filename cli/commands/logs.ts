@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { z } from 'zod';
-import type { LogEntry } from '../../daemon/manage/log-ring.js';
+import type { Result } from '../../daemon/control/results.js';
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import { parseOptions } from '../options.js';
 import type { Output } from '../output.js';
@@ -16,7 +16,8 @@ const tailOptions = z.strictObject({
   polls: z.coerce.number().int().positive().optional(),
 });
 
-interface Tail { entries: LogEntry[]; next: number; dropped: number }
+type Tail = Result<'logs.tail'>;
+type LogEntry = Tail['entries'][number];
 
 const RESERVED = new Set(['level', 'time', 'msg', 'pid', 'component']);
 
@@ -48,13 +49,13 @@ export function logsCommand(out: Output): Command {
         for (const e of t.entries) out.raw(opts.json ? JSON.stringify(e.line) : human(e));
       };
       const level = opts.level !== undefined ? { level: opts.level } : {};
-      let tail = await call(opts.socket, { method: 'logs.tail', params: { limit: opts.lines, ...level } }) as Tail;
+      let tail = await call(opts.socket, { method: 'logs.tail', params: { limit: opts.lines, ...level } });
       print(tail);
       for (let i = 0; opts.follow && (opts.polls === undefined || i < opts.polls); i++) {
         await new Promise((r) => setTimeout(r, opts.interval * 1000));
         // Pages forward until caught up, so a burst between two polls is printed whole.
         do {
-          tail = await call(opts.socket, { method: 'logs.tail', params: { after: tail.next, limit: 2000, ...level } }) as Tail;
+          tail = await call(opts.socket, { method: 'logs.tail', params: { after: tail.next, limit: 2000, ...level } });
           print(tail);
         } while (tail.entries.length === 2000);
       }

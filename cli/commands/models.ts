@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import type { ActivationResult, ModelsList } from '../../daemon/models/model-manager.js';
+import type { Result } from '../../daemon/control/results.js';
+
+type ActivationResult = Result<'models.activate'>;
+type ModelsList = Result<'models.list'>;
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import type { Output } from '../output.js';
 
@@ -51,7 +54,7 @@ export function modelsCommand(out: Output): Command {
 
   socketOption(cmd.command('list').description('active, previous and installed versions of each model, probation and rollbacks'))
     .action(async (opts: Common) => {
-      const body = await call(opts.socket, { method: 'models.list' }) as ModelsList;
+      const body = await call(opts.socket, { method: 'models.list' });
       out.raw(opts.json ? JSON.stringify(body) : listText(body));
     });
 
@@ -64,7 +67,7 @@ export function modelsCommand(out: Output): Command {
       const body = await call(opts.socket, {
         method: 'models.install',
         params: { ...(isUrl ? { url: source } : { file: path.resolve(source) }), activate: opts.activate },
-      }, LONG_MS) as { name: string; version: string; installed: boolean; activation: ActivationResult | null };
+      }, LONG_MS);
       if (opts.json) {
         out.raw(JSON.stringify(body));
         return;
@@ -77,7 +80,7 @@ export function modelsCommand(out: Output): Command {
     .description('switch the streams of a model to an installed version, between two frames')
     .option('--at-restart', 'check it now, switch at the next start of vigild'))
     .action(async (name: string, version: string, opts: Common & { atRestart?: boolean }) => {
-      const body = await call(opts.socket, { method: 'models.activate', params: { name, version, at_restart: opts.atRestart ?? false } }, LONG_MS) as ActivationResult;
+      const body = await call(opts.socket, { method: 'models.activate', params: { name, version, at_restart: opts.atRestart ?? false } }, LONG_MS);
       out.raw(opts.json ? JSON.stringify(body) : activationLine(body));
     });
 

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { z } from 'zod';
-import type { RuleConfig } from '../../daemon/config/schema.js';
-import type { ChangeResult } from '../../daemon/manage/live-manager.js';
+import type { Result } from '../../daemon/control/results.js';
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import { CliError, EXIT } from '../errors.js';
 import { describeChange, parseAssignments, parseOptions, parseSpec } from '../options.js';
@@ -20,13 +19,13 @@ function withCommon(cmd: Command): Command {
 /** `vigilctl rules …`: rules of the running daemon, applied between two frames without restarting the stream. */
 export function rulesCommand(out: Output): Command {
   const cmd = new Command('rules').description('list, add, remove and change rules (live, saved to the config)');
-  const report = (json: boolean | undefined, r: ChangeResult): void => out.result(json, r, describeChange(r));
+  const report = (json: boolean | undefined, r: Result<'rules.add'>): void => out.result(json, r, describeChange(r));
 
   withCommon(cmd.command('list').description('rules of the running config'))
     .option('--stream <id>', 'only the rules of this stream')
     .action(async (raw: unknown) => {
       const opts = parseOptions(listOptions, raw);
-      const rules = await call(opts.socket, { method: 'rules.list', params: opts.stream !== undefined ? { stream: opts.stream } : {} }) as RuleConfig[];
+      const rules = await call(opts.socket, { method: 'rules.list', params: opts.stream !== undefined ? { stream: opts.stream } : {} });
       out.result(opts.json, rules, rules.length === 0 ? 'no rules' : rules.map((r) =>
         `${r.id}  ${r.kind}  stream ${r.stream}  classes ${r.classes.join(',')}  severity ${r.severity}`).join('\n'));
     });
@@ -38,14 +37,14 @@ export function rulesCommand(out: Output): Command {
       const opts = parseOptions(addOptions, raw);
       if ((spec === undefined) === (opts.file === undefined)) throw new CliError('give the rule inline or with --file (one of them)', EXIT.usage);
       const text = opts.file !== undefined ? readFileSync(opts.file, 'utf8') : spec ?? '';
-      report(opts.json, await call(opts.socket, { method: 'rules.add', params: { rule: parseSpec(text, 'rule') } }) as ChangeResult);
+      report(opts.json, await call(opts.socket, { method: 'rules.add', params: { rule: parseSpec(text, 'rule') } }));
     });
 
   withCommon(cmd.command('remove').description('remove a rule; its open activities end'))
     .argument('<id>', 'rule id')
     .action(async (id: string, raw: unknown) => {
       const opts = parseOptions(plainOptions, raw);
-      report(opts.json, await call(opts.socket, { method: 'rules.remove', params: { id } }) as ChangeResult);
+      report(opts.json, await call(opts.socket, { method: 'rules.remove', params: { id } }));
     });
 
   withCommon(cmd.command('set').description('change settings of a rule (`key=null` restores a default)'))
@@ -53,7 +52,7 @@ export function rulesCommand(out: Output): Command {
     .argument('<key=value...>', 'settings, values in YAML: min_score=0.5 classes=[person,car]')
     .action(async (id: string, pairs: string[], raw: unknown) => {
       const opts = parseOptions(plainOptions, raw);
-      report(opts.json, await call(opts.socket, { method: 'rules.set', params: { id, changes: parseAssignments(pairs) } }) as ChangeResult);
+      report(opts.json, await call(opts.socket, { method: 'rules.set', params: { id, changes: parseAssignments(pairs) } }));
     });
   return cmd;
 }

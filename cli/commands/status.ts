@@ -1,5 +1,7 @@
 import { Command } from 'commander';
-import type { AppStatus } from '../../daemon/app.js';
+import type { Result } from '../../daemon/control/results.js';
+
+type AppStatus = Result<'status'>;
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import type { Output } from '../output.js';
 
@@ -34,8 +36,8 @@ function health(s: AppStatus): string[] {
 function tiers(s: AppStatus): string[] {
   const t = s.tiers;
   if (!t) return [];
-  const stage = (name: string, p: { p50: number; p99: number; limit_ms: number | null } | null): string =>
-    `${name} ${p === null ? '-' : `${p.p50.toFixed(0)}/${p.p99.toFixed(0)}${p.limit_ms !== null ? ` (${p.limit_ms})` : ''}`}`;
+  const stage = (name: string, p: { p50: number; p99: number; limit_ms: number | null } | null | undefined): string =>
+    `${name} ${p === null || p === undefined ? '-' : `${p.p50.toFixed(0)}/${p.p99.toFixed(0)}${p.limit_ms !== null ? ` (${p.limit_ms})` : ''}`}`;
   const l = t.latencyMs;
   return [`tiers ms p50/p99 (limit): ${stage('commit', l.commit)}  ${stage('action', l.action)}  ${stage('puback', l.puback)}  ${stage('evidence', l.evidence)}` +
     `  actions failed ${t.actions.failed}, snapshots ${t.evidence.written}`];
@@ -86,7 +88,7 @@ export function statusCommand(out: Output): Command {
     .option('--socket <path>', 'vigild control socket; env VIGIL_SOCKET', DEFAULT_SOCKET)
     .option('--json', 'the full status object')
     .action(async (opts: { socket: string; json?: boolean }) => {
-      const body = await call(opts.socket, { method: 'status' }) as AppStatus;
+      const body = await call(opts.socket, { method: 'status' });
       out.raw(opts.json ? JSON.stringify(body) : human(body));
     });
 }

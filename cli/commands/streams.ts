@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { z } from 'zod';
-import type { ChangeResult } from '../../daemon/manage/live-manager.js';
+import type { Result } from '../../daemon/control/results.js';
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import { describeChange, parseAssignments, parseOptions, parseSpec } from '../options.js';
 import type { Output } from '../output.js';
@@ -16,7 +16,6 @@ const addOptions = z.strictObject({
 });
 const removeOptions = z.strictObject({ ...common, withRules: z.boolean().optional() });
 
-interface StreamRow { id: string; uri: string; model: string | null; fps: number; enabled: boolean; state: string; framesPulled: number; rules: string[] }
 
 function withCommon(cmd: Command): Command {
   return cmd.option('--socket <path>', 'vigild control socket; env VIGIL_SOCKET', DEFAULT_SOCKET).option('--json', 'machine-readable output');
@@ -25,12 +24,12 @@ function withCommon(cmd: Command): Command {
 /** `vigilctl streams …`: cameras of the running daemon, changed live and saved to its config file. */
 export function streamsCommand(out: Output): Command {
   const cmd = new Command('streams').description('list, add, remove and change streams of the running daemon (live, saved to its config)');
-  const report = (json: boolean | undefined, r: ChangeResult): void => out.result(json, r, describeChange(r));
+  const report = (json: boolean | undefined, r: Result<'streams.add'>): void => out.result(json, r, describeChange(r));
 
   withCommon(cmd.command('list').description('configured streams with their state'))
     .action(async (raw: unknown) => {
       const opts = parseOptions(listOptions, raw);
-      const rows = await call(opts.socket, { method: 'streams.list' }) as StreamRow[];
+      const rows = await call(opts.socket, { method: 'streams.list' });
       out.result(opts.json, rows, rows.length === 0 ? 'no streams' : rows.map((s) =>
         `${s.id}  ${s.enabled ? s.state : 'disabled'}  ${s.uri}  model ${s.model ?? '-'}  ${s.fps} fps  frames ${s.framesPulled}` +
         `${s.rules.length > 0 ? `  rules ${s.rules.join(',')}` : ''}`).join('\n'));
@@ -50,7 +49,7 @@ export function streamsCommand(out: Output): Command {
         ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
         ...(opts.disabled ? { enabled: false } : {}),
       };
-      report(opts.json, await call(opts.socket, { method: 'streams.add', params: { stream } }, 30_000) as ChangeResult);
+      report(opts.json, await call(opts.socket, { method: 'streams.add', params: { stream } }, 30_000));
     });
 
   withCommon(cmd.command('remove').description('stop a stream, free its pipeline and remove it from the config'))
@@ -58,7 +57,7 @@ export function streamsCommand(out: Output): Command {
     .option('--with-rules', 'also remove the rules of this stream')
     .action(async (id: string, raw: unknown) => {
       const opts = parseOptions(removeOptions, raw);
-      report(opts.json, await call(opts.socket, { method: 'streams.remove', params: { id, with_rules: opts.withRules ?? false } }, 30_000) as ChangeResult);
+      report(opts.json, await call(opts.socket, { method: 'streams.remove', params: { id, with_rules: opts.withRules ?? false } }, 30_000));
     });
 
   for (const verb of ['enable', 'disable'] as const) {
@@ -66,7 +65,7 @@ export function streamsCommand(out: Output): Command {
       .argument('<id>', 'stream id')
       .action(async (id: string, raw: unknown) => {
         const opts = parseOptions(listOptions, raw);
-        report(opts.json, await call(opts.socket, { method: `streams.${verb}`, params: { id } }, 30_000) as ChangeResult);
+        report(opts.json, await call(opts.socket, { method: `streams.${verb}`, params: { id } }, 30_000));
       });
   }
 
@@ -75,7 +74,7 @@ export function streamsCommand(out: Output): Command {
     .argument('<key=value...>', 'settings, values in YAML: fps=10 loop=true model=null')
     .action(async (id: string, pairs: string[], raw: unknown) => {
       const opts = parseOptions(listOptions, raw);
-      report(opts.json, await call(opts.socket, { method: 'streams.set', params: { id, changes: parseAssignments(pairs) } }, 30_000) as ChangeResult);
+      report(opts.json, await call(opts.socket, { method: 'streams.set', params: { id, changes: parseAssignments(pairs) } }, 30_000));
     });
   return cmd;
 }

@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
-import type { TestAlertStatus } from '../../daemon/uplink/test-alert.js';
+import type { Result } from '../../daemon/control/results.js';
+
+type TestAlertStatus = Result<'test_alert.status'>;
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import { CliError, EXIT } from '../errors.js';
 import type { Output } from '../output.js';
@@ -62,12 +64,12 @@ export function testAlertCommand(out: Output): Command {
     .option('--require-hub-ack', 'exit 1 when the hub does not acknowledge (a WARN otherwise)')
     .option('--json', 'one JSON object: event_id, verdict, puback_after_ms, hub_ack_after_ms')
     .action(async (opts: { socket: string; timeout: number; requireHubAck?: boolean; json?: boolean }) => {
-      const sent = await call(opts.socket, { method: 'test_alert.send' }) as TestAlertStatus;
+      const sent = await call(opts.socket, { method: 'test_alert.send' });
       const deadline = Date.now() + opts.timeout * 1000;
       let status = sent;
       while (status.hub_ack_at === null && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
-        status = await call(opts.socket, { method: 'test_alert.status', params: { event_id: sent.event_id } }) as TestAlertStatus;
+        status = await call(opts.socket, { method: 'test_alert.status', params: { event_id: sent.event_id } });
       }
       const report = verdictOf(status, opts.timeout);
       out.raw(opts.json ? JSON.stringify(report) : humanReport(report));

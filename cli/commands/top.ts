@@ -1,5 +1,4 @@
 import { Command, InvalidArgumentError } from 'commander';
-import type { AppStatus } from '../../daemon/app.js';
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import type { Output } from '../output.js';
 import { human } from './status.js';
@@ -21,7 +20,7 @@ export function topCommand(out: Output): Command {
       const clear = process.stdout.isTTY ? '\x1b[2J\x1b[H' : '';
       for (let i = 0; opts.iterations === undefined || i < opts.iterations; i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, opts.interval * 1000));
-        const body = await call(opts.socket, { method: 'status' }) as AppStatus;
+        const body = await call(opts.socket, { method: 'status' });
         out.raw(`${clear}${human(body)}\n`);
       }
     });

@@ -3,7 +3,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { call } from '../../cli/control-client.js';
+import { callUnchecked as call } from '../../cli/control-client.js';
 import { CliError } from '../../cli/errors.js';
 import type { ControlTarget } from '../../daemon/control/handler.js';
 import { MAX_REQUEST_BYTES, replySchema, type Reply } from '../../daemon/control/protocol.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { call } from '../../cli/control-client.js';
+import { callUnchecked as call } from '../../cli/control-client.js';
 import { CliError } from '../../cli/errors.js';
 import type { ControlTarget } from '../../daemon/control/handler.js';
 import { ControlSocket } from '../../daemon/control/socket-server.js';
