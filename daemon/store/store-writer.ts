@@ -298,7 +298,9 @@ export class StoreWriter {
       this.onFault(r.fault);
       return;
     }
-    if (this.fault && done.length > 0) this.recovered();
+    // Recovered once every held event is written: until then new ones are still held (and sent
+    // directly), so that they stay behind the held ones and the alarm's `written` is complete.
+    if (this.fault && done.length > 0 && !this.queue.some((q) => q.isRecord && q.accepted === null)) this.recovered();
     this.pump();
   }
 

@@ -102,7 +102,9 @@ test('a full disk: alerts go to the hub directly (stored: false) with an alarm; 
 
   rmSync(ballast);
   await waitFor('recovery', () => (h.writer.health().state === 'ok' ? true : undefined), 15_000);
-  await waitFor('the recovered alarm', () => hub.messages.find((m) => m.topic.endsWith('/storage') && (m.json as { kind: string }).kind === 'recovered'));
+  const recovered = storageMessageSchema.parse((await waitFor('the recovered alarm',
+    () => hub.messages.find((m) => m.topic.endsWith('/storage') && (m.json as { kind: string }).kind === 'recovered'))).json);
+  assert.ok(recovered.kind === 'recovered' && recovered.written === held.length, 'the alarm counts every held event written');
   await waitFor('every held event written', () => (made.every((e) => h.store.getEvent(e.id)) ? true : undefined));
   await waitFor('the outbox drained', () => (h.store.outboxStats().depth === 0 ? true : undefined));
   for (const id of held) {
