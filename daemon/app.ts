@@ -558,6 +558,10 @@ export class App implements LiveTarget {
       await s.done;
     })));
     for (const scheduler of this.schedulers.values()) scheduler.close();
+    // Right after the streams, its last producers: what it commits now still reaches the tiers and
+    // the uplink, which stop later; held events still go out directly.
+    if (this.writer) await attempt('store writer', () => this.writer?.close(1500));
+    this.writer = null;
     if (this.models) await attempt('model manager', () => this.models?.stop());
     await Promise.all([...this.detectors.values()].map((d) => attempt(`model ${d.info.name}`, () => d.close())));
     if (this.tiers) await attempt('response tiers', () => this.tiers?.stop());
@@ -566,8 +570,6 @@ export class App implements LiveTarget {
     this.testAlerts?.stop();
     this.testAlerts = null;
     if (this.uplink) await attempt('uplink', () => this.uplink?.stop());
-    if (this.writer) await attempt('store writer', () => this.writer?.close(1500));
-    this.writer = null;
     if (this.store) await attempt('event store', () => this.store?.close());
     this.store = null;
   }
