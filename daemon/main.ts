@@ -4,7 +4,8 @@
  * systemd's Restart=on-failure starts it again), 128+N stopped by a second signal or a stuck shutdown.
  */
 import { Command, CommanderError } from 'commander';
-import { loadConfigFile, overridesFromEnv, type PathOverrides } from './config/load.js';
+import { overridesFromEnv, type PathOverrides } from './config/load.js';
+import { loadCheckedConfig } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { errorMessage, VigilError } from './errors.js';
 import { pino } from 'pino';
@@ -80,7 +81,9 @@ async function run(opts: Options): Promise<number> {
     protocolVersion = demo.protocolVersion;
     process.env['VIGIL_LOG_LEVEL'] ??= 'warn';
   } else {
-    cfg = loadConfigFile(opts.config, overrides(opts));
+    // One path for --check-config, --prepare-models and the start: the same overrides, the same
+    // checks (YAML bounds, schema, references, files, socket, classes), every problem at once, exit 2.
+    cfg = await loadCheckedConfig(opts.config, overrides(opts));
   }
   if (opts.checkConfig) {
     process.stdout.write(`${opts.config}: valid (${cfg.streams.length} streams, ${cfg.rules.length} rules)\n`);

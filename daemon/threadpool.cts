@@ -8,7 +8,7 @@
  * ES module loader already uses the pool to read the entry file. Only a CommonJS entry, which
  * loads synchronously, can set the size before that happens.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 /** 2 per stream (its pull, its bus poll), 2 per model, 1 for the snapshot encoder's pull, 2 for fs work. */
 export function threadPoolSize(streams: number, models: number): number {
@@ -25,9 +25,16 @@ export function threadPoolSizeFor(argv: readonly string[], env: NodeJS.ProcessEn
     // Counting list items is enough here; the real validation happens later, with proper errors.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS entry: ESM import would start the pool
     const yaml = require('yaml') as typeof import('yaml');
-    const doc = yaml.parse(readFileSync(file, 'utf8')) as { streams?: unknown; models?: unknown } | null;
-    const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
-    return threadPoolSize(count(doc?.streams), count(doc?.models));
+    // Bounded like the real load (config/bounded-yaml.ts): no read of a huge file or a FIFO, and the
+    // lists are counted on the parsed document, without toJS, which a hostile file can make take minutes.
+    const st = statSync(file);
+    if (!st.isFile() || st.size > 1024 * 1024) return threadPoolSize(16, 4);
+    const doc = yaml.parseDocument(readFileSync(file, 'utf8'));
+    const count = (key: string): number => {
+      const node = doc.get(key, true);
+      return yaml.isSeq(node) ? node.items.length : 0;
+    };
+    return threadPoolSize(count('streams'), count('models'));
   } catch {
     return threadPoolSize(16, 4);
   }

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { parseBoundedYaml, readBoundedFile } from './bounded-yaml.js';
+import { referenceProblems } from './references.js';
 import { configSchema, type Config } from './schema.js';
+import { viewOfConfig, viewOfRaw, type ConfigView } from './view.js';
 
 /** Overrides that come from flags or the environment, so tests and packagers can move every path. */
 export interface PathOverrides {
@@ -30,38 +31,46 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   return `${formatPath(issue.path)}: ${issue.message}`;
 }
 
-/** Cross-field checks that a schema of independent fields cannot express. */
-function referenceProblems(cfg: Config): string[] {
-  const problems: string[] = [];
-  const dup = (kind: string, ids: string[]): void => {
-    const seen = new Set<string>();
-    ids.forEach((v, i) => {
-      if (seen.has(v)) problems.push(`${kind}[${i}].id: duplicate id "${v}"`);
-      seen.add(v);
-    });
+/**
+ * Applies the overrides to the parsed file before validation, so a value the daemon runs with is
+ * the value that is validated (`--state-dir` replaces `storage.dir`, whatever the file says there).
+ * A section that is absent or null becomes one holding the override alone; one of another type
+ * (a string, a list) is left for the schema to report as it stands.
+ */
+function applyOverrides(raw: unknown, overrides: PathOverrides): void {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return;
+  const obj = raw as Record<string, unknown>;
+  const into = (section: string, key: string, value: string | undefined): void => {
+    if (value === undefined) return;
+    const current = obj[section];
+    if (current === undefined || current === null) obj[section] = { [key]: value };
+    else if (typeof current === 'object' && !Array.isArray(current)) obj[section] = { ...current, [key]: value };
   };
-  dup('streams', cfg.streams.map((s) => s.id));
-  dup('rules', cfg.rules.map((r) => r.id));
-  const models = new Set<string>();
-  cfg.models.forEach((m, i) => {
-    if (models.has(m.name)) problems.push(`models[${i}].name: duplicate model "${m.name}"`);
-    models.add(m.name);
-  });
-  const streams = new Set(cfg.streams.map((s) => s.id));
-  cfg.streams.forEach((s, i) => {
-    if (s.model !== undefined && !models.has(s.model)) {
-      problems.push(`streams[${i}].model: unknown model "${s.model}" (configured: ${[...models].join(', ') || 'none'})`);
-    }
-    if (s.restart_max_ms < s.restart_min_ms) problems.push(`streams[${i}].restart_max_ms: must be >= restart_min_ms`);
-  });
-  cfg.rules.forEach((r, i) => {
-    if (!streams.has(r.stream)) problems.push(`rules[${i}].stream: unknown stream "${r.stream}"`);
-  });
-  const rules = new Set(cfg.rules.map((r) => r.id));
-  cfg.actions.on.forEach((a, i) => a.rules?.forEach((id, j) => {
-    if (!rules.has(id)) problems.push(`actions.on[${i}].rules[${j}]: unknown rule "${id}"`);
-  }));
-  return problems;
+  into('mqtt', 'url', overrides.mqttUrl);
+  into('storage', 'dir', overrides.storageDir);
+  into('control', 'socket', overrides.socket);
+  if (overrides.modelsDir !== undefined) obj['models_dir'] = overrides.modelsDir;
+}
+
+/** Every schema and cross-reference problem of a parsed file, and what of it is valid. */
+export interface Validation {
+  /** The whole config, when the schema accepted it (references may still be wrong). */
+  config: Config | undefined;
+  problems: string[];
+  view: ConfigView;
+}
+
+/**
+ * Validates a parsed document, collecting every problem: the schema's, and the cross-references
+ * of whatever parts are valid on their own, in one pass.
+ */
+export function collectConfig(raw: unknown, overrides: PathOverrides = {}): Validation {
+  applyOverrides(raw, overrides);
+  const parsed = configSchema.safeParse(raw);
+  const view = parsed.success ? viewOfConfig(parsed.data) : viewOfRaw(raw);
+  const problems = parsed.success ? [] : parsed.error.issues.map(formatIssue);
+  problems.push(...referenceProblems(raw, view));
+  return { config: parsed.success ? parsed.data : undefined, problems, view };
 }
 
 /**
@@ -69,51 +78,58 @@ function referenceProblems(cfg: Config): string[] {
  * with its path, because a technician fixing a config on a ladder should not iterate error by error.
  */
 export function validateConfig(raw: unknown, source: string, overrides: PathOverrides = {}): Config {
-  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
-    const obj = raw as Record<string, unknown>;
-    if (overrides.mqttUrl !== undefined) obj['mqtt'] = { ...(obj['mqtt'] as object | undefined), url: overrides.mqttUrl };
-    if (overrides.storageDir !== undefined) obj['storage'] = { ...(obj['storage'] as object | undefined), dir: overrides.storageDir };
-    if (overrides.modelsDir !== undefined) obj['models_dir'] = overrides.modelsDir;
-    if (overrides.socket !== undefined) obj['control'] = { ...(obj['control'] as object | undefined), socket: overrides.socket };
-  }
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map(formatIssue), source);
-  const problems = referenceProblems(parsed.data);
-  if (problems.length > 0) throw new ConfigError(problems, source);
-  return parsed.data;
+  const { config, problems } = collectConfig(raw, overrides);
+  if (problems.length > 0 || config === undefined) throw new ConfigError(problems, source);
+  return config;
 }
 
 export function parseConfigText(text: string, source: string, overrides: PathOverrides = {}): Config {
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
-      return `${pos ? `line ${pos.line}, column ${pos.col}` : 'YAML'}: ${e.message.split('\n')[0] ?? e.code}`;
-    }), source);
-  }
-  return validateConfig(doc.toJS(), source, overrides);
+  return validateConfig(parseBoundedYaml(text, source), source, overrides);
 }
 
-/** Reads and validates the config file; relative paths in it are resolved against its folder. */
-export function loadConfigFile(file: string, overrides: PathOverrides = {}): Config {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([`cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], file);
-  }
-  return resolveConfigPaths(parseConfigText(text, file, overrides), file);
+/** The file read and parsed within the bounds of bounded-yaml.ts, not yet validated. */
+export function readConfigDocument(file: string): unknown {
+  return parseBoundedYaml(readBoundedFile(file), file);
 }
+
+/**
+ * Reads and validates the config file (schema and cross-references); relative paths in it are
+ * resolved against its folder. The files it names are checked by preflight.ts, which the daemon
+ * and `--check-config` run as well.
+ */
+export function loadConfigFile(file: string, overrides: PathOverrides = {}): Config {
+  return resolveConfigPaths(validateConfig(readConfigDocument(file), file, overrides), file);
+}
+
+/** A path of the config, absolute: relative ones are relative to the config file's folder. */
+export function configPath(base: string, p: string): string {
+  return path.resolve(base, p);
+}
+
+/** Trusted keys are PEM text or a file's path; only a path is resolved. */
+export const isInlinePem = (ref: string): boolean => ref.includes('-----BEGIN');
 
 /** Relative paths in a config are relative to the file's folder, wherever the daemon was started from. */
 export function resolveConfigPaths(cfg: Config, file: string): Config {
   const base = path.dirname(path.resolve(file));
-  const abs = (p: string): string => path.resolve(base, p);
+  const abs = (p: string): string => configPath(base, p);
+  const { ca, cert, key } = cfg.mqtt;
+  const l = cfg.learning;
   return {
     ...cfg,
     storage: { ...cfg.storage, dir: abs(cfg.storage.dir) },
     control: { ...cfg.control, socket: abs(cfg.control.socket) },
     ...(cfg.models_dir !== undefined ? { models_dir: abs(cfg.models_dir) } : {}),
     models: cfg.models.map((m) => ({ ...m, manifest: abs(m.manifest) })),
+    mqtt: { ...cfg.mqtt, ...(ca !== undefined ? { ca: abs(ca) } : {}), ...(cert !== undefined ? { cert: abs(cert) } : {}),
+      ...(key !== undefined ? { key: abs(key) } : {}) },
+    model_store: { ...cfg.model_store, trusted_keys: cfg.model_store.trusted_keys.map((k) => isInlinePem(k) ? k : abs(k)) },
+    learning: {
+      ...l,
+      ...(l.embedding_model !== undefined ? { embedding_model: abs(l.embedding_model) } : {}),
+      ...(l.device_key !== undefined ? { device_key: abs(l.device_key) } : {}),
+      ...(l.hub_sign_key !== undefined ? { hub_sign_key: abs(l.hub_sign_key) } : {}),
+      ...(l.hub_encrypt_key !== undefined ? { hub_encrypt_key: abs(l.hub_encrypt_key) } : {}),
+    },
   };
 }
