@@ -49,13 +49,13 @@ export interface AnalyzerStats {
   pendingInferences: number;
   /** True once the analysis loop has ended (its source ended or the stream stopped) with every frame concluded. */
   finished: boolean;
-  /** Times the camera's frame size changed mid-stream; each reset the tracker (see followResolution). */
-  resolutionChanges: number;
+  /** Times the camera's frame size changed mid-stream (absent until the first); each reset the tracker (see followResolution). */
+  resolutionChanges?: number;
   /**
    * Set once the size changed while rules use `px` units: which rules, and the size their points
    * were taken to be drawn for. Such rules want `units: norm`.
    */
-  geometryNote: string | null;
+  geometryNote?: string;
 }
 
 export interface AnalyzerOptions {
@@ -100,7 +100,7 @@ export class StreamAnalyzer {
   readonly stats: AnalyzerStats = {
     framesAnalysed: 0, inferences: 0, inferenceErrors: 0, inferenceMs: 0,
     motionFrames: 0, events: 0, eventErrors: 0, lastDetections: 0, tracks: 0, openActivities: 0, endedActivities: 0,
-    gatedFrames: 0, skippedFrames: 0, pendingInferences: 0, finished: false, resolutionChanges: 0, geometryNote: null,
+    gatedFrames: 0, skippedFrames: 0, pendingInferences: 0, finished: false,
   };
   /** The camera's first frame size (what px-unit rule geometry is taken to be drawn for) and its latest. */
   private reference: PxReference | undefined;
@@ -259,7 +259,7 @@ export class StreamAnalyzer {
     this.sourceSize = { width, height };
     this.reference ??= this.sourceSize;
     if (before === undefined || (before.width === width && before.height === height)) return;
-    this.stats.resolutionChanges += 1;
+    this.stats.resolutionChanges = (this.stats.resolutionChanges ?? 0) + 1;
     const gone = this.lastTracked === null ? [] : [...this.lastTracked.tracks, ...this.lastTracked.lost].map((t) => t.id);
     this.lastTracked = null;
     this.closeAll(this.lastTs, 'stream_changed');
