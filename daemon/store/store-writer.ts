@@ -210,6 +210,12 @@ export class StoreWriter {
     this.worker.ref();
     this.worker.postMessage({ type: 'close' } satisfies ToWorker);
     await done;
+    // The main connection checkpoints by itself again (SQLite's default), as it did before the writer.
+    try {
+      if (this.opts.store.db.open) this.opts.store.db.pragma('wal_autocheckpoint = 1000');
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'cannot restore wal_autocheckpoint');
+    }
   }
 
   // ---- internals ----
