@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { BatchReply, FromWorker, ToWorker, WireMessage, WorkerInit, WriteOp } from './store-writer-protocol.js';
 import { classifyWriteFailure } from './write-failure.js';
+import { DEFAULT_WAL_LIMIT_BYTES } from './open.js';
 
 /**
  * The store writer's thread: its own connection to the daemon's WAL database, committing the
@@ -34,7 +35,10 @@ function open(): Prepared {
     db.pragma(`busy_timeout = ${init.busyTimeoutMs}`);
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    db.pragma('journal_size_limit = 8388608');
+    // The WAL bound of open.ts: this connection writes most of the frames, so it checkpoints and cuts
+    // the file back at the same point, or the disk budget's WAL part would not hold.
+    db.pragma(`wal_autocheckpoint = ${Math.floor(DEFAULT_WAL_LIMIT_BYTES / 4096)}`);
+    db.pragma(`journal_size_limit = ${DEFAULT_WAL_LIMIT_BYTES}`);
     current = {
       db,
       insertEvent: db.prepare(`INSERT INTO events (id, ts, stream, rule, severity, kind, payload, created_at)
