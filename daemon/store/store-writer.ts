@@ -81,6 +81,8 @@ export class StoreWriter {
   private closing: Promise<void> | null = null;
   private closed = false;
   private workerDead = false;
+  /** The main connection's own setting, restored at close. */
+  private readonly autocheckpoint: number;
   private readonly openEvents = new Map<string, StoredEvent>();
   private readonly alarms: { topic: string; payload: string; id: string; sending: boolean }[] = [];
   private fault: (WireFault & { reason: string; since: number; fault: string }) | null = null;
@@ -100,6 +102,7 @@ export class StoreWriter {
     this.backoff = new Backoff({ minMs: opts.retryMinMs ?? 1000, maxMs: opts.retryMaxMs ?? 10_000, healthyAfterMs: 0 });
     // Checkpoints fsync the database file: the worker runs them; this connection's relaxed writes
     // (acknowledgements, timings) no longer trigger one on the frame path.
+    this.autocheckpoint = Number(opts.store.db.pragma('wal_autocheckpoint', { simple: true }));
     opts.store.db.pragma('wal_autocheckpoint = 0');
     const init: WorkerInit = { file: opts.file, busyTimeoutMs: 5000, checkpointEveryMs: opts.checkpointEveryMs ?? 5000 };
     this.worker = new Worker(new URL('./store-writer-worker.js', import.meta.url), { workerData: init });
@@ -210,9 +213,9 @@ export class StoreWriter {
     this.worker.ref();
     this.worker.postMessage({ type: 'close' } satisfies ToWorker);
     await done;
-    // The main connection checkpoints by itself again (SQLite's default), as it did before the writer.
+    // The main connection checkpoints by itself again, at the bound open.ts gave it.
     try {
-      if (this.opts.store.db.open) this.opts.store.db.pragma('wal_autocheckpoint = 1000');
+      if (this.opts.store.db.open) this.opts.store.db.pragma(`wal_autocheckpoint = ${this.autocheckpoint}`);
     } catch (err) {
       this.log.debug({ err: errorMessage(err) }, 'cannot restore wal_autocheckpoint');
     }
