@@ -270,7 +270,9 @@ test('remote management through a TLS mosquitto with client certificates and the
   assert.match(manyHuman.out, /^DEVICE +EXIT +RESULT\nlab\/cam-1 +0 +device lab\/cam-1 {2}vigil .*\nlab\/cam-2 +3 +lab\/cam-2 did not answer/);
 
   // --- events through the hub: the daemon reads its own store (the refusals above are there).
-  const events = await vigilctl([...cam1Args, 'events', 'list', '--limit', '50', '--json']);
+  // The random requests above are mostly unsigned changes, each refused and audited (up to
+  // audit_per_minute), so the earlier refusals lie further back than the newest 50.
+  const events = await vigilctl([...cam1Args, 'events', 'list', '--limit', '500', '--json']);
   assert.equal(events.code, 0, events.err);
   const listed = JSON.parse(events.out) as { kind: string; rule: string; payload: { audit?: { reason?: string } } }[];
   assert.ok(listed.some((e) => e.kind === 'audit' && e.rule === 'command-refused' && /unknown operator key/.test(e.payload.audit?.reason ?? '')));
