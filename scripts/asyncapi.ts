@@ -177,16 +177,31 @@ function repoRoot(): string {
   return path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '..', '..') : path.resolve(here, '..');
 }
 
+const USAGE = `usage: node dist/scripts/asyncapi.js [--check]
+  (no option)  rewrite ${ASYNCAPI_FILE} from the payload schemas
+  --check      exit 1 if ${ASYNCAPI_FILE} is out of date; writes nothing
+  -h, --help   this text; writes nothing
+`;
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const file = path.join(repoRoot(), ASYNCAPI_FILE);
-  const text = renderAsyncApi();
-  if (process.argv.includes('--check')) {
+  const args = process.argv.slice(2);
+  // Anything but the two known forms writes nothing: a tracked file is not rewritten by a guess.
+  const unknown = args.filter((a) => a !== '--check' && a !== '-h' && a !== '--help');
+  if (args.includes('-h') || args.includes('--help')) {
+    process.stdout.write(USAGE);
+  } else if (unknown.length > 0) {
+    process.stderr.write(`asyncapi: unknown argument ${unknown[0] ?? ''}\n${USAGE}`);
+    process.exitCode = 2;
+  } else if (args.includes('--check')) {
+    const text = renderAsyncApi();
     const current = readFileSync(file, 'utf8');
     if (current !== text) {
       process.stderr.write(`${file} is out of date: run node dist/scripts/asyncapi.js\n`);
       process.exitCode = 1;
     }
   } else {
+    const text = renderAsyncApi();
     writeFileSync(file, text);
     process.stdout.write(`wrote ${file}\n`);
   }

@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import { errorMessage } from '../../daemon/errors.js';
 import { keyFingerprint, rawPublicKey } from '../../daemon/control/signature.js';
@@ -20,6 +21,8 @@ export function keygenCommand(out: Output): Command {
     .action((opts: { out: string; name: string; force?: boolean; json?: boolean }) => {
       const { privateKey, publicKey } = generateKeyPairSync('ed25519');
       try {
+        // A fresh machine has no ~/.vigil yet: the folder is made, private to its owner like the key.
+        mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true, mode: 0o700 });
         writeFileSync(opts.out, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: opts.force ? 'w' : 'wx' });
       } catch (err) {
         const exists = (err as NodeJS.ErrnoException).code === 'EEXIST';

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { makeDirs } from '../util/make-dirs.js';
 import path from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { errorMessage } from '../errors.js';
@@ -32,7 +32,7 @@ export interface OpenOptions {
 export function openDatabase(dir: string, options: OpenOptions = {}): Database {
   const file = path.join(dir, DATABASE_FILE);
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   } catch (err) {
     throw new StoreError(file, `cannot create the storage directory: ${errorMessage(err)}`, { cause: err });
   }
