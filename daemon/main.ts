@@ -4,7 +4,7 @@
  * systemd's Restart=on-failure starts it again), 128+N stopped by a second signal or a stuck shutdown.
  */
 import { Command, CommanderError } from 'commander';
-import { overridesFromEnv, type PathOverrides } from './config/load.js';
+import { loadConfigFile, overridesFromEnv, type PathOverrides } from './config/load.js';
 import { loadCheckedConfig } from './config/preflight.js';
 import type { Config } from './config/schema.js';
 import { errorMessage, VigilError } from './errors.js';
@@ -36,6 +36,7 @@ interface Options {
   model?: string;
   source?: string;
   checkConfig?: boolean;
+  root?: string;
   prepareModels?: boolean;
 }
 
@@ -52,6 +53,7 @@ function parseArgs(argv: string[]): Options {
     .option('--mqtt-url <url>', 'broker URL, overriding the config; env VIGIL_MQTT_URL')
     .option('--socket <path>', 'control socket for vigilctl; env VIGIL_SOCKET')
     .option('--check-config', 'validate the configuration and exit (0 valid, 2 invalid)')
+    .option('--root <dir>', 'with --check-config: look for the files the config names under DIR (a device image, a provisioning root)')
     .option('--prepare-models', 'load every configured model once (TensorRT builds its engine cache), run one inference, print what was done and exit (0 all ready, 1 any failed)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -73,6 +75,7 @@ async function run(opts: Options): Promise<number> {
   let cfg: Config;
   let cleanupDemo: (() => Promise<void>) | undefined;
   let protocolVersion: 4 | 5 | undefined;
+  if (opts.root !== undefined && !opts.checkConfig) throw new VigilError('--root goes with --check-config only: the daemon reads its files where the config names them', 2);
   if (opts.demo) {
     const { prepareDemo } = await import('./demo/demo.js');
     const demo = await prepareDemo({ model: opts.model, source: opts.source, ...overrides(opts) });
@@ -80,10 +83,14 @@ async function run(opts: Options): Promise<number> {
     cleanupDemo = () => demo.stop();
     protocolVersion = demo.protocolVersion;
     process.env['VIGIL_LOG_LEVEL'] ??= 'warn';
+  } else if (opts.prepareModels) {
+    // Models only: TLS files and the socket are the running daemon's, and provisioning runs this in
+    // a temporary root where the config's device paths do not exist yet.
+    cfg = loadConfigFile(opts.config, overrides(opts));
   } else {
-    // One path for --check-config, --prepare-models and the start: the same overrides, the same
-    // checks (YAML bounds, schema, references, files, socket, classes), every problem at once, exit 2.
-    cfg = await loadCheckedConfig(opts.config, overrides(opts));
+    // One path for --check-config and the start: the same overrides, the same checks (YAML
+    // bounds, schema, references, files, socket, classes), every problem at once, exit 2.
+    cfg = await loadCheckedConfig(opts.config, overrides(opts), { root: opts.root });
   }
   if (opts.checkConfig) {
     process.stdout.write(`${opts.config}: valid (${cfg.streams.length} streams, ${cfg.rules.length} rules)\n`);

@@ -112,9 +112,11 @@ async function modelLabels(manifestPath: string, modelsDir: string | undefined):
  * Every problem of the files, socket and classes that `view` names, each prefixed with its path.
  * Relative paths are resolved against `baseDir` (the config file's folder), as the daemon does.
  */
-export async function preflightProblems(view: ConfigView, baseDir: string): Promise<string[]> {
+export async function preflightProblems(view: ConfigView, baseDir: string, root?: string): Promise<string[]> {
   const problems: string[] = [];
-  const abs = (p: string): string => configPath(baseDir, p);
+  // Where a file is on this machine: with a root (a device image, a provisioning root) absolute
+  // paths are looked up under it; relative ones already are, through the file's own folder.
+  const abs = (p: string): string => root !== undefined && path.isAbsolute(p) ? path.join(root, p) : configPath(baseDir, p);
   const check = async (where: string, problem: Promise<string | undefined>): Promise<void> => {
     const p = await problem;
     if (p !== undefined) problems.push(`${where}: ${p}`);
@@ -130,7 +132,8 @@ export async function preflightProblems(view: ConfigView, baseDir: string): Prom
   }
 
   if (control?.enabled) {
-    const socket = abs(control.socket);
+    // The path the daemon binds on the device, so never under the root.
+    const socket = configPath(baseDir, control.socket);
     const bytes = Buffer.byteLength(socket);
     if (bytes > SOCKET_PATH_MAX) {
       problems.push(`control.socket: ${socket} is ${bytes} bytes; a Unix socket path holds at most ${SOCKET_PATH_MAX}`);
@@ -145,9 +148,10 @@ export async function preflightProblems(view: ConfigView, baseDir: string): Prom
   }
   const modelsDir = view.models_dir !== undefined ? abs(view.models_dir) : undefined;
   if (modelsDir !== undefined) {
+    // Absent is fine (the model store makes it; a model whose files it lacks is reported by its manifest).
     await stat(modelsDir).then((s) => {
-      if (!s.isDirectory()) problems.push(`models_dir: ${modelsDir} is not a directory`);
-    }, (err: unknown) => problems.push(`models_dir: ${cannot('', modelsDir, err)}`));
+      if (!s.isDirectory()) problems.push(`models_dir: ${modelsDir} exists and is not a directory`);
+    }, () => undefined);
   }
 
   const labelsOf = new Map<string, readonly string[]>();
@@ -204,10 +208,10 @@ export async function preflightProblems(view: ConfigView, baseDir: string): Prom
   // Hook programs given by path must be there; bare names are looked up in PATH when they run.
   for (const [i, a] of view.actionRules.entries()) {
     const program = a?.command?.[0];
-    if (program !== undefined && path.isAbsolute(program)) await check(`actions.on[${i}].command[0]`, notExecutable(program));
+    if (program !== undefined && path.isAbsolute(program)) await check(`actions.on[${i}].command[0]`, notExecutable(abs(program)));
   }
   if (actions && path.isAbsolute(actions.gpioset) && actions.on.some((a) => a.gpio !== undefined)) {
-    await check('actions.gpioset', notExecutable(actions.gpioset));
+    await check('actions.gpioset', notExecutable(abs(actions.gpioset)));
   }
   return problems;
 }
@@ -217,9 +221,9 @@ export async function preflightProblems(view: ConfigView, baseDir: string): Prom
  * schema, cross-references, files, socket and classes. `vigild --check-config` and the daemon's
  * start both come here, with the same path overrides.
  */
-export async function loadCheckedConfig(file: string, overrides: PathOverrides = {}): Promise<Config> {
+export async function loadCheckedConfig(file: string, overrides: PathOverrides = {}, opts: { root?: string | undefined } = {}): Promise<Config> {
   const { config, problems, view } = collectConfig(readConfigDocument(file), overrides);
-  problems.push(...await preflightProblems(view, path.dirname(path.resolve(file))));
+  problems.push(...await preflightProblems(view, path.dirname(path.resolve(file)), opts.root !== undefined ? path.resolve(opts.root) : undefined));
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems, file);
   return resolveConfigPaths(config, file);
 }

@@ -172,3 +172,18 @@ test('a valid config with TLS files, a model, its classes and keys passes the ch
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stdout, `${file}: valid (2 streams, 2 rules)\n`);
 });
+
+test('--root checks a device\'s config where its files are on this machine (an image, a provisioning root)', async (t) => {
+  const root = await tempDir(t, 'vigil-hostile-root-');
+  const etc = path.join(root, 'etc', 'vigil-device');
+  await mkdir(etc, { recursive: true });
+  await writeFile(path.join(etc, 'ca.pem'), '-----BEGIN CERTIFICATE-----\n');
+  const file = path.join(etc, 'vigil.yaml');
+  await writeFile(file, 'device: { id: box, site: yard }\nmqtt: { url: "mqtts://hub:8883", ca: /etc/vigil-device/ca.pem }\n');
+  assertRefused(await vigild(['--check-config', '--config', file]), file, /^ {2}mqtt\.ca: cannot read \/etc\/vigil-device\/ca\.pem: no such file/m);
+  const rooted = await vigild(['--check-config', '--config', file, '--root', root]);
+  assert.equal(rooted.code, 0, rooted.stderr);
+  const misuse = await vigild(['--config', file, '--root', root]);
+  assert.equal(misuse.code, 2);
+  assert.match(misuse.stderr, /--root goes with --check-config only/);
+});

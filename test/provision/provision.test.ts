@@ -72,7 +72,7 @@ void test('provision: a dry run writes nothing, a real run installs everything, 
   assert.match(real.out, /^ {2}alert {4}skipped \(root is /m);
   assert.doesNotMatch(real.out, /TODO/);
 
-  const check = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'daemon', 'launcher.cjs'), '--config', path.join(etc, 'vigil.yaml'), '--check-config'], { encoding: 'utf8' });
+  const check = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'daemon', 'launcher.cjs'), '--config', path.join(etc, 'vigil.yaml'), '--check-config', '--root', root], { encoding: 'utf8' });
   assert.equal(check.status, 0, `vigild --check-config refused the written config: ${check.stdout}${check.stderr}`);
   assert.match(check.stdout, /valid/);
 
