@@ -59,7 +59,7 @@ void test('vigilctl test-alert: PASS with a hub that acks, WARN with none, FAIL 
   assert.equal(received.length, 1);
   assert.deepEqual(received[0], {
     schema: 'vigil.alert/1', id: report.event_id, device: 'cam-1', site: 'lab', stream: 'vigil-test', rule: 'test-alert',
-    severity: 'alert', ts: (received[0] as { ts: string }).ts, objects: [], test: true,
+    severity: 'alert', ts: (received[0] as { ts: string }).ts, objects: [], test: true, kind: 'test',
   });
   const row = openDb(t, state).prepare('SELECT stream, kind, json_extract(payload, \'$.test\') AS test, uplinked_at FROM events WHERE id = ?')
     .get(report.event_id) as { stream: string; kind: string; test: number; uplinked_at: number | null };
