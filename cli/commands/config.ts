@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { loadConfigFile, overridesFromEnv } from '../../daemon/config/load.js';
+import { overridesFromEnv } from '../../daemon/config/load.js';
+import { loadCheckedConfig } from '../../daemon/config/preflight.js';
 import { configSchema } from '../../daemon/config/schema.js';
 import { ConfigError } from '../../daemon/errors.js';
 import type { ConfigDifference } from '../../daemon/manage/config-view.js';
@@ -21,9 +22,10 @@ export function configCommand(out: Output): Command {
     .description('validate a vigil.yaml; every problem is listed with its path')
     .argument('[file]', 'configuration file', process.env['VIGIL_CONFIG'] ?? '/etc/vigil/vigil.yaml')
     .option('--json', 'machine-readable output')
-    .action((file: string, opts: { json?: boolean }) => {
+    .action(async (file: string, opts: { json?: boolean }) => {
       try {
-        const cfg = loadConfigFile(file, overridesFromEnv());
+        // The daemon's own preflight: the same checks as `vigild --check-config` and its start.
+        const cfg = await loadCheckedConfig(file, overridesFromEnv());
         out.result(opts.json, { valid: true, file, streams: cfg.streams.length, rules: cfg.rules.length },
           `${file}: valid (${cfg.streams.length} streams, ${cfg.rules.length} rules)`);
       } catch (err) {
