@@ -10,6 +10,7 @@ import type { Config } from './config/schema.js';
 import { errorMessage, VigilError } from './errors.js';
 import { pino } from 'pino';
 import { createLogger, type Logger } from './log.js';
+import { loadWithStartHint } from './demo/start-hint.js';
 import { LogRing } from './manage/log-ring.js';
 import { missingMallocTunables } from './node-flags.cjs';
 import { createHealthCheck } from './systemd/health.js';
@@ -86,11 +87,11 @@ async function run(opts: Options): Promise<number> {
   } else if (opts.prepareModels) {
     // Models only: TLS files and the socket are the running daemon's, and provisioning runs this in
     // a temporary root where the config's device paths do not exist yet.
-    cfg = loadConfigFile(opts.config, overrides(opts));
+    cfg = loadWithStartHint(opts.config, () => loadConfigFile(opts.config, overrides(opts)));
   } else {
     // One path for --check-config and the start: the same overrides, the same checks (YAML
     // bounds, schema, references, files, socket, classes), every problem at once, exit 2.
-    cfg = await loadCheckedConfig(opts.config, overrides(opts), { root: opts.root });
+    cfg = await loadWithStartHint(opts.config, () => loadCheckedConfig(opts.config, overrides(opts), { root: opts.root }));
   }
   if (opts.checkConfig) {
     process.stdout.write(`${opts.config}: valid (${cfg.streams.length} streams, ${cfg.rules.length} rules)\n`);
