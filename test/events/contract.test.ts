@@ -93,6 +93,8 @@ test('every event kind reaches a real subscriber with its kind and typed facts, 
     for (const s of streams) if (s.state === 'backoff') throw new Error(`stream ${s.id} failed: ${String(s.lastError)}`);
     return streams.length === 2 && streams.every((s) => s.state === 'ended') ? true : undefined;
   }, 240_000, 50);
+  const aisle = app.status().streams.find((s) => s.id === 'aisle');
+  t.diagnostic(`aisle: ${aisle?.analysis.framesAnalysed} frames analysed of ${aisle?.framesPulled} pulled, ${aisle?.framesDropped} dropped`);
   const db = openDb(t, storage);
   await waitFor('the outbox to drain', () => (db.prepare('SELECT count(*) FROM outbox').pluck().get() === 0 ? true : undefined), 30_000);
   // Model, storage and audit events leave on their own topics as vigil.model/1, vigil.storage/1 and
