@@ -2,8 +2,9 @@ import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EventStore } from '../../daemon/store/event-store.js';
 import type { StoredEvent } from '../../daemon/store/types.js';
-import type { EventDetail } from '../../daemon/tiers/event-reviews.js';
-import type { Review } from '../../daemon/store/annotations.js';
+import type { Result } from '../../daemon/control/results.js';
+
+type EventDetail = Result<'events.show'>;
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import { currentRoute } from '../remote/route.js';
 import type { Output } from '../output.js';
@@ -34,7 +35,7 @@ export function eventsCommand(out: Output): Command {
       const store = remote ? null : EventStore.open(opts.stateDir);
       try {
         const query = { limit: opts.limit, ...(opts.stream !== undefined ? { stream: opts.stream } : {}) };
-        const events = store ? store.listEvents(query) : await call('', { method: 'events.list', params: query }) as StoredEvent[];
+        const events = store ? store.listEvents(query) : await call('', { method: 'events.list', params: query });
         if (opts.json) {
           out.raw(JSON.stringify(events));
           return;
@@ -114,7 +115,7 @@ function addReviewCommands(cmd: Command, out: Output): void {
     .addOption(socket())
     .option('--json', 'the full object')
     .action(async (id: string, opts: { socket: string; json?: boolean }) => {
-      const body = await call(opts.socket, { method: 'events.show', params: { id } }) as EventDetail;
+      const body = await call(opts.socket, { method: 'events.show', params: { id } });
       out.raw(opts.json ? JSON.stringify(body) : detailText(body));
     });
   cmd.command('ack')
@@ -127,7 +128,7 @@ function addReviewCommands(cmd: Command, out: Output): void {
     .action(async (id: string, opts: { verdict: 'true_alarm' | 'false_alarm'; note?: string; socket: string; json?: boolean }) => {
       const review = await call(opts.socket, {
         method: 'events.ack', params: { id, verdict: opts.verdict, by: localUser(), ...(opts.note !== undefined ? { note: opts.note } : {}) },
-      }) as Review;
+      });
       out.result(opts.json, review, `${review.event_id}: ${review.verdict} (by ${review.source})`);
     });
   cmd.command('tail')
@@ -137,7 +138,7 @@ function addReviewCommands(cmd: Command, out: Output): void {
     .addOption(socket())
     .option('--json', '{"events": [...], "next": cursor}')
     .action(async (opts: { after: string; limit: number; socket: string; json?: boolean }) => {
-      const body = await call(opts.socket, { method: 'events.tail', params: { after: opts.after, limit: opts.limit } }) as { events: StoredEvent[]; next: string };
+      const body = await call(opts.socket, { method: 'events.tail', params: { after: opts.after, limit: opts.limit } });
       if (opts.json) {
         out.raw(JSON.stringify(body));
         return;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { ruleSchema, severitySchema } from '../config/schema.js';
+import { ruleSchema } from '../config/schema.js';
 import { precisionSchema as precision } from '../models/package-manifest.js';
 import { rollbackRecordSchema } from '../models/store.js';
+import { storedEventSchema } from '../store/types.js';
 import { telemetrySchema } from '../uplink/payloads.js';
 import type { Method } from './protocol.js';
 
@@ -68,7 +69,7 @@ const uplinkStatusSchema = z.looseObject({
 const stagePercentiles = z.strictObject({ p50: z.number(), p99: z.number(), samples: count, limit_ms: z.number().nullable() }).nullable();
 
 const tiersStatusSchema = z.strictObject({
-  latencyMs: z.record(z.string(), stagePercentiles),
+  latencyMs: z.strictObject({ commit: stagePercentiles, action: stagePercentiles, puback: stagePercentiles, evidence: stagePercentiles }),
   actions: z.looseObject({ events: count, started: count, failed: count, dropped: count }),
   evidence: z.looseObject({
     captured: count, written: count, failed: count, dropped: count, skipped: count, pruned: count,
@@ -101,18 +102,6 @@ export const appStatusSchema = z.strictObject({
 });
 export type AppStatusReply = z.infer<typeof appStatusSchema>;
 
-/** An event as the store lists it; its payload is the event kind's (store/types.ts). */
-export const storedEventSchema = z.looseObject({
-  id: z.string(),
-  ts: z.number(),
-  stream: z.string(),
-  rule: z.string(),
-  severity: severitySchema,
-  kind: z.string(),
-  payload: z.looseObject({ objects: z.array(z.looseObject({ label: z.string(), score: z.number(), box: z.array(z.number()) })) }),
-  createdAt: z.number(),
-  uplinkedAt: z.number().nullable(),
-});
 
 const reviewSchema = z.strictObject({
   event_id: z.string(), verdict: z.enum(['true_alarm', 'false_alarm']), note: z.string().nullable(), source: z.string(), ts: z.number(),

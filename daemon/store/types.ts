@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Severity } from '../config/schema.js';
+import { severitySchema, type Severity } from '../config/schema.js';
 
 const box = z.tuple([z.number(), z.number(), z.number(), z.number()]);
 
@@ -28,6 +28,19 @@ export interface StoredEvent extends NewEvent {
   /** When the broker acknowledged the event's outbox message; null while it is pending. */
   uplinkedAt: number | null;
 }
+
+/** A stored event as the control protocol carries it (events.list, events.show, events.tail). */
+export const storedEventSchema = z.strictObject({
+  id: z.string(),
+  ts: z.number(),
+  stream: z.string(),
+  rule: z.string(),
+  severity: severitySchema,
+  kind: z.string(),
+  payload: eventPayloadSchema,
+  createdAt: z.number(),
+  uplinkedAt: z.number().nullable(),
+}) satisfies z.ZodType<StoredEvent>;
 
 /** A message to queue for the broker together with an event, in the same transaction. */
 export interface OutboxMessage {

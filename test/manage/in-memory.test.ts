@@ -27,7 +27,7 @@ test('without a config file, changes apply in memory and say so; concurrent chan
     call(socket, { method: 'streams.add', params: { stream: { id: 'two', uri: pattern } } }),
     call(socket, { method: 'streams.add', params: { stream: { id: 'two', uri: pattern, fps: 2 } } }),
   ]);
-  const ok = results.filter((r): r is PromiseFulfilledResult<unknown> => r.status === 'fulfilled').map((r) => r.value as ChangeResult);
+  const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
   assert.equal(ok.length, 1);
   assert.equal(ok[0]?.persisted, false);
