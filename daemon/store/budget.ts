@@ -101,7 +101,9 @@ export class DiskBudget {
     // Average bytes per event turns "bytes over" into "rows to delete"; outbox rows and indexes are
     // in it too, which is what deleting an event frees.
     const perRow = Math.max(64, usedBefore / Math.max(1, this.eventCount.get() ?? 1));
-    const batch = (used: number): number => Math.min(MAX_BATCH, Math.max(MIN_BATCH, Math.ceil((used - targetBytes) / perRow)));
+    // A capped run (a nearly full disk) may take a single row: every page it touches is a WAL frame.
+    const minBatch = Number.isFinite(this.maxFreePerRun) ? 1 : MIN_BATCH;
+    const batch = (used: number): number => Math.min(MAX_BATCH, Math.max(minBatch, Math.ceil((used - targetBytes) / perRow)));
     let used = usedBefore;
 
     while (used > targetBytes) {

@@ -650,22 +650,33 @@ export class EventStore {
     })());
     let all: EvictionRun | null = null;
     let rescued = false;
+    // Bytes of pages one transaction may free; halved after each SQLITE_FULL, down to one row.
+    let cap = Number.POSITIVE_INFINITY;
     for (let step = 0; step < (space && budget ? 1000 : 1); step += 1) {
       const free = space?.filesystem()?.free;
-      if (budget && free !== undefined) budget.maxFreePerRun = Math.max(64 * 1024, free / 4);
-      let done: { run: EvictionRun; totals: EvictionTotals } | null;
-      try {
-        done = attempt();
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== 'SQLITE_FULL' || rescued) throw err;
-        rescued = true;
-        this.log?.error({ err: errorMessage(err) }, 'the disk is too full to evict: freeing ballast, evidence and the WAL first');
-        this.emergencyRoom();
-        if (budget) budget.maxFreePerRun = 64 * 1024;
-        done = attempt();
-      } finally {
-        if (budget) budget.maxFreePerRun = Number.POSITIVE_INFINITY;
+      if (budget && free !== undefined) budget.maxFreePerRun = Math.min(cap, Math.max(64 * 1024, free / 4));
+      let done: { run: EvictionRun; totals: EvictionTotals } | null = null;
+      for (;;) {
+        try {
+          done = attempt();
+          break;
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'SQLITE_FULL' || !budget || budget.maxFreePerRun < 1024) throw err;
+          if (!rescued) {
+            rescued = true;
+            this.log?.error({ err: errorMessage(err) }, 'the disk is too full to evict: freeing ballast, evidence and the WAL first');
+            this.emergencyRoom();
+          } else {
+            this.checkpoint('PASSIVE');
+          }
+          // Smaller steps: each writes fewer WAL frames before it frees anything.
+          cap = Math.min(budget.maxFreePerRun, 64 * 1024) / 2;
+          budget.maxFreePerRun = cap;
+        } finally {
+          if (budget && done) budget.maxFreePerRun = Number.POSITIVE_INFINITY;
+        }
       }
+      if (budget) budget.maxFreePerRun = Number.POSITIVE_INFINITY;
       if (!done) break;
       // Only now: a rolled-back run evicted nothing and must count nothing.
       this.evictions = done.totals;
