@@ -1,7 +1,7 @@
 import type { ActionRule, ActionsConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { wallClock } from '../tiers/clock.js';
+import { wallClock } from '../util/clock.js';
 import type { DeviceIdentity } from '../uplink/alert-message.js';
 import { gpiosetArgs } from './gpio.js';
 import { hookEnv, localEvent, localTopic, type ActionEvent } from './local-event.js';
@@ -26,7 +26,7 @@ export interface ActionDispatcherOptions {
   /**
    * Called once per acted-on event when its last action is done: published (PUBACK from the local
    * broker at QoS 1) or, for a hook or gpioset, started (exec succeeded). `ok` is false when any of
-   * them failed to get that far. Wall-clock ms (tiers/clock.ts).
+   * them failed to get that far. Wall-clock ms (util/clock.ts).
    */
   onDone?: (eventId: string, doneAt: number, ok: boolean) => void;
   /** How hooks and gpioset are started; default: spawned from this process. */

@@ -8,7 +8,7 @@ export type RunnerRequest =
   | { type: 'init'; config: ActionsConfig; device: DeviceIdentity; logLevel: string }
   | { type: 'fire'; event: ActionEvent };
 
-/** action runner → vigild. `at` is the runner's wall clock (tiers/clock.ts), the same clock as vigild's. */
+/** action runner → vigild. `at` is the runner's wall clock (util/clock.ts), the same clock as vigild's. */
 export type RunnerReply =
   | { type: 'done'; eventId: string; at: number; ok: boolean; stats: ActionStats }
   | { type: 'stats'; stats: ActionStats };

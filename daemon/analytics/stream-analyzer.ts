@@ -10,7 +10,7 @@ import type { DetectorPort, EventSink, FrameSource, MotionPort } from './ports.j
 import { asObject, type EndReason, type Rule, type RuleHit, type RuleInput, type RuleOutput } from './rules/types.js';
 import type { Tracker, TrackedObject, TrackerFrame } from './tracker/index.js';
 import type { PxReference } from './rules/geometry.js';
-import { wallClock } from '../tiers/clock.js';
+import { wallClock } from '../util/clock.js';
 import { trackOf, triggerOf, type ActivityEndFacts } from '../events/event-kinds.js';
 
 interface OpenActivity {

@@ -1,27 +1,10 @@
-import { z } from 'zod';
 import type { Severity } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { AuditEntry } from '../uplink/payloads.js';
 
-/**
- * One audit record: a command refused for want of authority, or a changing command accepted.
- * Stored as an event of kind `audit` (payload field `audit`) and sent to the hub as `vigil.audit/1`.
- */
-export const auditEntrySchema = z.strictObject({
-  outcome: z.enum(['accepted', 'refused']),
-  /** `mqtt`: through the hub; `socket`: the local control socket (a technician on the device). */
-  transport: z.enum(['mqtt', 'socket']),
-  method: z.string().max(64),
-  request_id: z.string().max(128).nullable(),
-  /** The operator's configured name when the key is known; `local` on the socket. */
-  operator: z.string().max(64).nullable(),
-  key_id: z.string().max(128).nullable(),
-  /** Why it was refused. */
-  reason: z.string().max(300).optional(),
-  /** Audit records left out before this one because of `remote.audit_per_minute`. */
-  suppressed: z.number().int().min(0).optional(),
-});
-export type AuditEntry = z.infer<typeof auditEntrySchema>;
+// The entry's schema is part of the hub payload contract, so it lives with the payloads; re-exported for the callers here.
+export { auditEntrySchema, type AuditEntry } from '../uplink/payloads.js';
 
 /** The event kind (and payload key) of audit records. */
 export const AUDIT_EVENT_KIND = 'audit';

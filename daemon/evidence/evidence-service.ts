@@ -6,7 +6,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../store/annotations.js';
 import type { OutboxMessage, StoredEvent } from '../store/types.js';
-import { wallClock } from '../tiers/clock.js';
+import { wallClock } from '../util/clock.js';
 import { severityPriority, type DeviceIdentity } from '../uplink/alert-message.js';
 import type { SnapshotRef } from '../uplink/payloads.js';
 import { uplinkTopics } from '../uplink/topics.js';

@@ -8,7 +8,7 @@ import { errorMessage } from '../errors.js';
 import { EvidenceService, type EvidenceStats, type EvidenceStore } from '../evidence/evidence-service.js';
 import type { Logger } from '../log.js';
 import type { DeviceIdentity } from '../uplink/alert-message.js';
-import { wallClock } from './clock.js';
+import { wallClock } from '../util/clock.js';
 import { TierTimings, type TierPercentiles, type TimingStore } from './timings.js';
 
 export interface TiersStatus {

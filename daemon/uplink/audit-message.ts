@@ -1,7 +1,6 @@
-import { auditEntrySchema } from '../control/audit.js';
 import type { OutboxMessage, StoredEvent } from '../store/types.js';
 import { severityPriority, type DeviceIdentity } from './alert-message.js';
-import { auditMessageSchema } from './payloads.js';
+import { auditEntrySchema, auditMessageSchema } from './payloads.js';
 import { commandTopics } from './topics.js';
 
 /** The `toOutbox` callback for audit events: `vigil.audit/1` on `…/audit`, prioritised by severity. */

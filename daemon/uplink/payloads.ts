@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { severitySchema } from '../config/schema.js';
 import { evictionNoticeSchema, lostBySeveritySchema, quarantineNoticeSchema } from '../store/types.js';
-import { auditEntrySchema } from '../control/audit.js';
 import {
   countAboveFactsSchema, countBelowFactsSchema, countPeriodicFactsSchema, lineFactsSchema, motionFactsSchema, presenceFactsSchema,
   stationaryFactsSchema, testFactsSchema, zoneDwellFactsSchema, zoneEnterFactsSchema, zoneExitFactsSchema, zonePresenceFactsSchema,
@@ -265,6 +264,26 @@ export const telemetrySchema = z.strictObject({
   storage: z.strictObject({ db_bytes: bytes, budget_bytes: bytes.nullable(), events: bytes }).nullable(),
 });
 export type TelemetryPayload = z.infer<typeof telemetrySchema>;
+
+/**
+ * One audit record: a command refused for want of authority, or a changing command accepted.
+ * Stored as an event of kind `audit` (payload field `audit`) and sent to the hub as `vigil.audit/1`.
+ */
+export const auditEntrySchema = z.strictObject({
+  outcome: z.enum(['accepted', 'refused']),
+  /** `mqtt`: through the hub; `socket`: the local control socket (a technician on the device). */
+  transport: z.enum(['mqtt', 'socket']),
+  method: z.string().max(64),
+  request_id: z.string().max(128).nullable(),
+  /** The operator's configured name when the key is known; `local` on the socket. */
+  operator: z.string().max(64).nullable(),
+  key_id: z.string().max(128).nullable(),
+  /** Why it was refused. */
+  reason: z.string().max(300).optional(),
+  /** Audit records left out before this one because of `remote.audit_per_minute`. */
+  suppressed: z.number().int().min(0).optional(),
+});
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
 /**
  * A command refused for want of authority, or a changing command accepted (docs/remote-management.md).

@@ -20,7 +20,7 @@ export interface RuleHit {
   facts: RuleFacts;
   /**
    * Set by the analysis loop, not by rules: when the frame's inference finished (wall clock, ms,
-   * sub-ms; tiers/clock.ts), which the response tiers are measured from, and the analysis frame
+   * sub-ms; util/clock.ts), which the response tiers are measured from, and the analysis frame
    * itself, valid only during the sink's `record` call (copy it to keep it).
    */
   inferredAt?: number;
