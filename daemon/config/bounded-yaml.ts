@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { isAlias, isNode, LineCounter, parseDocument, Parser, visit, type CST } from 'yaml';
 import { ConfigError, errorMessage } from '../errors.js';
+import { oneLine } from './one-line.js';
 
 /**
  * vigil.yaml read and parsed within fixed bounds, so that no file, however hostile, can hang,
@@ -140,7 +141,7 @@ export function parseBoundedYaml(input: string | Buffer, source: string): unknow
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => {
       const pos = e.linePos?.[0];
-      return `${pos ? `line ${pos.line}, column ${pos.col}` : 'YAML'}: ${e.message.split('\n')[0] ?? e.code}`;
+      return oneLine(`${pos ? `line ${pos.line}, column ${pos.col}` : 'YAML'}: ${e.message.split('\n')[0] ?? e.code}`);
     }), source);
   }
   // An alias must follow its anchor; yaml would say so only while converting, without the line.
@@ -158,11 +159,11 @@ export function parseBoundedYaml(input: string | Buffer, source: string): unknow
       }
     },
   });
-  if (unresolved.length > 0) throw new ConfigError(unresolved, source);
+  if (unresolved.length > 0) throw new ConfigError(unresolved.map(oneLine), source);
   try {
     return doc.toJS({ maxAliasCount: CONFIG_LIMITS.maxAliases });
   } catch (err) {
     // yaml throws a ReferenceError for an alias expanded too often, or to an unknown anchor.
-    throw new ConfigError([`YAML: ${errorMessage(err)}`], source);
+    throw new ConfigError([oneLine(`YAML: ${errorMessage(err)}`)], source);
   }
 }

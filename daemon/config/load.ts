@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { parseBoundedYaml, readBoundedFile } from './bounded-yaml.js';
+import { oneLine } from './one-line.js';
 import { referenceProblems } from './references.js';
 import { configSchema, type Config } from './schema.js';
 import { viewOfConfig, viewOfRaw, type ConfigView } from './view.js';
@@ -70,7 +71,7 @@ export function collectConfig(raw: unknown, overrides: PathOverrides = {}): Vali
   const view = parsed.success ? viewOfConfig(parsed.data) : viewOfRaw(raw);
   const problems = parsed.success ? [] : parsed.error.issues.map(formatIssue);
   problems.push(...referenceProblems(raw, view));
-  return { config: parsed.success ? parsed.data : undefined, problems, view };
+  return { config: parsed.success ? parsed.data : undefined, problems: problems.map(oneLine), view };
 }
 
 /**

@@ -7,6 +7,7 @@ import { manifestSchema, resolveModelFile } from '../inference/manifest.js';
 import { readPrivateKey, readPublicKey } from '../learning/keys.js';
 import { loadPublicKey } from '../models/keys.js';
 import { collectConfig, configPath, isInlinePem, readConfigDocument, resolveConfigPaths, type PathOverrides } from './load.js';
+import { oneLine } from './one-line.js';
 import type { Config } from './schema.js';
 import type { ConfigView } from './view.js';
 
@@ -223,7 +224,7 @@ export async function preflightProblems(view: ConfigView, baseDir: string, root?
  */
 export async function loadCheckedConfig(file: string, overrides: PathOverrides = {}, opts: { root?: string | undefined } = {}): Promise<Config> {
   const { config, problems, view } = collectConfig(readConfigDocument(file), overrides);
-  problems.push(...await preflightProblems(view, path.dirname(path.resolve(file)), opts.root !== undefined ? path.resolve(opts.root) : undefined));
+  problems.push(...(await preflightProblems(view, path.dirname(path.resolve(file)), opts.root !== undefined ? path.resolve(opts.root) : undefined)).map(oneLine));
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems, file);
   return resolveConfigPaths(config, file);
 }
