@@ -8,7 +8,6 @@ import { call } from '../../cli/control-client.js';
 import { App } from '../../daemon/app.js';
 import { validateConfig } from '../../daemon/config/load.js';
 import { localEventSchema } from '../../daemon/actions/local-event.js';
-import type { EventDetail } from '../../daemon/tiers/event-reviews.js';
 import { alertSchema, type AlertPayload } from '../../daemon/uplink/payloads.js';
 import { manifestPath } from '../e2e/daemon-harness.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
@@ -88,7 +87,7 @@ test('an event goes through all three tiers with its timings recorded, exported 
 
   // Every stage timed, in order, and shown by events.show.
   const detail = await waitFor('all four stage timings', async () => {
-    const d = await call(socket, { method: 'events.show', params: { id } }) as EventDetail;
+    const d = await call(socket, { method: 'events.show', params: { id } });
     const tm = d.timings;
     return tm && tm.commit_ms !== null && tm.action_ms !== null && tm.puback_ms !== null && tm.evidence_ms !== null ? d : undefined;
   });
