@@ -52,7 +52,7 @@ test('an invalid config exits 2 at once, listing every problem with its path on 
   assert.equal(schema.stdout, '', 'nothing on stdout: no logger was started');
   assert.equal(existsSync(storage), false, 'no storage directory or database was created');
 
-  // Cross-references are checked once the shapes are right, again all at once.
+  // Cross-references, all at once too (with schema problems they come in the same pass: test/config/hostile.test.ts).
   const refs = await runInvalid(t, dir, 'refs.yaml', [
     'device: { id: box, site: yard }',
     `storage: { dir: ${JSON.stringify(storage)} }`,
@@ -80,7 +80,7 @@ test('an invalid config exits 2 at once, listing every problem with its path on 
   const gone = spawnDaemon(t, ['--config', path.join(dir, 'no-such.yaml')]);
   const goneExit = await gone.waitForExit();
   assert.equal(goneExit.code, 2);
-  assert.match(gone.stderr(), /no-such\.yaml:\n {2}cannot read file: ENOENT/);
+  assert.match(gone.stderr(), /no configuration at .*no-such\.yaml\. Try `npx vigild --demo`/);
 
   const flag = await runInvalid(t, dir, 'flag.yaml', '', ['--no-such-flag']);
   assert.equal(flag.code, 2, 'unknown flag is a usage error');
