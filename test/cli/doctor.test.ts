@@ -68,7 +68,21 @@ async function pki(dir: string, caDays: number): Promise<Record<'ca' | 'caKey' |
 async function fakeDaemon(t: TestContext, dir: string): Promise<string> {
   const socket = path.join(dir, 'vigild.sock');
   const control = new ControlSocket(socket, {
-    status: () => ({ streams: [{ id: 'gate', state: 'playing' }], uplink: { connected: true }, models: [{ name: 'yolox-nano', error: null }] }),
+    // A whole status as the method table's result schema wants it (daemon/control/results.ts): doctor parses the reply.
+    status: () => ({
+      version: '0.1.0', device: { id: 'cam-1', site: 'lab' },
+      streams: [{
+        id: 'gate', state: 'playing', decoder: 'avdec_h264', framesPulled: 10, framesDropped: 0, restarts: 0, lastError: null, fps: 5,
+        model: 'yolox-nano', provider: 'cpu',
+        analysis: { framesAnalysed: 10, inferences: 10, inferenceErrors: 0, inferenceMs: 12, motionFrames: 0, events: 0, eventErrors: 0,
+          lastDetections: 0, tracks: 0, openActivities: 0, endedActivities: 0, gatedFrames: 0, skippedFrames: 0, pendingInferences: 0, finished: false },
+        latency: { inferenceMs: null, endToEndMs: null },
+      }],
+      models: [{ name: 'yolox-nano', provider: 'cpu', error: null }],
+      uplink: { connected: true, url: 'mqtt://127.0.0.1:1883', published: 0, acked: 0, retries: 0, failures: 0, inFlight: 0, ackRate: 0,
+        disconnects: 0, outboxDepth: 0, oldestAgeMs: null, outbox: [], lastError: null },
+      storage: null,
+    }),
     listEvents: () => [],
   }, silentLogger());
   await control.start();
