@@ -5,7 +5,7 @@ import type { AlertOptions } from '../uplink/alert-message.js';
 
 /**
  * Where a rule hit becomes a stored event, and an activity's update or end a change to it. The
- * App's event sink (daemon/app.ts) stores what these build and queues the messages alert-message.ts
+ * event recorder (daemon/events/event-recorder.ts) stores what these build and queues the messages alert-message.ts
  * builds from the stored row; nothing between the rule and the message re-shapes the facts.
  */
 

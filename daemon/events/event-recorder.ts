@@ -1,0 +1,81 @@
+import type { ActivityEnd, ActivityUpdate, EventSink } from '../analytics/ports.js';
+import type { RuleHit } from '../analytics/rules/index.js';
+import type { Severity } from '../config/schema.js';
+import { AUDIT_EVENT_KIND, type AuditRecorder } from '../control/audit.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { DaemonParts } from '../parts.js';
+import { alertOutbox } from '../uplink/alert-message.js';
+import { auditOutbox } from '../uplink/audit-message.js';
+import { MODEL_EVENT_KIND, modelOutbox, type ModelNotice } from '../uplink/model-message.js';
+import { endMerge, endOptions, eventOf, startOptions, updateOptions } from './event-record.js';
+
+/**
+ * Where a rule hit becomes a stored event and an outbox message: the analysis loops' sink, and
+ * the same for the model manager's notices and the control plane's audit records. event-record.ts
+ * builds the stored event from the hit; uplink/*-message.ts build the message from the stored row.
+ *
+ * Every rule hit goes to the store writer (store/store-writer.ts), whose thread commits it, so the
+ * frame path never waits on an fsync. What followed the commit (the uplink's wake-up, the response
+ * tiers, the verifier) runs when the writer says the event is accepted: committed, or held in
+ * memory while the disk fails (degraded mode).
+ */
+export class EventRecorder implements EventSink {
+  constructor(private readonly parts: DaemonParts, private readonly log: Logger) {}
+
+  record(hit: RuleHit, opens?: boolean): string {
+    const { writer, learning, tiers } = this.parts;
+    if (!writer) throw new Error('event store is closed');
+    // The verifier may hold the upstream alert until it has scored the event (see AlertScreen).
+    const input = learning?.eventInput(hit);
+    const held = learning?.screen.holds(input !== undefined, input?.frame) ?? false;
+    const toOutbox = alertOutbox(this.parts.cfg.device, startOptions(opens));
+    // The frame is valid only during this call; the tiers get it after the commit, so copy it when a snapshot will be taken.
+    const later: RuleHit = hit.frame && tiers?.evidence.wants(hit.severity) ? { ...hit, frame: { ...hit.frame, data: Buffer.from(hit.frame.data) } } : hit;
+    const event = writer.record(eventOf(hit), held ? undefined : toOutbox, (stored, durable) => {
+      if (input) this.parts.learning?.screen.onEvent(stored.id, input.frame, input.context, held ? toOutbox : null);
+      if (durable) this.parts.uplink?.notify();
+      this.parts.tiers?.recorded(later, stored.id);
+    }, { ...(opens !== undefined ? { opens } : {}) });
+    return event.id;
+  }
+
+  update(update: ActivityUpdate): void {
+    if (this.parts.learning?.screen.isSuppressed(update.eventId)) return;
+    // Only the newest update matters: one still queued (an outage) is replaced, not added to.
+    this.parts.writer?.followUp(update.eventId, alertOutbox(this.parts.cfg.device, updateOptions(update)), { supersede: ['update'] },
+      () => this.parts.uplink?.notify());
+  }
+
+  end(end: ActivityEnd): void {
+    if (this.parts.learning?.screen.isSuppressed(end.eventId)) {
+      this.parts.writer?.mergePayload(end.eventId, endMerge(end));
+      return;
+    }
+    // Merged and queued together, so the stored event and the hub's copy cannot disagree; an
+    // update still queued is obsolete once the end is.
+    this.parts.writer?.followUp(end.eventId, alertOutbox(this.parts.cfg.device, endOptions(end)), {
+      merge: endMerge(end), supersede: ['update'], last: true,
+    }, () => this.parts.uplink?.notify());
+  }
+
+  /** A model event (installed, activated, rolled back, refused) is an event: stored, listed and sent like any other. */
+  reportModel(severity: Severity, notice: ModelNotice): void {
+    try {
+      this.parts.store?.recordEvent({ ts: Date.now(), stream: '', rule: MODEL_EVENT_KIND, severity, kind: MODEL_EVENT_KIND,
+        payload: { objects: [], model: notice } }, modelOutbox(this.parts.cfg.device));
+      this.parts.uplink?.notify();
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), notice }, 'model event could not be stored');
+    }
+  }
+
+  /** The Auditor's way to the store: a refused or accepted command is an event of kind `audit`. */
+  readonly recordAudit: AuditRecorder = (entry, severity) => {
+    const store = this.parts.store;
+    if (!store) throw new Error('event store is closed');
+    store.recordEvent({ ts: Date.now(), stream: 'control', rule: `command-${entry.outcome}`, severity, kind: AUDIT_EVENT_KIND,
+      payload: { objects: [], audit: entry } }, auditOutbox(this.parts.cfg.device));
+    this.parts.uplink?.notify();
+  };
+}

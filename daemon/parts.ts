@@ -1,0 +1,123 @@
+import path from 'node:path';
+import type { Config } from './config/schema.js';
+import { errorMessage } from './errors.js';
+import { LearningService } from './learning/learning-service.js';
+import { reviewLabels } from './learning/review-labels.js';
+import type { Logger } from './log.js';
+import type { AppStatus } from './status/app-status.js';
+import { EventStore } from './store/event-store.js';
+import { DATABASE_FILE } from './store/open.js';
+import { StoreWriter } from './store/store-writer.js';
+import { TelemetryService } from './telemetry/telemetry-service.js';
+import { ResponseTiers } from './tiers/response-tiers.js';
+import type { ProtocolVersion } from './uplink/client-options.js';
+import { storageOutbox } from './uplink/storage-message.js';
+import { TestAlerts } from './uplink/test-alert.js';
+import { Uplink, type StateInfo } from './uplink/uplink.js';
+
+/**
+ * The long-lived parts the composition root (app.ts) started, each null before its service started
+ * and after it stopped. The recorder, the control plane and the status read them at call time, so a
+ * call during start or stop finds what exists instead of a part that is gone.
+ */
+export interface DaemonParts {
+  /** The running config: live management (manage/) replaces its streams and rules. */
+  cfg: Config;
+  store: EventStore | null;
+  /** The recorder's way to the database: commits off the frame path, degraded mode when the disk fails. */
+  writer: StoreWriter | null;
+  uplink: Uplink | null;
+  testAlerts: TestAlerts | null;
+  telemetry: TelemetryService | null;
+  tiers: ResponseTiers | null;
+  learning: LearningService | null;
+}
+
+/** What building a part needs besides the parts before it. */
+export interface PartContext {
+  rootLog: Logger;
+  /** The composition root's own log (component `app`). */
+  log: Logger;
+  protocolVersion: ProtocolVersion | undefined;
+  status: () => AppStatus;
+  state: () => StateInfo;
+}
+
+// Each part is built from the config and the parts started before it (app.ts lists the order).
+
+export function openStore(parts: DaemonParts, ctx: PartContext): void {
+  const { cfg } = parts;
+  // recover: a corrupt database is moved aside and reported instead of failing every restart.
+  const store = EventStore.open(cfg.storage.dir, {
+    recover: true, budgetBytes: cfg.storage.max_db_mb * 1024 * 1024, notices: storageOutbox(cfg.device),
+    disk: { reserveBytes: cfg.storage.reserve_mb !== undefined ? cfg.storage.reserve_mb * 1024 * 1024 : null },
+    log: ctx.rootLog.child({ component: 'store' }),
+  });
+  parts.store = store;
+  ctx.log.info({ db: path.join(cfg.storage.dir, 'vigil.db') }, 'event store open');
+  parts.writer = new StoreWriter({
+    file: path.join(cfg.storage.dir, DATABASE_FILE), store, device: cfg.device, log: ctx.rootLog.child({ component: 'store' }),
+    publisher: () => parts.uplink, maxHeld: cfg.storage.degraded_queue,
+    onStateChange: () => parts.uplink?.publishState(),
+  });
+}
+
+export async function startUplink(parts: DaemonParts, ctx: PartContext, signal: AbortSignal): Promise<void> {
+  const { cfg, store } = parts;
+  if (!store) throw new Error('event store is closed');
+  parts.uplink = new Uplink({
+    config: cfg.mqtt, device: cfg.device, outbox: store, log: ctx.rootLog.child({ component: 'uplink' }),
+    state: ctx.state,
+    ...(ctx.protocolVersion !== undefined ? { protocolVersion: ctx.protocolVersion } : {}),
+  });
+  await parts.uplink.start(signal);
+}
+
+export function startTestAlerts(parts: DaemonParts, ctx: PartContext): void {
+  const { cfg, store, uplink } = parts;
+  if (!store || !uplink) return;
+  parts.testAlerts = new TestAlerts({ store, uplink, device: cfg.device, log: ctx.rootLog.child({ component: 'test-alert' }) });
+  parts.testAlerts.start();
+}
+
+/** Right after the uplink, whose outbox its reports go through; it reads everything else through status(). */
+export async function startTelemetry(parts: DaemonParts, ctx: PartContext, signal: AbortSignal): Promise<void> {
+  const { cfg, store } = parts;
+  if (!store) throw new Error('event store is closed');
+  parts.telemetry = new TelemetryService({
+    config: cfg.telemetry, device: cfg.device, status: ctx.status, outbox: store,
+    onQueued: () => parts.uplink?.notify(), diskPath: cfg.storage.dir, log: ctx.rootLog.child({ component: 'telemetry' }),
+  });
+  await parts.telemetry.start(signal);
+}
+
+/** Federated learning costs only itself when it cannot start (unreadable keys): the video goes on. */
+export async function startLearning(parts: DaemonParts, ctx: PartContext, signal: AbortSignal): Promise<void> {
+  const { cfg, store, uplink } = parts;
+  if (!cfg.learning.enabled || !store || !uplink) return;
+  try {
+    const learning = await LearningService.create({
+      config: cfg, store, labels: reviewLabels(store), feed: uplink, notify: () => uplink.notify(),
+      log: ctx.rootLog.child({ component: 'learning' }),
+    });
+    parts.learning = learning;
+    await learning.start(signal);
+  } catch (err) {
+    ctx.log.error({ err: errorMessage(err) }, 'federated learning unavailable');
+  }
+}
+
+/** Before the streams, whose events it answers; its histograms join the telemetry's /metrics. */
+export function startTiers(parts: DaemonParts, ctx: PartContext): void {
+  const { cfg, store, telemetry } = parts;
+  if (!store || !telemetry) throw new Error('event store or telemetry not started');
+  const tiers = new ResponseTiers({
+    actions: cfg.actions, evidence: cfg.evidence, storageDir: cfg.storage.dir, device: cfg.device, store,
+    log: ctx.rootLog.child({ component: 'tiers' }), registry: telemetry.registry, notify: () => parts.uplink?.notify(),
+  });
+  store.onUplinked = (eventId, at) => tiers.uplinked(eventId, at);
+  store.onEvicted = () => tiers.evidence.prune(true);
+  store.onSpaceNeeded = (bytes) => tiers.evidence.free(bytes);
+  tiers.start(cfg.rules.some((r) => cfg.evidence.enabled && cfg.evidence.severities.includes(r.severity)));
+  parts.tiers = tiers;
+}
