@@ -68,7 +68,7 @@ for (const model of ['nanodet-m', 'yolox-nano'] as const) {
     for (const m of received) {
       const a = m.json as Alert;
       assert.equal(m.topic, `vigil/v1/${device.site}/${device.id}/alerts`);
-      assert.deepEqual(Object.keys(a).sort(), ['device', 'id', 'objects', 'rule', 'schema', 'severity', 'site', 'stream', 'ts']);
+      assert.deepEqual(Object.keys(a).sort(), ['device', 'id', 'kind', 'objects', 'rule', 'schema', 'severity', 'site', 'stream', 'ts']);
       assert.equal(a.schema, 'vigil.alert/1');
       assert.match(a.id, UUID_V7);
       assert.equal(a.device, device.id);
