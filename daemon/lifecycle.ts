@@ -1,6 +1,6 @@
 /**
  * Every long-lived part of the daemon is a Service: started once by the composition root, stopped
- * in reverse order. `start` may be aborted between phases; `stop` has its own deadline and must
+ * in reverse order (the one ordered list is in app.ts, run by services.ts). `start` may be aborted between phases; `stop` has its own deadline and must
  * never throw past the caller (it logs instead).
  */
 export interface Service {

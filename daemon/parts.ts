@@ -86,7 +86,7 @@ export async function startTelemetry(parts: DaemonParts, ctx: PartContext, signa
   if (!store) throw new Error('event store is closed');
   parts.telemetry = new TelemetryService({
     config: cfg.telemetry, device: cfg.device, status: ctx.status, outbox: store,
-    onQueued: () => parts.uplink?.notify(), diskPath: cfg.storage.dir, log: ctx.rootLog.child({ component: 'telemetry' }),
+    diskPath: cfg.storage.dir, log: ctx.rootLog.child({ component: 'telemetry' }),
   });
   await parts.telemetry.start(signal);
 }
@@ -97,7 +97,7 @@ export async function startLearning(parts: DaemonParts, ctx: PartContext, signal
   if (!cfg.learning.enabled || !store || !uplink) return;
   try {
     const learning = await LearningService.create({
-      config: cfg, store, labels: reviewLabels(store), feed: uplink, notify: () => uplink.notify(),
+      config: cfg, store, labels: reviewLabels(store), feed: uplink,
       log: ctx.rootLog.child({ component: 'learning' }),
     });
     parts.learning = learning;
@@ -113,7 +113,7 @@ export function startTiers(parts: DaemonParts, ctx: PartContext): void {
   if (!store || !telemetry) throw new Error('event store or telemetry not started');
   const tiers = new ResponseTiers({
     actions: cfg.actions, evidence: cfg.evidence, storageDir: cfg.storage.dir, device: cfg.device, store,
-    log: ctx.rootLog.child({ component: 'tiers' }), registry: telemetry.registry, notify: () => parts.uplink?.notify(),
+    log: ctx.rootLog.child({ component: 'tiers' }), registry: telemetry.registry,
   });
   store.onUplinked = (eventId, at) => tiers.uplinked(eventId, at);
   store.onEvicted = () => tiers.evidence.prune(true);

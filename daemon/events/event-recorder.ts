@@ -16,9 +16,10 @@ import { endMerge, endOptions, eventOf, startOptions, updateOptions } from './ev
  * builds the stored event from the hit; uplink/*-message.ts build the message from the stored row.
  *
  * Every rule hit goes to the store writer (store/store-writer.ts), whose thread commits it, so the
- * frame path never waits on an fsync. What followed the commit (the uplink's wake-up, the response
- * tiers, the verifier) runs when the writer says the event is accepted: committed, or held in
- * memory while the disk fails (degraded mode).
+ * frame path never waits on an fsync. What follows the commit (the response tiers, the verifier)
+ * runs when the writer says the event is accepted: committed, or held in memory while the disk
+ * fails (degraded mode). The uplink needs no call here: the store announces every committed outbox
+ * row (EventStore.onEnqueued), which wakes its drainer.
  */
 export class EventRecorder implements EventSink {
   constructor(private readonly parts: DaemonParts, private readonly log: Logger) {}
@@ -32,9 +33,8 @@ export class EventRecorder implements EventSink {
     const toOutbox = alertOutbox(this.parts.cfg.device, startOptions(opens));
     // The frame is valid only during this call; the tiers get it after the commit, so copy it when a snapshot will be taken.
     const later: RuleHit = hit.frame && tiers?.evidence.wants(hit.severity) ? { ...hit, frame: { ...hit.frame, data: Buffer.from(hit.frame.data) } } : hit;
-    const event = writer.record(eventOf(hit), held ? undefined : toOutbox, (stored, durable) => {
+    const event = writer.record(eventOf(hit), held ? undefined : toOutbox, (stored) => {
       if (input) this.parts.learning?.screen.onEvent(stored.id, input.frame, input.context, held ? toOutbox : null);
-      if (durable) this.parts.uplink?.notify();
       this.parts.tiers?.recorded(later, stored.id);
     }, { ...(opens !== undefined ? { opens } : {}) });
     return event.id;
@@ -43,8 +43,7 @@ export class EventRecorder implements EventSink {
   update(update: ActivityUpdate): void {
     if (this.parts.learning?.screen.isSuppressed(update.eventId)) return;
     // Only the newest update matters: one still queued (an outage) is replaced, not added to.
-    this.parts.writer?.followUp(update.eventId, alertOutbox(this.parts.cfg.device, updateOptions(update)), { supersede: ['update'] },
-      () => this.parts.uplink?.notify());
+    this.parts.writer?.followUp(update.eventId, alertOutbox(this.parts.cfg.device, updateOptions(update)), { supersede: ['update'] });
   }
 
   end(end: ActivityEnd): void {
@@ -56,7 +55,7 @@ export class EventRecorder implements EventSink {
     // update still queued is obsolete once the end is.
     this.parts.writer?.followUp(end.eventId, alertOutbox(this.parts.cfg.device, endOptions(end)), {
       merge: endMerge(end), supersede: ['update'], last: true,
-    }, () => this.parts.uplink?.notify());
+    });
   }
 
   /** A model event (installed, activated, rolled back, refused) is an event: stored, listed and sent like any other. */
@@ -64,7 +63,6 @@ export class EventRecorder implements EventSink {
     try {
       this.parts.store?.recordEvent({ ts: Date.now(), stream: '', rule: MODEL_EVENT_KIND, severity, kind: MODEL_EVENT_KIND,
         payload: { objects: [], model: notice } }, modelOutbox(this.parts.cfg.device));
-      this.parts.uplink?.notify();
     } catch (err) {
       this.log.error({ err: errorMessage(err), notice }, 'model event could not be stored');
     }
@@ -76,6 +74,5 @@ export class EventRecorder implements EventSink {
     if (!store) throw new Error('event store is closed');
     store.recordEvent({ ts: Date.now(), stream: 'control', rule: `command-${entry.outcome}`, severity, kind: AUDIT_EVENT_KIND,
       payload: { objects: [], audit: entry } }, auditOutbox(this.parts.cfg.device));
-    this.parts.uplink?.notify();
   };
 }

@@ -19,7 +19,6 @@ export interface LearningDeps {
   store: UpdateOutbox & ScreenStore;
   labels: LabelSource;
   feed: ModelFeed;
-  notify: () => void;
   log: Logger;
 }
 
@@ -50,7 +49,7 @@ export class LearningService implements Service {
     };
     this.learningStore = LearningStore.open(cfg.storage.dir);
     this.learner = new DeviceLearner({
-      config: l, device: cfg.device, store: this.learningStore, labels: deps.labels, outbox: deps.store, notify: deps.notify,
+      config: l, device: cfg.device, store: this.learningStore, labels: deps.labels, outbox: deps.store,
       feed: deps.feed, keys, log: this.log,
     });
     const extractor = embedder ? new FeatureExtractor(embedder, this.learningStore, this.log) : null;

@@ -151,6 +151,7 @@ export class EventStore {
       const message = toOutbox?.(stored);
       if (message) {
         this.insertOutbox.run(stored.id, message.topic, message.payload, message.qos, message.priority, stored.createdAt, message.blob ?? null);
+        this.rowsQueued = true;
       }
       return stored;
     };
@@ -193,8 +194,10 @@ export class EventStore {
    * older, less important rows make room for it.
    */
   recordEvent(event: NewEvent, toOutbox?: ToOutbox): StoredEvent {
+    this.rowsQueued = false;
     const stored = this.withFullDiskRetry(() => this.record(event, toOutbox));
     this.counted(1);
+    this.announceIfQueued();
     return stored;
   }
 
@@ -204,8 +207,10 @@ export class EventStore {
    */
   recordEvents(events: readonly NewEvent[], toOutbox?: ToOutbox): StoredEvent[] {
     if (events.length === 0) return [];
+    this.rowsQueued = false;
     const stored = this.withFullDiskRetry(() => this.recordMany(events, toOutbox));
     this.counted(events.length);
+    this.announceIfQueued();
     return stored;
   }
 
@@ -218,7 +223,40 @@ export class EventStore {
    * does not replace.
    */
   enqueue(message: OutboxMessage, keepLatest?: number): number {
-    return this.relaxed(() => this.enqueueOne(message, keepLatest));
+    const seq = this.relaxed(() => this.enqueueOne(message, keepLatest));
+    this.announceEnqueued();
+    return seq;
+  }
+
+  /**
+   * Subscribes to new outbox rows: told after every commit that added some (recordEvent(s),
+   * enqueue, enqueueForEvent, and the store writer's commits through announceEnqueued), so the
+   * uplink wakes its drainer without each writer ringing it. Returns the unsubscribe.
+   */
+  onEnqueued(listener: () => void): () => void {
+    this.enqueuedListeners.add(listener);
+    return () => { this.enqueuedListeners.delete(listener); };
+  }
+
+  /** Tells the listeners that outbox rows were committed; also for rows another connection (the store writer's thread) committed. A throw is logged, never passed on. */
+  announceEnqueued(): void {
+    for (const listener of this.enqueuedListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.log?.warn({ err: errorMessage(err) }, 'enqueued listener failed');
+      }
+    }
+  }
+
+  private readonly enqueuedListeners = new Set<() => void>();
+  /** Set by an outbox insert inside a public write; announced once that write has committed. */
+  private rowsQueued = false;
+
+  private announceIfQueued(): void {
+    if (!this.rowsQueued) return;
+    this.rowsQueued = false;
+    this.announceEnqueued();
   }
 
   /**
@@ -258,16 +296,22 @@ export class EventStore {
         const event = toEvent(row);
         drop.run(id, supersede);
         const message = build(event);
-        if (message) this.insertOutbox.run(id, message.topic, message.payload, message.qos, message.priority, this.now(), message.blob ?? null);
+        if (message) {
+          this.insertOutbox.run(id, message.topic, message.payload, message.qos, message.priority, this.now(), message.blob ?? null);
+          this.rowsQueued = true;
+        }
         return event;
       });
     })();
     const forEvent = this.forEvent;
     const merge = options.merge !== undefined ? JSON.stringify(options.merge) : null;
     const run = (): StoredEvent | undefined => forEvent(eventId, toOutbox, merge, JSON.stringify(options.supersede ?? []));
+    this.rowsQueued = false;
     // relaxed: synchronous=NORMAL, for messages whose loss to a power cut costs little (an evidence
     // snapshot): no fsync on the event loop for them.
-    return this.withFullDiskRetry(() => (options.relaxed ? this.relaxed(run) : run()));
+    const event = this.withFullDiskRetry(() => (options.relaxed ? this.relaxed(run) : run()));
+    this.announceIfQueued();
+    return event;
   }
 
   private forEvent: ForEvent | null = null;

@@ -141,7 +141,7 @@ export class StoreWriter {
    * when the event is unknown (evicted, or never recorded through this writer).
    */
   followUp(eventId: string, toOutbox: ToOutbox, options: { merge?: Record<string, unknown>; supersede?: readonly string[]; last?: boolean },
-    accepted: () => void): boolean {
+    accepted?: () => void): boolean {
     const base = this.current(eventId);
     if (!base) return false;
     const event: StoredEvent = options.merge ? { ...base, payload: mergePatch(base.payload, options.merge) as StoredEvent['payload'] } : base;
@@ -152,7 +152,7 @@ export class StoreWriter {
     this.push({
       op: { op: 'follow', eventId, merge, supersede: JSON.stringify(options.supersede ?? []), message: message && wire(message) },
       eventId, severity: event.severity, isRecord: false, bytes: (merge?.length ?? 0) + (message?.payload.length ?? 0),
-      message, direct: 'none', ackedAt: null, accepted: (durable) => { if (durable) accepted(); },
+      message, direct: 'none', ackedAt: null, accepted: (durable) => { if (durable) accepted?.(); },
     });
     return true;
   }
@@ -287,6 +287,7 @@ export class StoreWriter {
     const done = this.queue.splice(0, r.done);
     const refused = new Set(r.errors.map((e) => e.index));
     let inserted = 0;
+    let queuedRows = false;
     done.forEach((q, i) => {
       this.heldBytes -= q.bytes;
       if (refused.has(i)) {
@@ -296,12 +297,15 @@ export class StoreWriter {
         return;
       }
       if (q.isRecord) inserted += 1;
+      if (q.message) queuedRows = true;
       // A record whose listener already ran was held: it is written now, late.
       if (q.isRecord && q.accepted === null) this.totals.written += 1;
       const a = q.accepted;
       q.accepted = null;
       if (a) this.safely('accepted listener', () => a(true));
     });
+    // The worker's connection committed the rows; the store tells its listeners (the uplink) on this thread.
+    if (queuedRows) this.opts.store.announceEnqueued();
     if (inserted > 0) this.safely('budget check', () => this.opts.store.noteInserted(inserted));
     if (r.fault) {
       this.onFault(r.fault);

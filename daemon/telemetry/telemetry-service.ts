@@ -33,9 +33,8 @@ export interface TelemetryOptions {
   device: DeviceIdentity;
   /** `() => app.status()`: telemetry reads the app only through its status. */
   status: () => TelemetryStatus;
+  /** The event store's outbox, which wakes the uplink itself when a report is queued (EventStore.onEnqueued). */
   outbox: TelemetryOutbox;
-  /** Called after a report is queued, to wake the uplink's drainer. */
-  onQueued?: () => void;
   /** The state directory, whose filesystem's free space is reported. */
   diskPath: string;
   log: Logger;
@@ -126,7 +125,6 @@ export class TelemetryService implements Service {
       this.latestReport = payload;
       if (this.failing || this.reportsQueued === 1) this.log.info({ topic: this.topic }, 'telemetry report queued');
       this.failing = false;
-      this.opts.onQueued?.();
       return payload;
     } catch (err) {
       // One line per failing streak: a store that cannot write is reported by its own errors.

@@ -27,8 +27,6 @@ export interface ResponseTiersOptions {
   log: Logger;
   /** The Prometheus registry the stage histograms join; absent: no histograms. */
   registry?: Registry;
-  /** Wakes the uplink after a snapshot was queued. */
-  notify?: () => void;
 }
 
 /**
@@ -54,7 +52,6 @@ export class ResponseTiers {
       config: opts.evidence, storageDir: opts.storageDir, device: opts.device, store: opts.store,
       log: opts.log.child({ component: 'evidence' }),
       onStored: (eventId, at) => this.timings.stage(eventId, 'evidence', at),
-      ...(opts.notify ? { onQueued: opts.notify } : {}),
     });
   }
 

@@ -20,7 +20,6 @@ export interface TestAlertStore {
 export interface TestAlertUplink {
   subscribe(filter: string, handler: MessageHandler, qos?: 0 | 1): void;
   unsubscribe(filter: string): void;
-  notify(): void;
 }
 
 export interface TestAlertStatus {
@@ -71,7 +70,7 @@ export class TestAlerts {
     this.opts.uplink.unsubscribe(this.ackTopic);
   }
 
-  /** Records a test alert and wakes the uplink; returns its event id. */
+  /** Records a test alert (the store announces its outbox row to the uplink); returns its event id. */
   send(): TestAlertStatus {
     const at = this.now();
     const event = this.opts.store.recordEvent({
@@ -85,7 +84,6 @@ export class TestAlerts {
       this.hubAcks.delete(oldest);
     }
     this.log.info({ event_id: event.id }, 'test alert recorded');
-    this.opts.uplink.notify();
     return this.status(event.id);
   }
 

@@ -27,7 +27,8 @@ export interface StateInfo {
 export interface UplinkOptions {
   config: MqttConfig;
   device: DeviceIdentity;
-  outbox: OutboxSource;
+  /** The event store: its `onEnqueued` wakes the drainer when rows are committed (other sources: call notify()). */
+  outbox: OutboxSource & { onEnqueued?(listener: () => void): () => void };
   log: Logger;
   state: () => StateInfo;
   /** 5 in production; 4 for brokers that speak only MQTT 3.1.1 (aedes, used by the demo). */
@@ -82,6 +83,8 @@ export class Uplink implements Service {
   private readonly protocolVersion: ProtocolVersion;
   private readonly backoff: Backoff;
   private readonly drainer: OutboxDrainer;
+  /** Ends the outbox subscription at stop. */
+  private readonly endOutboxWatch: (() => void) | null;
   private readonly url: string;
   private tls: TlsMaterial = {};
   private current: MqttClient | undefined;
@@ -105,6 +108,8 @@ export class Uplink implements Service {
     });
     this.drainer = new OutboxDrainer(options.outbox, this.log, this.config.reconnect_min_ms,
       this.config.reconnect_max_ms);
+    // Once, here: whoever writes to the outbox need not wake the uplink (store/event-store.ts).
+    this.endOutboxWatch = options.outbox.onEnqueued?.(() => this.notify()) ?? null;
     this.url = redactUri(this.config.url);
   }
 
@@ -124,7 +129,7 @@ export class Uplink implements Service {
     return Promise.resolve();
   }
 
-  /** Wakes the drainer: call after recording an event. Cheap and safe in any state. */
+  /** Wakes the drainer; the event store calls it through onEnqueued after every commit that queued rows. Cheap and safe in any state. */
   notify(): void {
     this.drainer.wake();
   }
@@ -219,6 +224,7 @@ export class Uplink implements Service {
   }
 
   private async shutdown(): Promise<void> {
+    this.endOutboxWatch?.();
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.drainer.pause();
