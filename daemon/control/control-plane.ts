@@ -15,6 +15,7 @@ import type { ProtocolVersion } from '../uplink/client-options.js';
 import { Auditor, type AuditRecorder } from './audit.js';
 import { Authoriser } from './authoriser.js';
 import type { ControlTarget } from './handler.js';
+import type { TypedControlTarget } from './results.js';
 import { MqttCommands } from './mqtt-commands.js';
 import { NonceCache } from './nonce-cache.js';
 import { ControlSocket } from './socket-server.js';
@@ -59,7 +60,7 @@ export class ControlPlane {
       target: this.opts.live, file: this.opts.configFile, overrides: this.opts.overrides, log: rootLog, logRing: this.opts.logRing,
     });
     await live.start();
-    const target: ControlTarget = {
+    const target = {
       status: () => this.opts.status(),
       listEvents: ({ stream, limit }) => {
         if (!parts.store) throw new Error('event store is closed');
@@ -72,7 +73,7 @@ export class ControlPlane {
       testAlertStatus: (eventId) => this.requireTestAlerts().status(eventId),
       ...(parts.learning ? { flStatus: () => parts.learning?.status() } : {}),
       ...(this.opts.onRestart ? { restart: () => this.requestRestart() } : {}),
-    };
+    } satisfies ControlTarget & TypedControlTarget;
     const authoriser = this.buildAuthoriser();
     await this.startRemote(target, authoriser);
     const cfg = parts.cfg;
@@ -134,7 +135,7 @@ export class ControlPlane {
   }
 
   /** The control plane's view of the model manager; refusal codes lead the error message. */
-  private modelControl(): NonNullable<ControlTarget['models']> {
+  private modelControl(): NonNullable<TypedControlTarget['models']> {
     const withCode = async <T>(p: (m: ModelManager) => Promise<T>): Promise<T> => {
       const m = this.opts.models.models;
       if (!m) throw new Error('model manager not started');

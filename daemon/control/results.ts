@@ -227,3 +227,35 @@ export const resultSchemas = {
 } satisfies Record<Method, z.ZodType>;
 
 export type Result<M extends Method> = z.output<(typeof resultSchemas)[M]>;
+
+/**
+ * A result without the index signatures of its loose parts: what a service's own (closed) type must
+ * provide. vigilctl's parse keeps fields the schema does not name yet; the compile-time check
+ * below only asks for those it does.
+ */
+type Known<T> = T extends readonly (infer U)[] ? Known<U>[]
+  : T extends object ? { [K in keyof T as string extends K ? never : K]: Known<T[K]> } : T;
+
+/**
+ * The daemon's side of the table: what its real control target returns, method by method. The
+ * target built in control-plane.ts `satisfies` this, so a service whose answer drifts from its
+ * method's result schema does not compile. (Transport tests serve stand-ins through the looser
+ * ControlTarget of handler.ts.)
+ */
+export interface TypedControlTarget {
+  status(): Known<Result<'status'>>;
+  listEvents(query: { stream?: string | undefined; limit: number }): Known<Result<'events.list'>>;
+  restart?(): Known<Result<'restart'>>;
+  models?: {
+    list(): Promise<Known<Result<'models.list'>>>;
+    install(req: { file?: string | undefined; url?: string | undefined; activate: boolean }): Promise<Known<Result<'models.install'>>>;
+    activate(name: string, version: string, atRestart: boolean): Promise<Known<Result<'models.activate'>>>;
+    rollback(name: string): Promise<Known<Result<'models.rollback'>>>;
+  };
+  sendTestAlert?(): Known<Result<'test_alert.send'>>;
+  testAlertStatus?(eventId: string): Known<Result<'test_alert.status'>>;
+  showEvent?(id: string): Known<Result<'events.show'>>;
+  ackEvent?(ack: { id: string; verdict: 'true_alarm' | 'false_alarm'; note?: string | undefined; by?: string | undefined }): Known<Result<'events.ack'>>;
+  tailEvents?(query: { after: string; limit: number }): Known<Result<'events.tail'>>;
+  flStatus?(): Known<Result<'fl.status'>> | undefined;
+}

@@ -1,4 +1,4 @@
-import type { ControlTarget } from '../control/handler.js';
+import type { TypedControlTarget } from '../control/results.js';
 import type { Review } from '../store/annotations.js';
 import type { EventStore } from '../store/event-store.js';
 import type { StoredEvent } from '../store/types.js';
@@ -67,7 +67,7 @@ export class EventReviews {
   }
 
   /** The control-target methods, to spread into the daemon's ControlTarget. */
-  target(): Required<Pick<ControlTarget, 'showEvent' | 'ackEvent' | 'tailEvents'>> {
+  target(): Required<Pick<TypedControlTarget, 'showEvent' | 'ackEvent' | 'tailEvents'>> {
     return { showEvent: (id) => this.show(id), ackEvent: (a) => this.ack(a), tailEvents: (q) => this.tail(q) };
   }
 }
