@@ -15,6 +15,7 @@ import { loadManifest } from '../../daemon/inference/manifest.js';
 import { readTlsMaterial } from '../../daemon/uplink/client-options.js';
 import { call } from '../control-client.js';
 import { configUnderRoot } from './doctor-root.js';
+import { pipelineElements } from '../../daemon/video/pipeline-elements.js';
 import { CliError, EXIT } from '../errors.js';
 import type { Output } from '../output.js';
 
@@ -34,19 +35,18 @@ const fail = (name: string, detail: string, hint: string): CheckResult => ({ nam
 
 const GST_INSPECT = process.env['VIGIL_GST_INSPECT'] ?? 'gst-inspect-1.0';
 
-/** Elements the pipelines in daemon/video are built from, with the Debian package that ships each. */
-const SOFTWARE_ELEMENTS: Record<string, string> = {
-  videoscale: 'gstreamer1.0-plugins-base',
-  videoconvert: 'gstreamer1.0-plugins-base',
-  appsink: 'gstreamer1.0-plugins-base',
-  rtspsrc: 'gstreamer1.0-plugins-good',
-  qtdemux: 'gstreamer1.0-plugins-good',
-  h264parse: 'gstreamer1.0-plugins-bad',
-  h265parse: 'gstreamer1.0-plugins-bad',
-  avdec_h264: 'gstreamer1.0-libav',
-  avdec_h265: 'gstreamer1.0-libav',
+/** Elements the stream pipelines are built from off a Jetson, read off the pipeline builder itself. */
+const SOFTWARE_ELEMENTS = pipelineElements('software');
+/** What a Jetson's pipelines use beyond those. */
+const NVDEC_ELEMENTS = pipelineElements('jetson').filter((e) => !SOFTWARE_ELEMENTS.includes(e));
+/** The Debian package that ships an element, for the hint; the core elements come with GStreamer itself. */
+const PACKAGE_OF: Record<string, string> = {
+  filesrc: 'libgstreamer1.0-0', fakesink: 'libgstreamer1.0-0', queue: 'libgstreamer1.0-0', tee: 'libgstreamer1.0-0', capsfilter: 'libgstreamer1.0-0',
+  rtspsrc: 'gstreamer1.0-plugins-good', rtph264depay: 'gstreamer1.0-plugins-good', rtph265depay: 'gstreamer1.0-plugins-good',
+  h264parse: 'gstreamer1.0-plugins-bad', h265parse: 'gstreamer1.0-plugins-bad',
+  avdec_h264: 'gstreamer1.0-libav', avdec_h265: 'gstreamer1.0-libav',
 };
-const NVDEC_ELEMENTS = ['nvv4l2decoder', 'nvvidconv'] as const;
+const packageOf = (element: string): string => PACKAGE_OF[element] ?? 'gstreamer1.0-plugins-base';
 
 /** Below this much free space SQLite commits and TensorRT engine builds start to fail outright. */
 const DISK_FAIL_BYTES = 100 * 1024 ** 2;
@@ -88,7 +88,7 @@ async function gstreamerChecks(signal: AbortSignal): Promise<CheckResult[]> {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${GST_INSPECT} not found` : errorMessage(err);
     return [fail('gstreamer', reason, 'apt install gstreamer1.0-tools gstreamer1.0-plugins-base (scripts/setup.sh lists every package)')];
   }
-  const names = [...Object.keys(SOFTWARE_ELEMENTS), ...NVDEC_ELEMENTS];
+  const names = [...SOFTWARE_ELEMENTS, ...NVDEC_ELEMENTS];
   const present = new Map(await Promise.all(names.map(async (n) =>
     [n, (await run(GST_INSPECT, ['--exists', n], signal)).code === 0] as const)));
   const missing = (list: readonly string[]): string[] => list.filter((n) => present.get(n) !== true);
@@ -96,11 +96,11 @@ async function gstreamerChecks(signal: AbortSignal): Promise<CheckResult[]> {
   const nvdecMissing = missing(NVDEC_ELEMENTS);
   const results = [ok('gstreamer', version)];
 
-  const softMissing = missing(Object.keys(SOFTWARE_ELEMENTS));
-  const packages = [...new Set(softMissing.map((n) => SOFTWARE_ELEMENTS[n]))].join(' ');
+  const softMissing = missing(SOFTWARE_ELEMENTS);
+  const packages = [...new Set(softMissing.map(packageOf))].join(' ');
   // With NVDEC, the software decoders are only the fallback: their absence weakens, not breaks.
   const onlyFallback = nvdecMissing.length === 0 && softMissing.every((n) => n.startsWith('avdec_'));
-  if (softMissing.length === 0) results.push(ok('gst-plugins', `${Object.keys(SOFTWARE_ELEMENTS).length} elements present`));
+  if (softMissing.length === 0) results.push(ok('gst-plugins', `${SOFTWARE_ELEMENTS.length} elements present`));
   else if (onlyFallback) results.push(warn('gst-plugins', `missing ${softMissing.join(', ')} (software decoding fallback)`, `apt install ${packages}`));
   else results.push(fail('gst-plugins', `missing ${softMissing.join(', ')}`, `apt install ${packages}`));
 

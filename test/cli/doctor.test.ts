@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -221,4 +221,19 @@ void test('doctor: an invalid config fails with its problems, human output has o
   for (const l of lines.filter((x) => x !== '' && !x.startsWith(' ') && !x.startsWith('UNHEALTHY'))) {
     assert.match(l, /^(OK {3}|WARN {1}|FAIL {1}) \S+ +\S/, `malformed line: ${l}`);
   }
+});
+
+void test('doctor: the GStreamer check asks for every element the pipeline builder uses (parsebin missing is named, with its package)', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t);
+  // gst-inspect as on a machine without the playback plugin that parsebin comes in.
+  const inspect = path.join(dir, 'gst-inspect');
+  await writeFile(inspect, '#!/bin/sh\n[ "$1" = --exists ] && [ "$2" = parsebin ] && exit 1\nexec gst-inspect-1.0 "$@"\n', { mode: 0o755 });
+  const config = await writeConfig(dir, 'vigil.yaml', { device: { id: 'cam-1', site: 'lab' }, mqtt: { url: 'mqtt://127.0.0.1:1' } });
+  const run = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'cli', 'main.js'), 'doctor', '--config', config, '--json'],
+    { env: { ...process.env, VIGIL_GST_INSPECT: inspect }, encoding: 'utf8', timeout: 25_000 });
+  const report = JSON.parse(run.stdout) as Report;
+  const plugins = check(report, 'gst-plugins');
+  assert.equal(plugins.outcome, 'FAIL', JSON.stringify(plugins));
+  assert.match(plugins.detail, /^missing parsebin$/);
+  assert.match(plugins.hint ?? '', /apt install gstreamer1\.0-plugins-base/);
 });
