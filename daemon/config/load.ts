@@ -6,6 +6,7 @@ import { oneLine } from './one-line.js';
 import { referenceProblems } from './references.js';
 import { configSchema, type Config } from './schema.js';
 import { viewOfConfig, viewOfRaw, type ConfigView } from './view.js';
+import { absolutePaths } from './config-paths.js';
 
 /** Overrides that come from flags or the environment, so tests and packagers can move every path. */
 export interface PathOverrides {
@@ -107,30 +108,12 @@ export function configPath(base: string, p: string): string {
   return path.resolve(base, p);
 }
 
-/** Trusted keys are PEM text or a file's path; only a path is resolved. */
-export const isInlinePem = (ref: string): boolean => ref.includes('-----BEGIN');
+export { isInlinePem } from './config-paths.js';
 
-/** Relative paths in a config are relative to the file's folder, wherever the daemon was started from. */
+/**
+ * Relative paths in a config are relative to the file's folder, wherever the daemon was started
+ * from. Which fields are paths is said once, in the schema (config-paths.ts marks them).
+ */
 export function resolveConfigPaths(cfg: Config, file: string): Config {
-  const base = path.dirname(path.resolve(file));
-  const abs = (p: string): string => configPath(base, p);
-  const { ca, cert, key } = cfg.mqtt;
-  const l = cfg.learning;
-  return {
-    ...cfg,
-    storage: { ...cfg.storage, dir: abs(cfg.storage.dir) },
-    control: { ...cfg.control, socket: abs(cfg.control.socket) },
-    ...(cfg.models_dir !== undefined ? { models_dir: abs(cfg.models_dir) } : {}),
-    models: cfg.models.map((m) => ({ ...m, manifest: abs(m.manifest) })),
-    mqtt: { ...cfg.mqtt, ...(ca !== undefined ? { ca: abs(ca) } : {}), ...(cert !== undefined ? { cert: abs(cert) } : {}),
-      ...(key !== undefined ? { key: abs(key) } : {}) },
-    model_store: { ...cfg.model_store, trusted_keys: cfg.model_store.trusted_keys.map((k) => isInlinePem(k) ? k : abs(k)) },
-    learning: {
-      ...l,
-      ...(l.embedding_model !== undefined ? { embedding_model: abs(l.embedding_model) } : {}),
-      ...(l.device_key !== undefined ? { device_key: abs(l.device_key) } : {}),
-      ...(l.hub_sign_key !== undefined ? { hub_sign_key: abs(l.hub_sign_key) } : {}),
-      ...(l.hub_encrypt_key !== undefined ? { hub_encrypt_key: abs(l.hub_encrypt_key) } : {}),
-    },
-  };
+  return absolutePaths(configSchema, cfg, path.dirname(path.resolve(file)));
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { configPathSchema, pemOrPathSchema } from './config-paths.js';
 import { trackerConfigSchema } from '../analytics/tracker/config.js';
 import { remoteSchema } from '../control/remote-config.js';
 import { LOG_COMPONENTS } from '../log-components.js';
@@ -29,7 +30,7 @@ export const deviceSchema = z.strictObject({
 });
 
 export const storageSchema = z.strictObject({
-  dir: z.string().min(1).default('/var/lib/vigil'),
+  dir: configPathSchema().default('/var/lib/vigil'),
   /**
    * Budget for the event database, MiB of pages in use. Over it, events are evicted: delivered ones
    * first, then undelivered info, warning, alert and critical, oldest first. New events are never
@@ -55,9 +56,9 @@ export const mqttSchema = z.strictObject({
   client_id: z.string().min(1).optional(),
   username: z.string().optional(),
   password: z.string().optional(),
-  ca: z.string().optional(),
-  cert: z.string().optional(),
-  key: z.string().optional(),
+  ca: configPathSchema().optional(),
+  cert: configPathSchema().optional(),
+  key: configPathSchema().optional(),
   keepalive_s: z.number().int().min(5).max(3600).default(30),
   reconnect_min_ms: z.number().int().min(100).default(1000),
   reconnect_max_ms: z.number().int().min(1000).default(60_000),
@@ -67,7 +68,7 @@ export const mqttSchema = z.strictObject({
 
 export const modelRefSchema = z.strictObject({
   name: id,
-  manifest: z.string().min(1),
+  manifest: configPathSchema(),
   /** Execution providers in the order they are tried; overrides `inference.providers`. */
   providers: z.array(providerSchema).min(1).optional(),
 });
@@ -302,7 +303,7 @@ export const configSchema = z.strictObject({
   storage: storageSchema.prefault({}),
   mqtt: mqttSchema,
   /** Where model manifests find their files when they name them relatively. */
-  models_dir: z.string().optional(),
+  models_dir: configPathSchema().optional(),
   models: z.array(modelRefSchema).default([]),
   inference: z.strictObject({
     providers: z.array(providerSchema).min(1).default(['tensorrt', 'cuda', 'cpu']),
@@ -324,7 +325,7 @@ export const configSchema = z.strictObject({
   /** Installed model packages: who may publish them, how many are kept, and how a new one is watched. See docs/models.md. */
   model_store: z.strictObject({
     /** Ed25519 public keys (PEM text, or the path of a PEM file) whose packages this device accepts. */
-    trusted_keys: z.array(z.string().min(1)).default([]),
+    trusted_keys: z.array(pemOrPathSchema()).default([]),
     /** Versions kept per model (the active and the previous one are never pruned). */
     keep_versions: z.number().int().min(2).max(100).default(3),
     /** Disk budget for all versions of one model, MiB. */
@@ -345,7 +346,7 @@ export const configSchema = z.strictObject({
   /** The local control socket vigilctl talks to (mode 0660: the `vigil` group may use it). */
   control: z.strictObject({
     enabled: z.boolean().default(true),
-    socket: z.string().min(1).default('/run/vigil/vigild.sock'),
+    socket: configPathSchema().default('/run/vigil/vigild.sock'),
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),

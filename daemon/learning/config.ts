@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { configPathSchema } from '../config/config-paths.js';
 
 /**
  * `learning:` in vigil.yaml: the alert verifier learned from operator reviews, pooled through the
@@ -7,13 +8,13 @@ import { z } from 'zod';
 export const learningConfigSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** OSNet x0.25 ONNX file for the appearance embedding; relative paths are from the config file's directory. */
-  embedding_model: z.string().min(1).optional(),
+  embedding_model: configPathSchema().optional(),
   /** The device's Ed25519 signing key (PEM); made on first start if absent. Default `<storage.dir>/fl-device.key`. */
-  device_key: z.string().min(1).optional(),
+  device_key: configPathSchema().optional(),
   /** The hub's Ed25519 public key (PEM) that global models must be signed with. */
-  hub_sign_key: z.string().min(1).optional(),
+  hub_sign_key: configPathSchema().optional(),
   /** The hub's X25519 public key (PEM) that updates are encrypted to. */
-  hub_encrypt_key: z.string().min(1).optional(),
+  hub_encrypt_key: configPathSchema().optional(),
   /** How often the device looks for a round to take part in (besides at once when a new global model arrives). */
   train_interval_s: z.number().min(1).max(86_400).default(300),
   /** Labelled events needed before the device sends an update. */
