@@ -42,6 +42,12 @@ export interface UplinkOptions {
   stableAfterMs?: number;
   /** Injected for deterministic backoff in tests. */
   random?: () => number;
+  /**
+   * How often the state is compared with the one last published, ms: a change (a stream that
+   * started playing, a model that loaded, storage degraded) is republished within this, and never
+   * more often. 0 turns the watch off.
+   */
+  stateCheckMs?: number;
 }
 
 export interface UplinkStatus {
@@ -126,7 +132,22 @@ export class Uplink implements Service {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     if (!signal.aborted) this.connect();
+    const every = this.options.stateCheckMs ?? 1000;
+    if (every > 0) {
+      this.stateWatch = setInterval(() => this.guard('state watch', () => {
+        if (this.connected && this.stateKey() !== this.publishedState) this.publishState();
+      }), every);
+      this.stateWatch.unref();
+    }
     return Promise.resolve();
+  }
+
+  private stateWatch: NodeJS.Timeout | undefined;
+  /** The state last published online (without its time), to republish only what changed. */
+  private publishedState: string | null = null;
+
+  private stateKey(): string {
+    return stateKeyOf(this.statePayload('online'));
   }
 
   /** Wakes the drainer; the event store calls it through onEnqueued after every commit that queued rows. Cheap and safe in any state. */
@@ -225,6 +246,7 @@ export class Uplink implements Service {
 
   private async shutdown(): Promise<void> {
     this.endOutboxWatch?.();
+    clearInterval(this.stateWatch);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.drainer.pause();
@@ -352,7 +374,9 @@ export class Uplink implements Service {
   private publishOnline(client: MqttClient): void {
     let payload: string;
     try {
-      payload = JSON.stringify(this.statePayload('online'));
+      const state = this.statePayload('online');
+      this.publishedState = stateKeyOf(state);
+      payload = JSON.stringify(state);
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'cannot build the online state message');
       return;
@@ -392,4 +416,9 @@ export class Uplink implements Service {
       this.log.error({ err: errorMessage(err), handler: what }, 'MQTT event handler failed');
     }
   }
+}
+
+/** A state message without its time: two that differ only in when they were built say the same. */
+function stateKeyOf(state: StatePayload): string {
+  return JSON.stringify({ ...state, ts: '' });
 }
