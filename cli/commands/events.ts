@@ -1,11 +1,15 @@
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EventStore } from '../../daemon/store/event-store.js';
+import { DATABASE_FILE } from '../../daemon/store/open.js';
 import type { StoredEvent } from '../../daemon/store/types.js';
 import type { Result } from '../../daemon/control/results.js';
 
 type EventDetail = Result<'events.show'>;
 import { call, DEFAULT_SOCKET } from '../control-client.js';
+import { CliError, EXIT } from '../errors.js';
 import { currentRoute } from '../remote/route.js';
 import type { Output } from '../output.js';
 import { factsText, storedFacts } from '../../daemon/events/event-kinds.js';
@@ -18,32 +22,46 @@ const positiveInt = (v: string): number => {
 };
 
 /**
- * `vigilctl events`: reads the device's event store directly. The remote path through the hub
- * arrives with the command channel; this one works on the device even when the daemon is down.
+ * `vigilctl events`: the running daemon answers (over its socket, or through the hub with
+ * --device); when it does not, `list` reads the database directly, so events can be read on a
+ * device whose daemon is down, but never creates one where there is none.
  */
+async function listEvents(socket: string, stateDir: string, query: { limit: number; stream?: string }): Promise<StoredEvent[]> {
+  try {
+    return await call(socket, { method: 'events.list', params: query });
+  } catch (err) {
+    // Through the hub, or a daemon that answered with an error: that is the answer.
+    if (currentRoute() !== null || !(err instanceof CliError) || err.exitCode !== EXIT.unreachable) throw err;
+  }
+  const file = path.join(stateDir, DATABASE_FILE);
+  if (!existsSync(file)) {
+    throw new CliError(`vigild does not answer on ${socket} and there is no event database at ${file}: give --socket or --state-dir`, EXIT.unreachable);
+  }
+  const store = EventStore.open(stateDir);
+  try {
+    return store.listEvents(query);
+  } finally {
+    store.close();
+  }
+}
+
 export function eventsCommand(out: Output): Command {
   const cmd = new Command('events').description('events recorded on this device');
   cmd.command('list')
     .description('list recent events, newest first')
-    .option('--state-dir <dir>', 'state directory holding vigil.db', process.env['VIGIL_STATE_DIR'] ?? '/var/lib/vigil')
+    .option('--socket <path>', 'vigild control socket; env VIGIL_SOCKET', DEFAULT_SOCKET)
+    .option('--state-dir <dir>', 'state directory holding vigil.db, read when vigild does not answer', process.env['VIGIL_STATE_DIR'] ?? '/var/lib/vigil')
     .option('--stream <id>', 'only this stream')
     .option('--limit <n>', 'at most this many', positiveInt, 20)
     .option('--json', 'one JSON array')
-    .action(async (opts: { stateDir: string; stream?: string; limit: number; json?: boolean }) => {
-      // Through the hub (--device) the daemon answers; here the database is read directly.
-      const remote = currentRoute() !== null;
-      const store = remote ? null : EventStore.open(opts.stateDir);
-      try {
-        const query = { limit: opts.limit, ...(opts.stream !== undefined ? { stream: opts.stream } : {}) };
-        const events = store ? store.listEvents(query) : await call('', { method: 'events.list', params: query });
-        if (opts.json) {
-          out.raw(JSON.stringify(events));
-          return;
-        }
-        for (const e of events) out.raw(eventLine(e));
-      } finally {
-        store?.close();
+    .action(async (opts: { socket: string; stateDir: string; stream?: string; limit: number; json?: boolean }) => {
+      const query = { limit: opts.limit, ...(opts.stream !== undefined ? { stream: opts.stream } : {}) };
+      const events = await listEvents(opts.socket, opts.stateDir, query);
+      if (opts.json) {
+        out.raw(JSON.stringify(events));
+        return;
       }
+      for (const e of events) out.raw(eventLine(e));
     });
   addReviewCommands(cmd, out);
   return cmd;
