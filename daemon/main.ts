@@ -148,6 +148,13 @@ async function run(opts: Options): Promise<number> {
     restart = () => shutdown('restart');
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
+    // SIGHUP's default would end the daemon without a clean stop. There is no reload of the whole
+    // file yet: say so, and what to do instead, and keep running.
+    process.on('SIGHUP', () => {
+      log.warn({ signal: 'SIGHUP', config: opts.config }, 'SIGHUP: vigild does not reload vigil.yaml as a whole; ' +
+        '`vigilctl config diff` shows what differs from the running config, `vigilctl streams/rules/config set` applies changes live, ' +
+        '`systemctl restart vigild` applies the rest');
+    });
     app.start(new AbortController().signal).then(
       () => {
         log.info({ version: VERSION, streams: cfg.streams.length }, 'vigild running');
