@@ -16,8 +16,10 @@ APT_PACKAGES=(
   python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0
   # systemd-analyze, which checks the unit file in the tests
   systemd
-  # native addon toolchain
+  # native addon toolchain (and the slow-fsync test's LD_PRELOAD shim)
   build-essential python3
+  # the storage-fault tests make ext4 images on loop devices (mkfs.ext4, losetup, mount)
+  e2fsprogs util-linux mount
 )
 
 missing=()
