@@ -58,8 +58,6 @@ export interface EvidenceOptions {
   log: Logger;
   /** Called with the time each snapshot was stored and queued (wall clock, ms). */
   onStored?: (eventId: string, at: number) => void;
-  /** Called after a snapshot was queued in the outbox, to wake the uplink. */
-  onQueued?: () => void;
   /** The encoder to use instead of the one `config.encoder` chooses (tests); the caller closes it. */
   encoder?: JpegEncoder;
 }
@@ -288,7 +286,6 @@ export class EvidenceService {
     }
     this.stats.written += 1;
     const at = wallClock();
-    if (config.publish) this.opts.onQueued?.();
     this.opts.onStored?.(job.eventId, at);
     this.prune();
   }

@@ -47,8 +47,6 @@ export interface DeviceLearnerOptions {
   store: LearningStore;
   labels: LabelSource;
   outbox: UpdateOutbox;
-  /** Wakes the uplink's drainer after an update is queued. */
-  notify?: () => void;
   feed: ModelFeed;
   keys: LearnerKeys;
   log: Logger;
@@ -241,7 +239,6 @@ export class DeviceLearner implements Service {
       clipped: norm > cfg.clip_norm, noiseMultiplier: this.noiseMultiplier, updateId: update.id });
     this.opts.store.saveModel('local', { round: global.round, participants: 1, weights: local, raw: null });
     this.local = local;
-    this.opts.notify?.();
     this.log.info({ round: global.round, samples: train.length, delta_norm: Number(norm.toFixed(3)), ms: Date.now() - started }, 'federated update queued');
     return 'sent';
   }

@@ -2,20 +2,11 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { Output } from '../../cli/output.js';
-import { runVigilctl } from '../../cli/run.js';
 import { methodAccess, requestSchema } from '../../daemon/control/protocol.js';
 import { spawnDaemon, writeConfig } from '../e2e/daemon-harness.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { repoRoot, tempDir } from '../helpers/shared.js';
-
-async function vigilctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const output: Output = { raw: (t) => out.push(t), result: (j, v, h) => out.push(j ? JSON.stringify(v) : h), error: (t) => err.push(t) };
-  const code = await runVigilctl(args, output);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { vigilctl } from '../helpers/vigilctl.js';
 
 void test('through the hub: config get is a read-only remote method; a signed events ack is stored as the operator who signed it', { timeout: 90_000 }, async (t) => {
   const dir = await tempDir(t);

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { Output } from '../../cli/output.js';
 import { loadOperatorKey } from '../../cli/remote/route.js';
-import { runVigilctl } from '../../cli/run.js';
 import { configSchema } from '../../daemon/config/schema.js';
 import { Auditor } from '../../daemon/control/audit.js';
 import { Authoriser } from '../../daemon/control/authoriser.js';
@@ -14,15 +12,8 @@ import { signRequest } from '../../daemon/control/signature.js';
 import { silentLogger } from '../../daemon/log.js';
 import { freePort } from '../helpers/mosquitto.js';
 import { tempDir } from '../helpers/shared.js';
+import { vigilctl } from '../helpers/vigilctl.js';
 import { settled } from '../helpers/replies.js';
-
-async function vigilctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const output: Output = { raw: (t) => out.push(t), result: (j, v, h) => out.push(j ? JSON.stringify(v) : h), error: (t) => err.push(t) };
-  const code = await runVigilctl(args, output);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 test('keygen: a private key only its owner reads, and a public key the device config accepts and verifies', async (t) => {
   const dir = await tempDir(t);

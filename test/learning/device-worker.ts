@@ -50,7 +50,7 @@ async function run(port: MessagePort): Promise<void> {
   });
   const learner = new DeviceLearner({
     config: learningConfigSchema.parse({ enabled: true, hub_sign_key: 'x', hub_encrypt_key: 'x', holdout: 0, ...data.learning }),
-    device, store: learning, labels: { listReviews: () => reviews }, outbox: store, notify: () => uplink.notify(), feed: uplink,
+    device, store: learning, labels: { listReviews: () => reviews }, outbox: store, feed: uplink,
     keys: {
       deviceSign: createPrivateKey(data.deviceKeyPem), hubVerify: createPublicKey(data.hubSignPubPem),
       hubEncrypt: createPublicKey(data.hubEncryptPubPem),

@@ -128,7 +128,7 @@ async function startDevice(t: TestContext, url: string, keys: SiteKeys, index: n
     state: () => ({ version: 'test', streams: [], providers: [] }) });
   const learner = new DeviceLearner({
     config: learningConfigSchema.parse({ enabled: true, hub_sign_key: 'x', hub_encrypt_key: 'x', min_samples: 10, train_interval_s: 3600, ...learning }),
-    device, store: learningStore, labels: { listReviews: () => reviews }, outbox: store, notify: () => uplink.notify(), feed: uplink,
+    device, store: learningStore, labels: { listReviews: () => reviews }, outbox: store, feed: uplink,
     keys: { deviceSign: keys.devices[index]!, hubVerify: createPublicKey(keys.hubSign), hubEncrypt: createPublicKey(keys.hubDecrypt) }, log,
   });
   t.after(async () => {
