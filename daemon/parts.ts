@@ -54,7 +54,7 @@ export function openStore(parts: DaemonParts, ctx: PartContext): void {
     log: ctx.rootLog.child({ component: 'store' }),
   });
   parts.store = store;
-  ctx.log.info({ db: path.join(cfg.storage.dir, 'vigil.db') }, 'event store open');
+  ctx.log.info({ db: path.join(cfg.storage.dir, DATABASE_FILE) }, 'event store open');
   parts.writer = new StoreWriter({
     file: path.join(cfg.storage.dir, DATABASE_FILE), store, device: cfg.device, log: ctx.rootLog.child({ component: 'store' }),
     publisher: () => parts.uplink, maxHeld: cfg.storage.degraded_queue,

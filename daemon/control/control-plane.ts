@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { PathOverrides } from '../config/load.js';
+import { stopOne } from '../services.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LiveManager, type LiveTarget } from '../manage/live-manager.js';
@@ -92,17 +93,23 @@ export class ControlPlane {
   async stop(): Promise<void> {
     const remote = this.remote;
     this.remote = null;
-    if (remote) await remote.stop().catch((err: unknown) => this.opts.log.warn({ err: errorMessage(err) }, 'stop: remote commands failed'));
+    if (remote) await stopOne('remote commands', () => remote.stop(), this.opts.log, false);
     const control = this.control;
     this.control = null;
-    if (control) await control.stop().catch((err: unknown) => this.opts.log.warn({ err: errorMessage(err) }, 'stop: control socket failed'));
+    if (control) await stopOne('control socket', () => control.stop(), this.opts.log, false);
+    // Its pending count report would otherwise fire after the store has closed.
+    this.auditor?.stop();
+    this.auditor = null;
   }
+
+  private auditor: Auditor | null = null;
 
   /** Who may run which command, remembering nonces in the state directory and auditing through the store. */
   private buildAuthoriser(): Authoriser {
     const cfg = this.opts.parts.cfg;
     const log = this.opts.rootLog.child({ component: 'control' });
     const auditor = new Auditor(this.opts.audit, cfg.remote.audit_per_minute, log);
+    this.auditor = auditor;
     const nonces = new NonceCache({ file: path.join(cfg.storage.dir, 'remote-nonces.json'), log });
     return new Authoriser({ device: cfg.device, config: cfg.remote, nonces, auditor, log });
   }

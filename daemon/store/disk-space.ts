@@ -1,6 +1,7 @@
 import { closeSync, openSync, readdirSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
 import { DATABASE_FILE } from './open.js';
 
 const MiB = 1024 * 1024;
@@ -21,6 +22,12 @@ export interface FilesystemSpace {
   /** Bytes an unprivileged writer may still use (f_bavail), what SQLite meets before ENOSPC. */
   free: number;
   total: number;
+}
+
+/** The reserve: the configured bytes, else the default for the filesystem's size (16 MiB where statfs fails). */
+export function reserveOf(configured: number | null, fs: FilesystemSpace | null): number {
+  if (configured !== null) return configured;
+  return fs ? defaultReserveBytes(fs.total) : 16 * MiB;
 }
 
 export function filesystemSpace(dir: string): FilesystemSpace | null {
@@ -92,6 +99,7 @@ export class DiskSpace {
     ballastBytes: number;
     walkEveryMs?: number;
     now?: () => number;
+    log?: Logger;
   }) {}
 
   get ballastTarget(): number {
@@ -103,8 +111,7 @@ export class DiskSpace {
   }
 
   reserveBytes(fs: FilesystemSpace | null = this.filesystem()): number {
-    if (this.opts.reserveBytes !== null) return this.opts.reserveBytes;
-    return fs ? defaultReserveBytes(fs.total) : 16 * MiB;
+    return reserveOf(this.opts.reserveBytes, fs);
   }
 
   files(fresh = false): FilesOnDisk {
@@ -149,7 +156,9 @@ export class DiskSpace {
       unlinkSync(file);
       this.walked = null;
       return bytes;
-    } catch {
+    } catch (err) {
+      // The last resort failed: say so, the caller goes on with what eviction alone can free.
+      this.opts.log?.warn({ file, err: errorMessage(err) }, 'cannot release the ballast file');
       return 0;
     }
   }

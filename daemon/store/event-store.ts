@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import path from 'node:path';
 import { DiskBudget, lostCount, type EvictionRun } from './budget.js';
-import { DiskSpace } from './disk-space.js';
+import { DiskSpace, filesystemSpace, reserveOf } from './disk-space.js';
 import { DEFAULT_WAL_LIMIT_BYTES, openDatabase, type OpenOptions } from './open.js';
 import { openWithRecovery, type Quarantine } from './recovery.js';
 import { Annotations, type EventTimings, type Review, type Snapshot, type TimingStage } from './annotations.js';
@@ -55,6 +55,7 @@ export type ToOutbox = (event: StoredEvent) => OutboxMessage | undefined;
 
 type ForEvent = (id: string, build: ToOutbox, merge: string | null, supersede: string) => StoredEvent | undefined;
 
+const DISK_STATUS_MAX_AGE_MS = 1000;
 const EVENT_COLUMNS = 'id, ts, stream, rule, severity, kind, payload, created_at, uplinked_at';
 const MAX_LIST = 10_000;
 
@@ -118,7 +119,7 @@ export class EventStore {
     this.budget = options.budgetBytes !== undefined ? new DiskBudget(db, options.budgetBytes) : null;
     this.budgetCheckEvery = Math.max(1, options.budgetCheckEvery ?? 200);
     this.walLimitBytes = options.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES;
-    this.space = options.disk ? newDiskSpace(path.dirname(db.name), options.disk, this.walLimitBytes) : null;
+    this.space = options.disk ? newDiskSpace(path.dirname(db.name), options.disk, this.walLimitBytes, options.log) : null;
     this.insertEvent = db.prepare(`INSERT INTO events (id, ts, stream, rule, severity, kind, payload, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     this.insertOutbox = db.prepare(`INSERT INTO outbox (event_id, topic, payload, qos, priority, created_at, payload_blob)
@@ -478,9 +479,22 @@ export class EventStore {
       events: this.eventCount.get() ?? 0,
       evictions: { ...this.evictions, lost: { ...this.evictions.lost } },
       quarantine: q ? { file: q.file, movedTo: [...q.movedTo], reason: q.reason, at: q.at } : null,
-      ...(this.space ? { disk: this.diskStatus(budget, this.space) } : {}),
+      ...(this.space ? { disk: this.cachedDisk(budget, this.space) } : {}),
     };
   }
+
+  /**
+   * The disk figures cost a statfs, stats of the WAL and ballast and a query; status is read by the
+   * watchdog, telemetry and every /metrics scrape, so they are measured at most once a second, and
+   * again after anything this store did to the disk (a budget check, an emergency).
+   */
+  private cachedDisk(budget: DiskBudget, space: DiskSpace): StorageDisk {
+    const now = Date.now();
+    if (this.disk === null || now - this.disk.at >= DISK_STATUS_MAX_AGE_MS) this.disk = { at: now, figures: this.diskStatus(budget, space) };
+    return this.disk.figures;
+  }
+
+  private disk: { at: number; figures: StorageDisk } | null = null;
 
   private diskStatus(budget: DiskBudget, space: DiskSpace): StorageDisk {
     const fs = space.filesystem();
@@ -592,6 +606,7 @@ export class EventStore {
    * file once checkpointed. Returns the bytes freed.
    */
   private emergencyRoom(): number {
+    this.disk = null;
     const space = this.space;
     let freed = space?.releaseBallast() ?? 0;
     if (freed > 0) this.log?.error({ bytes: freed }, 'the disk is full: released the ballast so that eviction can write');
@@ -624,6 +639,7 @@ export class EventStore {
   }
 
   private checkBudget(): void {
+    this.disk = null;
     try {
       this.enforceBudget();
     } catch (err) {
@@ -874,10 +890,10 @@ function pickIso(a: string | null, b: string | null, pick: (x: number, y: number
 }
 
 /** The disk part of the budget, with the ballast rule: the WAL bound, at most half the reserve. */
-function newDiskSpace(dir: string, disk: NonNullable<EventStoreOptions['disk']>, walLimit: number): DiskSpace {
-  const space = new DiskSpace(dir, { reserveBytes: disk.reserveBytes ?? null, ballastBytes: 0 });
-  const ballast = disk.ballastBytes ?? Math.min(walLimit, Math.floor(space.reserveBytes() / 2));
-  return new DiskSpace(dir, { reserveBytes: disk.reserveBytes ?? null, ballastBytes: ballast });
+function newDiskSpace(dir: string, disk: NonNullable<EventStoreOptions['disk']>, walLimit: number, log: Logger | undefined): DiskSpace {
+  const reserve = reserveOf(disk.reserveBytes ?? null, filesystemSpace(dir));
+  const ballast = disk.ballastBytes ?? Math.min(walLimit, Math.floor(reserve / 2));
+  return new DiskSpace(dir, { reserveBytes: disk.reserveBytes ?? null, ballastBytes: ballast, ...(log ? { log } : {}) });
 }
 
 function isoOrNull(ms: number | null): string | null {

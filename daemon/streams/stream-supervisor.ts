@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import { MotionDetector } from '../motion/motion-detector.js';
 import type { DaemonParts } from '../parts.js';
-import { stopOne } from '../services.js';
+import { STOP_DEADLINE_MS, stopOne } from '../services.js';
 import type { StateInfo } from '../uplink/uplink.js';
 import type { Percentiles } from '../util/sample-ring.js';
 import type { StreamStatus } from '../video/frame.js';
@@ -109,7 +109,7 @@ export class StreamSupervisor {
     this.streams.splice(i, 1);
     s.analyzer.setRules([], { reason });
     await s.video.stop();
-    await withDeadline(2000, `analysis of stream ${id} to end`, () => s.done).catch((err: unknown) =>
+    await withDeadline(STOP_DEADLINE_MS, `analysis of stream ${id} to end`, () => s.done).catch((err: unknown) =>
       this.log.warn({ stream: id, err: errorMessage(err) }, 'stream removed; its analysis is still finishing a frame'));
     this.parts.uplink?.publishState();
     return true;

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Severity } from '../../daemon/config/schema.js';
@@ -66,8 +65,6 @@ test('a full disk during a broker outage: no alert refused, every eviction run r
   assert.ok(runsPerPhase.every((n) => n > 0), `evictions in every phase: ${runsPerPhase.join(', ')}`);
   const status = store.storageStatus();
   assert.ok(status.evictions.lost.info > 0, 'undelivered info events had to go');
-  const s = statfsSync(mount);
-  assert.ok(s.bavail * s.bsize >= 0);
 
   await broker.start();
   uplink.notify();
