@@ -1,8 +1,12 @@
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Document, isMap, isScalar, isSeq, parseDocument, YAMLSeq } from 'yaml';
 import { buildRule, type EndReason } from '../analytics/rules/index.js';
 import { parseConfigText, resolveConfigPaths, validateConfig, type PathOverrides } from '../config/load.js';
+import { oneLine } from '../config/one-line.js';
+import { preflightProblems } from '../config/preflight.js';
 import type { Config, RuleConfig, StreamConfig } from '../config/schema.js';
+import { viewOfConfig } from '../config/view.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StreamStatus } from '../video/frame.js';
@@ -225,6 +229,11 @@ export class LiveManager {
     const candidate = file !== null
       ? resolveConfigPaths(parseConfigText(text, file, this.opts.overrides), file)
       : validateConfig(doc.toJS(), '(running config)', this.opts.overrides);
+    // What the start checks beyond the schema (files, socket length, classes against the model's
+    // labels): a change saved without it could leave a file the daemon refuses at its next start,
+    // and exit 2 keeps systemd from trying again.
+    const problems = await preflightProblems(viewOfConfig(candidate), file !== null ? path.dirname(path.resolve(file)) : process.cwd());
+    if (problems.length > 0) throw new ConfigError(problems.map(oneLine), file ?? '(running config)');
     const running = this.opts.target.runningConfig();
     const plan = planChange(running, candidate);
     // Rules are built before anything is written, so one that cannot be built fails the change here.
