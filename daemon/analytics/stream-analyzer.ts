@@ -256,9 +256,11 @@ export class StreamAnalyzer {
     const { sourceWidth: width, sourceHeight: height } = frame;
     if (width <= 0 || height <= 0) return;
     const before = this.sourceSize;
+    // Per frame: allocate only when the size is new.
+    if (before !== undefined && before.width === width && before.height === height) return;
     this.sourceSize = { width, height };
     this.reference ??= this.sourceSize;
-    if (before === undefined || (before.width === width && before.height === height)) return;
+    if (before === undefined) return;
     this.stats.resolutionChanges = (this.stats.resolutionChanges ?? 0) + 1;
     const gone = this.lastTracked === null ? [] : [...this.lastTracked.tracks, ...this.lastTracked.lost].map((t) => t.id);
     this.lastTracked = null;

@@ -271,10 +271,12 @@ export class VideoStream implements Service {
     if (width !== this.sinkWidth || height !== this.sinkHeight || this.sourceWidth === 0 || this.codedProbe()) {
       this.sinkWidth = width;
       this.sinkHeight = height;
-      const before = `${this.sourceWidth}x${this.sourceHeight}`;
+      const w0 = this.sourceWidth;
+      const h0 = this.sourceHeight;
       this.readSourceSize(width, height);
-      const after = `${this.sourceWidth}x${this.sourceHeight}`;
-      if (this.attemptFrames > 0 && before !== after) this.onResolutionChange(before, after);
+      if (this.attemptFrames > 0 && (w0 !== this.sourceWidth || h0 !== this.sourceHeight)) {
+        this.onResolutionChange(`${w0}x${h0}`, `${this.sourceWidth}x${this.sourceHeight}`);
+      }
     }
     if (this.withhold > 0) {
       // Around a change the probe may already show the new size while this frame is still of the
