@@ -44,6 +44,6 @@ export function stateInfo(parts: DaemonParts, models: ModelRegistry, streams: St
     version: VERSION,
     providers: models.providers(),
     streams: streams.states(),
-    ...(parts.writer ? { storage: storageState(parts.writer.health()) } : {}),
+    ...(parts.writer ? { storage: storageState(parts.writer.condition()) } : {}),
   };
 }

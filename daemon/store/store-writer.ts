@@ -166,6 +166,12 @@ export class StoreWriter {
       bytes: json.length, message: null, direct: 'none', ackedAt: null, accepted: null });
   }
 
+  /** Whether events are being stored, and since when not: what the retained state says, read every second. */
+  condition(): Pick<StorageHealth, 'state' | 'reason' | 'since'> {
+    const f = this.fault;
+    return { state: f ? 'degraded' : 'ok', reason: f?.reason ?? null, since: f?.since ?? null };
+  }
+
   health(): StorageHealth {
     const f = this.fault;
     return {

@@ -53,7 +53,7 @@ export function storageFaultMessage(device: DeviceIdentity, notice: StorageFault
 }
 
 /** The retained state's `storage` field from the writer's health. */
-export function storageState(h: StorageHealth): { state: 'ok' | 'degraded'; reason?: string; since?: string } {
+export function storageState(h: Pick<StorageHealth, 'state' | 'reason' | 'since'>): { state: 'ok' | 'degraded'; reason?: string; since?: string } {
   return {
     state: h.state,
     ...(h.reason !== null ? { reason: h.reason } : {}),

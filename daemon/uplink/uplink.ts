@@ -135,7 +135,11 @@ export class Uplink implements Service {
     const every = this.options.stateCheckMs ?? 1000;
     if (every > 0) {
       this.stateWatch = setInterval(() => this.guard('state watch', () => {
-        if (this.connected && this.stateKey() !== this.publishedState) this.publishState();
+        const client = this.current;
+        if (!client || !this.connected) return;
+        // The callback's answer is compared as it is: the message is built only when it changed.
+        const info = this.stateInfo();
+        if (JSON.stringify(info) !== this.publishedState) this.publishOnline(client, info);
       }), every);
       this.stateWatch.unref();
     }
@@ -143,12 +147,9 @@ export class Uplink implements Service {
   }
 
   private stateWatch: NodeJS.Timeout | undefined;
-  /** The state last published online (without its time), to republish only what changed. */
+  /** The state callback's answer last published online, to republish only what changed. */
   private publishedState: string | null = null;
 
-  private stateKey(): string {
-    return stateKeyOf(this.statePayload('online'));
-  }
 
   /** Wakes the drainer; the event store calls it through onEnqueued after every commit that queued rows. Cheap and safe in any state. */
   notify(): void {
@@ -371,12 +372,11 @@ export class Uplink implements Service {
     this.reconnectTimer = setTimeout(() => this.connect(), delayMs);
   }
 
-  private publishOnline(client: MqttClient): void {
+  private publishOnline(client: MqttClient, info = this.stateInfo()): void {
     let payload: string;
     try {
-      const state = this.statePayload('online');
-      this.publishedState = stateKeyOf(state);
-      payload = JSON.stringify(state);
+      this.publishedState = JSON.stringify(info);
+      payload = JSON.stringify(this.statePayload('online', info));
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'cannot build the online state message');
       return;
@@ -386,15 +386,17 @@ export class Uplink implements Service {
     });
   }
 
-  private statePayload(state: 'online' | 'offline'): StatePayload {
-    let info: StateInfo;
+  private stateInfo(): StateInfo {
     try {
-      info = this.options.state();
+      return this.options.state();
     } catch (err) {
       // A faulty state callback must not keep the device off the broker (the will is built from it).
       this.log.error({ err: errorMessage(err) }, 'the state callback failed; reporting an empty state');
-      info = { version: 'unknown', streams: [], providers: [] };
+      return { version: 'unknown', streams: [], providers: [] };
     }
+  }
+
+  private statePayload(state: 'online' | 'offline', info = this.stateInfo()): StatePayload {
     return stateSchema.parse({
       schema: 'vigil.state/1',
       state,
@@ -418,7 +420,3 @@ export class Uplink implements Service {
   }
 }
 
-/** A state message without its time: two that differ only in when they were built say the same. */
-function stateKeyOf(state: StatePayload): string {
-  return JSON.stringify({ ...state, ts: '' });
-}
