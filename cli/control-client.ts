@@ -29,7 +29,7 @@ export async function call<R extends RequestWithoutId>(socketPath: string, reque
  * A reply body checked against its method's result schema (daemon/control/results.ts): a daemon
  * of another version that answers differently is a clear error here, not a crash further on.
  */
-export function parseResult<M extends Request['method']>(method: M, body: unknown): Result<M> {
+function parseResult<M extends Request['method']>(method: M, body: unknown): Result<M> {
   const parsed = resultSchemas[method].safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

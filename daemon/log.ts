@@ -36,7 +36,7 @@ export function createLogger(level: string = process.env['VIGIL_LOG_LEVEL'] ?? '
  * innermost child's, or the call's own), as JSON.parse reads it. Fields that mean different things
  * must have different names (`model` is a name, `model_path` a file).
  */
-export function oneKeyPerField(line: string): string {
+function oneKeyPerField(line: string): string {
   try {
     return `${JSON.stringify(JSON.parse(line))}\n`;
   } catch {

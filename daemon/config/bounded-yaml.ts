@@ -17,7 +17,7 @@ import { oneLine } from './one-line.js';
  * So the file is checked on the parser's concrete syntax tree, which is built iteratively and in
  * linear time, before anything recursive sees it.
  */
-export const CONFIG_LIMITS = {
+const CONFIG_LIMITS = {
   /** A real vigil.yaml is a few KiB; a generated one with hundreds of streams stays far below this. */
   maxBytes: 1024 * 1024,
   /** Deepest nesting of mappings and sequences; the schema itself needs 7 (a rule's zone point). */

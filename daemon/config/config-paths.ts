@@ -33,7 +33,7 @@ function structure(schema: z.ZodType): { wrapped: z.ZodType } | { items: z.ZodTy
 }
 
 /** Walks a parsed value beside its schema and rewrites every marked path field. */
-export function mapPathFields<T>(schema: z.ZodType, value: T, resolve: Resolve): T {
+function mapPathFields<T>(schema: z.ZodType, value: T, resolve: Resolve): T {
   return walk(schema, value, resolve) as T;
 }
 

@@ -19,7 +19,7 @@ import type { ConfigView } from './view.js';
  */
 
 /** Linux's sockaddr_un.sun_path holds 108 bytes, one of them the terminating NUL. */
-export const SOCKET_PATH_MAX = 107;
+const SOCKET_PATH_MAX = 107;
 
 /** A model manifest is a few hundred bytes; far larger is not one. */
 const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -68,7 +68,7 @@ function distance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
-export function closestLabel(name: string, labels: readonly string[]): string | undefined {
+function closestLabel(name: string, labels: readonly string[]): string | undefined {
   const lower = name.toLowerCase();
   const same = labels.find((l) => l.toLowerCase() === lower);
   if (same !== undefined) return same;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ruleSchema } from '../config/schema.js';
 import { precisionSchema as precision } from '../models/package-manifest.js';
 import { rollbackRecordSchema } from '../models/store.js';
-import { storedEventSchema } from '../store/types.js';
+import { lostBySeveritySchema, storedEventSchema } from '../store/types.js';
 import { telemetrySchema } from '../uplink/payloads.js';
 import type { Method } from './protocol.js';
 
@@ -43,7 +43,7 @@ const analysisSchema = z.looseObject({
   gatedFrames: count, skippedFrames: count, pendingInferences: count, finished: z.boolean(),
 });
 
-const lostSchema = z.strictObject({ info: count, warning: count, alert: count, critical: count });
+const lostSchema = lostBySeveritySchema;
 
 const storageStatusSchema = z.looseObject({
   usedBytes: count,
@@ -100,7 +100,6 @@ export const appStatusSchema = z.strictObject({
   telemetry: telemetrySchema.optional(),
   tiers: tiersStatusSchema.optional(),
 });
-export type AppStatusReply = z.infer<typeof appStatusSchema>;
 
 
 const reviewSchema = z.strictObject({

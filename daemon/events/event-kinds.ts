@@ -105,10 +105,6 @@ export type EventFacts = z.infer<typeof eventFactsSchema>;
 export type RuleFacts = Exclude<EventFacts, { kind: 'test' }>;
 
 
-/** Every value of the events table's `kind` column. */
-export const eventKindSchema = z.enum(['presence', 'zone', 'line', 'count', 'stationary', 'motion', 'test', 'model', 'storage', 'audit']);
-export type EventKind = z.infer<typeof eventKindSchema>;
-
 /**
  * What an activity's end adds to its start's facts (merged into the stored facts, and so on the
  * `end` message): how long the track was inside, how long it stood still, the count that closed it.

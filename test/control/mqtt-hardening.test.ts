@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { connectAsync, type IPublishPacket, type MqttClient } from 'mqtt';
-import { Auditor, type AuditClock, type AuditEntry, AUDIT_EVENT_KIND } from '../../daemon/control/audit.js';
+import { Auditor, type AuditClock, type AuditEntry, type AuditRecorder, AUDIT_EVENT_KIND } from '../../daemon/control/audit.js';
 import { Authoriser } from '../../daemon/control/authoriser.js';
 import type { ControlTarget } from '../../daemon/control/handler.js';
 import { MqttCommands } from '../../daemon/control/mqtt-commands.js';
@@ -43,7 +43,7 @@ function signed(priv: KeyObject, method: string, id: string, params: unknown, ts
 }
 
 /** The device side, as the daemon builds it: a real uplink to the broker, the authoriser and the command transport. */
-async function device_(t: TestContext, auditor: (record: (e: AuditEntry) => void) => Auditor): Promise<{
+async function device_(t: TestContext, auditor: (record: AuditRecorder) => Auditor): Promise<{
   audits: AuditEntry[]; restarts: () => number; operator: Operator; hub: MqttClient; alice: KeyObject; mallory: KeyObject;
 }> {
   const broker = await startMosquitto(t);
@@ -60,11 +60,11 @@ async function device_(t: TestContext, auditor: (record: (e: AuditEntry) => void
     device, log, nonces: new NonceCache({ file: null, log }),
     config: { operators: [{ name: 'alice', public_key: rawPublicKey(alice.publicKey).toString('base64') }], max_skew_s: 300, allow_unsigned_read: true },
     // Audit records go where the daemon puts them: the event store, whose outbox the uplink sends to the hub.
-    auditor: auditor((entry) => {
+    // (as EventRecorder.recordAudit does; the store announces the row to the uplink itself)
+    auditor: auditor((entry, severity) => {
       audits.push(entry);
-      store.recordEvent({ ts: Date.now(), stream: 'control', rule: `command-${entry.outcome}`, severity: 'warning', kind: AUDIT_EVENT_KIND,
+      store.recordEvent({ ts: Date.now(), stream: 'control', rule: `command-${entry.outcome}`, severity, kind: AUDIT_EVENT_KIND,
         payload: { objects: [], audit: entry } }, auditOutbox(device));
-      uplink.notify();
     }),
   });
   const remote = new MqttCommands({ link: uplink, device, target, gate: authoriser.remoteGate, maxRequestBytes: 65536, log });
