@@ -39,6 +39,8 @@ export interface WorkerInit {
   busyTimeoutMs: number;
   /** How often the worker checkpoints the WAL (PASSIVE), ms; the main connection never does. */
   checkpointEveryMs: number;
+  /** The WAL bound the main connection was opened with (open.ts), bytes. */
+  walLimitBytes: number;
 }
 
 export type ToWorker = { type: 'batch'; id: number; ops: WriteOp[] } | { type: 'close' };

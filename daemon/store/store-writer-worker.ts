@@ -2,7 +2,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { BatchReply, FromWorker, ToWorker, WireMessage, WorkerInit, WriteOp } from './store-writer-protocol.js';
 import { classifyWriteFailure } from './write-failure.js';
-import { DEFAULT_WAL_LIMIT_BYTES } from './open.js';
 
 /**
  * The store writer's thread: its own connection to the daemon's WAL database, committing the
@@ -37,8 +36,8 @@ function open(): Prepared {
     db.pragma('foreign_keys = ON');
     // The WAL bound of open.ts: this connection writes most of the frames, so it checkpoints and cuts
     // the file back at the same point, or the disk budget's WAL part would not hold.
-    db.pragma(`wal_autocheckpoint = ${Math.floor(DEFAULT_WAL_LIMIT_BYTES / 4096)}`);
-    db.pragma(`journal_size_limit = ${DEFAULT_WAL_LIMIT_BYTES}`);
+    db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.floor(init.walLimitBytes / 4096))}`);
+    db.pragma(`journal_size_limit = ${init.walLimitBytes}`);
     current = {
       db,
       insertEvent: db.prepare(`INSERT INTO events (id, ts, stream, rule, severity, kind, payload, created_at)

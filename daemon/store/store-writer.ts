@@ -104,7 +104,9 @@ export class StoreWriter {
     // (acknowledgements, timings) no longer trigger one on the frame path.
     this.autocheckpoint = Number(opts.store.db.pragma('wal_autocheckpoint', { simple: true }));
     opts.store.db.pragma('wal_autocheckpoint = 0');
-    const init: WorkerInit = { file: opts.file, busyTimeoutMs: 5000, checkpointEveryMs: opts.checkpointEveryMs ?? 5000 };
+    // The same WAL bound as the main connection's (journal_size_limit is set to it at open).
+    const walLimitBytes = Number(opts.store.db.pragma('journal_size_limit', { simple: true }));
+    const init: WorkerInit = { file: opts.file, busyTimeoutMs: 5000, checkpointEveryMs: opts.checkpointEveryMs ?? 5000, walLimitBytes };
     this.worker = new Worker(new URL('./store-writer-worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: FromWorker) => this.guard(() => this.onMessage(m)));
     this.worker.on('error', (err) => this.guard(() => this.onWorkerError(err)));
