@@ -20,6 +20,8 @@ APT_PACKAGES=(
   build-essential python3
   # the storage-fault tests make ext4 images on loop devices (mkfs.ext4, losetup, mount)
   e2fsprogs util-linux mount
+  # the console's browser tests drive Debian's Chromium through playwright-core
+  chromium
 )
 
 missing=()
