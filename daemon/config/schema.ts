@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { configPathSchema, pemOrPathSchema } from './config-paths.js';
 import { trackerConfigSchema } from '../analytics/tracker/config.js';
 import { remoteSchema } from '../control/remote-config.js';
+import { consoleSchema } from '../console/console-config.js';
 import { LOG_COMPONENTS } from '../log-components.js';
 import { learningConfigSchema } from '../learning/config.js';
 
@@ -372,6 +373,8 @@ export const configSchema = z.strictObject({
   evidence: evidenceSchema.prefault({}),
   /** Federated alert verifier learned from operator reviews; see docs/federated-learning.md. */
   learning: learningConfigSchema.prefault({}),
+  /** The device console: a web page on its own listener (docs/console.md). */
+  console: consoleSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -271,11 +271,11 @@ export type TelemetryPayload = z.infer<typeof telemetrySchema>;
  */
 export const auditEntrySchema = z.strictObject({
   outcome: z.enum(['accepted', 'refused']),
-  /** `mqtt`: through the hub; `socket`: the local control socket (a technician on the device). */
-  transport: z.enum(['mqtt', 'socket']),
+  /** `mqtt`: through the hub; `socket`: the local control socket (a technician on the device); `console`: the web console (docs/console.md). */
+  transport: z.enum(['mqtt', 'socket', 'console']),
   method: z.string().max(64),
   request_id: z.string().max(128).nullable(),
-  /** The operator's configured name when the key is known; `local` on the socket. */
+  /** The operator's configured name when the key is known; `local` on the socket; `console:<user>` from the web console. */
   operator: z.string().max(64).nullable(),
   key_id: z.string().max(128).nullable(),
   /** Why it was refused. */

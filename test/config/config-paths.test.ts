@@ -14,6 +14,7 @@ test('the schema marks every path field of vigil.yaml, and loading resolves each
   assert.deepEqual(pathFieldNames(configSchema), [
     'storage.dir', 'mqtt.ca', 'mqtt.cert', 'mqtt.key', 'models_dir', 'models[].manifest', 'model_store.trusted_keys[]',
     'control.socket', 'learning.embedding_model', 'learning.device_key', 'learning.hub_sign_key', 'learning.hub_encrypt_key',
+    'console.tls.cert', 'console.tls.key',
   ]);
   const dir = path.join(await tempDir(t), 'etc', 'vigil');
   await mkdir(dir, { recursive: true });
