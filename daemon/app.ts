@@ -6,7 +6,7 @@ import { EventRecorder } from './events/event-recorder.js';
 import type { DetectorProfile } from './inference/detector.js';
 import type { LaneStats } from './inference/scheduler.js';
 import type { Logger } from './log.js';
-import type { LiveTarget } from './manage/live-manager.js';
+import type { ChangeResult, LiveTarget } from './manage/live-manager.js';
 import type { LogRing } from './manage/log-ring.js';
 import { ModelRegistry } from './models/model-registry.js';
 import {
@@ -102,6 +102,9 @@ export class App implements LiveTarget {
     this.streams.halt();
     await this.services.stop();
   }
+
+  /** SIGHUP / `systemctl reload vigild`: see LiveManager.reload. */
+  reload(): Promise<ChangeResult> { return this.control.reload(); }
 
   // ---- live management (LiveTarget, driven by daemon/manage/live-manager.ts) ----
   runningConfig(): Config { return this.parts.cfg; }

@@ -148,12 +148,24 @@ async function run(opts: Options): Promise<number> {
     restart = () => shutdown('restart');
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
-    // SIGHUP's default would end the daemon without a clean stop. There is no reload of the whole
-    // file yet: say so, and what to do instead, and keep running.
+    // SIGHUP (`systemctl reload vigild`, ExecReload in the unit) reloads vigil.yaml: streams and
+    // rules change live, the rest is saved and named as needing a restart. A file that fails the
+    // start's checks changes nothing; the daemon keeps running either way.
     process.on('SIGHUP', () => {
-      log.warn({ signal: 'SIGHUP', config: opts.config }, 'SIGHUP: vigild does not reload vigil.yaml as a whole; ' +
-        '`vigilctl config diff` shows what differs from the running config, `vigilctl streams/rules/config set` applies changes live, ' +
-        '`systemctl restart vigild` applies the rest');
+      if (stopping) return;
+      if (opts.demo) {
+        log.warn({ signal: 'SIGHUP' }, 'SIGHUP: the demo runs without a config file; nothing to reload');
+        return;
+      }
+      notifier.reloading();
+      app.reload().then((r) => {
+        log.info({ signal: 'SIGHUP', config: opts.config, changed: r.changed, applied: r.applied, restart_required: r.restart_required },
+          r.changed.length === 0 ? 'SIGHUP: config reloaded, nothing changed' : r.restart_required.length > 0
+            ? 'SIGHUP: config reloaded; the settings in restart_required take effect at the next restart (systemctl restart vigild)'
+            : 'SIGHUP: config reloaded and applied');
+      }, (err: unknown) => {
+        log.error({ signal: 'SIGHUP', config: opts.config, err: errorMessage(err) }, 'SIGHUP: config not reloaded, the running config stays as it was');
+      }).finally(() => notifier.ready(createHealthCheck(() => app.status(), { streams: app.runningConfig().streams })().status));
     });
     app.start(new AbortController().signal).then(
       () => {

@@ -3,7 +3,7 @@ import type { PathOverrides } from '../config/load.js';
 import { stopOne } from '../services.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { LiveManager, type LiveTarget } from '../manage/live-manager.js';
+import { LiveManager, type ChangeResult, type LiveTarget } from '../manage/live-manager.js';
 import type { LogRing } from '../manage/log-ring.js';
 import type { ModelManager } from '../models/model-manager.js';
 import { PackageError } from '../models/package-error.js';
@@ -61,6 +61,7 @@ export class ControlPlane {
       target: this.opts.live, file: this.opts.configFile, overrides: this.opts.overrides, log: rootLog, logRing: this.opts.logRing,
     });
     await live.start();
+    this.live = live;
     const target = {
       status: () => this.opts.status(),
       listEvents: ({ stream, limit }) => {
@@ -103,6 +104,13 @@ export class ControlPlane {
   }
 
   private auditor: Auditor | null = null;
+  private live: LiveManager | null = null;
+
+  /** SIGHUP: the config file applied where it can be live (LiveManager.reload). */
+  reload(): Promise<ChangeResult> {
+    if (!this.live) return Promise.reject(new Error('vigild has not finished starting; send SIGHUP again once it runs'));
+    return this.live.reload();
+  }
 
   /** Who may run which command, remembering nonces in the state directory and auditing through the store. */
   private buildAuthoriser(): Authoriser {

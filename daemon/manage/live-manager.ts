@@ -204,15 +204,19 @@ export class LiveManager {
   }
 
   private change(what: string, edit: (doc: Document, plain: Changes) => void): Promise<ChangeResult> {
-    const run = this.queue.then(() => this.changeNow(what, edit));
+    return this.serially(() => this.changeNow(what, edit));
+  }
+
+  /** One change at a time: each starts from what the one before left. */
+  private serially(fn: () => Promise<ChangeResult>): Promise<ChangeResult> {
+    const run = this.queue.then(fn);
     this.queue = run.catch(() => undefined);
     return run;
   }
 
   private async changeNow(what: string, edit: (doc: Document, plain: Changes) => void): Promise<ChangeResult> {
     const current = this.doc;
-    const saved = this.saved;
-    if (current === null || saved === null) throw new Error('live management has not started');
+    if (current === null || this.saved === null) throw new Error('live management has not started');
     const file = this.opts.file;
     if (file !== null) {
       const onDisk = await readFile(file, 'utf8').catch((err: unknown) => { throw new Error(`cannot read ${file}: ${errorMessage(err)}`); });
@@ -229,6 +233,36 @@ export class LiveManager {
     const candidate = file !== null
       ? resolveConfigPaths(parseConfigText(text, file, this.opts.overrides), file)
       : validateConfig(doc.toJS(), '(running config)', this.opts.overrides);
+    return this.commit(what, candidate, file !== null ? { text, write: true } : { doc });
+  }
+
+  /**
+   * SIGHUP (`systemctl reload vigild`): the config file as it is on disk now becomes the running
+   * config where that can happen live (streams and rules, as a live change would apply them); what
+   * needs a restart is saved and named in `restart_required`. The file is checked exactly as at a
+   * start; one that fails leaves the daemon running as it was.
+   */
+  reload(): Promise<ChangeResult> {
+    return this.serially(() => this.reloadNow());
+  }
+
+  private async reloadNow(): Promise<ChangeResult> {
+    const file = this.opts.file;
+    if (file === null) throw new Error('vigild runs without a config file: there is nothing to reload');
+    if (this.saved === null) throw new Error('live management has not started');
+    const text = await readFile(file, 'utf8').catch((err: unknown) => { throw new Error(`cannot read ${file}: ${errorMessage(err)}`); });
+    const candidate = resolveConfigPaths(parseConfigText(text, file, this.opts.overrides), file);
+    return this.commit('reload', candidate, { text, write: false });
+  }
+
+  /**
+   * The steps every change shares once the candidate config exists: the start's checks, the plan,
+   * the write (a live edit) or adoption of the file's text (a reload), then applying the plan.
+   */
+  private async commit(what: string, candidate: Config, source: { text: string; write: boolean } | { doc: Document }): Promise<ChangeResult> {
+    const saved = this.saved;
+    if (saved === null) throw new Error('live management has not started');
+    const file = this.opts.file;
     // What the start checks beyond the schema (files, socket length, classes against the model's
     // labels): a change saved without it could leave a file the daemon refuses at its next start,
     // and exit 2 keeps systemd from trying again.
@@ -239,14 +273,18 @@ export class LiveManager {
     // Rules are built before anything is written, so one that cannot be built fails the change here.
     for (const rule of candidate.rules) if (!running.rules.some((r) => same(r, rule))) buildRule(rule);
 
-    if (file !== null) {
-      await writeFileAtomic(file, text).catch((err: unknown) => {
-        throw new Error(`cannot write ${file}, nothing was changed: ${errorMessage(err)}`);
-      });
-      this.text = text;
+    if ('text' in source) {
+      if (source.write && file !== null) {
+        await writeFileAtomic(file, source.text).catch((err: unknown) => {
+          throw new Error(`cannot write ${file}, nothing was changed: ${errorMessage(err)}`);
+        });
+      }
+      this.text = source.text;
+      // Parsed again from the file's text, so that the next edit's offsets are those of the file.
+      this.doc = parseDocument(source.text);
+    } else {
+      this.doc = source.doc;
     }
-    // Parsed again from what was written, so that the next edit's offsets are those of the file.
-    this.doc = file !== null ? parseDocument(text) : doc;
     this.saved = candidate;
     // Every failure that can be foreseen was caught above; starting and stopping streams report
     // their own failures through status. Should applying still throw, the file is already saved.

@@ -134,6 +134,13 @@ export class SdNotifier {
     this.send(`READY=1\nSTATUS=${this.lastStatus}`);
   }
 
+  /** A reload has begun (SIGHUP); ready() ends it. Informational under Type=notify, awaited under Type=notify-reload. */
+  reloading(): void {
+    if (this.stopping) return;
+    const usec = process.hrtime.bigint() / 1000n;
+    this.send(`RELOADING=1\nMONOTONIC_USEC=${usec}`);
+  }
+
   /** Sends STATUS= when the text changed. */
   status(text: string): void {
     const line = oneLine(text);
