@@ -14,6 +14,7 @@ import { loadWithStartHint } from './demo/start-hint.js';
 import { LogRing } from './manage/log-ring.js';
 import { missingMallocTunables } from './node-flags.cjs';
 import { createHealthCheck } from './systemd/health.js';
+import { journalPriorities, writesToJournal } from './systemd/journal.js';
 import { SdNotifier } from './systemd/notify.js';
 import { VERSION } from './version.js';
 import { exitWhenNativeIdle } from './video/native-exit.js';
@@ -104,7 +105,10 @@ async function run(opts: Options): Promise<number> {
   // The newest lines are also kept in memory for `vigilctl logs tail`, after redaction; stdout is
   // written as pino's default destination writes it (asynchronously, flushed at exit).
   const logRing = new LogRing();
-  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, logRing.tee(pino.destination({ dest: process.stdout.fd || 1, sync: false })), cfg.log.components);
+  const stdout = pino.destination({ dest: process.stdout.fd || 1, sync: false });
+  // Under systemd each line carries its priority for journald; the ring (vigilctl logs tail) keeps plain JSON.
+  const toStdout = writesToJournal(process.stdout.fd || 1) ? journalPriorities(stdout) : stdout;
+  const log = createLogger(process.env['VIGIL_LOG_LEVEL'] ?? cfg.log.level, logRing.tee(toStdout), cfg.log.components);
   const missing = missingMallocTunables(process.env);
   if (missing.length > 0) {
     log.warn({ missing }, 'started without the unit\'s GLIBC_TUNABLES: inference runs 10-15 % slower on a CPU (start vigild through its launcher or the unit; docs/throughput.md)');
