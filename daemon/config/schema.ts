@@ -85,6 +85,19 @@ const streamTrackerSchema = trackerConfigSchema.safeExtend({
   new_track_score: z.number().min(0).max(1).default(0.6),
 });
 
+/**
+ * A stream's or a rule's own event clips (docs/evidence-clips.md): `false` turns them off there, an
+ * object overrides the lengths of `evidence.clips`; the rule's wins over its stream's.
+ */
+export const clipOverrideSchema = z.union([
+  z.literal(false),
+  z.strictObject({
+    pre_roll_s: z.number().min(0).max(30).optional(),
+    post_roll_s: z.number().min(0).max(300).optional(),
+    max_s: z.number().min(1).max(600).optional(),
+  }),
+]);
+
 export const streamSchema = z.strictObject({
   id,
   uri: z.string().regex(/^(file|rtsp|rtsps|test):\/\/.*$/, 'expected a file://, rtsp:// or test:// URI'),
@@ -124,6 +137,8 @@ export const streamSchema = z.strictObject({
   }).prefault({}),
   /** Under overload, high-priority streams keep their fps; the others share what is left. */
   priority: z.enum(['low', 'normal', 'high']).default('normal'),
+  /** Event clips of this stream's rules: off, or other lengths than `evidence.clips`. */
+  clips: clipOverrideSchema.optional(),
 });
 
 /** Rule geometry is in source pixels, or normalised to 0..1 of the camera's width and height. */
@@ -149,6 +164,8 @@ const ruleBase = {
   /** Activities start only inside one of these windows; absent = always. */
   schedule: z.array(scheduleWindowSchema).min(1).optional(),
   units: unitsSchema,
+  /** This rule's event clips: off, or other lengths than its stream's / `evidence.clips`. */
+  clips: clipOverrideSchema.optional(),
 };
 
 /** Rules on tracks: a track counts once it has existed this long, which filters one-frame ghosts. */
@@ -297,6 +314,20 @@ export const evidenceSchema = z.strictObject({
    * has none); `js`: always jpeg-js, in a worker thread (tens of ms of CPU per snapshot).
    */
   encoder: z.enum(['auto', 'js']).default('auto'),
+  /** Event clips: the compressed video around each event, muxed to MP4 without re-encoding (docs/evidence-clips.md). */
+  clips: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** Video before the event; the clip starts at the keyframe at or before it. */
+    pre_roll_s: z.number().min(0).max(30).default(5),
+    /** Video after the event (an instant one) or after its activity ended. */
+    post_roll_s: z.number().min(0).max(300).default(5),
+    /** No clip is longer; a longer activity's clip ends here, marked truncated. */
+    max_s: z.number().min(1).max(600).default(60),
+    /** Events of these severities get a clip; absent: those that get a snapshot (`evidence.severities`). */
+    severities: z.array(severitySchema).min(1).optional(),
+    /** Compressed video kept per stream for the pre-roll, MiB: 5 s at 4 Mbit/s is about 2.5. */
+    ring_mb: z.number().positive().max(1024).default(16),
+  }).prefault({}),
 });
 
 export const configSchema = z.strictObject({
@@ -393,3 +424,5 @@ export type MqttConfig = z.infer<typeof mqttSchema>;
 export type ActionsConfig = z.infer<typeof actionsSchema>;
 export type ActionRule = z.infer<typeof actionRuleSchema>;
 export type EvidenceConfig = z.infer<typeof evidenceSchema>;
+export type ClipsConfig = EvidenceConfig['clips'];
+export type ClipOverride = z.infer<typeof clipOverrideSchema>;
