@@ -10,9 +10,12 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 
-/** 2 per stream (its pull, its bus poll), 2 per model, 1 for the snapshot encoder's pull, 2 for fs work. */
+/**
+ * 3 per stream (its pull, its bus poll, its access-unit pull when clips or the live view use it),
+ * 2 per model, 1 for the snapshot encoder's pull, 2 for fs work.
+ */
 export function threadPoolSize(streams: number, models: number): number {
-  return Math.min(1024, Math.max(4, 2 * streams + 2 * Math.max(1, models) + 3));
+  return Math.min(1024, Math.max(4, 3 * streams + 2 * Math.max(1, models) + 3));
 }
 
 /** Enough for the configured streams, read cheaply from the config file before anything else loads. */

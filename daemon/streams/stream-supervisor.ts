@@ -14,7 +14,9 @@ import type { DaemonParts } from '../parts.js';
 import { STOP_DEADLINE_MS, stopOne } from '../services.js';
 import type { StateInfo } from '../uplink/uplink.js';
 import type { Percentiles } from '../util/sample-ring.js';
+import type { AccessUnitListener } from '../video/access-unit.js';
 import type { StreamStatus } from '../video/frame.js';
+import type { FullFrame } from '../video/full-frame.js';
 import { MOTION_ONLY_ANALYSIS, type AnalysisSize } from '../video/pipeline.js';
 import { VideoStream } from '../video/stream.js';
 
@@ -44,6 +46,11 @@ export class StreamSupervisor {
   private readonly streams: RunningStream[] = [];
   /** Aborted first at stop: the analysis loops end between two frames. */
   private readonly running = new AbortController();
+  /**
+   * Access-unit listeners by stream id, kept here so that they outlive the stream's VideoStream
+   * (a live config change replaces it): each new one gets them, and its branch from the start.
+   */
+  private readonly auListeners = new Map<string, Set<AccessUnitListener>>();
 
   constructor(private readonly parts: DaemonParts, private readonly models: ModelRegistry,
     private readonly sink: EventSink, private readonly rootLog: Logger, private readonly log: Logger) {}
@@ -71,7 +78,9 @@ export class StreamSupervisor {
       const size = detector.inputSize();
       analysis = { width: size.width, height: size.height, resize: size.letterbox ? 'fit' : 'stretch', format: 'BGRx' };
     }
-    const video = new VideoStream(config, { log: this.rootLog, analysis });
+    const listeners = this.auListeners.get(config.id);
+    const video = new VideoStream(config, { log: this.rootLog, analysis, accessUnits: listeners !== undefined && listeners.size > 0 });
+    if (listeners !== undefined && listeners.size > 0) this.relayAccessUnits(video, listeners);
     const learning = this.parts.learning;
     const analyzer = new StreamAnalyzer({
       streamId: config.id, source: learning ? tapFrames(video, (f) => this.parts.learning?.noteFrame(f)) : video, rules, sink: this.sink,
@@ -125,6 +134,46 @@ export class StreamSupervisor {
     const tracker = configs.some(usesTracks) ? s.tracker ?? new Tracker(s.config.tracker) : null;
     s.tracker = tracker;
     s.analyzer.setRules(s.rules.map((r) => r.rule), { tracker });
+  }
+
+  /**
+   * Every access unit of stream `id` (see VideoStream.onAccessUnit), also across its restarts and
+   * its replacement by a live change; a stream not running yet gets the listener when it starts.
+   * Subscribing before the streams start spares a running stream the restart that adds the branch.
+   */
+  onAccessUnit(id: string, listener: AccessUnitListener): () => void {
+    let set = this.auListeners.get(id);
+    if (set === undefined) {
+      set = new Set();
+      this.auListeners.set(id, set);
+    }
+    const first = set.size === 0;
+    set.add(listener);
+    const running = this.streams.find((s) => s.config.id === id);
+    if (first && running) this.relayAccessUnits(running.video, set);
+    return () => { set.delete(listener); };
+  }
+
+  /** One relay per VideoStream; it reads the live set, so later listeners need no new relay. */
+  private relayAccessUnits(video: VideoStream, set: ReadonlySet<AccessUnitListener>): void {
+    if (this.relayed.has(video)) return;
+    this.relayed.add(video);
+    video.onAccessUnit((au) => {
+      for (const l of set) {
+        try {
+          l(au);
+        } catch (err) {
+          this.log.warn({ stream: au.streamId, err: errorMessage(err) }, 'access-unit listener threw');
+        }
+      }
+    });
+  }
+
+  private readonly relayed = new WeakSet<VideoStream>();
+
+  /** The newest decoded frame of stream `id` at the camera's size (a copy, made now); null when none. */
+  latestFullFrame(id: string): FullFrame | null {
+    return this.streams.find((s) => s.config.id === id)?.video.latestFullFrame() ?? null;
   }
 
   streamStatus(id: string): StreamStatus | null {

@@ -33,6 +33,10 @@ export interface PipelineSpec {
    */
   readonly paced?: boolean;
   readonly rtsp: { readonly transport: 'tcp' | 'udp'; readonly latencyMs: number };
+  /** Adds the access-unit branch (coded sources only): what clips and the live view are made of. */
+  readonly accessUnits?: boolean;
+  /** Adds the full-resolution branch after the decoder: the newest decoded frame, for snapshots. */
+  readonly fullFrames?: boolean;
 }
 
 /** A property set on an element after parsing, so that its value never appears in the description. */
@@ -49,7 +53,15 @@ export interface BuiltPipeline {
 }
 
 /** Element names the stream looks up with findChild. */
-export const ELEMENT = { source: 'src', sink: 'sink', probe: 'probe' } as const;
+export const ELEMENT = { source: 'src', sink: 'sink', probe: 'probe', accessUnits: 'au', full: 'full' } as const;
+
+/**
+ * Access units the branch's queue holds while JavaScript is slow to pull them (a GC pause, a busy
+ * event loop): 8 s at 30 fps. It leaks the oldest beyond that rather than stall the decoder, and
+ * its byte bound keeps a 20 Mbit/s camera's backlog to 16 MiB.
+ */
+export const AU_QUEUE_BUFFERS = 240;
+const AU_QUEUE_BYTES = 16 * 1024 * 1024;
 
 /** Quotes a value for gst_parse_launch: inside double quotes only `"` and `\` need escaping. */
 export function quote(value: string): string {
@@ -106,6 +118,29 @@ function parsePart(d: DecoderChoice): string {
   return d.family === 'jetson' ? `${d.codec}parse ! video/x-${d.codec},stream-format=byte-stream,alignment=au` : `${d.codec}parse`;
 }
 
+/**
+ * The access-unit branch: a second parser turns whatever the first gave (byte-stream for the
+ * Jetson's decoder, avc from MP4) into length-prefixed access units with the parameter sets in the
+ * caps' codec_data, the form MP4 and WebCodecs take. Its appsink blocks only its own queue's thread;
+ * the queue leaks, so a stalled pull never reaches the tee.
+ */
+function accessUnitBranch(codec: Codec): string {
+  const format = codec === 'h264' ? 'avc' : 'hvc1';
+  return `queue leaky=downstream max-size-buffers=${AU_QUEUE_BUFFERS} max-size-bytes=${AU_QUEUE_BYTES} max-size-time=0`
+    + ` ! ${codec}parse ! video/x-${codec},stream-format=${format},alignment=au`
+    + ` ! appsink name=${ELEMENT.accessUnits} max-buffers=8 drop=false sync=false async=false`;
+}
+
+/**
+ * The full-resolution branch: only the newest decoded frame, read through `last-sample` when a
+ * snapshot is due. It holds references to decoded frames, never copies them: videoconvert passes
+ * I420 through untouched, and a Jetson's NVMM frame is copied to system memory by the VIC.
+ */
+function fullFrameBranch(jetson: boolean): string {
+  return `queue leaky=downstream max-size-buffers=1 ! ${jetson ? 'nvvidconv' : 'videoconvert'} ! video/x-raw,format=I420`
+    + ` ! fakesink name=${ELEMENT.full} enable-last-sample=true sync=false async=false`;
+}
+
 function decoderPart(d: DecoderChoice): string {
   switch (d.family) {
     case 'jetson':
@@ -123,7 +158,9 @@ function decoderPart(d: DecoderChoice): string {
  * Builds the pipeline for one stream:
  *
  *   source ! [depay/demux] ! parse ! queue ! tee ─ queue(leaky) ! fakesink name=probe   (source size)
- *                                               └─ decode ! videorate ! scale+convert ! appsink name=sink
+ *                                               ├─ queue(leaky) ! parse ! appsink name=au    (accessUnits: coded sources)
+ *                                               └─ decode ! tee ─ queue(leaky, 1) ! I420 ! fakesink name=full  (fullFrames)
+ *                                                               └─ videorate ! scale+convert ! appsink name=sink
  *
  * The rate limit comes before scaling so that dropped frames cost no conversion. The probe branch
  * keeps the last access unit, whose caps (set by the parser from the stream's headers) give the
@@ -134,6 +171,10 @@ function decoderPart(d: DecoderChoice): string {
  * probe runs at most about one access unit ahead of the frame being pulled instead of a queue's
  * worth (stream.ts withholds the frames around a change). Test sources (raw video) probe their
  * frames.
+ *
+ * The optional branches cost nothing on the frame path: the access-unit branch has its own queue
+ * and thread, and the full-resolution branch is fed before the analysis so that its newest frame is
+ * never older than the analysed one (pushing into its queue takes a reference, not a copy).
  */
 export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
   const { part: src, secrets } = sourcePart(spec);
@@ -149,7 +190,10 @@ export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
   // The probe branch is requested first, so the tee hands it each access unit before the decoder.
   const description = `${src}${coded ? ` ! ${parsePart(coded)}` : ''} ! queue max-size-buffers=2 ! tee name=t`
     + ` t. ! queue leaky=downstream max-size-buffers=1 ! fakesink name=${ELEMENT.probe} enable-last-sample=true sync=false async=false`
-    + ` t. ! ${coded ? `${decoderPart(coded)} ! ` : ''}${rate(spec.fps)} ! ${convert}`
+    + (coded && spec.accessUnits === true ? ` t. ! ${accessUnitBranch(coded.codec)}` : '')
+    + ` t. ! ${coded ? `${decoderPart(coded)} ! ` : ''}`
+    + (spec.fullFrames === true ? `tee name=d d. ! ${fullFrameBranch(jetson)} d. ! ` : '')
+    + `${rate(spec.fps)} ! ${convert}`
     + ` ! appsink name=${ELEMENT.sink} max-buffers=1 drop=${spec.paced === true ? 'false' : 'true'} sync=${sync}`;
   return { description, secrets };
 }

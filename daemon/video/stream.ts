@@ -10,6 +10,9 @@ import {
   createPipeline as gstCreatePipeline, isAppSink, isSampleValue, SeekFlags,
   type GstAppSink, type GstBusMessage, type GstCaps, type GstElement, type GstPipeline, type PipelineFactory,
 } from './gst.js';
+import type { AccessUnitListener } from './access-unit.js';
+import { AccessUnitTap, type AccessUnitStats } from './access-unit-tap.js';
+import { i420Layout, type FullFrame } from './full-frame.js';
 import { LatestFrameSlot } from './latest-frame.js';
 import { buildPipeline, ELEMENT, MOTION_ONLY_ANALYSIS, type AnalysisSize, type FrameFormat } from './pipeline.js';
 import { parseStreamUri, type StreamSource } from './uri.js';
@@ -39,6 +42,13 @@ export interface VideoStreamOptions {
   readonly random?: () => number;
   /** Frames flowing this long make the next failure start the backoff from the minimum again. */
   readonly healthyAfterMs?: number;
+  /**
+   * Builds the access-unit branch from the start (clips, live view); without it the first
+   * `onAccessUnit` restarts the pipeline once to add it. Coded sources only.
+   */
+  readonly accessUnits?: boolean;
+  /** The full-resolution branch for snapshots (`latestFullFrame`); on unless turned off. */
+  readonly fullFrames?: boolean;
 }
 
 /**
@@ -80,6 +90,10 @@ export class VideoStream implements Service {
   private pipeline: GstPipeline | null = null;
   private sink: GstAppSink | null = null;
   private probe: GstElement | null = null;
+  private full: GstElement | null = null;
+  private readonly fullFrames: boolean;
+  /** Present once access units were asked for (option or first listener); it outlives pipelines. */
+  private tap: AccessUnitTap | null = null;
   private pulling = false;
   /** Incremented by each flushing seek: a `null` pull from before it is the flush, not the end. */
   private flushEpoch = 0;
@@ -116,6 +130,7 @@ export class VideoStream implements Service {
     this.timers = opts.timers ?? realTimers;
     this.makePipeline = opts.createPipeline ?? gstCreatePipeline;
     this.registry = opts.registry ?? platformRegistry();
+    this.fullFrames = opts.fullFrames ?? true;
     this.backoff = new Backoff({
       minMs: config.restart_min_ms,
       maxMs: config.restart_max_ms,
@@ -129,6 +144,7 @@ export class VideoStream implements Service {
     } catch (err) {
       this.source = err instanceof Error ? err : new Error(String(err));
     }
+    if (opts.accessUnits === true) this.tap = this.newTap();
   }
 
   /** Starts the pipeline and returns at once; frames and failures follow asynchronously. */
@@ -170,6 +186,49 @@ export class VideoStream implements Service {
       if (f === null) return;
       yield f;
     }
+  }
+
+  /**
+   * Every access unit of a coded source, as the parser hands it out, from now on (test sources
+   * have none). The listeners outlive pipeline restarts; a new pipeline starts a new epoch. Where
+   * the pipeline was built without the branch, it is restarted once to add it. Returns the
+   * unsubscribe.
+   */
+  onAccessUnit(listener: AccessUnitListener): () => void {
+    let tap = this.tap;
+    if (tap === null) {
+      tap = this.newTap();
+      this.tap = tap;
+      if (!this.stopped && this.pipeline !== null && this.codedProbe()) {
+        this.log.info({ uri: this.redactedUri }, 'restarting the pipeline to add its access-unit branch');
+        this.teardown();
+        void this.launch();
+      }
+    }
+    return tap.subscribe(listener);
+  }
+
+  accessUnitStats(): AccessUnitStats | null {
+    return this.tap ? { ...this.tap.stats } : null;
+  }
+
+  /**
+   * The newest decoded frame at the camera's size, copied out of the pipeline now (one frame's
+   * bytes, on the caller's thread): only when a snapshot is due. Null before the first frame, when
+   * stopped, or when the branch is off.
+   */
+  latestFullFrame(): FullFrame | null {
+    const sample = this.full?.['last-sample'];
+    if (!isSampleValue(sample) || sample.buf === null) return null;
+    const { width, height, format } = sample.caps;
+    if (typeof width !== 'number' || typeof height !== 'number' || format !== 'I420') return null;
+    if (sample.buf.length < i420Layout(width, height).size) return null;
+    return { streamId: this.config.id, ts: this.timers.now(), width, height, format: 'I420', data: sample.buf };
+  }
+
+  private newTap(): AccessUnitTap {
+    const live = this.source instanceof Error || this.source.kind !== 'file' || this.config.realtime;
+    return new AccessUnitTap(this.config.id, live, this.log);
   }
 
   status(): StreamStatus {
@@ -221,6 +280,8 @@ export class VideoStream implements Service {
         sync: source.kind === 'file' ? this.config.realtime : true,
         paced: this.paced(),
         rtsp: { transport: this.config.rtsp_transport, latencyMs: this.config.rtsp_latency_ms },
+        accessUnits: this.tap !== null,
+        fullFrames: this.fullFrames,
       });
       this.log.debug({ pipeline: redactUri(built.description) }, 'pipeline');
       const pipeline = this.makePipeline(built.description);
@@ -234,9 +295,12 @@ export class VideoStream implements Service {
       if (!isAppSink(sink)) throw new Error('pipeline has no appsink');
       this.sink = sink;
       this.probe = pipeline.findChild(ELEMENT.probe) ?? null;
+      this.full = pipeline.findChild(ELEMENT.full) ?? null;
+      const au = pipeline.findChild(ELEMENT.accessUnits);
       pipeline.pollBus((msg) => this.onBus(gen, msg));
       pipeline.play();
       this.pull(gen);
+      if (this.tap !== null && isAppSink(au)) this.tap.attach(au);
       // Retries log at debug: a failing camera gets one line per attempt, the failure itself.
       const level = this.restarts === 0 ? 'info' : 'debug';
       this.log[level]({ uri: this.redactedUri, decoder: decoder?.element ?? 'none', codec: decoder?.codec ?? 'raw' }, 'stream starting');
@@ -392,7 +456,10 @@ export class VideoStream implements Service {
       return;
     }
     if (!this.config.loop) {
-      this.teardown();
+      // The access-unit branch may still hold the last few; the pipeline stays until it gave them.
+      const tap = this.tap;
+      if (tap !== null) void tap.drained(1_000).then(() => { if (gen === this.gen) this.teardown(); });
+      else this.teardown();
       this.state = 'ended';
       this.clearTimer('stallTimer');
       this.slot.close();
@@ -400,6 +467,7 @@ export class VideoStream implements Service {
       return;
     }
     this.flushEpoch++;
+    this.tap?.flushing();
     let ok = false;
     try {
       ok = this.pipeline?.seek(0, SeekFlags.flush | SeekFlags.keyUnit) ?? false;
@@ -409,6 +477,7 @@ export class VideoStream implements Service {
     if (ok) {
       this.lastActivity = this.timers.now();
       this.pull(gen);
+      this.tap?.resume();
       return;
     }
     // Some containers refuse to seek; a new pipeline starts from the beginning just as well.
@@ -479,6 +548,8 @@ export class VideoStream implements Service {
     this.pipeline = null;
     this.sink = null;
     this.probe = null;
+    this.full = null;
+    this.tap?.detach();
     this.pulling = false;
     if (p === null) return;
     try {

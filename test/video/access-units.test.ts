@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ALL_FORMATS, EncodedPacketSink, FilePathSource, Input } from 'mediabunny';
+import { silentLogger } from '../../daemon/log.js';
+import type { AccessUnit } from '../../daemon/video/access-unit.js';
+import { sharedPath, waitFor } from '../helpers/shared.js';
+import { startStream, streamConfig } from './fixtures.js';
+
+/** What the MP4 itself says, read by mediabunny (not GStreamer): each sample's sync flag and the track's decoder config. */
+async function mp4Truth(file: string): Promise<{ keys: boolean[]; codec: string; description: Buffer; width: number; height: number }> {
+  const input = new Input({ source: new FilePathSource(file), formats: ALL_FORMATS });
+  const track = await input.getPrimaryVideoTrack();
+  assert.ok(track, `${file} has a video track`);
+  const config = await track.getDecoderConfig();
+  assert.ok(config?.description, 'the MP4 track has an avcC');
+  const keys: boolean[] = [];
+  for await (const p of new EncodedPacketSink(track).packets(undefined, undefined, { metadataOnly: true })) keys.push(p.type === 'key');
+  const d = config.description;
+  const description = Buffer.from(ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d));
+  return { keys, codec: config.codec, description, width: track.codedWidth, height: track.codedHeight };
+}
+
+/** Runs the file once, to its end, collecting every access unit. */
+async function collect(t: Parameters<typeof startStream>[0], file: string): Promise<AccessUnit[]> {
+  const s = await startStream(t, streamConfig('au', `file://${file}`, { fps: 120, realtime: false, loop: false }),
+    { log: silentLogger(), accessUnits: true, analysis: { width: 160, height: 160, resize: 'fit', format: 'BGRx' } });
+  const aus: AccessUnit[] = [];
+  s.onAccessUnit((au) => aus.push(au));
+  // The file is paced by its consumer: take every frame until it ends.
+  while ((await s.next()) !== null) { /* consume */ }
+  assert.equal(s.status().state, 'ended');
+  await waitFor('the access-unit branch to drain', () => (s.accessUnitStats()?.pulled === aus.length && aus.length > 0 ? true : undefined));
+  return aus;
+}
+
+for (const name of ['pedestrians.mp4', 'car-detection.mp4']) {
+  void test(`${name}: one access unit per sample, key exactly on the MP4's sync samples, track from the caps`, { timeout: 60_000 }, async (t) => {
+    const file = sharedPath('video', name);
+    const truth = await mp4Truth(file);
+    const aus = await collect(t, file);
+    assert.equal(aus.length, truth.keys.length, 'every sample arrives, none dropped');
+    const keyAt = (list: readonly boolean[]): number[] => list.flatMap((k, i) => (k ? [i] : []));
+    t.diagnostic(`${name}: ${aus.length} access units, keys at ${keyAt(aus.map((a) => a.key)).join(',')}`);
+    assert.deepEqual(keyAt(aus.map((a) => a.key)), keyAt(truth.keys));
+    assert.ok(aus[0]?.key, 'starts at a key frame');
+
+    const track = aus[0].track;
+    assert.equal(track.codec, 'h264');
+    assert.equal(track.codecString, truth.codec);
+    assert.ok(track.description.equals(truth.description), 'codec_data is the MP4\'s avcC');
+    assert.deepEqual([track.width, track.height], [truth.width, truth.height]);
+    assert.ok(aus.every((a) => a.track === track && a.epoch === aus[0]!.epoch), 'one track, one epoch');
+
+    // MP4 form: the length prefixes add up to the access unit.
+    for (const au of aus.slice(0, 30)) {
+      let o = 0;
+      while (o < au.data.length) o += 4 + au.data.readUInt32BE(o);
+      assert.equal(o, au.data.length);
+    }
+    // Files: pts from the frame count over the caps' rate.
+    assert.ok(track.fps > 0);
+    assert.ok(Math.abs(aus[30]!.ptsMs - (30 * 1000) / track.fps) < 1e-6);
+    assert.ok(aus.every((a, i) => i === 0 || a.ptsMs > aus[i - 1]!.ptsMs), 'pts increases');
+  });
+}
+
+void test('a listener added to a running stream restarts it once with the branch; new epoch after a loop', { timeout: 60_000 }, async (t) => {
+  const s = await startStream(t, streamConfig('late', `file://${sharedPath('video', 'pedestrians.mp4')}`, { fps: 120, realtime: false, loop: true }),
+    { log: silentLogger(), analysis: { width: 160, height: 160, resize: 'fit', format: 'BGRx' } });
+  assert.ok(await s.next());
+  assert.equal(s.accessUnitStats(), null, 'no branch until asked');
+  const aus: AccessUnit[] = [];
+  const off = s.onAccessUnit((au) => aus.push(au));
+  // Consume through the end of the file and its loop.
+  await waitFor('access units from two epochs', async () => {
+    await s.next();
+    return new Set(aus.map((a) => a.epoch)).size >= 2 ? true : undefined;
+  }, 40_000, 0);
+  const epochs = [...new Set(aus.map((a) => a.epoch))];
+  const second = aus.find((a) => a.epoch === epochs[1]);
+  assert.ok(second?.key, 'the loop starts its epoch at a key frame');
+  assert.equal(second.ptsMs, 0);
+  off();
+  const n = aus.length;
+  await s.next();
+  await s.next();
+  assert.equal(aus.length, n, 'unsubscribed: no more access units');
+  assert.equal(s.status().restarts, 0, 'adding the branch is no failure');
+});
+
+void test('test sources have no access units; the full-resolution frame has the source size', { timeout: 20_000 }, async (t) => {
+  const s = await startStream(t, streamConfig('cam', 'test://smpte?width=640&height=360&fps=15'),
+    { log: silentLogger(), accessUnits: true });
+  assert.ok(await s.next());
+  const full = await waitFor('a full frame', () => s.latestFullFrame() ?? undefined);
+  assert.deepEqual([full.width, full.height, full.format, full.streamId], [640, 360, 'I420', 'cam']);
+  assert.equal(full.data.length, 640 * 360 * 3 / 2);
+  assert.equal(s.accessUnitStats()?.pulled, 0);
+});
