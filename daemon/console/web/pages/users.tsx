@@ -1,0 +1,99 @@
+import { useState } from 'preact/hooks';
+import { del, get, post } from '../api.js';
+import { ErrorBox, Notice, usePoll } from '../components/ui.js';
+import type { Me, Role, UserRow } from '../types.js';
+import { asText } from '../format.js';
+
+const ROLES: Role[] = ['viewer', 'operator', 'admin'];
+const userPath = (name: string): string => `/api/users/${encodeURIComponent(name)}`;
+
+/** Local accounts (admin only; the device refuses the others): list, add, change role or password, delete. */
+export function UsersPage({ me }: { me: Me }): preact.JSX.Element {
+  const users = usePoll(() => get<UserRow[] | { users: UserRow[] }>('/api/users'), 0);
+  const [done, setDone] = useState<string | null>(null);
+  const list = users.data === null ? [] : Array.isArray(users.data) ? users.data : users.data.users;
+  const changed = (what: string): void => {
+    setDone(what);
+    users.reload();
+  };
+  return (
+    <section class="users">
+      <h1>Users</h1>
+      <ErrorBox error={users.error} />
+      {done !== null && <Notice>{done}</Notice>}
+      <table>
+        <thead><tr><th>user</th><th>role</th><th>password</th><th /></tr></thead>
+        <tbody>{list.map((u) => <UserLine key={nameOf(u)} user={u} self={nameOf(u) === me.user} onChanged={changed} />)}</tbody>
+      </table>
+      <AddUser onAdded={changed} />
+    </section>
+  );
+}
+
+/** The API names the account `name` (the user store's field); `user` in the login's answer. */
+const nameOf = (u: UserRow): string => asText(u['name'] ?? u.user);
+
+function UserLine({ user, self, onChanged }: { user: UserRow; self: boolean; onChanged: (what: string) => void }): preact.JSX.Element {
+  const name = nameOf(user);
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const run = (what: string, call: () => Promise<unknown>): void => {
+    setError(null);
+    call().then(() => onChanged(what), setError);
+  };
+  return (
+    <tr data-user={name}>
+      <td>{name}{self ? ' (you)' : ''}</td>
+      <td>
+        <select name="role" value={user.role} onChange={(e) => {
+          const role = e.currentTarget.value;
+          run(`${name} is now ${role}`, () => post(`${userPath(name)}/role`, { role }));
+        }}>{ROLES.map((r) => <option value={r}>{r}</option>)}</select>
+      </td>
+      <td>
+        <form class="inline" onSubmit={(e) => {
+          e.preventDefault();
+          run(`password of ${name} changed`, () => post(`${userPath(name)}/password`, { password }).then(() => setPassword('')));
+        }}>
+          <input type="password" name="password" autocomplete="new-password" placeholder="new password" value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)} />
+          <button type="submit" class="secondary" disabled={password === ''}>Set</button>
+        </form>
+      </td>
+      <td>
+        <button type="button" class="danger" onClick={() => {
+          if (window.confirm(`Delete user ${name}?`)) run(`${name} deleted`, () => del(userPath(name)));
+        }}>Delete</button>
+        <ErrorBox error={error} />
+      </td>
+    </tr>
+  );
+}
+
+function AddUser({ onAdded }: { onAdded: (what: string) => void }): preact.JSX.Element {
+  const [user, setUser] = useState('');
+  const [password, setPassword] = useState('');
+  const [role, setRole] = useState<Role>('viewer');
+  const [error, setError] = useState<unknown>(null);
+  return (
+    <form class="card form" onSubmit={(e) => {
+      e.preventDefault();
+      setError(null);
+      post('/api/users', { user, password, role }).then(() => {
+        onAdded(`${user} added as ${role}`);
+        setUser('');
+        setPassword('');
+      }, setError);
+    }}>
+      <h2>Add a user</h2>
+      <label>User <input name="user" required value={user} onInput={(e) => setUser(e.currentTarget.value)} /></label>
+      <label>Password <input name="password" type="password" autocomplete="new-password" required value={password}
+        onInput={(e) => setPassword(e.currentTarget.value)} /></label>
+      <label>Role <select name="role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+        {ROLES.map((r) => <option value={r}>{r}</option>)}
+      </select></label>
+      <div class="actions"><button type="submit">Add</button></div>
+      <ErrorBox error={error} />
+    </form>
+  );
+}
