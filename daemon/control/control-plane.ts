@@ -13,6 +13,7 @@ import type { AppStatus } from '../status/app-status.js';
 import { EventReviews } from '../tiers/event-reviews.js';
 import type { TestAlerts } from '../uplink/test-alert.js';
 import type { ProtocolVersion } from '../uplink/client-options.js';
+import { startConsole } from '../console/console-service.js';
 import { Auditor, type AuditRecorder } from './audit.js';
 import { Authoriser } from './authoriser.js';
 import type { ControlTarget } from './handler.js';
@@ -50,6 +51,7 @@ export interface ControlPlaneOptions {
 export class ControlPlane {
   private control: ControlSocket | null = null;
   private remote: MqttCommands | null = null;
+  private console: { stop(): Promise<void> } | null = null;
   private restartRequested = false;
 
   constructor(private readonly opts: ControlPlaneOptions) {}
@@ -78,6 +80,8 @@ export class ControlPlane {
     } satisfies ControlTarget & TypedControlTarget;
     const authoriser = this.buildAuthoriser();
     await this.startRemote(target, authoriser);
+    // The web console: a third way in, through the same target; it logs its own failure to start.
+    this.console = await startConsole({ parts, target, audit: this.opts.audit, configFile: this.opts.configFile, rootLog });
     const cfg = parts.cfg;
     if (!cfg.control.enabled) return;
     const control = new ControlSocket(cfg.control.socket, target, rootLog.child({ component: 'control' }), authoriser.socketGate);
@@ -92,6 +96,9 @@ export class ControlPlane {
 
   /** Remote commands first, then the socket; each failure is logged and the other still stops. */
   async stop(): Promise<void> {
+    const consoleServer = this.console;
+    this.console = null;
+    if (consoleServer) await stopOne('console', () => consoleServer.stop(), this.opts.log, false);
     const remote = this.remote;
     this.remote = null;
     if (remote) await stopOne('remote commands', () => remote.stop(), this.opts.log, false);

@@ -86,6 +86,11 @@ export class TelemetryService implements Service {
     return this.latestReport;
   }
 
+  /** A report built now and not queued: the console's health history samples it (daemon/console/telemetry-history.ts). */
+  snapshot(): TelemetryPayload {
+    return this.build();
+  }
+
   /** Where /metrics listens (the port is known only after listening when the config says 0); null when off or unavailable. */
   get metricsAddress(): AddressInfo | null {
     return this.address;
