@@ -43,6 +43,8 @@ export interface ActivityUpdate {
   /** Frame time, ms since epoch. */
   ts: number;
   objects: Detection[];
+  /** The camera's frame size, which the boxes are in (and are clamped to in messages). */
+  size?: { width: number; height: number };
 }
 
 export interface EventSink {

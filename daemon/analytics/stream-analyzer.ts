@@ -237,7 +237,7 @@ export class StreamAnalyzer {
     for (const rule of this.opts.rules) {
       for (const out of rule.evaluate(input)) this.apply(rule.id, out);
     }
-    this.sendUpdates(frame.ts, tracked.tracks);
+    this.sendUpdates(frame, tracked.tracks);
     const ms = performance.now() - afterInference;
     if (this.stats.events + this.stats.eventErrors === eventsBefore) this.recent.afterInferenceMs.push(ms);
     else this.recent.eventFrameMs.push(ms);
@@ -293,9 +293,10 @@ export class StreamAnalyzer {
    * the rule's business), and a track missed in this frame waits for its next sighting rather than
    * send a predicted box.
    */
-  private sendUpdates(ts: number, tracks: readonly TrackedObject[]): void {
+  private sendUpdates(frame: Frame, tracks: readonly TrackedObject[]): void {
     const sink = this.opts.sink;
     if (!sink.update || this.open.size === 0) return;
+    const ts = frame.ts;
     const interval = this.opts.updateIntervalMs ?? 30_000;
     for (const activity of this.open.values()) {
       if (activity.trackId === undefined || ts - activity.sentTs < interval) continue;
@@ -303,7 +304,8 @@ export class StreamAnalyzer {
       if (!track) continue;
       activity.sentTs = ts;
       try {
-        sink.update({ eventId: activity.eventId, ruleId: activity.ruleId, streamId: this.opts.streamId, ts, objects: [asObject(track)] });
+        sink.update({ eventId: activity.eventId, ruleId: activity.ruleId, streamId: this.opts.streamId, ts, objects: [asObject(track)],
+          size: { width: frame.sourceWidth, height: frame.sourceHeight } });
       } catch (err) {
         this.stats.eventErrors += 1;
         this.opts.log.error({ stream: this.opts.streamId, rule: activity.ruleId, event: activity.eventId, err: errorMessage(err) }, 'activity update could not be stored');
