@@ -314,6 +314,11 @@ export const evidenceSchema = z.strictObject({
    * has none); `js`: always jpeg-js, in a worker thread (tens of ms of CPU per snapshot).
    */
   encoder: z.enum(['auto', 'js']).default('auto'),
+  /**
+   * Snapshots are taken at the camera's resolution (the full-resolution branch after the decoder)
+   * and scaled down to at most this many pixels wide, aspect kept (docs/evidence-snapshots.md).
+   */
+  max_width: z.number().int().min(64).max(8192).default(1920),
   /** Event clips: the compressed video around each event, muxed to MP4 without re-encoding (docs/evidence-clips.md). */
   clips: z.strictObject({
     enabled: z.boolean().default(true),
