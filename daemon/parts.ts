@@ -6,6 +6,7 @@ import { reviewLabels } from './learning/review-labels.js';
 import type { Logger } from './log.js';
 import type { AppStatus } from './status/app-status.js';
 import { EventStore } from './store/event-store.js';
+import { evidenceOutbox } from './uplink/evidence-message.js';
 import { DATABASE_FILE } from './store/open.js';
 import { StoreWriter } from './store/store-writer.js';
 import { TelemetryService } from './telemetry/telemetry-service.js';
@@ -118,6 +119,8 @@ export function startTiers(parts: DaemonParts, ctx: PartContext): void {
   store.onUplinked = (eventId, at) => tiers.uplinked(eventId, at);
   store.onEvicted = () => tiers.evidence.prune(true);
   store.onSpaceNeeded = (bytes) => tiers.evidence.free(bytes);
+  // Evidence files (snapshots, clips) reach the hub in parts that reference the file (docs/evidence-delivery.md).
+  store.evidenceOutbox = evidenceOutbox(cfg.device, { publish: cfg.evidence.publish });
   tiers.start(cfg.rules.some((r) => cfg.evidence.enabled && cfg.evidence.severities.includes(r.severity)));
   parts.tiers = tiers;
 }

@@ -1,36 +1,35 @@
+import { createHash } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EvidenceConfig, Severity } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Snapshot } from '../store/annotations.js';
-import type { OutboxMessage, StoredEvent } from '../store/types.js';
 import { wallClock } from '../util/clock.js';
-import { severityPriority, type DeviceIdentity } from '../uplink/alert-message.js';
+import type { DeviceIdentity } from '../uplink/alert-message.js';
+import { EVIDENCE_SINGLE_MAX_BYTES } from '../uplink/evidence-message.js';
 import type { SnapshotRef } from '../uplink/payloads.js';
 import { uplinkTopics } from '../uplink/topics.js';
 import type { Frame } from '../video/frame.js';
 import { openJpegEncoder } from './choose-encoder.js';
+import type { EvidenceFile, EvidenceFileSink } from './evidence-files.js';
+import { EvidenceRetention, type EvidenceRetentionStore, type RetentionStats } from './evidence-retention.js';
 import { drawBox, toFrameBox, type Box } from './draw.js';
 import { JsJpegEncoder } from './js-jpeg-encoder.js';
 import { JpegEncoderUnavailable, type JpegEncoder, type RawImage } from './jpeg-encoder.js';
 
-/** Below every event, with telemetry: a snapshot must never delay an alert. */
-export const EVIDENCE_PRIORITY = severityPriority.info + 1;
+export { EVIDENCE_PRIORITY } from '../uplink/evidence-message.js';
 
 /** Snapshots encoding at once; an event beyond that gets none (counted), rather than queue frames in memory. */
 const MAX_PENDING = 8;
 
-/** What the evidence stage needs of the store; EventStore provides it. */
-export interface EvidenceStore {
-  addSnapshot(snapshot: Snapshot): void;
-  enqueueForEvent(eventId: string, toOutbox: (event: StoredEvent) => OutboxMessage | undefined,
-    options?: { merge?: Record<string, unknown>; relaxed?: boolean }): StoredEvent | undefined;
-  orphanSnapshots(): Snapshot[];
-  oldestSnapshots(limit: number): Snapshot[];
-  forgetSnapshot(eventId: string): void;
-  snapshotBytes(): number;
+/**
+ * What the evidence stage needs of the store; EventStore provides it. A snapshot is recorded like
+ * every evidence file (addEvidenceFile: size, sha256, its parts queued for the hub, the reference
+ * merged into the event), and retention works on all of them (evidence-retention.ts).
+ */
+export interface EvidenceStore extends EvidenceFileSink, EvidenceRetentionStore {
+  addEvidenceFile(file: EvidenceFile, options?: { merge?: Record<string, unknown> }): boolean;
 }
 
 export interface EvidenceStats {
@@ -43,6 +42,8 @@ export interface EvidenceStats {
   skipped: number;
   /** Snapshot files deleted: their event was evicted, or the evidence budget was full. */
   pruned: number;
+  /** Evidence files (snapshots and clips) deleted by retention, in all (evidence-retention.ts). */
+  retention?: RetentionStats;
   /** Encoding time of the last snapshot, ms (queueing in the encoder included). */
   lastEncodeMs: number;
   /** What encodes the JPEGs (`jpegenc`, `nvjpegenc`, `jpeg-js`); null before the first is needed. */
@@ -80,7 +81,8 @@ export class EvidenceService {
   /** When each stream's rule last had a snapshot taken, ms (monotonic). */
   private readonly lastTaken = new Map<string, number>();
   readonly dir: string;
-  private readonly topic: string;
+  private readonly topics: { evidence: string; evidenceChunk: string };
+  private readonly retention: EvidenceRetention;
   private encoder: Promise<JpegEncoder> | null = null;
   /** Whether stop() closes the encoder: not one handed in, which belongs to the caller. */
   private ownsEncoder: boolean;
@@ -90,13 +92,16 @@ export class EvidenceService {
 
   constructor(private readonly opts: EvidenceOptions) {
     this.dir = path.join(opts.storageDir, 'evidence');
-    this.topic = uplinkTopics(opts.device.site, opts.device.id).evidence;
+    this.topics = uplinkTopics(opts.device.site, opts.device.id);
+    this.retention = new EvidenceRetention(opts.store, opts.config.max_mb * 1024 * 1024, opts.log);
+    this.stats.retention = this.retention.stats;
     this.ownsEncoder = opts.encoder === undefined;
   }
 
   /** `prewarm`: some rule can produce an event that gets a snapshot, so choose the encoder now. */
   start(prewarm = false): void {
     this.prune(true);
+    void this.retention.hashLegacy();
     // The registry probe (and a jpeg-js worker's start) is paid now rather than by the first event.
     if (prewarm && this.opts.config.enabled) {
       void this.getEncoder().then((e) => { if (e instanceof JsJpegEncoder) e.prewarm(); },
@@ -149,52 +154,29 @@ export class EvidenceService {
   }
 
   /**
-   * Deletes the oldest snapshots while the files exceed `max_mb` (after every snapshot), and with
-   * `orphans` first those whose event is gone (at start and after every eviction of events).
+   * Deletes evidence files beyond `max_mb` (after every snapshot), and with `orphans` first those
+   * whose event is gone (at start and after every eviction of events); evidence-retention.ts has
+   * the order and the reporting.
    */
   prune(orphans = false): void {
-    try {
-      const { store } = this.opts;
-      if (orphans) for (const s of store.orphanSnapshots()) this.remove(s);
-      const budget = this.opts.config.max_mb * 1024 * 1024;
-      let total = store.snapshotBytes();
-      while (total > budget) {
-        const oldest = store.oldestSnapshots(32);
-        if (oldest.length === 0) break;
-        for (const s of oldest) {
-          if (total <= budget) break;
-          this.remove(s);
-          total -= s.bytes;
-        }
-      }
-    } catch (err) {
-      this.opts.log.warn({ err: errorMessage(err) }, 'cannot prune evidence snapshots');
-    }
+    this.stats.pruned += this.countFiles(() => this.retention.prune(orphans));
   }
 
   /**
-   * Deletes the oldest snapshots until `bytes` are freed or none is left; returns the bytes freed.
-   * The store calls it (onSpaceNeeded) when the filesystem is short of its reserve or full: a
-   * picture is given up before any event.
+   * Deletes evidence files in the eviction order until `bytes` are freed or none is left; returns
+   * the bytes freed. The store calls it (onSpaceNeeded) when the filesystem is short of its reserve
+   * or full: a picture or a clip is given up before any event.
    */
   free(bytes: number): number {
     let freed = 0;
-    try {
-      const { store } = this.opts;
-      while (freed < bytes) {
-        const oldest = store.oldestSnapshots(32);
-        if (oldest.length === 0) break;
-        for (const s of oldest) {
-          if (freed >= bytes) break;
-          this.remove(s);
-          freed += s.bytes;
-        }
-      }
-      if (freed > 0) this.opts.log.warn({ freed_bytes: freed, wanted_bytes: Math.round(bytes) }, 'disk short of its reserve: deleted the oldest evidence snapshots');
-    } catch (err) {
-      this.opts.log.warn({ err: errorMessage(err) }, 'cannot free evidence snapshots');
-    }
+    this.stats.pruned += this.countFiles(() => { freed = this.retention.free(bytes); });
     return freed;
+  }
+
+  private countFiles(fn: () => unknown): number {
+    const before = this.retention.stats.evicted;
+    fn();
+    return this.retention.stats.evicted - before;
   }
 
   async stop(): Promise<void> {
@@ -204,16 +186,6 @@ export class EvidenceService {
     // Closing fails what is still encoding; each job counts itself as failed and settles.
     if (encoder && this.ownsEncoder) await encoder.then((e) => e.close(), () => undefined);
     await this.idle();
-  }
-
-  private remove(s: Snapshot): void {
-    try {
-      unlinkSync(s.path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    this.opts.store.forgetSnapshot(s.eventId);
-    this.stats.pruned += 1;
   }
 
   private getEncoder(): Promise<JpegEncoder> {
@@ -270,18 +242,23 @@ export class EvidenceService {
   }
 
   private store(job: Pending, jpeg: Buffer): void {
-    const { store, config } = this.opts;
-    store.addSnapshot({ eventId: job.eventId, path: job.file, bytes: jpeg.length, width: job.width, height: job.height, createdAt: Date.now() });
-    const ref: SnapshotRef = { ref: path.basename(job.file), topic: this.topic, bytes: jpeg.length, width: job.width, height: job.height };
+    const { store } = this.opts;
+    const file: EvidenceFile = {
+      eventId: job.eventId, kind: 'snapshot', path: job.file, bytes: jpeg.length,
+      sha256: createHash('sha256').update(jpeg).digest('hex'), width: job.width, height: job.height, createdAt: Date.now(),
+    };
+    const topic = jpeg.length <= EVIDENCE_SINGLE_MAX_BYTES ? this.topics.evidence : this.topics.evidenceChunk;
+    const ref: SnapshotRef = { ref: path.basename(job.file), topic, bytes: jpeg.length, width: job.width, height: job.height };
     // The reference goes into the event (for the activity's end message and vigilctl events show)
-    // in the same transaction that queues the JPEG.
-    const event = store.enqueueForEvent(job.eventId,
-      () => (config.publish ? { topic: this.topic, payload: '', blob: jpeg, qos: 1, priority: EVIDENCE_PRIORITY } : undefined),
-      // No fsync for it: a snapshot lost to a power cut is a picture, not an alert.
-      { merge: { snapshot: ref }, relaxed: true });
-    if (!event) {
+    // in the same transaction that records the file and queues its parts (never its bytes).
+    if (!store.addEvidenceFile(file, { merge: { snapshot: ref } })) {
       // Evicted while its snapshot was encoding: the file has no event to belong to.
-      this.prune(true);
+      try {
+        unlinkSync(job.file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      this.stats.pruned += 1;
       return;
     }
     this.stats.written += 1;

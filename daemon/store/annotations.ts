@@ -2,9 +2,10 @@ import type { Database, Statement } from 'better-sqlite3';
 import { z } from 'zod';
 
 /**
- * What is stored about an event besides the event itself: how fast each response tier answered,
- * the evidence snapshot, and the operator's review. One table each (migration 3), sharing the
- * event store's connection; these are written after the event's own commit, never in its way.
+ * What is stored about an event besides the event itself: how fast each response tier answered
+ * and the operator's review. One table each (migration 3), sharing the event store's connection;
+ * these are written after the event's own commit, never in its way. Evidence files have their own
+ * table (evidence-table.ts).
  */
 
 /** Wall-clock times, ms since the epoch (fractional), of each stage of an event's response. */
@@ -31,6 +32,7 @@ export interface Review {
   ts: number;
 }
 
+/** An evidence snapshot as `EventStore.snapshotOf` returns it (a subset of StoredEvidenceFile). */
 export interface Snapshot {
   eventId: string;
   /** Absolute path of the JPEG. */
@@ -46,7 +48,6 @@ const COLUMNS: Readonly<Record<TimingStage, string>> = {
 };
 
 interface TimingRow { inferred_at: number | null; committed_at: number | null; action_at: number | null; puback_at: number | null; evidence_at: number | null }
-interface SnapshotRow { event_id: string; path: string; bytes: number; width: number; height: number; created_at: number }
 
 export class Annotations {
   private readonly setStage = new Map<TimingStage, Statement<[string, number]>>();
@@ -54,12 +55,6 @@ export class Annotations {
   private readonly upsertReview: Statement<[string, string, string | null, string, number]>;
   private readonly reviewOf: Statement<[string], Review>;
   private readonly reviewsAll: Statement<[number, number], Review>;
-  private readonly insertSnapshot: Statement<[string, string, number, number, number, number]>;
-  private readonly snapshotOf: Statement<[string], SnapshotRow>;
-  private readonly orphans: Statement<[], SnapshotRow>;
-  private readonly oldestSnapshots: Statement<[number], SnapshotRow>;
-  private readonly dropSnapshot: Statement<[string]>;
-  private readonly snapshotBytes: Statement<[], number>;
 
   constructor(db: Database) {
     for (const [stage, column] of Object.entries(COLUMNS) as [TimingStage, string][]) {
@@ -72,14 +67,6 @@ export class Annotations {
       ON CONFLICT (event_id) DO UPDATE SET verdict = excluded.verdict, note = excluded.note, source = excluded.source, ts = excluded.ts`);
     this.reviewOf = db.prepare('SELECT event_id, verdict, note, source, ts FROM reviews WHERE event_id = ?');
     this.reviewsAll = db.prepare('SELECT event_id, verdict, note, source, ts FROM reviews WHERE ts >= ? ORDER BY ts, event_id LIMIT ?');
-    this.insertSnapshot = db.prepare(`INSERT OR REPLACE INTO snapshots (event_id, path, bytes, width, height, created_at)
-      VALUES (?, ?, ?, ?, ?, ?)`);
-    this.snapshotOf = db.prepare('SELECT event_id, path, bytes, width, height, created_at FROM snapshots WHERE event_id = ?');
-    this.orphans = db.prepare(`SELECT event_id, path, bytes, width, height, created_at FROM snapshots
-      WHERE event_id NOT IN (SELECT id FROM events)`);
-    this.oldestSnapshots = db.prepare('SELECT event_id, path, bytes, width, height, created_at FROM snapshots ORDER BY created_at LIMIT ?');
-    this.dropSnapshot = db.prepare('DELETE FROM snapshots WHERE event_id = ?');
-    this.snapshotBytes = db.prepare('SELECT coalesce(sum(bytes), 0) FROM snapshots').pluck() as Statement<[], number>;
   }
 
   /** False when the event is gone (evicted, or never stored): the foreign key refuses the row. */
@@ -116,34 +103,4 @@ export class Annotations {
   listReviews(since = 0, limit = 10_000): Review[] {
     return this.reviewsAll.all(since, limit);
   }
-
-  addSnapshot(s: Snapshot): void {
-    this.insertSnapshot.run(s.eventId, s.path, s.bytes, s.width, s.height, s.createdAt);
-  }
-
-  snapshot(eventId: string): Snapshot | null {
-    const r = this.snapshotOf.get(eventId);
-    return r ? toSnapshot(r) : null;
-  }
-
-  /** Snapshots whose event was evicted: their files are to be deleted, then `forgetSnapshot`. */
-  orphanSnapshots(): Snapshot[] {
-    return this.orphans.all().map(toSnapshot);
-  }
-
-  oldest(limit: number): Snapshot[] {
-    return this.oldestSnapshots.all(limit).map(toSnapshot);
-  }
-
-  forgetSnapshot(eventId: string): void {
-    this.dropSnapshot.run(eventId);
-  }
-
-  totalSnapshotBytes(): number {
-    return this.snapshotBytes.get() ?? 0;
-  }
-}
-
-function toSnapshot(r: SnapshotRow): Snapshot {
-  return { eventId: r.event_id, path: r.path, bytes: r.bytes, width: r.width, height: r.height, createdAt: r.created_at };
 }

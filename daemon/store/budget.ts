@@ -13,6 +13,10 @@ export interface EvictionRun {
   newestLostTs: number | null;
   usedBefore: number;
   usedAfter: number;
+  /** Evidence files deleted (by the evidence service, reported through the store), those not wholly delivered, and their bytes. */
+  evidenceFiles?: number;
+  evidenceUndelivered?: number;
+  evidenceBytes?: number;
 }
 
 /**

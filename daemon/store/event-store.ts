@@ -9,10 +9,12 @@ import { DiskSpace, filesystemSpace, reserveOf } from './disk-space.js';
 import { DEFAULT_WAL_LIMIT_BYTES, openDatabase, type OpenOptions } from './open.js';
 import { openWithRecovery, type Quarantine } from './recovery.js';
 import { Annotations, type EventTimings, type Review, type Snapshot, type TimingStage } from './annotations.js';
+import type { EvidenceFile, EvidenceFileSink, EvidenceKind } from '../evidence/evidence-files.js';
+import { EvidenceTable, type EvidenceCandidate, type QueuedPart, type StoredEvidenceFile } from './evidence-table.js';
 import {
   eventPayloadSchema, STORAGE_EVENT_KIND, storageNoticeSchema, type EventQuery, type EvictionTotals, type LostBySeverity,
   type NewEvent, type OutboxMessage, type OutboxPriorityStats, type OutboxRow, type OutboxStats, type StorageDisk,
-  type StorageNotice, type StorageStatus, type StoredEvent,
+  type StorageNotice, type StorageStatus, type StoredEvent, type EvidenceRefusedNotice,
 } from './types.js';
 
 interface EventRow {
@@ -23,6 +25,9 @@ interface EventRow {
 interface OutboxDbRow {
   seq: number; event_id: string | null; topic: string; payload: string; qos: number; priority: number;
   created_at: number; attempts: number; payload_blob: Buffer | null;
+  evidence_kind: string | null; evidence_offset: number | null; evidence_length: number | null;
+  evidence_index: number | null; evidence_count: number | null;
+  file_path: string | null; file_bytes: number | null; file_sha256: string | null;
 }
 
 export interface EventStoreOptions extends OpenOptions {
@@ -64,12 +69,12 @@ const MAX_LIST = 10_000;
  * event and its outbox message committed together, so the uplink can never send an event that is
  * not stored, nor lose one that is.
  */
-export class EventStore {
+export class EventStore implements EvidenceFileSink {
   private readonly now: () => number;
   private readonly insertEvent: Statement<[string, number, string, string, string, string, string, number]>;
   private readonly insertOutbox: Statement<[string | null, string, string, number, number, number, Buffer | null]>;
   private readonly peek: Statement<[string, number], OutboxDbRow>;
-  private readonly deleteRow: Statement<[number], { event_id: string | null; binary: number }>;
+  private readonly deleteRow: Statement<[number], { event_id: string | null; binary: number; evidence_kind: string | null; evidence_length: number | null }>;
   private readonly markUplinked: Statement<[number, string]>;
   private readonly bumpAttempts: Statement<[number]>;
   private readonly stats: Statement<[], { depth: number; oldest: number | null }>;
@@ -90,6 +95,7 @@ export class EventStore {
   private insertsSinceCheck = 0;
   private evictions: EvictionTotals = {
     runs: 0, delivered: 0, lost: { info: 0, warning: 0, alert: 0, critical: 0 }, oldestLostTs: null, lastRunAt: null, snapshots: 0,
+    evidenceFiles: 0, evidenceUndelivered: 0, evidenceBytes: 0,
   };
   /** The files and filesystem around the database; null without `disk`. */
   private readonly space: DiskSpace | null;
@@ -102,6 +108,9 @@ export class EventStore {
   readonly quarantine: Quarantine | null;
   /** Timings, snapshots and reviews of events (annotations.ts). */
   private readonly notes: Annotations;
+  /** Evidence files of events (evidence-table.ts). */
+  private readonly evidence: EvidenceTable;
+  private readonly insertPart: Statement<[string, string, string, number, number, number, string, number, number, number, number]>;
   private readonly after: Statement<[string, number], EventRow>;
 
   static open(dir: string, options: EventStoreOptions = {}): EventStore {
@@ -126,10 +135,15 @@ export class EventStore {
       VALUES (?, ?, ?, ?, ?, ?, ?)`);
     // The in-flight seqs arrive as one JSON array so that a single prepared statement serves any
     // window size; json_each over a few hundred numbers is far cheaper than re-preparing.
-    this.peek = db.prepare(`SELECT seq, event_id, topic, payload, qos, priority, created_at, attempts, payload_blob
-      FROM outbox WHERE seq NOT IN (SELECT value FROM json_each(?))
-      ORDER BY priority, seq LIMIT ?`);
-    this.deleteRow = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING event_id, payload_blob IS NOT NULL AS binary');
+    // A row sending part of an evidence file brings the file's path, size and sha256 with it.
+    this.peek = db.prepare(`SELECT o.seq, o.event_id, o.topic, o.payload, o.qos, o.priority, o.created_at, o.attempts, o.payload_blob,
+        o.evidence_kind, o.evidence_offset, o.evidence_length, o.evidence_index, o.evidence_count,
+        f.path AS file_path, f.bytes AS file_bytes, f.sha256 AS file_sha256
+      FROM outbox AS o LEFT JOIN evidence_files AS f ON o.evidence_kind IS NOT NULL AND f.event_id = o.event_id AND f.kind = o.evidence_kind
+      WHERE o.seq NOT IN (SELECT value FROM json_each(?))
+      ORDER BY o.priority, o.seq LIMIT ?`);
+    this.deleteRow = db.prepare(`DELETE FROM outbox WHERE seq = ?
+      RETURNING event_id, payload_blob IS NOT NULL OR evidence_kind IS NOT NULL AS binary, evidence_kind, evidence_length`);
     this.markUplinked = db.prepare('UPDATE events SET uplinked_at = ? WHERE id = ? AND uplinked_at IS NULL');
     this.bumpAttempts = db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?');
     // The oldest row is the first queued one: found through the primary key instead of a scan of
@@ -143,6 +157,9 @@ export class EventStore {
       FROM outbox AS o GROUP BY priority ORDER BY priority`);
     this.eventCount = db.prepare('SELECT count(*) FROM events').pluck() as Statement<[], number>;
     this.notes = new Annotations(db);
+    this.evidence = new EvidenceTable(db);
+    this.insertPart = db.prepare(`INSERT INTO outbox (event_id, topic, payload, qos, priority, created_at,
+      evidence_kind, evidence_offset, evidence_length, evidence_index, evidence_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.after = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?`);
 
     const insertOne = (event: NewEvent, toOutbox?: ToOutbox): StoredEvent => {
@@ -162,6 +179,7 @@ export class EventStore {
     const ackOne = (seq: number): boolean => {
       const row = this.deleteRow.get(seq);
       if (!row) return false;
+      if (row.event_id !== null && row.evidence_kind !== null) this.evidence.delivered(row.event_id, row.evidence_kind, row.evidence_length ?? 0);
       // An evidence snapshot acknowledged says nothing about whether the alert itself arrived.
       if (row.event_id !== null && row.binary === 0) {
         const at = this.now();
@@ -378,29 +396,134 @@ export class EventStore {
     return this.notes.listReviews(since, limit);
   }
 
-  addSnapshot(snapshot: Snapshot): void {
-    this.relaxed(() => this.notes.addSnapshot(snapshot));
+  /**
+   * Builds the outbox rows of an evidence file (uplink/evidence-message.ts: parts that reference the
+   * file, never its bytes); null or an empty list keeps files local. Set by the composition root.
+   */
+  evidenceOutbox: ((file: EvidenceFile) => QueuedPart[]) | null = null;
+
+  /**
+   * Records a finished evidence file of an event (a snapshot, a clip) and queues its parts for the
+   * hub, after the event's own messages (larger seqs, evidence priority), in one fully synced
+   * transaction with `merge` applied to the event's payload (a snapshot's reference for the end
+   * message). A file recorded again replaces the row and its queued parts. False, and nothing
+   * written, when the event no longer exists (evicted): the caller deletes the file.
+   */
+  addEvidenceFile(file: EvidenceFile, options: { merge?: Record<string, unknown> } = {}): boolean {
+    this.addFile ??= this.db.transaction((f: EvidenceFile, merge: string | null): boolean => {
+      if (!this.byId.get(f.eventId)) return false;
+      if (merge !== null) {
+        this.mergeStmt ??= this.db.prepare<[string, string]>('UPDATE events SET payload = json_patch(payload, ?) WHERE id = ?');
+        this.mergeStmt.run(merge, f.eventId);
+      }
+      this.evidence.put(f);
+      const at = this.now();
+      for (const p of this.evidenceOutbox?.(f) ?? []) {
+        this.insertPart.run(f.eventId, p.topic, p.payload, p.qos, p.priority, at, f.kind, p.offset, p.length, p.index, p.count);
+        this.rowsQueued = true;
+      }
+      return true;
+    });
+    const add = this.addFile;
+    this.rowsQueued = false;
+    const merge = options.merge !== undefined ? JSON.stringify(options.merge) : null;
+    const added = this.withFullDiskRetry(() => add(file, merge));
+    this.announceIfQueued();
+    return added;
   }
 
+  private addFile: ((f: EvidenceFile, merge: string | null) => boolean) | null = null;
+
+  /** An event's evidence files (clip first, then snapshot); [] when none. */
+  evidenceOf(eventId: string): StoredEvidenceFile[] {
+    return this.evidence.ofEventFiles(eventId);
+  }
+
+  evidenceFile(eventId: string, kind: EvidenceKind): StoredEvidenceFile | null {
+    return this.evidence.get(eventId, kind);
+  }
+
+  /** The event's snapshot, if it has one. */
   snapshotOf(eventId: string): Snapshot | null {
-    return this.notes.snapshot(eventId);
+    return this.evidence.get(eventId, 'snapshot');
   }
 
-  /** Snapshots whose event is gone (evicted), and the oldest ones, for the evidence pruner. */
-  orphanSnapshots(): Snapshot[] {
-    return this.notes.orphanSnapshots();
+  /** Evidence files whose event is gone (evicted): their files are deleted, then forgotten. */
+  orphanEvidence(): StoredEvidenceFile[] {
+    return this.evidence.orphans();
   }
 
-  oldestSnapshots(limit: number): Snapshot[] {
-    return this.notes.oldest(limit);
+  /**
+   * The next evidence files to delete when over evidence.max_mb or short of the disk reserve: those
+   * of evicted events, then those the hub has whole, then by the event's severity, least first, and
+   * age, oldest first.
+   */
+  evidenceEvictionOrder(limit: number): EvidenceCandidate[] {
+    return this.evidence.evictionOrder(limit);
   }
 
-  forgetSnapshot(eventId: string): void {
-    this.relaxed(() => this.notes.forgetSnapshot(eventId));
+  /** Forgets an evidence file (its file already deleted) and drops its parts still queued. */
+  forgetEvidence(eventId: string, kind: EvidenceKind): void {
+    this.relaxed(() => this.db.transaction(() => this.evidence.remove(eventId, kind))());
   }
 
-  snapshotBytes(): number {
-    return this.notes.totalSnapshotBytes();
+  /** Bytes of every evidence file recorded. */
+  evidenceBytes(): number {
+    return this.evidence.totalBytes();
+  }
+
+  /** Evidence files recorded before their sha256 was (migration 5), to be hashed once. */
+  unhashedEvidence(): StoredEvidenceFile[] {
+    return this.evidence.unhashed();
+  }
+
+  setEvidenceHash(eventId: string, kind: EvidenceKind, sha256: string): void {
+    this.relaxed(() => this.evidence.setHash(eventId, kind, sha256));
+  }
+
+  /**
+   * An evidence file that is no longer what was recorded: it is marked refused, its queued parts are
+   * dropped, and a `vigil.storage/1` `evidence_refused` notice (a warning event) tells the hub, in
+   * one transaction. False when it was refused already or is not recorded (nothing written).
+   */
+  refuseEvidence(notice: Omit<EvidenceRefusedNotice, 'kind'>): boolean {
+    return this.withFullDiskRetry(() => {
+      this.rowsQueued = false;
+      const done = this.db.transaction(() => {
+        const f = this.evidence.get(notice.event_id, notice.file_kind);
+        // Parts of a file no longer recorded cannot be sent either: they go, without a notice.
+        if (!f) this.evidence.remove(notice.event_id, notice.file_kind);
+        if (!f || f.refused !== null) return false;
+        this.evidence.refuse(notice.event_id, notice.file_kind, notice.reason);
+        this.recordNotice('warning', { kind: 'evidence_refused', ...notice });
+        return true;
+      })();
+      this.announceIfQueued();
+      return done;
+    });
+  }
+
+  /**
+   * Counts evidence files deleted by the evidence service (evidence.max_mb, the disk reserve, their
+   * event evicted) in the running eviction report (recordEviction), so the hub learns of them as of
+   * evicted events.
+   */
+  reportEvidenceEviction(files: number, undelivered: number, bytes: number): void {
+    if (files <= 0) return;
+    const run: EvictionRun = {
+      delivered: 0, lost: { info: 0, warning: 0, alert: 0, critical: 0 }, snapshots: 0, oldestLostTs: null, newestLostTs: null,
+      usedBefore: 0, usedAfter: 0, evidenceFiles: files, evidenceUndelivered: undelivered, evidenceBytes: bytes,
+    };
+    try {
+      this.rowsQueued = false;
+      const used = (this.budget ?? new DiskBudget(this.db, Number.POSITIVE_INFINITY)).usedBytes();
+      run.usedBefore = used;
+      run.usedAfter = used;
+      this.evictions = this.withFullDiskRetry(() => this.relaxed(() => this.db.transaction(() => this.recordEviction(run))()));
+      this.announceIfQueued();
+    } catch (err) {
+      this.log?.error({ err: errorMessage(err), files, undelivered, bytes }, 'cannot report evidence eviction');
+    }
   }
 
   /** Called after an eviction run committed, so that files kept beside the events (snapshots) follow them. */
@@ -500,7 +623,7 @@ export class EventStore {
     const fs = space.filesystem();
     const files = space.files();
     return {
-      dbBytes: budget.usedBytes(), walBytes: files.walBytes, evidenceBytes: this.notes.totalSnapshotBytes(),
+      dbBytes: budget.usedBytes(), walBytes: files.walBytes, evidenceBytes: this.evidence.totalBytes(),
       modelBytes: files.modelBytes, otherBytes: files.otherBytes, ballastBytes: files.ballastBytes,
       reserveBytes: space.reserveBytes(fs), fsFreeBytes: fs?.free ?? null, fsTotalBytes: fs?.total ?? null,
       reserveShortfalls: this.reserveShortfalls,
@@ -767,11 +890,13 @@ export class EventStore {
     const p = this.evictions;
     const t: EvictionTotals = {
       runs: p.runs + 1, delivered: p.delivered + run.delivered, lost: addLost(p.lost, run.lost), snapshots: p.snapshots + run.snapshots,
+      evidenceFiles: (p.evidenceFiles ?? 0) + (run.evidenceFiles ?? 0), evidenceUndelivered: (p.evidenceUndelivered ?? 0) + (run.evidenceUndelivered ?? 0),
+      evidenceBytes: (p.evidenceBytes ?? 0) + (run.evidenceBytes ?? 0),
       oldestLostTs: run.oldestLostTs === null ? p.oldestLostTs : Math.min(p.oldestLostTs ?? run.oldestLostTs, run.oldestLostTs),
       lastRunAt: this.now(),
     };
     const lost = lostCount(run.lost);
-    let severity: Severity = run.lost.alert + run.lost.critical > 0 ? 'alert' : lost > 0 ? 'warning' : 'info';
+    let severity: Severity = run.lost.alert + run.lost.critical > 0 ? 'alert' : lost > 0 || (run.evidenceUndelivered ?? 0) > 0 ? 'warning' : 'info';
     let notice: Extract<StorageNotice, { kind: 'evicted' }> = {
       kind: 'evicted',
       delivered: run.delivered,
@@ -784,6 +909,9 @@ export class EventStore {
       total_lost: lostCount(t.lost),
       runs: 1,
       snapshots: run.snapshots,
+      evidence_files: run.evidenceFiles ?? 0,
+      evidence_undelivered: run.evidenceUndelivered ?? 0,
+      evidence_bytes: run.evidenceBytes ?? 0,
     };
     const open = this.openReport();
     if (!open) {
@@ -799,6 +927,9 @@ export class EventStore {
       newest_lost_ts: pickIso(prev.newest_lost_ts, notice.newest_lost_ts, Math.max),
       runs: prev.runs + 1,
       snapshots: prev.snapshots + notice.snapshots,
+      evidence_files: prev.evidence_files + notice.evidence_files,
+      evidence_undelivered: prev.evidence_undelivered + notice.evidence_undelivered,
+      evidence_bytes: prev.evidence_bytes + notice.evidence_bytes,
     };
     if (SEVERITY_RANK[open.severity] > SEVERITY_RANK[severity]) severity = open.severity;
     this.replaceNotice(open.id, severity, notice);
@@ -877,6 +1008,8 @@ function sumRuns(a: EvictionRun, b: EvictionRun): EvictionRun {
     oldestLostTs: a.oldestLostTs === null ? b.oldestLostTs : b.oldestLostTs === null ? a.oldestLostTs : Math.min(a.oldestLostTs, b.oldestLostTs),
     newestLostTs: a.newestLostTs === null ? b.newestLostTs : b.newestLostTs === null ? a.newestLostTs : Math.max(a.newestLostTs, b.newestLostTs),
     usedBefore: a.usedBefore, usedAfter: b.usedAfter,
+    evidenceFiles: (a.evidenceFiles ?? 0) + (b.evidenceFiles ?? 0), evidenceUndelivered: (a.evidenceUndelivered ?? 0) + (b.evidenceUndelivered ?? 0),
+    evidenceBytes: (a.evidenceBytes ?? 0) + (b.evidenceBytes ?? 0),
   };
 }
 
@@ -925,5 +1058,12 @@ function toOutboxRow(row: OutboxDbRow): OutboxRow {
     createdAt: row.created_at,
     attempts: row.attempts,
     ...(row.payload_blob !== null ? { blob: row.payload_blob } : {}),
+    ...(row.evidence_kind !== null ? {
+      // A part whose file row is gone has path '': the drainer refuses it as missing.
+      file: {
+        kind: row.evidence_kind === 'clip' ? 'clip' : 'snapshot', path: row.file_path ?? '', bytes: row.file_bytes ?? 0, sha256: row.file_sha256 ?? '',
+        offset: row.evidence_offset ?? 0, length: row.evidence_length ?? 0, index: row.evidence_index ?? 0, count: row.evidence_count ?? 1,
+      } as const,
+    } : {}),
   };
 }

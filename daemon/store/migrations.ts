@@ -130,6 +130,49 @@ export const migrations: readonly Migration[] = [
         AND (SELECT json_type(e.payload, '$.facts') FROM events e WHERE e.id = outbox.event_id) = 'object';
     `,
   },
+  {
+    version: 5,
+    description: 'evidence files (snapshots and clips) with size, sha256 and delivery; outbox rows that send a part of a file',
+    // One table for every evidence file, replacing `snapshots` (its rows move over; their sha256 is
+    // '' until the evidence service hashes them at the next start). No foreign key, as for
+    // snapshots: the row outlives an evicted event until its file is deleted. An outbox row with
+    // evidence_kind set sends bytes [offset, offset + length) of the file (event_id, kind), read at
+    // publish time: the bytes are never copied into SQLite. A legacy snapshot whose JPEG is still
+    // queued as a blob is undelivered; one whose blob is gone counts as delivered (it was sent, or
+    // publishing was off, which the database cannot tell apart).
+    sql: `
+      CREATE TABLE evidence_files (
+        event_id        TEXT NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN ('snapshot', 'clip')),
+        path            TEXT NOT NULL,
+        bytes           INTEGER NOT NULL,
+        sha256          TEXT NOT NULL,
+        width           INTEGER NOT NULL,
+        height          INTEGER NOT NULL,
+        duration_s      REAL,
+        started_at      INTEGER,
+        truncated       TEXT,
+        created_at      INTEGER NOT NULL,
+        delivered_bytes INTEGER NOT NULL DEFAULT 0,  -- bytes of it the broker acknowledged
+        refused         TEXT,                        -- why it is not sent (sha256 mismatch, missing); null: fine
+        PRIMARY KEY (event_id, kind)
+      ) STRICT;
+      CREATE INDEX evidence_files_created ON evidence_files (created_at);
+
+      INSERT INTO evidence_files (event_id, kind, path, bytes, sha256, width, height, created_at, delivered_bytes)
+        SELECT event_id, 'snapshot', path, bytes, '', width, height, created_at,
+          CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE outbox.event_id = snapshots.event_id AND outbox.payload_blob IS NOT NULL)
+            THEN 0 ELSE bytes END
+        FROM snapshots;
+      DROP TABLE snapshots;
+
+      ALTER TABLE outbox ADD COLUMN evidence_kind TEXT;
+      ALTER TABLE outbox ADD COLUMN evidence_offset INTEGER;
+      ALTER TABLE outbox ADD COLUMN evidence_length INTEGER;
+      ALTER TABLE outbox ADD COLUMN evidence_index INTEGER;
+      ALTER TABLE outbox ADD COLUMN evidence_count INTEGER;
+    `,
+  },
 ];
 
 export const latestVersion = migrations.reduce((v, m) => Math.max(v, m.version), 0);

@@ -60,6 +60,25 @@ export interface OutboxRow extends OutboxMessage {
   createdAt: number;
   /** How many times it has been handed to the MQTT client. */
   attempts: number;
+  /** A row that sends a part of an evidence file: the drainer reads these bytes at publish time. */
+  file?: OutboxFilePart;
+}
+
+/**
+ * A part of an evidence file an outbox row sends (evidence-table.ts, docs/evidence-delivery.md):
+ * bytes [offset, offset + length) of `path`, part `index` of `count`. The row's payload is the
+ * part's `vigil.evidence/1` header ('' for a snapshot sent whole, the legacy single message).
+ */
+export interface OutboxFilePart {
+  kind: 'snapshot' | 'clip';
+  path: string;
+  /** The whole file's size and sha256 as recorded. */
+  bytes: number;
+  sha256: string;
+  offset: number;
+  length: number;
+  index: number;
+  count: number;
 }
 
 export interface OutboxStats {
@@ -128,9 +147,38 @@ export const evictionNoticeSchema = z.strictObject({
   runs: z.number().int().min(1).default(1),
   /** Evidence JPEGs dropped from the outbox before the hub had them (their events were kept). */
   snapshots: count.default(0),
+  /**
+   * Evidence files (snapshots and clips) deleted to stay within evidence.max_mb and the disk
+   * reserve, or because their event was evicted; of them, those the hub had not wholly received,
+   * and their bytes. Absent (0) from reports of vigild before evidence files were tracked.
+   */
+  evidence_files: count.default(0),
+  evidence_undelivered: count.default(0),
+  evidence_bytes: count.default(0),
 });
 
-export const storageNoticeSchema = z.discriminatedUnion('kind', [quarantineNoticeSchema, evictionNoticeSchema]);
+/**
+ * An evidence file that is not sent because it no longer is what was recorded: its bytes do not
+ * match the sha256 taken when it was written, its size changed, or it is gone. Checked before the
+ * first part of it leaves (and by `vigilctl events show`); the hub will not receive this file.
+ */
+export const evidenceRefusedNoticeSchema = z.strictObject({
+  kind: z.literal('evidence_refused'),
+  /** The event the file belongs to. */
+  event_id: z.string().min(1),
+  file_kind: z.enum(['snapshot', 'clip']),
+  /** File name on the device, `<event id>.jpg` / `<event id>.mp4`. */
+  name: z.string().min(1),
+  reason: z.enum(['sha256_mismatch', 'size_changed', 'missing', 'unreadable']),
+  expected_sha256: z.string(),
+  /** Null when the file could not be read. */
+  actual_sha256: z.string().nullable(),
+  expected_bytes: count,
+  actual_bytes: count.nullable(),
+});
+export type EvidenceRefusedNotice = z.infer<typeof evidenceRefusedNoticeSchema>;
+
+export const storageNoticeSchema = z.discriminatedUnion('kind', [quarantineNoticeSchema, evictionNoticeSchema, evidenceRefusedNoticeSchema]);
 export type StorageNotice = z.infer<typeof storageNoticeSchema>;
 
 /** The `kind` column of storage events; they are events so that they are stored, listed and sent alike. */
@@ -146,6 +194,10 @@ export interface EvictionTotals {
   lastRunAt: number | null;
   /** Evidence JPEGs dropped from the outbox unsent. */
   snapshots: number;
+  /** Evidence files deleted (evidence.max_mb, the disk reserve, their event evicted); those not wholly delivered; their bytes. */
+  evidenceFiles?: number;
+  evidenceUndelivered?: number;
+  evidenceBytes?: number;
 }
 
 /** Where the bytes under `storage.dir` are, and the filesystem around them (store/disk-space.ts). */

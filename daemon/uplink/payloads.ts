@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { severitySchema } from '../config/schema.js';
-import { evictionNoticeSchema, lostBySeveritySchema, quarantineNoticeSchema } from '../store/types.js';
+import { evictionNoticeSchema, evidenceRefusedNoticeSchema, lostBySeveritySchema, quarantineNoticeSchema } from '../store/types.js';
 import {
   countAboveFactsSchema, countBelowFactsSchema, countPeriodicFactsSchema, lineFactsSchema, motionFactsSchema, presenceFactsSchema,
   stationaryFactsSchema, testFactsSchema, zoneDwellFactsSchema, zoneEnterFactsSchema, zoneExitFactsSchema, zonePresenceFactsSchema,
@@ -36,6 +36,42 @@ export const snapshotRefSchema = z.strictObject({
   height: z.number().int().min(1),
 });
 export type SnapshotRef = z.infer<typeof snapshotRefSchema>;
+
+/**
+ * The header of every evidence part (docs/evidence-delivery.md): on `…/evidence/chunk` the message
+ * is this header as one line of JSON, a newline (0x0A), then the part's bytes; a snapshot sent
+ * whole on `…/evidence` carries the same fields as MQTT 5 user properties. Enough for a receiver
+ * to place the part, know when the file is whole, and check it.
+ */
+export const evidenceHeaderSchema = z.strictObject({
+  schema: z.literal('vigil.evidence/1'),
+  /** The event's id (uuid v7): the file is `<event_id>.jpg` or `<event_id>.mp4`. */
+  event_id: z.string().regex(/^[0-9A-Za-z-]{1,64}$/),
+  device: z.string().min(1),
+  site: z.string().min(1),
+  kind: z.enum(['snapshot', 'clip']),
+  /** File name on the device. */
+  name: z.string().regex(/^[0-9A-Za-z._-]{1,128}$/),
+  content_type: z.enum(['image/jpeg', 'video/mp4']),
+  /** The whole file: its size and lower-case hex sha256, as recorded when it was written. */
+  total_bytes: z.number().int().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** This part: bytes [offset, offset + length) of the file, part `index` (from 0) of `count`. */
+  offset: z.number().int().min(0),
+  length: z.number().int().min(1),
+  index: z.number().int().min(0),
+  count: z.number().int().min(1),
+  /** Pixels of the picture or video. */
+  width: z.number().int().min(0),
+  height: z.number().int().min(0),
+  /** Clips: length in seconds, wall-clock time of the first frame, and why it is shorter than asked. */
+  duration_s: z.number().min(0).optional(),
+  started_at: isoTime.optional(),
+  truncated: z.string().optional(),
+  /** When the file was written. */
+  created_at: isoTime,
+});
+export type EvidenceHeader = z.infer<typeof evidenceHeaderSchema>;
 
 const activityPhaseSchema = z.enum(['start', 'update', 'end']);
 
@@ -145,6 +181,8 @@ const storageEnvelope = {
 export const storageMessageSchema = z.discriminatedUnion('kind', [
   z.strictObject({ ...storageEnvelope, ...quarantineNoticeSchema.shape }),
   z.strictObject({ ...storageEnvelope, ...evictionNoticeSchema.shape }),
+  // An evidence file refused at sending (docs/evidence-delivery.md, "Integrity").
+  z.strictObject({ ...storageEnvelope, ...evidenceRefusedNoticeSchema.shape }),
   // Degraded mode (docs/storage-faults.md): sent directly, not through the outbox it cannot write.
   z.strictObject({ ...storageEnvelope, ...storageFaultShape('degraded') }),
   z.strictObject({ ...storageEnvelope, ...storageFaultShape('recovered'), degraded_s: z.number().min(0), written: z.number().int().min(0) }),

@@ -7,8 +7,10 @@ export interface UplinkTopics {
   telemetry: string;
   /** Subscribed by the device: the hub's acknowledgements (`vigil.ack/1`). */
   ack: string;
-  /** Evidence snapshots (JPEG) of events, for human review. */
+  /** Evidence snapshots (JPEG) of events sent whole, for human review. */
   evidence: string;
+  /** Evidence files (clips, large snapshots) in parts with a `vigil.evidence/1` header. */
+  evidenceChunk: string;
 }
 
 export const TOPIC_ROOT = 'vigil/v1';
@@ -29,7 +31,7 @@ export function uplinkTopics(site: string, device: string): UplinkTopics {
   assertTopicLevel('device', device);
   const base = `${TOPIC_ROOT}/${site}/${device}`;
   return { alerts: `${base}/alerts`, state: `${base}/state`, events: `${base}/events`, storage: `${base}/storage`,
-    telemetry: `${base}/telemetry`, ack: `${base}/ack`, evidence: `${base}/evidence` };
+    telemetry: `${base}/telemetry`, ack: `${base}/ack`, evidence: `${base}/evidence`, evidenceChunk: `${base}/evidence/chunk` };
 }
 
 /** Whether `topic` matches the subscription `filter` (MQTT `+` and `#` wildcards). */
