@@ -113,7 +113,7 @@ export class ModelManager {
   private offers: OfferSource | null = null;
   private readonly stopping = new AbortController();
   private readonly background = new Set<Promise<unknown>>();
-  /** Offers already refused, so a retained offer is not fetched again at every reconnect. */
+  /** Offers already acted on (installed, refused, or found installed), so a retained offer is not looked at again at every reconnect. */
   private readonly refusedOffers = new Set<string>();
 
   constructor(private readonly opts: ModelManagerOptions) {
@@ -534,15 +534,25 @@ export class ModelManager {
       return;
     }
     const device = this.opts.config.device.id;
-    if (offer.devices && !offer.devices.includes(device)) return;
-    if (!this.opts.config.models.some((m) => m.name === offer.name)) return;
+    const about = { model: offer.name, version: offer.version, url: offer.url };
+    if (offer.devices && !offer.devices.includes(device)) {
+      this.log.debug(about, 'hub model offer is for other devices');
+      return;
+    }
+    if (!this.opts.config.models.some((m) => m.name === offer.name)) {
+      this.log.debug(about, 'hub model offer names a model this device does not configure (models:)');
+      return;
+    }
     this.track((async () => {
       const key = `${offer.name}\0${offer.version}\0${offer.url}`;
-      const installed = (await this.store.versions(offer.name)).some((v) => v.version === offer.version);
-      // Retained offers arrive again at every connect: act only on what is new.
-      if (installed || this.refusedOffers.has(key)) return;
+      // Retained offers arrive again at every connect: act only on what is new, and say once why not.
+      if (this.refusedOffers.has(key)) return;
       this.refusedOffers.add(key);
-      this.log.info({ model: offer.name, version: offer.version, url: offer.url }, 'hub offers a model package');
+      if ((await this.store.versions(offer.name)).some((v) => v.version === offer.version)) {
+        this.log.info(about, 'hub offers a model version already installed: nothing to do (vigilctl models activate selects it)');
+        return;
+      }
+      this.log.info(about, 'hub offers a model package');
       await this.install({ url: offer.url, activate: offer.activate });
     })().catch((err: unknown) => this.log.warn({ model: offer.name, version: offer.version, err: errorMessage(err) }, 'hub offer not installed')));
   }

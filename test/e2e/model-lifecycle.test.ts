@@ -247,6 +247,16 @@ test('model lifecycle on a running vigild: hot swap, refusals, automatic rollbac
   await assert.rejects(ctl(['models', 'activate', 'detector', '9', '--socket', socket]),
     /failed: unknown_version: detector has no installed version "9" \(installed: 2, 4, 5\)/);
 
+  // 6. An offer of a version already installed is not fetched, and the log says why nothing happens.
+  const requestsBefore = www.requests.length;
+  const from = vigild.lines.length;
+  await hub.publishAsync('vigil/v1/lab/models/detector', JSON.stringify({
+    schema: 'vigil.model-offer/1', name: 'detector', version: '4', url: `${www.url}/detector-4.vpkg`,
+  }), { qos: 1, retain: true });
+  const said = await vigild.waitForLine('the offer of an installed version', (l) => /already installed/.test(l.msg), 10_000, from);
+  assert.equal(said['version'], '4');
+  assert.equal(www.requests.length, requestsBefore, 'nothing fetched');
+
   const exit = await vigild.stop();
   assert.equal(exit.code, 0);
   assert.deepEqual(vigild.badLines, []);
