@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { VERSION } from '../daemon/version.js';
 import { benchCommand } from './commands/bench.js';
 import { configCommand } from './commands/config.js';
+import { consoleCommand } from './commands/console.js';
 import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
 import { fleetCommand } from './commands/fleet.js';
@@ -48,6 +49,7 @@ export function buildProgram(out: Output): Command {
     .addCommand(rulesCommand(out))
     .addCommand(logsCommand(out))
     .addCommand(flCommand(out))
+    .addCommand(consoleCommand(out))
     .addCommand(new Command('hub').description('hub-side tools, run beside the regional broker').addCommand(hubFlCommand(out)));
 
   addRemoteOptions(program);

@@ -187,6 +187,8 @@ export class ConsoleApi {
     if (!parsed.success) throw new HttpError(400, 'bad_request', 'expected {"password": "..."}');
     await this.users(() => this.o.users.setPassword(name, parsed.data.password));
     this.o.sessions.endUser(name, p.session.id);
+    // One's own change keeps the session it was made from.
+    if (name === p.user) p.session.passwordStamp = this.o.users.get(name)?.password.hash ?? '';
     this.o.audit.accepted(`console.users.password ${name}`, p.user);
     res.writeHead(204, { ...COMMON_HEADERS, 'cache-control': 'no-store' }).end();
   }

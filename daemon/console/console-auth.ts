@@ -54,7 +54,7 @@ export class ConsoleAuth {
       throw new HttpError(401, 'bad_credentials', 'wrong user name or password');
     }
     this.o.throttle.succeeded(user, address);
-    const session = this.o.sessions.create(who.name);
+    const session = this.o.sessions.create(who.name, this.o.users.get(who.name)?.password.hash ?? '');
     this.o.audit.accepted('console.login', who.name);
     this.o.log.info({ user: who.name, address }, 'console login');
     sendJson(res, 200, { user: who.name, role: who.role, csrf: session.csrf }, { 'set-cookie': this.cookie(session.id, null) });
@@ -75,7 +75,9 @@ export class ConsoleAuth {
     const address = clientAddress(req);
     const id = cookies(req).get(SESSION_COOKIE);
     const session = this.o.sessions.take(id);
-    const user = session ? this.o.users.get(session.user) : undefined;
+    const found = session ? this.o.users.get(session.user) : undefined;
+    // Deleted, or its password changed since this login (by an admin here, or with vigilctl): the session is over.
+    const user = found && found.password.hash === session?.passwordStamp ? found : undefined;
     if (!session || !user) {
       if (session) this.o.sessions.end(session.id);
       if (id !== undefined || !reading) this.o.audit.refused(what, null, address, id === undefined ? 'no session' : 'unknown or expired session');

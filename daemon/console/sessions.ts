@@ -9,6 +9,8 @@ export interface Session {
   readonly csrf: string;
   readonly createdAt: number;
   lastSeenAt: number;
+  /** The user's password hash at login: a password changed since (here or by vigilctl) ends the session. */
+  passwordStamp: string;
 }
 
 export interface SessionLimits {
@@ -28,9 +30,11 @@ export class SessionStore {
 
   constructor(private readonly limits: SessionLimits, private readonly now: () => number = Date.now) {}
 
-  create(user: string): Session {
+  create(user: string, passwordStamp: string): Session {
     const at = this.now();
-    const s: Session = { id: randomBytes(32).toString('base64url'), user, csrf: randomBytes(32).toString('base64url'), createdAt: at, lastSeenAt: at };
+    const s: Session = {
+      id: randomBytes(32).toString('base64url'), user, csrf: randomBytes(32).toString('base64url'), createdAt: at, lastSeenAt: at, passwordStamp,
+    };
     this.sweep(at);
     while (this.sessions.size >= this.limits.maxSessions) {
       const oldest = this.sessions.keys().next().value;
