@@ -74,7 +74,7 @@ export class ClipRecorder {
   private readonly now: () => number;
   private readonly dir: string;
   readonly stats: Omit<ClipStats, 'active' | 'ringBytes'> = { started: 0, written: 0, truncated: 0, failed: 0 };
-  /** From the clip's end (its post-roll over) to the file recorded, ms. */
+  /** From the clip's recording complete (its post-roll over) to the file recorded, ms. */
   readonly completeMs = new SampleRing(256);
 
   constructor(private readonly opts: ClipRecorderOptions) {
@@ -233,7 +233,7 @@ export class ClipRecorder {
     const truncated = r.done ? r.truncated : undefined;
     const units = job.units;
     job.units = [];
-    const endedAt = Math.min(this.now(), job.deadline);
+    const endedAt = Date.now();
     this.pending++;
     this.writing = this.writing.then(() => this.write(job, units, truncated, endedAt)).finally(() => { this.pending--; });
   }

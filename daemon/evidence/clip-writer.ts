@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, rename, statfs, unlink } from 'node:fs/promises';
+import { open, rename, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AccessUnit } from '../video/access-unit.js';
 import { ClipMuxer, type MuxResult } from './clip-muxer.js';
@@ -66,7 +66,7 @@ async function writeOnce(dir: string, name: string, units: readonly AccessUnit[]
   try {
     const muxer = new ClipMuxer(first.track, async (data, position) => {
       if (position !== written) inOrder = false;
-      await file.write(data, 0, data.length, position);
+      await writeAll(file, data, position);
       hash.update(data);
       written = Math.max(written, position + data.length);
     });
@@ -89,6 +89,15 @@ async function writeOnce(dir: string, name: string, units: readonly AccessUnit[]
     if (!closed) await file.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw err;
+  }
+}
+
+/** A full disk may take part of a write before it refuses the rest: the rest is written until it fails. */
+async function writeAll(file: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < data.length;) {
+    const { bytesWritten } = await file.write(data, done, data.length - done, position + done);
+    if (bytesWritten === 0) throw Object.assign(new Error('no space left on device (a write took nothing)'), { code: 'ENOSPC' });
+    done += bytesWritten;
   }
 }
 

@@ -18,6 +18,8 @@ export interface X264Options {
   kbps?: number;
   /** Frames between keyframes. */
   keyInt?: number;
+  /** videotestsrc pattern (default `ball`); `snow` does not compress, so the encoder spends the whole bitrate. */
+  pattern?: string;
   name?: string;
 }
 
@@ -37,7 +39,7 @@ export async function makeX264(dir: string, o: X264Options): Promise<string> {
   const height = o.height ?? 240;
   const file = path.join(dir, o.name ?? `x264-${width}x${height}-${o.seconds}s.mp4`);
   await gstLaunch([
-    'videotestsrc', `num-buffers=${Math.round(o.seconds * fps)}`, 'pattern=ball', '!',
+    'videotestsrc', `num-buffers=${Math.round(o.seconds * fps)}`, `pattern=${o.pattern ?? 'ball'}`, '!',
     `video/x-raw,width=${width},height=${height},framerate=${fps}/1`, '!', 'videoconvert', '!', 'video/x-raw,format=I420', '!',
     'x264enc', 'speed-preset=ultrafast', 'bframes=0', `key-int-max=${o.keyInt ?? fps}`, `bitrate=${o.kbps ?? 500}`,
     'pass=cbr', '!', 'h264parse', '!', 'mp4mux', '!', 'filesink', `location=${file}`,
