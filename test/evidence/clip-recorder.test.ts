@@ -6,7 +6,6 @@ import { test, type TestContext } from 'node:test';
 import { configSchema, type ConfigInput } from '../../daemon/config/schema.js';
 import { ClipRecorder, type ClipOutcome } from '../../daemon/evidence/clip-recorder.js';
 import type { EvidenceFile } from '../../daemon/evidence/evidence-files.js';
-import type { Logger } from '../../daemon/log.js';
 import type { AccessUnit, AccessUnitListener } from '../../daemon/video/access-unit.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { fillUp, smallTmpfs } from '../store/tmpfs.js';
