@@ -127,6 +127,7 @@ export class ConsoleApi {
 
   private async streamSnapshot(res: ServerResponse, id: string, query: URLSearchParams): Promise<void> {
     const pictures = this.requirePictures();
+    const stream = itemId(id);
     const overlay = query.get('overlay') === '1';
     const mw = query.get('max_width');
     const maxWidth = mw === null ? null : Number(mw);
@@ -135,7 +136,7 @@ export class ConsoleApi {
     }
     let jpeg: Buffer;
     try {
-      jpeg = await pictures.snapshot(itemId(id), { overlay, maxWidth });
+      jpeg = await pictures.snapshot(stream, { overlay, maxWidth });
     } catch (err) {
       throw new HttpError(404, 'not_found', errorMessage(err));
     }
