@@ -58,6 +58,7 @@ export class App implements LiveTarget {
     this.models = new ModelRegistry(rootLog, this.log);
     this.recorder = new EventRecorder(this.parts, this.log);
     this.streams = new StreamSupervisor(this.parts, this.models, this.recorder, rootLog, this.log);
+    this.parts.video = this.streams;
     this.control = new ControlPlane({
       parts: this.parts, models: this.models, live: this, status: () => this.status(), audit: this.recorder.recordAudit,
       configFile: opts.configFile ?? null, overrides: opts.overrides ?? {}, logRing: opts.logRing, onRestart: opts.onRestart,

@@ -15,6 +15,7 @@ import type { ProtocolVersion } from './uplink/client-options.js';
 import { storageOutbox } from './uplink/storage-message.js';
 import { TestAlerts } from './uplink/test-alert.js';
 import { Uplink, type StateInfo } from './uplink/uplink.js';
+import type { FullFrameSource } from './video/full-frame.js';
 
 /**
  * The long-lived parts the composition root (app.ts) started, each null before its service started
@@ -32,6 +33,8 @@ export interface DaemonParts {
   telemetry: TelemetryService | null;
   tiers: ResponseTiers | null;
   learning: LearningService | null;
+  /** The streams' newest full-resolution frames, for event snapshots (the stream supervisor). */
+  video?: FullFrameSource;
 }
 
 /** What building a part needs besides the parts before it. */

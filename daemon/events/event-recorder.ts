@@ -8,6 +8,7 @@ import type { DaemonParts } from '../parts.js';
 import { alertOutbox } from '../uplink/alert-message.js';
 import { auditOutbox } from '../uplink/audit-message.js';
 import { MODEL_EVENT_KIND, modelOutbox, type ModelNotice } from '../uplink/model-message.js';
+import { eventCapture } from '../evidence/full-snapshot.js';
 import { endMerge, endOptions, eventOf, startOptions, updateOptions } from './event-record.js';
 
 /**
@@ -33,9 +34,11 @@ export class EventRecorder implements EventSink {
     const toOutbox = alertOutbox(this.parts.cfg.device, startOptions(opens));
     // The frame is valid only during this call; the tiers get it after the commit, so copy it when a snapshot will be taken.
     const later: RuleHit = hit.frame && tiers?.evidence.wants(hit.severity) ? { ...hit, frame: { ...hit.frame, data: Buffer.from(hit.frame.data) } } : hit;
+    // And the camera-size frame decoded with it, copied now while it is still the event's (snapshots only).
+    const full = later !== hit ? eventCapture(hit, this.parts.video?.latestFullFrame(hit.streamId) ?? null, this.parts.cfg.rules) : null;
     const event = writer.record(eventOf(hit), held ? undefined : toOutbox, (stored) => {
       if (input) this.parts.learning?.screen.onEvent(stored.id, input.frame, input.context, held ? toOutbox : null);
-      this.parts.tiers?.recorded(later, stored.id);
+      this.parts.tiers?.recorded(later, stored.id, full);
     }, { ...(opens !== undefined ? { opens } : {}) });
     return event.id;
   }

@@ -11,12 +11,14 @@ import { EVIDENCE_SINGLE_MAX_BYTES } from '../uplink/evidence-message.js';
 import type { SnapshotRef } from '../uplink/payloads.js';
 import { uplinkTopics } from '../uplink/topics.js';
 import type { Frame } from '../video/frame.js';
+import type { FullFrame } from '../video/full-frame.js';
 import { openJpegEncoder } from './choose-encoder.js';
 import type { EvidenceFile, EvidenceFileSink } from './evidence-files.js';
 import { EvidenceRetention, type EvidenceRetentionStore, type RetentionStats } from './evidence-retention.js';
 import { drawBox, toFrameBox, type Box } from './draw.js';
 import { JsJpegEncoder } from './js-jpeg-encoder.js';
-import { JpegEncoderUnavailable, type JpegEncoder, type RawImage } from './jpeg-encoder.js';
+import { renderFullSnapshot, snapshotSize, type SnapshotOverlay } from './full-snapshot.js';
+import { JpegEncoderUnavailable, type EncodableImage, type JpegEncoder, type RawImage } from './jpeg-encoder.js';
 
 export { EVIDENCE_PRIORITY } from '../uplink/evidence-message.js';
 
@@ -61,6 +63,12 @@ export interface EvidenceOptions {
   onStored?: (eventId: string, at: number) => void;
   /** The encoder to use instead of the one `config.encoder` chooses (tests); the caller closes it. */
   encoder?: JpegEncoder;
+}
+
+/** A full-resolution frame for an event's snapshot and what to draw on it (full-snapshot.ts). */
+export interface FullCapture {
+  readonly frame: FullFrame;
+  readonly overlay: SnapshotOverlay;
 }
 
 interface Pending { eventId: string; file: string; width: number; height: number }
@@ -114,10 +122,13 @@ export class EvidenceService {
   }
 
   /**
-   * Takes a snapshot of `frame` for the event, boxes in source pixels (the event's object first).
-   * Costs the caller one copy of the frame; never throws.
+   * Takes a snapshot for the event, boxes in source pixels (the event's object first): of `full`,
+   * the stream's newest decoded frame at the camera's size copied when the event was recorded
+   * (drawn and scaled to `max_width` on a later turn of the event loop, encoded off the main
+   * thread), or where there is none of the analysis `frame` (copied now). The stored width and
+   * height say which. Never throws.
    */
-  capture(eventId: string, frame: Frame, boxes: readonly Box[], ruleId = ''): void {
+  capture(eventId: string, frame: Frame, boxes: readonly Box[], ruleId = '', full?: FullCapture | null): void {
     if (this.stopped) return;
     const key = `${frame.streamId}\0${ruleId}`;
     const now = performance.now();
@@ -133,6 +144,15 @@ export class EvidenceService {
     }
     try {
       const file = path.join(this.dir, `${eventId}.jpg`);
+      if (full) {
+        const size = snapshotSize(full.frame.width, full.frame.height, this.opts.config.max_width);
+        const job: Pending = { eventId, file, width: size.width, height: size.height };
+        this.pending.add(job);
+        this.stats.captured += 1;
+        this.lastTaken.set(key, now);
+        void this.encodeAndStore(job, () => renderFullSnapshot(full.frame, full.overlay, this.opts.config.max_width));
+        return;
+      }
       const image: RawImage = { data: new Uint8Array(frame.data), width: frame.width, height: frame.height, format: frame.format };
       const thickness = Math.max(2, Math.round(Math.min(frame.width, frame.height) / 200));
       boxes.forEach((b, i) => drawBox(image.data, frame.width, frame.height, toFrameBox(b, frame), i === 0 ? FIRST : OTHERS, thickness, frame.format));
@@ -203,7 +223,18 @@ export class EvidenceService {
     return choosing;
   }
 
-  private async encode(image: RawImage): Promise<Buffer> {
+  /**
+   * A JPEG of `frame` now, for `vigilctl snapshot` and the console (stored nowhere): drawn, scaled
+   * to `maxWidth` (default `evidence.max_width`) and encoded like an event's snapshot.
+   */
+  async snapshot(frame: FullFrame, overlay: SnapshotOverlay, maxWidth = this.opts.config.max_width): Promise<{ jpeg: Buffer; width: number; height: number }> {
+    await new Promise((resolve) => setImmediate(resolve));
+    const image = renderFullSnapshot(frame, overlay, maxWidth);
+    const jpeg = await this.encode(image);
+    return { jpeg, width: image.outWidth, height: image.outHeight };
+  }
+
+  private async encode(image: EncodableImage): Promise<Buffer> {
     const encoder = await this.getEncoder();
     try {
       return await encoder.encode(image, this.opts.config.quality);
@@ -220,10 +251,13 @@ export class EvidenceService {
     }
   }
 
-  private async encodeAndStore(job: Pending, image: RawImage): Promise<void> {
+  /** `image` a function: drawn on a later turn of the event loop, off the event's own call. */
+  private async encodeAndStore(job: Pending, image: RawImage | (() => EncodableImage)): Promise<void> {
     try {
+      if (typeof image === 'function') await new Promise((resolve) => setImmediate(resolve));
+      const pixels = typeof image === 'function' ? image() : image;
       const started = performance.now();
-      const jpeg = await this.encode(image);
+      const jpeg = await this.encode(pixels);
       this.stats.lastEncodeMs = performance.now() - started;
       if (this.stopped) throw new Error('stopped');
       // Written under a temporary name and renamed, so a reader never sees half a JPEG.

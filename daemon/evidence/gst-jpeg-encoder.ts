@@ -1,7 +1,8 @@
 import { errorMessage } from '../errors.js';
 import { createPipeline, isAppSink, type GstAppSink, type GstElement, type GstPipeline, type PipelineFactory } from '../video/gst.js';
 import type { ElementRegistry } from '../video/decoders.js';
-import { checkImage, JpegEncoderUnavailable, type JpegEncoder, type RawImage } from './jpeg-encoder.js';
+import { i420Layout } from '../video/full-frame.js';
+import { checkImage, JpegEncoderUnavailable, type EncodableImage, type JpegEncoder } from './jpeg-encoder.js';
 
 /** GStreamer's JPEG encoders, best first, with what each needs besides itself. */
 const CANDIDATES: readonly { element: string; needs: readonly string[] }[] = [
@@ -22,11 +23,15 @@ export function chooseJpegElement(registry: ElementRegistry): string | null {
  * out of an appsink. 4:2:0 YUV is what every JPEG decoder reads (jpegenc would also take BGRx as
  * RGB, which some viewers show with wrong colours).
  */
-export function jpegPipelineDescription(element: string, image: Pick<RawImage, 'width' | 'height' | 'format'>, quality: number): string {
+export function jpegPipelineDescription(element: string, image: Pick<EncodableImage, 'width' | 'height' | 'format'> & { outWidth?: number; outHeight?: number },
+  quality: number): string {
   const src = `appsrc name=src format=time caps=video/x-raw,format=${image.format},width=${image.width},height=${image.height},framerate=0/1`;
+  // A full-resolution frame is scaled here, on the pipeline's thread (the VIC on a Jetson).
+  const size = image.outWidth !== undefined && image.outHeight !== undefined ? `,width=${image.outWidth},height=${image.outHeight}` : '';
+  const scale = size === '' || element === 'nvjpegenc' ? '' : 'videoscale ! ';
   // JFIF is full-range BT.601 (colorimetry 1:4:0:0); videoconvert's default for I420 is the
   // limited range, which every decoder would show washed out (220 blue as 204).
-  const convert = element === 'nvjpegenc' ? 'nvvidconv ! video/x-raw(memory:NVMM),format=I420' : 'videoconvert ! video/x-raw,format=I420,colorimetry=1:4:0:0';
+  const convert = element === 'nvjpegenc' ? `nvvidconv ! video/x-raw(memory:NVMM),format=I420${size}` : `${scale}videoconvert ! video/x-raw,format=I420${size},colorimetry=1:4:0:0`;
   return `${src} ! ${convert} ! ${element} quality=${quality} ! appsink name=sink sync=false`;
 }
 
@@ -71,7 +76,7 @@ export class GstJpegEncoder implements JpegEncoder {
     this.factory = opts.factory ?? createPipeline;
   }
 
-  encode(image: RawImage, quality: number): Promise<Buffer> {
+  encode(image: EncodableImage, quality: number): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       if (this.closed) throw new Error('the JPEG encoder was closed');
       checkImage(image);
@@ -82,7 +87,8 @@ export class GstJpegEncoder implements JpegEncoder {
       };
       lane.queue.push(job);
       try {
-        lane.src.push(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength));
+        const bytes = image.format === 'I420' ? i420Layout(image.width, image.height).size : image.data.byteLength;
+        lane.src.push(Buffer.from(image.data.buffer, image.data.byteOffset, bytes));
       } catch (err) {
         this.discard(lane, new Error(`cannot hand a frame to ${this.name}: ${errorMessage(err)}`));
         return;
@@ -97,8 +103,9 @@ export class GstJpegEncoder implements JpegEncoder {
     return Promise.resolve();
   }
 
-  private lane(image: RawImage, quality: number): Lane {
-    const key = `${image.format} ${image.width}x${image.height} q${quality}`;
+  private lane(image: EncodableImage, quality: number): Lane {
+    const out = image.format === 'I420' ? ` to ${image.outWidth}x${image.outHeight}` : '';
+    const key = `${image.format} ${image.width}x${image.height}${out} q${quality}`;
     const found = this.lanes.get(key);
     if (found) {
       // Most recently used last: the map's order is the eviction order.

@@ -2,14 +2,19 @@ import { Worker } from 'node:worker_threads';
 import jpeg from 'jpeg-js';
 import { errorMessage } from '../errors.js';
 import { toRgba } from './draw.js';
-import { checkImage, type JpegEncoder, type RawImage } from './jpeg-encoder.js';
+import { i420ToRgba } from './i420-draw.js';
+import { checkImage, type EncodableImage, type JpegEncoder } from './jpeg-encoder.js';
 
-export interface JsJpegJob extends RawImage { id: number; quality: number }
+export type JsJpegJob = EncodableImage & { id: number; quality: number };
 export type JsJpegResult = { id: number; ok: true; jpeg: Uint8Array } | { id: number; ok: false; error: string };
 
 /** jpeg-js on the calling thread: tens of milliseconds for a 416×234 frame. */
-export function encodeJpegJs(image: RawImage, quality: number): Buffer {
+export function encodeJpegJs(image: EncodableImage, quality: number): Buffer {
   checkImage(image);
+  if (image.format === 'I420') {
+    const rgba = i420ToRgba(image.data, image.width, image.height, image.outWidth, image.outHeight);
+    return jpeg.encode({ data: rgba, width: image.outWidth, height: image.outHeight }, quality).data;
+  }
   const rgba = toRgba(image.data, image.width, image.height, image.format);
   return jpeg.encode({ data: rgba, width: image.width, height: image.height }, quality).data;
 }
@@ -30,12 +35,12 @@ export class JsJpegEncoder implements JpegEncoder {
     this.ensureWorker();
   }
 
-  encode(image: RawImage, quality: number): Promise<Buffer> {
+  encode(image: EncodableImage, quality: number): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       checkImage(image);
       const id = this.nextId++;
       const data = new Uint8Array(image.data);
-      const job: JsJpegJob = { id, data, width: image.width, height: image.height, format: image.format, quality };
+      const job: JsJpegJob = { ...image, id, data, quality };
       this.pending.set(id, { resolve, reject });
       this.ensureWorker().postMessage(job, [data.buffer]);
     });

@@ -5,7 +5,7 @@ import type { RuleHit } from '../analytics/rules/types.js';
 import { trackOf, triggerOf } from '../events/event-kinds.js';
 import type { ActionsConfig, EvidenceConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
-import { EvidenceService, type EvidenceStats, type EvidenceStore } from '../evidence/evidence-service.js';
+import { EvidenceService, type EvidenceStats, type EvidenceStore, type FullCapture } from '../evidence/evidence-service.js';
 import type { Logger } from '../log.js';
 import type { DeviceIdentity } from '../uplink/alert-message.js';
 import { wallClock } from '../util/clock.js';
@@ -62,7 +62,8 @@ export class ResponseTiers {
   }
 
   /** A new event (an activity's start or a one-off) was committed as `eventId`. Never throws. */
-  recorded(hit: RuleHit, eventId: string): void {
+  /** `full`: the stream's full-resolution frame taken when the event was recorded, for its snapshot. */
+  recorded(hit: RuleHit, eventId: string, full?: FullCapture | null): void {
     try {
       const committedAt = wallClock();
       if (hit.inferredAt !== undefined) this.timings.committed(eventId, hit.inferredAt, committedAt);
@@ -72,7 +73,7 @@ export class ResponseTiers {
         activity: triggerOf(hit.facts), ...(trackId !== undefined ? { trackId } : {}),
         objects: hit.objects,
       });
-      if (hit.frame && this.evidence.wants(hit.severity)) this.evidence.capture(eventId, hit.frame, hit.objects.map((o) => o.box), hit.ruleId);
+      if (hit.frame && this.evidence.wants(hit.severity)) this.evidence.capture(eventId, hit.frame, hit.objects.map((o) => o.box), hit.ruleId, full);
     } catch (err) {
       this.log.error({ event: eventId, err: errorMessage(err) }, 'response tiers failed for an event');
     }

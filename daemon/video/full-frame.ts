@@ -40,3 +40,8 @@ export function i420Layout(width: number, height: number): I420Layout {
   const vOffset = uOffset + uvStride * uvHeight;
   return { yStride, uvStride, uvWidth, uvHeight, uOffset, vOffset, size: vOffset + uvStride * uvHeight };
 }
+
+/** Where snapshots get a stream's newest full-resolution frame (the StreamSupervisor). */
+export interface FullFrameSource {
+  latestFullFrame(streamId: string): FullFrame | null;
+}
