@@ -12,6 +12,7 @@ import { ModelRegistry } from './models/model-registry.js';
 import {
   openStore, startLearning, startTelemetry, startTestAlerts, startTiers, startUplink, type DaemonParts, type PartContext,
 } from './parts.js';
+import { ClipTaps } from './evidence/clip-taps.js';
 import { ServiceList } from './services.js';
 import { appStatus, stateInfo, type AppStatus } from './status/app-status.js';
 import { StreamSupervisor } from './streams/stream-supervisor.js';
@@ -50,6 +51,8 @@ export class App implements LiveTarget {
   private readonly control: ControlPlane;
   private readonly services: ServiceList;
   private statsTimer: NodeJS.Timeout | undefined;
+  /** Which streams' access units the event clips listen to (null: no clips). */
+  private clipTaps: ClipTaps | null = null;
   private readonly log: Logger;
 
   constructor(cfg: Config, rootLog: Logger, private readonly opts: AppOptions = {}) {
@@ -75,6 +78,8 @@ export class App implements LiveTarget {
       { name: 'telemetry', start: (signal) => startTelemetry(p, ctx, signal), stop: async () => { await p.telemetry?.stop(); } },
       { name: 'learning', start: (signal) => startLearning(p, ctx, signal), stop: async () => { await p.learning?.stop(); } },
       { name: 'response tiers', start: () => startTiers(p, ctx), stop: async () => { await p.tiers?.stop(); } },
+      // Subscribed before the streams start, so their pipelines build the access-unit branch from the start.
+      { name: 'event clips', start: () => this.tapClips(), stop: async () => { await p.tiers?.clips?.stop(1500); } },
       { name: 'models', deadline: false, start: (signal) => this.models.start(p.cfg, (sev, n) => this.recorder.reportModel(sev, n), signal),
         stop: () => this.models.closeDetectors() },
       { name: 'model manager', start: () => this.models.startOffers(p.uplink), stop: () => this.models.stopManager() },
@@ -110,9 +115,13 @@ export class App implements LiveTarget {
   // ---- live management (LiveTarget, driven by daemon/manage/live-manager.ts) ----
   runningConfig(): Config { return this.parts.cfg; }
   adopt(streams: StreamConfig[], rules: RuleConfig[]): void { this.parts.cfg = { ...this.parts.cfg, streams, rules }; }
-  startConfiguredStream(id: string): Promise<void> { return this.streams.startConfigured(id); }
-  stopStream(id: string, reason: EndReason): Promise<boolean> { return this.streams.stopStream(id, reason); }
-  refreshRules(streamId: string): void { this.streams.refreshRules(streamId); }
+  startConfiguredStream(id: string): Promise<void> { this.clipTaps?.sync(id); return this.streams.startConfigured(id); }
+  async stopStream(id: string, reason: EndReason): Promise<boolean> {
+    const stopped = await this.streams.stopStream(id, reason);
+    this.clipTaps?.drop(id);
+    return stopped;
+  }
+  refreshRules(streamId: string): void { this.clipTaps?.sync(streamId); this.streams.refreshRules(streamId); }
   streamStatus(id: string): StreamStatus | null { return this.streams.streamStatus(id); }
 
   status(): AppStatus {
@@ -125,6 +134,13 @@ export class App implements LiveTarget {
     streams: { id: string; afterInferenceMs: Percentiles | null; eventFrameMs: Percentiles | null }[];
   } {
     return { models: this.models.profiles(), streams: this.streams.profiles() };
+  }
+
+  private tapClips(): void {
+    const clips = this.parts.tiers?.clips;
+    if (!clips) return;
+    this.clipTaps = new ClipTaps(clips, (id, listener) => this.streams.onAccessUnit(id, listener));
+    this.clipTaps.syncAll(this.parts.cfg.streams.filter((s) => s.enabled).map((s) => s.id));
   }
 
   private logStats(): void {

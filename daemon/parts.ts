@@ -118,6 +118,7 @@ export function startTiers(parts: DaemonParts, ctx: PartContext): void {
   const tiers = new ResponseTiers({
     actions: cfg.actions, evidence: cfg.evidence, storageDir: cfg.storage.dir, device: cfg.device, store,
     log: ctx.rootLog.child({ component: 'tiers' }), registry: telemetry.registry,
+    clips: { config: () => parts.cfg, sink: () => parts.store },
   });
   store.onUplinked = (eventId, at) => tiers.uplinked(eventId, at);
   store.onEvicted = () => tiers.evidence.prune(true);

@@ -38,6 +38,7 @@ export class EventRecorder implements EventSink {
     const full = later !== hit ? eventCapture(hit, this.parts.video?.latestFullFrame(hit.streamId) ?? null, this.parts.cfg.rules) : null;
     const event = writer.record(eventOf(hit), held ? undefined : toOutbox, (stored) => {
       if (input) this.parts.learning?.screen.onEvent(stored.id, input.frame, input.context, held ? toOutbox : null);
+      this.parts.tiers?.clips?.start(stored.id, hit, opens !== true);
       this.parts.tiers?.recorded(later, stored.id, full);
     }, { ...(opens !== undefined ? { opens } : {}) });
     return event.id;
@@ -50,6 +51,7 @@ export class EventRecorder implements EventSink {
   }
 
   end(end: ActivityEnd): void {
+    this.parts.tiers?.clips?.end(end.eventId, end.ts);
     if (this.parts.learning?.screen.isSuppressed(end.eventId)) {
       this.parts.writer?.mergePayload(end.eventId, endMerge(end));
       return;

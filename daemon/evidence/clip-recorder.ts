@@ -117,11 +117,9 @@ export class ClipRecorder {
     st.ring.clear();
   }
 
-  /** Whether a rule's events get clips (for callers that copy something only then). */
-  wants(streamId: string, ruleId: string): boolean {
-    const cfg = this.opts.config();
-    const rule = cfg.rules.find((r) => r.id === ruleId && r.stream === streamId);
-    return rule !== undefined && clipSettingsFor(cfg.evidence, cfg.streams.find((s) => s.id === streamId), rule) !== null;
+  /** Whether some rule of the stream gets clips now. */
+  wantsStream(streamId: string): boolean {
+    return this.limitsOf(streamId) !== null;
   }
 
   /**

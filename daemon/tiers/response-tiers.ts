@@ -6,6 +6,7 @@ import { trackOf, triggerOf } from '../events/event-kinds.js';
 import type { ActionsConfig, EvidenceConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { EvidenceService, type EvidenceStats, type EvidenceStore, type FullCapture } from '../evidence/evidence-service.js';
+import { ClipRecorder, type ClipRecorderOptions } from '../evidence/clip-recorder.js';
 import type { Logger } from '../log.js';
 import type { DeviceIdentity } from '../uplink/alert-message.js';
 import { wallClock } from '../util/clock.js';
@@ -27,6 +28,8 @@ export interface ResponseTiersOptions {
   log: Logger;
   /** The Prometheus registry the stage histograms join; absent: no histograms. */
   registry?: Registry;
+  /** Event clips: the running config and where finished clips are recorded; absent: no clips. */
+  clips?: Pick<ClipRecorderOptions, 'config' | 'sink'>;
 }
 
 /**
@@ -39,6 +42,8 @@ export class ResponseTiers {
   readonly timings: TierTimings;
   readonly actions: ActionRunner;
   readonly evidence: EvidenceService;
+  /** Tier 3 too: each event's video, pre-roll to post-roll (docs/evidence-clips.md); null without `clips`. */
+  readonly clips: ClipRecorder | null;
   private readonly log: Logger;
 
   constructor(opts: ResponseTiersOptions) {
@@ -53,6 +58,7 @@ export class ResponseTiers {
       log: opts.log.child({ component: 'evidence' }),
       onStored: (eventId, at) => this.timings.stage(eventId, 'evidence', at),
     });
+    this.clips = opts.clips ? new ClipRecorder({ ...opts.clips, storageDir: opts.storageDir, log: opts.log.child({ component: 'evidence' }) }) : null;
   }
 
   /** `snapshots`: whether any configured rule has a severity that gets evidence (starts its worker now). */
@@ -91,7 +97,8 @@ export class ResponseTiers {
 
   /** Lets snapshots being encoded finish (up to a second), then stops both. */
   async stop(): Promise<void> {
+    const clips = this.clips?.stop(1500);
     await Promise.race([this.evidence.idle(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
-    await Promise.allSettled([this.actions.stop(), this.evidence.stop()]);
+    await Promise.allSettled([this.actions.stop(), this.evidence.stop(), clips]);
   }
 }
