@@ -1,11 +1,14 @@
-import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { Command } from 'commander';
+import { UPLOAD_PIECE_BYTES } from '../../daemon/control/protocol.js';
 import type { Result } from '../../daemon/control/results.js';
+import { call, DEFAULT_SOCKET } from '../control-client.js';
+import { CliError } from '../errors.js';
+import type { Output } from '../output.js';
 
 type ActivationResult = Result<'models.activate'>;
 type ModelsList = Result<'models.list'>;
-import { call, DEFAULT_SOCKET } from '../control-client.js';
-import type { Output } from '../output.js';
 
 /** Installs download, verify, load, self-test and warm up before they answer: minutes on a Jetson building an engine. */
 const LONG_MS = 15 * 60_000;
@@ -15,6 +18,30 @@ interface Common { socket: string; json?: boolean }
 const socketOption = (cmd: Command): Command => cmd
   .option('--socket <path>', 'vigild control socket; env VIGIL_SOCKET', DEFAULT_SOCKET)
   .option('--json', 'the reply as JSON');
+
+/**
+ * Sends a package file to the daemon over its socket, in pieces: the daemon reads what it was sent,
+ * not a path, which the unit's PrivateTmp and ProtectHome would hide from it (a file in /tmp or a
+ * home directory). Returns the upload id models.install takes.
+ */
+async function uploadPackage(socket: string, file: string): Promise<string> {
+  const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+    throw new CliError(`cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, 2);
+  });
+  const id = randomUUID();
+  try {
+    const piece = Buffer.alloc(UPLOAD_PIECE_BYTES);
+    for (let offset = 0; ;) {
+      const { bytesRead } = await handle.read(piece, 0, piece.length, offset);
+      if (bytesRead === 0 && offset > 0) return id;
+      await call(socket, { method: 'models.upload', params: { upload: id, offset, data: piece.subarray(0, bytesRead).toString('base64') } });
+      if (bytesRead === 0) return id;
+      offset += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
 
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
@@ -64,10 +91,15 @@ export function modelsCommand(out: Output): Command {
     .option('--at-restart', 'switch at the next start of vigild instead of now (a new input size needs it)'))
     .action(async (source: string, opts: Common & { activate: boolean; atRestart?: boolean }) => {
       const isUrl = /^https?:\/\//.test(source);
+      const upload = isUrl ? null : await uploadPackage(opts.socket, source);
       const body = await call(opts.socket, {
         method: 'models.install',
-        params: { ...(isUrl ? { url: source } : { file: path.resolve(source) }), activate: opts.activate },
-      }, LONG_MS);
+        params: { ...(upload === null ? { url: source } : { upload }), activate: opts.activate },
+      }, LONG_MS).catch((err: unknown) => {
+        // The daemon's refusal names its staged copy of the upload; the operator knows the file by the name they gave.
+        if (upload === null || !(err instanceof CliError)) throw err;
+        throw new CliError(err.message.replaceAll(new RegExp(`\\S*upload-${upload}\\.vpkg`, 'g'), source), err.exitCode);
+      });
       if (opts.json) {
         out.raw(JSON.stringify(body));
         return;

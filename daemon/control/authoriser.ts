@@ -3,9 +3,16 @@ import type { Logger } from '../log.js';
 import type { Auditor } from './audit.js';
 import type { Envelope, Gate } from './handler.js';
 import type { NonceCache } from './nonce-cache.js';
-import { authSchema, errorReply, methodAccess, type Reply, type Request } from './protocol.js';
+import { authSchema, errorReply, methodAccess, STAGING_METHODS, type Reply, type Request } from './protocol.js';
 import type { RemoteConfig } from './remote-config.js';
 import { keyFingerprint, parsePublicKey, verifySignature } from './signature.js';
+
+/**
+ * Accepted changes are audited, but not the pieces of an upload: they change nothing until the
+ * install that names them, which is audited (a package is a hundred pieces, which would crowd the
+ * audit's rate limit and hide the records that matter). Refusals are audited for every method.
+ */
+const audited = (method: string): boolean => methodAccess(method) === 'change' && !STAGING_METHODS.has(method);
 
 export interface AuthoriserOptions {
   device: { id: string; site: string };
@@ -51,7 +58,7 @@ export class Authoriser {
   );
 
   readonly socketGate: Gate = (req) => {
-    if (methodAccess(req.method) === 'change') {
+    if (audited(req.method)) {
       this.options.auditor.audit({ outcome: 'accepted', transport: 'socket', method: req.method, request_id: req.id, operator: 'local', key_id: null });
     }
     return null;
@@ -66,7 +73,7 @@ export class Authoriser {
   private checkRemote(req: Request, rawAuth: unknown, rawParams: unknown): Reply | null {
     const verdict = this.verify(req, rawAuth, rawParams, true);
     if (verdict.refusal !== null || verdict.operator === null) return verdict.refusal;
-    if (methodAccess(req.method) === 'change') {
+    if (audited(req.method)) {
       this.options.auditor.audit({ outcome: 'accepted', transport: 'mqtt', method: req.method, request_id: req.id, operator: verdict.operator, key_id: verdict.keyId });
     }
     // A verdict is stored with who gave it: the operator whose key signed, not what the request claims.

@@ -170,6 +170,7 @@ export class ControlPlane {
     return {
       list: () => withCode((m) => m.list()),
       install: (req) => withCode((m) => m.install(req)),
+      upload: (id, offset, data) => withCode((m) => m.upload(id, offset, data)),
       activate: (name, version, atRestart) => withCode((m) => m.activate(name, version, atRestart)),
       rollback: (name) => withCode((m) => m.rollback(name)),
     };

@@ -12,7 +12,8 @@ export interface ControlTarget {
   /** Model lifecycle; absent where the daemon has no model store. Long-running: answered when done. */
   models?: {
     list(): Promise<unknown>;
-    install(req: { file?: string | undefined; url?: string | undefined; activate: boolean }): Promise<unknown>;
+    install(req: { file?: string | undefined; url?: string | undefined; upload?: string | undefined; activate: boolean }): Promise<unknown>;
+    upload?(id: string, offset: number, data: Buffer): Promise<unknown>;
     activate(name: string, version: string, atRestart: boolean): Promise<unknown>;
     rollback(name: string): Promise<unknown>;
   };
@@ -70,6 +71,11 @@ function dispatch(target: ControlTarget, req: Request): unknown {
       return target.restart();
     case 'models.list': return models(target).list();
     case 'models.install': return models(target).install(req.params);
+    case 'models.upload': {
+      const m = models(target);
+      if (!m.upload) throw new Error('model uploads are not available in this daemon');
+      return m.upload(req.params.upload, req.params.offset, Buffer.from(req.params.data, 'base64'));
+    }
     case 'models.activate': return models(target).activate(req.params.name, req.params.version, req.params.at_restart);
     case 'models.rollback': return models(target).rollback(req.params.name);
     case 'test_alert.send': return required(target.sendTestAlert?.bind(target), 'test alerts')();

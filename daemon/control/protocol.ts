@@ -1,3 +1,4 @@
+import { UPLOAD_ID } from '../models/uploads.js';
 import { z } from 'zod';
 
 /**
@@ -8,6 +9,9 @@ import { z } from 'zod';
 export const PROTOCOL_SCHEMA = 'vigil.cmd/1';
 /** A request line longer than this is refused unread: a local client has no reason to send more. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** Bytes of a package per models.upload request: base64 of it and the request's fields stay under MAX_REQUEST_BYTES. */
+export const UPLOAD_PIECE_BYTES = 45 * 1024;
 
 const requestId = z.string().min(1).max(128);
 const eventIdSchema = z.string().min(1).max(64);
@@ -86,8 +90,20 @@ export const requestSchema = z.discriminatedUnion('method', [
       /** A package file on the device (absolute path), or an http(s) URL the daemon downloads. */
       file: z.string().min(1).max(4096).optional(),
       url: z.url({ protocol: /^https?$/ }).max(4096).optional(),
+      /** A package sent with models.upload (what vigilctl models install FILE does). */
+      upload: z.string().regex(UPLOAD_ID).optional(),
       activate: z.boolean().default(true),
-    }).refine((p) => (p.file === undefined) !== (p.url === undefined), { message: 'give exactly one of file and url' }),
+    }).refine((p) => [p.file, p.url, p.upload].filter((v) => v !== undefined).length === 1, { message: 'give exactly one of file, url and upload' }),
+  }),
+  z.strictObject({
+    id: requestId,
+    method: z.literal('models.upload'),
+    params: z.strictObject({
+      upload: z.string().regex(UPLOAD_ID, 'expected 8-64 letters, digits or dashes'),
+      offset: z.number().int().min(0),
+      /** Base64; a piece of at most UPLOAD_PIECE_BYTES keeps the request under MAX_REQUEST_BYTES. */
+      data: z.base64().max(Math.ceil(UPLOAD_PIECE_BYTES / 3) * 4),
+    }),
   }),
   z.strictObject({
     id: requestId,
@@ -166,6 +182,9 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set<string>([
   ...LIVE_READ_ONLY_METHODS,
   'fl.status',
 ]);
+
+/** Methods that only stage data for a later command (which is audited); they need change rights. */
+export const STAGING_METHODS: ReadonlySet<string> = new Set<string>(['models.upload']);
 
 export const methodAccess = (method: string): 'read' | 'change' => (READ_ONLY_METHODS.has(method) ? 'read' : 'change');
 

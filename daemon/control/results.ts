@@ -195,6 +195,7 @@ export const resultSchemas = {
   'models.install': z.strictObject({
     name: z.string(), version: z.string(), installed: z.boolean(), activation: activationResultSchema.nullable(),
   }),
+  'models.upload': z.strictObject({ upload: z.string(), received: z.number().int().min(0) }),
   'models.activate': activationResultSchema,
   'models.rollback': z.strictObject({ name: z.string(), from: z.string(), to: z.string(), reason: z.string() }),
   'test_alert.send': testAlertStatusSchema,
@@ -247,7 +248,8 @@ export interface TypedControlTarget {
   restart?(): Known<Result<'restart'>>;
   models?: {
     list(): Promise<Known<Result<'models.list'>>>;
-    install(req: { file?: string | undefined; url?: string | undefined; activate: boolean }): Promise<Known<Result<'models.install'>>>;
+    install(req: { file?: string | undefined; url?: string | undefined; upload?: string | undefined; activate: boolean }): Promise<Known<Result<'models.install'>>>;
+    upload(id: string, offset: number, data: Buffer): Promise<Known<Result<'models.upload'>>>;
     activate(name: string, version: string, atRestart: boolean): Promise<Known<Result<'models.activate'>>>;
     rollback(name: string): Promise<Known<Result<'models.rollback'>>>;
   };

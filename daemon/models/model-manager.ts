@@ -20,6 +20,7 @@ import { judge, type ProbationLimits } from './probation.js';
 import { blankFrame, runSelfTest } from './self-test.js';
 import { CONFIG_VERSION, ModelStore, type Pointer, type RollbackRecord } from './store.js';
 import { SwappableDetector, type DetectSample } from './swappable-detector.js';
+import { PackageUploads } from './uploads.js';
 
 /** The part of the uplink the manager needs: hub offers arrive as retained messages. */
 export interface OfferSource {
@@ -55,6 +56,8 @@ export interface ActivationResult {
 export interface InstallRequest {
   file?: string | undefined;
   url?: string | undefined;
+  /** A package sent over the control socket with models.upload (vigilctl models install FILE). */
+  upload?: string | undefined;
   activate: boolean;
 }
 
@@ -103,6 +106,7 @@ const MARKER = 'probation.running';
  */
 export class ModelManager {
   readonly store: ModelStore;
+  private readonly uploads: PackageUploads;
   private readonly trusted: PublicKeyEntry[] = [];
   private readonly holders = new Map<string, SwappableDetector>();
   private readonly watches = new Map<string, Watch>();
@@ -119,6 +123,7 @@ export class ModelManager {
   constructor(private readonly opts: ModelManagerOptions) {
     const ms = opts.config.model_store;
     this.store = new ModelStore(path.join(opts.config.storage.dir, 'models'));
+    this.uploads = new PackageUploads(this.store.downloadsDir());
     this.deviceClass = opts.deviceClass ?? ms.device_class ?? detectDeviceClass();
     const p = ms.probation;
     this.limits = {
@@ -325,6 +330,9 @@ export class ModelManager {
       }
       file = dest;
       downloaded = dest;
+    } else if (req.upload !== undefined) {
+      file = await this.uploads.finished(req.upload);
+      downloaded = file;
     } else if (req.file !== undefined) {
       file = req.file;
     } else {
@@ -353,6 +361,12 @@ export class ModelManager {
     }
     const activation = req.activate ? await this.activate(name, version, req.atRestart ?? false) : null;
     return { name, version, installed: result.installed, activation };
+  }
+
+  /** One piece of a package sent over the control socket (see uploads.ts); returns the bytes received so far. */
+  async upload(id: string, offset: number, data: Buffer): Promise<{ upload: string; received: number }> {
+    if (offset === 0) await this.uploads.pruneAbandoned();
+    return { upload: id, received: await this.uploads.append(id, offset, data) };
   }
 
   /** Loads, checks, self-tests and warms up `version`, then swaps it in between two frames and starts its probation. */

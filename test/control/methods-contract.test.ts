@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { App } from '../../daemon/app.js';
@@ -88,6 +88,8 @@ test('every control method answers over the socket with a reply its result schem
   await expectOk({ method: 'fl.status' });
   await expectOk({ method: 'models.list' });
   await expectOk({ method: 'models.install', params: { file: pkg, activate: false } });
+  // The way vigilctl models install FILE sends a package: its bytes, then the install naming them.
+  await expectOk({ method: 'models.upload', params: { upload: 'contract-upload', offset: 0, data: (await readFile(pkg)).subarray(0, 1000).toString('base64') } });
   await expectOk({ method: 'models.activate', params: { name: 'detector', version: '2' } });
   await expectOk({ method: 'models.rollback', params: { name: 'detector' } });
   await expectOk({ method: 'restart' });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -93,6 +93,8 @@ test('model lifecycle on a running vigild: hot swap, refusals, automatic rollbac
   const installed = JSON.parse(await ctl(['models', 'install', v2, '--socket', socket, '--json'])) as
     { name: string; version: string; installed: boolean; activation: ActivationResult };
   const installEnd = Date.now();
+  // The package went over the socket (models.upload) and its staged copy is gone once installed.
+  assert.deepEqual((await readdir(path.join(state, 'models', '.downloads')).catch(() => [])).filter((n) => n.startsWith('upload-')), []);
   const swapped = await sample();
   await waitFor('10 more frames on the new model', async () => {
     const s = await sample();
