@@ -22,6 +22,14 @@ interface OpenActivity {
   sentTs: number;
 }
 
+/** The newest analysed frame's objects (StreamAnalyzer.latestObjects): when (wall clock, ms), in which source size. */
+export interface LatestObjects {
+  at: number;
+  width: number;
+  height: number;
+  objects: { id: number | null; label: string; score: number; box: readonly [number, number, number, number] }[];
+}
+
 export interface AnalyzerStats {
   framesAnalysed: number;
   inferences: number;
@@ -107,6 +115,9 @@ export class StreamAnalyzer {
   private sourceSize: PxReference | undefined;
   /** The tracker's latest answer: the ids a reset must end in the rules. */
   private lastTracked: TrackerFrame | null = null;
+  /** The latest frame's detections (by reference, no copy or allocation per frame) and when its inference finished, for latestObjects. */
+  private lastDetections: readonly Detection[] | null = null;
+  private lastDetectedAt = 0;
   /** Open activities by rule and key: the event id their start was stored as. */
   private readonly open = new Map<string, OpenActivity>();
   private lastTs = 0;
@@ -230,6 +241,8 @@ export class StreamAnalyzer {
     const tracked = this.opts.tracker?.update(frame.ts, detections) ?? { tracks: [], lost: [], removed: [] };
     this.lastTracked = tracked;
     this.stats.tracks = tracked.tracks.length;
+    this.lastDetections = detections;
+    this.lastDetectedAt = this.current.inferredAt ?? 0;
     const input: RuleInput = {
       ts: frame.ts, detections, ...tracked, sourceWidth: frame.sourceWidth, sourceHeight: frame.sourceHeight,
       ...(this.reference !== undefined ? { pxReference: this.reference } : {}),
@@ -241,6 +254,22 @@ export class StreamAnalyzer {
     const ms = performance.now() - afterInference;
     if (this.stats.events + this.stats.eventErrors === eventsBefore) this.recent.afterInferenceMs.push(ms);
     else this.recent.eventFrameMs.push(ms);
+  }
+
+  /**
+   * What the newest analysed frame showed, for the console's live overlay: the confirmed tracks when
+   * a tracker runs, else the detections (id null), in source pixels. Built when asked, off the frame
+   * path; the frame path only keeps a reference to what it made anyway.
+   */
+  latestObjects(): LatestObjects | null {
+    const detections = this.lastDetections;
+    const size = this.sourceSize;
+    if (detections === null || size === undefined) return null;
+    const tracks = this.lastTracked?.tracks;
+    const objects = this.opts.tracker && tracks
+      ? tracks.map((t) => ({ id: t.id, label: t.label, score: t.score, box: t.box }))
+      : detections.map((o) => ({ id: null, label: o.label, score: o.score, box: o.box }));
+    return { at: this.lastDetectedAt, width: size.width, height: size.height, objects };
   }
 
   /**

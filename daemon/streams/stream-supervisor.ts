@@ -1,6 +1,6 @@
 import { buildRule, usesTracks, type EndReason, type Rule } from '../analytics/rules/index.js';
 import { Tracker } from '../analytics/tracker/index.js';
-import { StreamAnalyzer, type AnalyzerStats } from '../analytics/stream-analyzer.js';
+import { StreamAnalyzer, type AnalyzerStats, type LatestObjects } from '../analytics/stream-analyzer.js';
 import type { EventSink } from '../analytics/ports.js';
 import { motionGateFor, schedulerLaneOptions } from '../analytics/throughput-config.js';
 import type { RuleConfig, StreamConfig } from '../config/schema.js';
@@ -174,6 +174,11 @@ export class StreamSupervisor {
   /** The newest decoded frame of stream `id` at the camera's size (a copy, made now); null when none. */
   latestFullFrame(id: string): FullFrame | null {
     return this.streams.find((s) => s.config.id === id)?.video.latestFullFrame() ?? null;
+  }
+
+  /** What stream `id`'s newest analysed frame showed (tracks or detections), for the console's overlay; null before one. */
+  latestObjects(id: string): LatestObjects | null {
+    return this.streams.find((s) => s.config.id === id)?.analyzer.latestObjects() ?? null;
   }
 
   streamStatus(id: string): StreamStatus | null {
