@@ -33,31 +33,40 @@ export interface Overlay {
   lines: { rule: string; points: Point[] }[];
 }
 
+/** GET /api/telemetry: one sample a minute; null where the device cannot tell (no GPU, no sensor). */
 export interface TelemetrySample {
   ts: number;
-  fps?: number | null;
-  inference_ms?: number | null;
-  e2e_ms?: number | null;
-  cpu?: number | null;
-  gpu?: number | null;
-  mem?: number | null;
-  temp?: number | null;
-  power?: number | null;
-  outbox?: number | null;
-  disk_free?: number | null;
+  fps: number | null;
+  inference_ms: number | null;
+  e2e_ms: number | null;
+  /** percent */
+  cpu: number | null;
+  gpu: number | null;
+  /** bytes in use, system-wide */
+  mem: number | null;
+  /** vigild's resident memory, bytes */
+  rss: number | null;
+  temp: number | null;
+  /** mW, all rails */
+  power: number | null;
+  outbox: number | null;
+  /** bytes */
+  disk_free: number | null;
 }
 
-export interface DoctorCheck {
-  name: string;
-  status: string;
-  detail?: string | null;
-  fix?: string | null;
+/** GET /api/doctor: `vigilctl doctor --json`, run by the console at most once a minute. */
+export interface DoctorReport {
+  healthy: boolean;
+  ran_at: string;
+  checks: { name: string; status: 'OK' | 'WARN' | 'FAIL'; detail: string; fix?: string }[];
 }
 
+/** GET /api/users: `{users: UserRow[]}`. */
 export interface UserRow {
-  user: string;
+  name: string;
   role: Role;
-  [field: string]: unknown;
+  created_at: string;
+  updated_at: string;
 }
 
 export const canChange = (role: Role, what: 'review' | 'rules' | 'streams' | 'users'): boolean =>

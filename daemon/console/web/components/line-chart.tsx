@@ -3,6 +3,7 @@ import { fmtNum } from './ui.js';
 const W = 320;
 const H = 110;
 const PAD = { left: 36, right: 6, top: 8, bottom: 18 };
+const MIN_SPAN_MS = 10 * 60_000;
 
 /**
  * A small SVG line chart of one series over time: the line, the range of values on the left, the
@@ -16,8 +17,9 @@ export function LineChart({ title, unit, points, digits = 1 }: {
   if (valid.length === 0) {
     return <figure class="chart card"><figcaption>{title}</figcaption><p class="hint">no data</p></figure>;
   }
-  const t0 = points[0]!.ts;
-  const t1 = Math.max(t0 + 1, points.at(-1)!.ts);
+  // The axis ends now and spans at least ten minutes, so a device that just started shows a short line at the right, not a stretched one.
+  const t1 = Math.max(Date.now(), points.at(-1)!.ts);
+  const t0 = Math.min(points[0]!.ts, t1 - MIN_SPAN_MS);
   let lo = Math.min(...valid.map((p) => p.v));
   let hi = Math.max(...valid.map((p) => p.v));
   if (hi === lo) {
@@ -45,7 +47,7 @@ export function LineChart({ title, unit, points, digits = 1 }: {
         <line x1={PAD.left} x2={PAD.left} y1={PAD.top} y2={H - PAD.bottom} class="axis" />
         <text x={PAD.left - 3} y={PAD.top + 4} class="axis-label" text-anchor="end">{fmtNum(hi, digits)}</text>
         <text x={PAD.left - 3} y={H - PAD.bottom} class="axis-label" text-anchor="end">{fmtNum(lo, digits)}</text>
-        <text x={PAD.left} y={H - 4} class="axis-label">{hours >= 1 ? `-${hours.toFixed(1)} h` : `-${Math.round(hours * 60)} min`}</text>
+        <text x={PAD.left} y={H - 4} class="axis-label">{hours >= 1 ? `−${hours.toFixed(1)} h` : `−${Math.round(hours * 60)} min`}</text>
         <text x={W - PAD.right} y={H - 4} class="axis-label" text-anchor="end">now</text>
         {segments.map((s) => <polyline points={s} class="series" />)}
         {segments.length === 1 && valid.length === 1 && <circle cx={x(valid[0]!.ts)} cy={y(valid[0]!.v)} r="2.5" class="series-dot" />}

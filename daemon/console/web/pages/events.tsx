@@ -98,7 +98,7 @@ export function EventsPage({ me, selected }: { me: Me; selected: string | null }
       </form>
       <ErrorBox error={error} />
       <Timeline events={shown} selected={selected} onSelect={(id) => navigate('events', id)} />
-      <div class="events-body">
+      <div class={`events-body${selected === null ? ' single' : ''}`}>
         <div class="event-list">
           {events === null ? <p>Loading…</p> : shown.length === 0 ? <p>No events{all.length > 0 ? ' match the filters' : ' yet'}.</p> : (
             <table>

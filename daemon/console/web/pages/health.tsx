@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { get, rpc } from '../api.js';
 import { LineChart } from '../components/line-chart.js';
 import { Badge, ErrorBox, fmtNum, fmtTime, usePoll } from '../components/ui.js';
-import type { DoctorCheck, LogEntry, TelemetrySample } from '../types.js';
+import type { DoctorReport, LogEntry, TelemetrySample } from '../types.js';
 import { asText } from '../format.js';
 
 const SERIES: { key: keyof TelemetrySample; title: string; unit: string; scale?: number; digits?: number }[] = [
@@ -11,24 +11,25 @@ const SERIES: { key: keyof TelemetrySample; title: string; unit: string; scale?:
   { key: 'e2e_ms', title: 'End to end', unit: 'ms' },
   { key: 'cpu', title: 'CPU', unit: '%' },
   { key: 'gpu', title: 'GPU', unit: '%' },
-  { key: 'mem', title: 'Memory', unit: '%' },
+  { key: 'mem', title: 'Memory in use', unit: 'GiB', scale: 1 / 1024 ** 3, digits: 2 },
+  { key: 'rss', title: 'vigild memory', unit: 'MiB', scale: 1 / 1024 ** 2, digits: 0 },
   { key: 'temp', title: 'Temperature', unit: '°C' },
-  { key: 'power', title: 'Power', unit: 'W' },
+  { key: 'power', title: 'Power', unit: 'W', scale: 1 / 1000 },
   { key: 'outbox', title: 'Outbox depth', unit: 'messages', digits: 0 },
   { key: 'disk_free', title: 'Disk free', unit: 'GiB', scale: 1 / 1024 ** 3, digits: 2 },
 ];
 
-const CHECK_TONE: Record<string, string> = { ok: 'ok', pass: 'ok', warn: 'warn', warning: 'warn', fail: 'bad', error: 'bad', skip: 'muted' };
+const CHECK_TONE: Record<string, string> = { OK: 'ok', WARN: 'warn', FAIL: 'bad' };
 const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 /** The device's health: telemetry of the last 24 h, the doctor's checks, the models, the uplink and the log. */
 export function HealthPage(): preact.JSX.Element {
   const telemetry = usePoll(() => get<{ samples: TelemetrySample[] }>('/api/telemetry?hours=24'), 60_000);
-  const doctor = usePoll(() => get<DoctorCheck[] | { checks: DoctorCheck[] }>('/api/doctor'), 0);
+  const doctor = usePoll(() => get<DoctorReport>('/api/doctor'), 0);
   const models = usePoll(() => rpc('models.list'), 30_000);
   const status = usePoll(() => rpc('status'), 5000);
   const samples = telemetry.data?.samples ?? [];
-  const checks = doctor.data === null ? null : Array.isArray(doctor.data) ? doctor.data : doctor.data.checks;
+  const checks = doctor.data?.checks ?? null;
   const uplink = status.data?.uplink;
 
   return (
@@ -78,7 +79,8 @@ export function HealthPage(): preact.JSX.Element {
       </div>
 
       <div class="card">
-        <h2>Doctor</h2>
+        <h2>Doctor {doctor.data && <Badge tone={doctor.data.healthy ? 'ok' : 'bad'}>{doctor.data.healthy ? 'healthy' : 'needs attention'}</Badge>}</h2>
+        {doctor.data && <p class="hint">Checked {fmtTime(Date.parse(doctor.data.ran_at))}.</p>}
         <ErrorBox error={doctor.error} />
         {checks === null ? (doctor.error === null ? <p>Running the checks…</p> : null) : (
           <table class="doctor">

@@ -1,17 +1,16 @@
 import { useState } from 'preact/hooks';
 import { del, get, post } from '../api.js';
-import { ErrorBox, Notice, usePoll } from '../components/ui.js';
+import { ErrorBox, fmtTime, Notice, usePoll } from '../components/ui.js';
 import type { Me, Role, UserRow } from '../types.js';
-import { asText } from '../format.js';
 
 const ROLES: Role[] = ['viewer', 'operator', 'admin'];
 const userPath = (name: string): string => `/api/users/${encodeURIComponent(name)}`;
 
 /** Local accounts (admin only; the device refuses the others): list, add, change role or password, delete. */
 export function UsersPage({ me }: { me: Me }): preact.JSX.Element {
-  const users = usePoll(() => get<UserRow[] | { users: UserRow[] }>('/api/users'), 0);
+  const users = usePoll(() => get<{ users: UserRow[] }>('/api/users'), 0);
   const [done, setDone] = useState<string | null>(null);
-  const list = users.data === null ? [] : Array.isArray(users.data) ? users.data : users.data.users;
+  const list = users.data?.users ?? [];
   const changed = (what: string): void => {
     setDone(what);
     users.reload();
@@ -22,19 +21,17 @@ export function UsersPage({ me }: { me: Me }): preact.JSX.Element {
       <ErrorBox error={users.error} />
       {done !== null && <Notice>{done}</Notice>}
       <table>
-        <thead><tr><th>user</th><th>role</th><th>password</th><th /></tr></thead>
-        <tbody>{list.map((u) => <UserLine key={nameOf(u)} user={u} self={nameOf(u) === me.user} onChanged={changed} />)}</tbody>
+        <thead><tr><th>user</th><th>role</th><th>password</th><th>changed</th><th /></tr></thead>
+        <tbody>{list.map((u) => <UserLine key={u.name} user={u} self={u.name === me.user} onChanged={changed} />)}</tbody>
       </table>
       <AddUser onAdded={changed} />
     </section>
   );
 }
 
-/** The API names the account `name` (the user store's field); `user` in the login's answer. */
-const nameOf = (u: UserRow): string => asText(u['name'] ?? u.user);
 
 function UserLine({ user, self, onChanged }: { user: UserRow; self: boolean; onChanged: (what: string) => void }): preact.JSX.Element {
-  const name = nameOf(user);
+  const { name } = user;
   const [password, setPassword] = useState('');
   const [error, setError] = useState<unknown>(null);
   const run = (what: string, call: () => Promise<unknown>): void => {
@@ -60,6 +57,7 @@ function UserLine({ user, self, onChanged }: { user: UserRow; self: boolean; onC
           <button type="submit" class="secondary" disabled={password === ''}>Set</button>
         </form>
       </td>
+      <td class="hint">{fmtTime(Date.parse(user.updated_at))}</td>
       <td>
         <button type="button" class="danger" onClick={() => {
           if (window.confirm(`Delete user ${name}?`)) run(`${name} deleted`, () => del(userPath(name)));
