@@ -12,6 +12,7 @@ import { addRemoteOptions } from './remote/options.js';
 import { modelsCommand } from './commands/models.js';
 import { flCommand } from './commands/fl.js';
 import { hubFlCommand } from './commands/hub-fl.js';
+import { hubEvidenceCommand } from './commands/hub-evidence.js';
 import { statusCommand } from './commands/status.js';
 import { testAlertCommand } from './commands/test-alert.js';
 import { logsCommand } from './commands/logs.js';
@@ -50,7 +51,7 @@ export function buildProgram(out: Output): Command {
     .addCommand(logsCommand(out))
     .addCommand(flCommand(out))
     .addCommand(consoleCommand(out))
-    .addCommand(new Command('hub').description('hub-side tools, run beside the regional broker').addCommand(hubFlCommand(out)));
+    .addCommand(new Command('hub').description('hub-side tools, run beside the regional broker').addCommand(hubFlCommand(out)).addCommand(hubEvidenceCommand(out)));
 
   addRemoteOptions(program);
   throwInsteadOfExit(program, out);

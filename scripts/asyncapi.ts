@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { auditMessageSchema } from '../daemon/uplink/payloads.js';
 import { authSchema, replySchema, requestSchema } from '../daemon/control/protocol.js';
-import { ackSchema, alertSchema, modelMessageSchema, modelOfferSchema, snapshotRefSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
+import { ackSchema, alertSchema, evidenceHeaderSchema, modelMessageSchema, modelOfferSchema, snapshotRefSchema, stateSchema, storageMessageSchema, telemetrySchema } from '../daemon/uplink/payloads.js';
 import { VERSION } from '../daemon/version.js';
 import { flModelSchema, flUpdateSchema } from '../daemon/learning/fl-payloads.js';
 
@@ -30,6 +30,32 @@ const userProperties = {
   type: 'object',
   description: 'MQTT 5 user properties.',
   properties: { event_id: { type: 'string', description: 'The payload `id` (uuid v7): the de-duplication key.' } },
+  required: ['event_id'],
+};
+
+/** User properties of a snapshot sent whole (MQTT 5; absent over MQTT 3.1.1). */
+const wholeProperties = {
+  type: 'object',
+  description: 'MQTT 5 user properties.',
+  properties: {
+    event_id: { type: 'string', description: 'The event\'s id (uuid v7); the file is `<event_id>.jpg`.' },
+    schema: { type: 'string', const: 'vigil.evidence/1' },
+    kind: { type: 'string', const: 'snapshot' },
+    name: { type: 'string', description: 'File name on the device.' },
+    total_bytes: { type: 'string', description: 'The JPEG\'s size, decimal.' },
+    sha256: { type: 'string', description: 'Lower-case hex sha256 of the JPEG, as recorded when it was written.' },
+  },
+  required: ['event_id'],
+};
+
+/** User properties of a part; the header in the payload says the same and more. */
+const partProperties = {
+  type: 'object',
+  description: 'MQTT 5 user properties (for routing; the header in the payload is authoritative).',
+  properties: {
+    event_id: { type: 'string' }, schema: { type: 'string', const: 'vigil.evidence/1' },
+    index: { type: 'string', description: 'part index, decimal' }, count: { type: 'string', description: 'parts of the file, decimal' },
+  },
   required: ['event_id'],
 };
 
@@ -85,7 +111,8 @@ export function buildAsyncApi(): Json {
         parameters: { site: params.site, name: { description: 'models[].name in the device configuration' } },
         messages: { modelOffer: { $ref: '#/components/messages/modelOffer' } },
       },
-      evidence: channel('evidence', 'evidence', 'Evidence snapshots for human review: one JPEG per event (evidence.severities), at the model\'s input resolution, with the event\'s object boxed. The event\'s id is in the `event_id` user property; the activity\'s `end` alert names it in `snapshot`.'),
+      evidence: channel('evidence', 'evidence', 'Evidence snapshots for human review, sent whole when at most 256 KiB: one JPEG per event (evidence.severities), with the event\'s object boxed. The event\'s id is in the `event_id` user property, its sha256 in `sha256`; the activity\'s `end` alert names it in `snapshot`. Larger snapshots and every clip go on evidence/chunk. See docs/evidence-delivery.md.'),
+      evidenceChunk: channel('evidence/chunk', 'evidenceChunk', 'Evidence files in parts (clips as MP4, snapshots over 256 KiB): each message is a vigil.evidence/1 header as one line of JSON (components/schemas/evidenceHeader), a newline (0x0A), then `length` bytes of the file from `offset`. A file is whole when all `count` parts arrived; check it against `sha256`. See docs/evidence-delivery.md.'),
       flUpdate: channel('fl/update', 'flUpdate', 'Federated learning: a device\'s weight delta for one round, clipped (and noised with DP on), encrypted to the hub (X25519 + HKDF-SHA256 + AES-256-GCM) and signed with the device\'s Ed25519 key. See docs/federated-learning.md.'),
       flModel: {
         address: 'vigil/v1/{site}/fl/model',
@@ -120,6 +147,7 @@ export function buildAsyncApi(): Json {
         bindings: { mqtt: { qos: 1, retain: true, bindingVersion: '0.2.0' } },
       },
       sendEvidence: send('evidence', { qos: 1, retain: false }, 'At least once, after every pending event (lowest priority, with telemetry); usually within 5 s of the frame.'),
+      sendEvidenceChunk: send('evidenceChunk', { qos: 1, retain: false }, 'At least once per part, after every pending event and never more than 4 parts in flight, so an alert waits behind at most 4 parts; a part acknowledged by the broker is never sent again, across outages, restarts and power cuts. Parts of one file leave in order; duplicates carry the same bytes.'),
       sendFlUpdate: send('flUpdate', { qos: 1, retain: false }, 'At least once through the outbox, after telemetry (priority 5); one per device per round. The hub subscribes with $share/{group}/vigil/v1/{site}/+/fl/update and refuses stale rounds, replays, unknown devices and bad signatures.'),
       receiveFlModel: { action: 'receive', channel: { $ref: '#/channels/flModel' }, description: 'Retained, QoS 1: the newest global model; a device uses it only if the hub\'s signature verifies and its round is newer than the one in use.', bindings: { mqtt: { qos: 1, retain: true, bindingVersion: '0.2.0' } } },
     },
@@ -139,8 +167,12 @@ export function buildAsyncApi(): Json {
         modelOffer: { name: 'vigil.model-offer/1', payload: { $ref: '#/components/schemas/modelOffer' } },
         ack: { name: 'vigil.ack/1', payload: { $ref: '#/components/schemas/ack' } },
         evidence: {
-          name: 'evidence JPEG', contentType: 'image/jpeg', headers: userProperties,
-          payload: { type: 'string', format: 'binary', description: 'A baseline JPEG of the analysis frame; the event is `event_id`.' },
+          name: 'evidence JPEG', contentType: 'image/jpeg', headers: wholeProperties,
+          payload: { type: 'string', format: 'binary', description: 'A baseline JPEG of the event\'s frame; the event is `event_id`.' },
+        },
+        evidenceChunk: {
+          name: 'vigil.evidence/1 part', contentType: 'application/vnd.vigil.evidence-part', headers: partProperties,
+          payload: { type: 'string', format: 'binary', description: 'The part\'s header (evidenceHeader) as one line of JSON, 0x0A, then the part\'s bytes.' },
         },
         flUpdate: { name: 'vigil.fl_update/1', payload: { $ref: '#/components/schemas/flUpdate' } },
         flModel: { name: 'vigil.fl_model/1', payload: { $ref: '#/components/schemas/flModel' } },
@@ -158,6 +190,7 @@ export function buildAsyncApi(): Json {
         modelOffer: jsonSchema(modelOfferSchema),
         ack: jsonSchema(ackSchema),
         snapshotRef: jsonSchema(snapshotRefSchema),
+        evidenceHeader: jsonSchema(evidenceHeaderSchema),
         flUpdate: jsonSchema(flUpdateSchema),
         flModel: jsonSchema(flModelSchema),
       },

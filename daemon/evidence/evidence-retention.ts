@@ -26,6 +26,9 @@ export interface RetentionStats {
   orphans: number;
 }
 
+/** Beyond the budget, files are deleted down to this fraction of it. */
+const LOW_WATER = 0.9;
+
 /** Files looked at per query: eviction takes a few at a time, each can be many MiB. */
 const BATCH = 32;
 
@@ -50,12 +53,16 @@ export class EvidenceRetention {
     try {
       if (orphans) for (const f of this.store.orphanEvidence()) this.evict(f, 'its event was evicted', run);
       let total = this.store.evidenceBytes();
-      while (total > this.maxBytes) {
+      // Down to the low-water mark, so that a full budget costs an eviction (and a report) now and
+      // then rather than at every new file.
+      const goal = this.maxBytes * LOW_WATER;
+      while (total > this.maxBytes ? true : total > goal && run.budgetFiles > 0) {
         const next = this.store.evidenceEvictionOrder(BATCH);
         if (next.length === 0) break;
         for (const f of next) {
-          if (total <= this.maxBytes) break;
+          if (total <= goal) break;
           this.evict(f, 'evidence.max_mb reached', run);
+          run.budgetFiles += 1;
           total -= f.bytes;
         }
       }
@@ -133,5 +140,5 @@ export class EvidenceRetention {
   }
 }
 
-interface Run { files: number; undelivered: number; bytes: number }
-const newRun = (): Run => ({ files: 0, undelivered: 0, bytes: 0 });
+interface Run { files: number; undelivered: number; bytes: number; budgetFiles: number }
+const newRun = (): Run => ({ files: 0, undelivered: 0, bytes: 0, budgetFiles: 0 });

@@ -307,7 +307,7 @@ export class EventStore implements EvidenceFileSink {
       // CASE, not AND: SQLite may evaluate either side of an AND first, and json_extract of a
       // binary row's empty text payload is an error.
       const drop = this.db.prepare<[string, string]>(`DELETE FROM outbox WHERE event_id = ?
-        AND CASE WHEN payload_blob IS NULL THEN json_extract(payload, '$.activity') END IN (SELECT value FROM json_each(?))`);
+        AND CASE WHEN payload_blob IS NULL AND evidence_kind IS NULL THEN json_extract(payload, '$.activity') END IN (SELECT value FROM json_each(?))`);
       return this.db.transaction((id: string, build: ToOutbox, merge: string | null, supersede: string) => {
         if (merge !== null) patch.run(merge, id);
         const row = this.byId.get(id);
@@ -510,19 +510,55 @@ export class EventStore implements EvidenceFileSink {
    */
   reportEvidenceEviction(files: number, undelivered: number, bytes: number): void {
     if (files <= 0) return;
-    const run: EvictionRun = {
-      delivered: 0, lost: { info: 0, warning: 0, alert: 0, critical: 0 }, snapshots: 0, oldestLostTs: null, newestLostTs: null,
-      usedBefore: 0, usedAfter: 0, evidenceFiles: files, evidenceUndelivered: undelivered, evidenceBytes: bytes,
-    };
+    const p = this.pendingEvidence;
+    this.pendingEvidence = { files: p.files + files, undelivered: p.undelivered + undelivered, bytes: p.bytes + bytes };
+    // Inside a space check (the disk short of its reserve, or full) a report would write to the
+    // disk being rescued: it joins the check's own eviction report, or is written once it is over.
+    if (this.spaceChecks === 0 && this.hasRoom()) this.flushEvidenceReport();
+  }
+
+  private pendingEvidence = { files: 0, undelivered: 0, bytes: 0 };
+  private spaceChecks = 0;
+
+  /** Moves the evidence evictions not yet reported into `run` (inside its transaction). */
+  private takeEvidence(run: EvictionRun): EvictionRun {
+    const p = this.pendingEvidence;
+    if (p.files === 0) return run;
+    this.pendingEvidence = { files: 0, undelivered: 0, bytes: 0 };
+    return { ...run, evidenceFiles: (run.evidenceFiles ?? 0) + p.files, evidenceUndelivered: (run.evidenceUndelivered ?? 0) + p.undelivered,
+      evidenceBytes: (run.evidenceBytes ?? 0) + p.bytes };
+  }
+
+  /**
+   * Whether a report of its own may be written now: the filesystem comfortably above its reserve
+   * (always, without a disk to watch). Near the reserve, evidence deletions join the next eviction
+   * run's report instead, which is written anyway: a report must not be what fills the disk.
+   */
+  private hasRoom(): boolean {
+    const space = this.space;
+    if (!space) return true;
+    const r = this.room(this.budget ?? new DiskBudget(this.db, Number.POSITIVE_INFINITY), space);
+    return !r || r.room >= 2 * r.reserve;
+  }
+
+  private flushEvidenceReport(): void {
+    const p = this.pendingEvidence;
+    if (p.files === 0) return;
     try {
-      this.rowsQueued = false;
       const used = (this.budget ?? new DiskBudget(this.db, Number.POSITIVE_INFINITY)).usedBytes();
-      run.usedBefore = used;
-      run.usedAfter = used;
-      this.evictions = this.withFullDiskRetry(() => this.relaxed(() => this.db.transaction(() => this.recordEviction(run))()));
+      const empty: EvictionRun = {
+        delivered: 0, lost: { info: 0, warning: 0, alert: 0, critical: 0 }, snapshots: 0, oldestLostTs: null, newestLostTs: null,
+        usedBefore: used, usedAfter: used,
+      };
+      this.rowsQueued = false;
+      this.relaxed(() => this.db.transaction(() => {
+        this.evictions = this.recordEviction(this.takeEvidence(empty));
+      })());
       this.announceIfQueued();
     } catch (err) {
-      this.log?.error({ err: errorMessage(err), files, undelivered, bytes }, 'cannot report evidence eviction');
+      // Kept for the next try (the next eviction run or evidence eviction).
+      this.pendingEvidence = p;
+      this.log?.error({ err: errorMessage(err), files: p.files }, 'cannot report evidence files deleted; retrying with the next eviction');
     }
   }
 
@@ -642,6 +678,20 @@ export class EventStore implements EvidenceFileSink {
    * what was evicted, or null when nothing had to be.
    */
   enforceBudget(): EvictionRun | null {
+    this.spaceChecks += 1;
+    try {
+      return this.enforceBudgetNow();
+    } finally {
+      this.spaceChecks -= 1;
+      if (this.spaceChecks === 0 && this.pendingEvidence.files > 0 && this.hasRoom()) {
+        this.flushEvidenceReport();
+        // Its WAL frames go back into the database at once, as an eviction run's do.
+        if (this.space) this.checkpoint('PASSIVE');
+      }
+    }
+  }
+
+  private enforceBudgetNow(): EvictionRun | null {
     this.insertsSinceCheck = 0;
     const budget = this.budget ?? (this.space ? new DiskBudget(this.db, Number.POSITIVE_INFINITY) : null);
     if (!budget) return null;
@@ -729,6 +779,15 @@ export class EventStore implements EvidenceFileSink {
    * file once checkpointed. Returns the bytes freed.
    */
   private emergencyRoom(): number {
+    this.spaceChecks += 1;
+    try {
+      return this.emergencyRoomNow();
+    } finally {
+      this.spaceChecks -= 1;
+    }
+  }
+
+  private emergencyRoomNow(): number {
     this.disk = null;
     const space = this.space;
     let freed = space?.releaseBallast() ?? 0;
@@ -827,10 +886,20 @@ export class EventStore implements EvidenceFileSink {
     // Less free than the WAL may grow: the deletes below would meet a full disk half-way.
     const fs = space?.filesystem();
     if (fs && fs.free < this.walLimitBytes) this.emergencyRoom();
-    const attempt = (): { run: EvictionRun; totals: EvictionTotals } | null => this.relaxed(() => this.db.transaction(() => {
-      const run = evict();
-      return run ? { run, totals: this.recordEviction(run) } : null;
-    })());
+    const attempt = (): { run: EvictionRun; totals: EvictionTotals } | null => {
+      // A rolled-back run reported nothing: the evidence it took is reported by the next.
+      const pending = this.pendingEvidence;
+      try {
+        return this.relaxed(() => this.db.transaction(() => {
+          const evicted = evict();
+          const run = evicted && this.takeEvidence(evicted);
+          return run ? { run, totals: this.recordEviction(run) } : null;
+        })());
+      } catch (err) {
+        this.pendingEvidence = pending;
+        throw err;
+      }
+    };
     let all: EvictionRun | null = null;
     let rescued = false;
     // Bytes of pages one transaction may free; halved after each SQLITE_FULL, down to one row.

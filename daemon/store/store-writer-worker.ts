@@ -49,7 +49,7 @@ function open(): Prepared {
       exists: db.prepare('SELECT 1 FROM events WHERE id = ?').pluck() as Statement<[string], number>,
       // As EventStore.enqueueForEvent: CASE, so that a binary row's empty payload is never parsed.
       drop: db.prepare(`DELETE FROM outbox WHERE event_id = ?
-        AND CASE WHEN payload_blob IS NULL THEN json_extract(payload, '$.activity') END IN (SELECT value FROM json_each(?))`),
+        AND CASE WHEN payload_blob IS NULL AND evidence_kind IS NULL THEN json_extract(payload, '$.activity') END IN (SELECT value FROM json_each(?))`),
     };
     return current;
   } catch (err) {

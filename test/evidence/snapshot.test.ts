@@ -11,6 +11,8 @@ import { silentLogger } from '../../daemon/log.js';
 import { EventStore } from '../../daemon/store/event-store.js';
 import { alertOutbox, alertPayload } from '../../daemon/uplink/alert-message.js';
 import { alertSchema } from '../../daemon/uplink/payloads.js';
+import { evidenceOutbox } from '../../daemon/uplink/evidence-message.js';
+import { createHash } from 'node:crypto';
 import { Uplink } from '../../daemon/uplink/uplink.js';
 import type { Frame } from '../../daemon/video/frame.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
@@ -54,6 +56,7 @@ test('a snapshot is encoded by GStreamer, stored, queued on …/evidence with th
   const dir = await tempDir(t);
   const store = EventStore.open(dir);
   t.after(() => store.close());
+  store.evidenceOutbox = evidenceOutbox(device, { publish: true });
   const event = store.recordEvent({ ...newEvent(1), payload: { objects: [{ label: 'person', score: 0.9, box: [100, 60, 300, 300] }], activity: 'enter' } },
     alertOutbox(device, { phase: 'start' }));
   const stored: string[] = [];
@@ -86,10 +89,12 @@ test('a snapshot is encoded by GStreamer, stored, queued on …/evidence with th
   assert.ok(near(pixel(img, 250, 160), [30, 50, 200], 12), `outside ${pixel(img, 250, 160).join(',')}`);
 
   const rows = store.peekOutbox(10);
-  const jpegRow = rows.find((r) => r.blob !== undefined);
-  assert.ok(jpegRow?.blob);
-  assert.deepEqual([jpegRow.topic, jpegRow.eventId, jpegRow.priority, jpegRow.blob.length], [`vigil/v1/depot/box-1/evidence`, event.id, EVIDENCE_PRIORITY, snap.bytes]);
-  assert.deepEqual([...jpegRow.blob.subarray(0, 2)], [0xff, 0xd8]);
+  // The row names the file, whole, and carries none of its bytes.
+  const jpegRow = rows.find((r) => r.file !== undefined);
+  assert.ok(jpegRow?.file);
+  assert.deepEqual([jpegRow.topic, jpegRow.eventId, jpegRow.priority, jpegRow.blob, jpegRow.payload], [`vigil/v1/depot/box-1/evidence`, event.id, EVIDENCE_PRIORITY, undefined, '']);
+  const sha256 = createHash('sha256').update(readFileSync(snap.path)).digest('hex');
+  assert.deepEqual(jpegRow.file, { kind: 'snapshot', path: snap.path, bytes: snap.bytes, sha256, offset: 0, length: snap.bytes, index: 0, count: 1 });
 
   // The activity's end names the snapshot.
   store.enqueueForEvent(event.id, alertOutbox(device, { phase: 'end', ts: event.ts + 5000 }), {
@@ -114,6 +119,8 @@ test('a snapshot is encoded by GStreamer, stored, queued on …/evidence with th
   assert.deepEqual(msg.payload, readFileSync(snap.path));
   assert.equal(msg.packet.properties?.userProperties?.['event_id'], event.id);
   assert.equal(msg.packet.properties?.contentType, 'image/jpeg');
+  assert.equal(msg.packet.properties?.userProperties?.['sha256'], sha256);
+  await waitFor('the snapshot recorded as delivered', () => (store.evidenceFile(event.id, 'snapshot')?.deliveredBytes === snap.bytes ? true : undefined));
   await waitFor('the outbox drained', () => (store.outboxStats().depth === 0 ? true : undefined));
   assert.ok(got.findIndex((m) => m.topic.endsWith('/alerts')) < got.indexOf(msg), 'the alert went before its evidence');
   assert.notEqual(store.getEvent(event.id)?.uplinkedAt, null);

@@ -20,7 +20,7 @@ test('the contract names every topic, its QoS and retain flag, and the de-duplic
   assert.equal(doc.asyncapi, '3.0.0');
   assert.deepEqual(Object.values(doc.channels).map((c) => c.address).sort(),
     ['vigil/v1/{site}/models/{name}', 'vigil/v1/{site}/fl/model', 'vigil/v1/{site}/{device}/fl/update',
-      ...['ack', 'alerts', 'audit', 'cmd/{method}', 'events', 'evidence', 'models', 'reply/{operator}/{session}', 'state', 'storage', 'telemetry']
+      ...['ack', 'alerts', 'audit', 'cmd/{method}', 'events', 'evidence', 'evidence/chunk', 'models', 'reply/{operator}/{session}', 'state', 'storage', 'telemetry']
         .map((l) => `vigil/v1/{site}/{device}/${l}`)].sort());
   assert.equal(doc.operations['receiveModelOffer']?.bindings.mqtt.retain, true);
   assert.equal(doc.operations['receiveFlModel']?.bindings.mqtt.retain, true);
@@ -39,7 +39,7 @@ test('the contract names every topic, its QoS and retain flag, and the de-duplic
   assert.ok(alert.filter((b) => JSON.stringify(b.properties?.['kind']).includes('"count"')).every((b) => b.required?.includes('count')));
   // The storage message is a union on `kind`, each branch carrying the id.
   const storage = doc.components.schemas['storage'];
-  assert.equal(storage?.oneOf?.length, 4, 'quarantined, evicted, degraded, recovered');
+  assert.equal(storage?.oneOf?.length, 5, 'quarantined, evicted, evidence_refused, degraded, recovered');
   assert.match(JSON.stringify(storage), /"quarantined"/);
   assert.match(JSON.stringify(storage), /"oldest_lost_ts"/);
 });
