@@ -32,6 +32,7 @@ test('topics live under vigil/v1/{site}/{device} and refuse wildcards and separa
     telemetry: 'vigil/v1/plant-a/box-1/telemetry',
     ack: 'vigil/v1/plant-a/box-1/ack',
     evidence: 'vigil/v1/plant-a/box-1/evidence',
+    evidenceChunk: 'vigil/v1/plant-a/box-1/evidence/chunk',
   });
   for (const bad of ['a/b', 'a+', '#', '']) {
     assert.throws(() => uplinkTopics(bad, 'box-1'), /site/);
