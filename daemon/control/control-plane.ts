@@ -14,6 +14,7 @@ import { EventReviews } from '../tiers/event-reviews.js';
 import type { TestAlerts } from '../uplink/test-alert.js';
 import type { ProtocolVersion } from '../uplink/client-options.js';
 import { startConsole } from '../console/console-service.js';
+import { takeSnapshot } from '../evidence/snapshot-control.js';
 import { Auditor, type AuditRecorder } from './audit.js';
 import { Authoriser } from './authoriser.js';
 import type { ControlTarget } from './handler.js';
@@ -76,6 +77,7 @@ export class ControlPlane {
       sendTestAlert: () => this.requireTestAlerts().send(),
       testAlertStatus: (eventId) => this.requireTestAlerts().status(eventId),
       ...(parts.learning ? { flStatus: () => parts.learning?.status() } : {}),
+      snapshot: (req) => takeSnapshot({ video: parts.video, evidence: parts.tiers?.evidence, streams: parts.cfg.streams, rules: parts.cfg.rules }, req),
       ...(this.opts.onRestart ? { restart: () => this.requestRestart() } : {}),
     } satisfies ControlTarget & TypedControlTarget;
     const authoriser = this.buildAuthoriser();

@@ -28,6 +28,8 @@ export interface ControlTarget {
   live?: LiveManager;
   /** Federated learning; absent when `learning.enabled` is off. */
   flStatus?(): unknown;
+  /** A stream's newest full-resolution frame as a JPEG (evidence/snapshot-control.ts). */
+  snapshot?(req: { stream: string; overlay: boolean; max_width?: number | undefined }): Promise<unknown>;
 }
 
 function liveOf(target: ControlTarget): LiveManager {
@@ -98,6 +100,7 @@ function dispatch(target: ControlTarget, req: Request): unknown {
     case 'config.validate': return liveOf(target).validateCandidate(req.params);
     case 'config.diff': return liveOf(target).diff(req.params);
     case 'logs.tail': return liveOf(target).tailLogs(req.params);
+    case 'snapshot': return target.snapshot ? target.snapshot(req.params) : unsupported(req.method);
     case 'fl.status':
       if (!target.flStatus) throw new Error('federated learning is not enabled on this device (learning.enabled)');
       return target.flStatus();

@@ -148,6 +148,17 @@ export const requestSchema = z.discriminatedUnion('method', [
   }),
   ...liveRequestSchemas,
   z.strictObject({ id: requestId, method: z.literal('fl.status') }),
+  /** A JPEG of a stream's newest frame at the camera's resolution (vigilctl snapshot; docs/evidence-snapshots.md). */
+  z.strictObject({
+    id: requestId, method: z.literal('snapshot'),
+    params: z.strictObject({
+      stream: itemId,
+      /** Draw the latest tracks and the stream's rule zones and lines. */
+      overlay: z.boolean().default(false),
+      /** Scale down to at most this width; default `evidence.max_width`. */
+      max_width: z.number().int().min(64).max(8192).optional(),
+    }),
+  }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];
@@ -181,6 +192,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set<string>([
   'events.tail',
   ...LIVE_READ_ONLY_METHODS,
   'fl.status',
+  'snapshot',
 ]);
 
 /** Methods that only stage data for a later command (which is audited); they need change rights. */

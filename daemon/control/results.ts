@@ -224,6 +224,12 @@ export const resultSchemas = {
   }),
   'logs.tail': logTailSchema,
   'fl.status': flStatusSchema,
+  'snapshot': z.strictObject({
+    stream: z.string(), width: count, height: count, bytes: count,
+    /** When the frame was read (ms since epoch): the newest decoded frame at that moment. */
+    ts: z.number(),
+    jpeg_base64: z.base64(),
+  }),
 } satisfies Record<Method, z.ZodType>;
 
 export type Result<M extends Method> = z.output<(typeof resultSchemas)[M]>;
@@ -259,4 +265,5 @@ export interface TypedControlTarget {
   ackEvent?(ack: { id: string; verdict: 'true_alarm' | 'false_alarm'; note?: string | undefined; by?: string | undefined }): Known<Result<'events.ack'>>;
   tailEvents?(query: { after: string; limit: number }): Known<Result<'events.tail'>>;
   flStatus?(): Known<Result<'fl.status'>> | undefined;
+  snapshot?(req: { stream: string; overlay: boolean; max_width?: number | undefined }): Promise<Known<Result<'snapshot'>>>;
 }

@@ -2,7 +2,6 @@ import { toPixels } from '../analytics/rules/geometry.js';
 import type { RuleHit } from '../analytics/rules/types.js';
 import { trackOf } from '../events/event-kinds.js';
 import type { RuleConfig } from '../config/schema.js';
-import type { Box } from '../inference/types.js';
 import type { FullFrame } from '../video/full-frame.js';
 import { I420Canvas, textHeight, textWidth, type Point, type Rgb } from './i420-draw.js';
 import type { I420Image } from './jpeg-encoder.js';
@@ -16,7 +15,7 @@ import type { I420Image } from './jpeg-encoder.js';
 
 export interface OverlayObject {
   /** x1, y1, x2, y2 in the pixels of `SnapshotOverlay.size`. */
-  readonly box: Box;
+  readonly box: readonly [number, number, number, number];
   readonly label: string;
   readonly trackId?: number;
 }
@@ -29,6 +28,8 @@ export interface SnapshotOverlay {
   readonly lines: readonly (readonly Point[])[];
   /** The frame size the coordinates are in (the analysis frame's source size); absent: the full frame's. */
   readonly size?: { readonly width: number; readonly height: number };
+  /** Whether the first object is the event's own (red); false for a live view's tracks (all yellow). */
+  readonly firstIsEvent?: boolean;
 }
 
 export const EMPTY_OVERLAY: SnapshotOverlay = { objects: [], zones: [], lines: [] };
@@ -98,7 +99,7 @@ export function renderFullSnapshot(frame: FullFrame, overlay: SnapshotOverlay, m
   // The others first, so the event's own object is drawn on top.
   for (let i = overlay.objects.length - 1; i >= 0; i--) {
     const o = overlay.objects[i]!;
-    const colour = i === 0 ? EVENT_COLOUR : OTHER_COLOUR;
+    const colour = i === 0 && overlay.firstIsEvent !== false ? EVENT_COLOUR : OTHER_COLOUR;
     const [x1, y1] = map([o.box[0], o.box[1]]);
     const [x2, y2] = map([o.box[2], o.box[3]]);
     canvas.strokeRect(x1, y1, x2, y2, colour, thick);

@@ -171,6 +171,10 @@ export class StreamSupervisor {
 
   private readonly relayed = new WeakSet<VideoStream>();
 
+  isRunning(id: string): boolean {
+    return this.streams.some((s) => s.config.id === id);
+  }
+
   /** The newest decoded frame of stream `id` at the camera's size (a copy, made now); null when none. */
   latestFullFrame(id: string): FullFrame | null {
     return this.streams.find((s) => s.config.id === id)?.video.latestFullFrame() ?? null;

@@ -41,7 +41,16 @@ export function i420Layout(width: number, height: number): I420Layout {
   return { yStride, uvStride, uvWidth, uvHeight, uOffset, vOffset, size: vOffset + uvStride * uvHeight };
 }
 
-/** Where snapshots get a stream's newest full-resolution frame (the StreamSupervisor). */
+/** What the newest analysed frame showed (StreamAnalyzer.latestObjects), in the pixels of width×height. */
+export interface OverlayObjects {
+  readonly width: number;
+  readonly height: number;
+  readonly objects: readonly { readonly id: number | null; readonly label: string; readonly box: readonly [number, number, number, number] }[];
+}
+
+/** Where snapshots get a stream's newest full-resolution frame and what to draw on it (the StreamSupervisor). */
 export interface FullFrameSource {
   latestFullFrame(streamId: string): FullFrame | null;
+  isRunning(streamId: string): boolean;
+  latestObjects?(streamId: string): OverlayObjects | null;
 }

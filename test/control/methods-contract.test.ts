@@ -86,6 +86,8 @@ test('every control method answers over the socket with a reply its result schem
   await expectOk({ method: 'config.diff' });
   await expectOk({ method: 'logs.tail', params: { limit: 5 } });
   await expectOk({ method: 'fl.status' });
+  await waitFor('a decoded frame', () => (app.status().streams.some((s) => s.framesPulled > 0) ? true : undefined), 20_000);
+  await expectOk({ method: 'snapshot', params: { stream: 'pattern', overlay: true } });
   await expectOk({ method: 'models.list' });
   await expectOk({ method: 'models.install', params: { file: pkg, activate: false } });
   // The way vigilctl models install FILE sends a package: its bytes, then the install naming them.

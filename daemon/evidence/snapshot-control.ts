@@ -1,0 +1,60 @@
+import type { RuleConfig, StreamConfig } from '../config/schema.js';
+import type { FullFrameSource } from '../video/full-frame.js';
+import type { EvidenceService } from './evidence-service.js';
+import { EMPTY_OVERLAY, ruleGeometry, type SnapshotOverlay } from './full-snapshot.js';
+
+
+export interface SnapshotRequest {
+  readonly stream: string;
+  readonly overlay: boolean;
+  readonly max_width?: number | undefined;
+}
+
+export interface SnapshotReply {
+  stream: string;
+  width: number;
+  height: number;
+  bytes: number;
+  ts: number;
+  jpeg_base64: string;
+}
+
+export interface SnapshotDeps {
+  video: FullFrameSource | undefined;
+  evidence: EvidenceService | null | undefined;
+  streams: readonly StreamConfig[];
+  rules: readonly RuleConfig[];
+}
+
+/**
+ * The `snapshot` control method (`vigilctl snapshot`, the console): the stream's newest decoded
+ * frame at the camera's size, with the latest tracks and its rules' zones and lines when asked,
+ * scaled and encoded like an event's snapshot. Errors name the stream and what is missing.
+ */
+export async function takeSnapshot(deps: SnapshotDeps, req: SnapshotRequest): Promise<SnapshotReply> {
+  const config = deps.streams.find((s) => s.id === req.stream);
+  if (!config) {
+    const ids = deps.streams.map((s) => s.id);
+    throw new Error(`no stream "${req.stream}" (streams: ${ids.length > 0 ? ids.join(', ') : 'none'})`);
+  }
+  if (!config.enabled) throw new Error(`stream "${req.stream}" is disabled`);
+  const { video, evidence } = deps;
+  if (!video || !evidence) throw new Error('snapshots are not available: the daemon is starting or stopping');
+  if (!video.isRunning(req.stream)) throw new Error(`stream "${req.stream}" is not running`);
+  const frame = video.latestFullFrame(req.stream);
+  if (frame === null) throw new Error(`stream "${req.stream}" has no decoded frame yet (see vigilctl status)`);
+  let overlay: SnapshotOverlay = EMPTY_OVERLAY;
+  if (req.overlay) {
+    const seen = video.latestObjects?.(req.stream) ?? null;
+    // Rule geometry and boxes in the pixels of the analysed frame's source; scaled to this frame when it differs.
+    const size = seen ? { width: seen.width, height: seen.height } : { width: frame.width, height: frame.height };
+    overlay = {
+      objects: (seen?.objects ?? []).map((o) => ({ box: o.box, label: o.label, ...(o.id !== null ? { trackId: o.id } : {}) })),
+      ...ruleGeometry(deps.rules.filter((r) => r.stream === req.stream), size.width, size.height),
+      size,
+      firstIsEvent: false,
+    };
+  }
+  const { jpeg, width, height } = await evidence.snapshot(frame, overlay, req.max_width);
+  return { stream: req.stream, width, height, bytes: jpeg.length, ts: frame.ts, jpeg_base64: jpeg.toString('base64') };
+}
