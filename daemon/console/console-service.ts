@@ -5,15 +5,14 @@ import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DaemonParts } from '../parts.js';
-import type { StreamPictures } from './console-api.js';
 import { ConsoleServer } from './console-server.js';
+import { LivePictures } from './stream-pictures.js';
 
 export interface ConsoleServiceOptions {
   parts: DaemonParts;
   target: ControlTarget;
   audit: AuditRecorder;
   configFile: string | null;
-  pictures?: StreamPictures;
   rootLog: Logger;
 }
 
@@ -37,16 +36,19 @@ export async function startConsole(o: ConsoleServiceOptions): Promise<{ stop(): 
   if (!cfg.console.enabled) return null;
   const log = o.rootLog.child({ component: 'console' });
   const auditor = new Auditor(o.audit, cfg.remote.audit_per_minute, log);
+  const video = o.parts.video;
+  const pictures = video ? new LivePictures(video, () => o.parts.cfg, log) : null;
   try {
     const tls = await consoleTls(cfg);
     const server = new ConsoleServer({
       config: cfg.console, stateDir: cfg.storage.dir, tls, target: o.target, auditor, configFile: o.configFile, log,
-      telemetry: () => o.parts.telemetry?.snapshot() ?? null, ...(o.pictures ? { pictures: o.pictures } : {}),
+      telemetry: () => o.parts.telemetry?.snapshot() ?? null, ...(pictures ? { pictures } : {}),
     });
     await server.start();
     if (tls) log.info({ certificate: tls.from }, 'console serves TLS');
-    return { stop: async () => { await server.stop(); auditor.stop(); } };
+    return { stop: async () => { await server.stop(); await pictures?.stop(); auditor.stop(); } };
   } catch (err) {
+    await pictures?.stop();
     auditor.stop();
     log.error({ listen: cfg.console.listen, err: errorMessage(err) }, 'console unavailable: the device runs on without it');
     return null;

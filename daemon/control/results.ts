@@ -1,3 +1,4 @@
+import { evidenceFileDetailSchema } from '../evidence/evidence-detail.js';
 import { z } from 'zod';
 import { ruleSchema } from '../config/schema.js';
 import { precisionSchema as precision } from '../models/package-manifest.js';
@@ -114,6 +115,11 @@ export const eventDetailSchema = z.strictObject({
   }).nullable(),
   snapshot: z.strictObject({ path: z.string(), bytes: count, width: count, height: count }).nullable(),
   review: reviewSchema.nullable(),
+  /** The event's clip, if it has one (absent from daemons before clips). */
+  clip: z.strictObject({ path: z.string(), bytes: count, width: count, height: count, duration_s: z.number().nullable(), truncated: z.string().nullable() })
+    .nullable().optional(),
+  /** Every evidence file of the event, checked against its sha256 for this answer (absent from older daemons). */
+  evidence: z.array(evidenceFileDetailSchema).optional(),
 });
 
 export const activationResultSchema = z.strictObject({
