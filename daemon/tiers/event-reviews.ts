@@ -1,6 +1,7 @@
 import type { TypedControlTarget } from '../control/results.js';
 import type { Review } from '../store/annotations.js';
 import type { EventStore } from '../store/event-store.js';
+import { describeEvidence, type EvidenceFileDetail } from '../evidence/evidence-detail.js';
 import type { StoredEvent } from '../store/types.js';
 
 /** Stage delays after inference, ms, as `events.show` reports them; null for a stage not (yet) reached. */
@@ -18,6 +19,9 @@ export interface EventDetail {
   timings: StageDelays | null;
   snapshot: { path: string; bytes: number; width: number; height: number } | null;
   review: Review | null;
+  clip: { path: string; bytes: number; width: number; height: number; duration_s: number | null; truncated: string | null } | null;
+  /** Every evidence file, checked against its sha256 now (evidence-detail.ts). */
+  evidence: EvidenceFileDetail[];
 }
 
 const since = (at: number | null, from: number): number | null => (at === null ? null : Math.round((at - from) * 100) / 100);
@@ -43,6 +47,7 @@ export class EventReviews {
     const t = store.timings(id);
     const from = t?.inferredAt ?? null;
     const snap = store.snapshotOf(id);
+    const clip = store.evidenceFile(id, 'clip');
     return {
       event,
       inferred_at: from === null ? null : new Date(from).toISOString(),
@@ -51,6 +56,8 @@ export class EventReviews {
       } : null,
       snapshot: snap ? { path: snap.path, bytes: snap.bytes, width: snap.width, height: snap.height } : null,
       review: store.getReview(id),
+      clip: clip ? { path: clip.path, bytes: clip.bytes, width: clip.width, height: clip.height, duration_s: clip.durationS ?? null, truncated: clip.truncated ?? null } : null,
+      evidence: describeEvidence(store.evidenceOf(id), (notice) => store.refuseEvidence(notice)),
     };
   }
 
