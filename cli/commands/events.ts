@@ -1,4 +1,7 @@
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -106,10 +109,61 @@ function detailText(d: EventDetail): string {
   const t = d.timings;
   lines.push(t === null ? '  timings: -'
     : `  timings after inference: commit ${ms(t.commit_ms)}, local action ${ms(t.action_ms)}, PUBACK ${ms(t.puback_ms)}, evidence ${ms(t.evidence_ms)}`);
-  lines.push(`  snapshot: ${d.snapshot === null ? '-' : `${d.snapshot.path} (${d.snapshot.width}x${d.snapshot.height}, ${d.snapshot.bytes} bytes)`}`);
+  if (d.evidence === undefined) {
+    lines.push(`  snapshot: ${d.snapshot === null ? '-' : `${d.snapshot.path} (${d.snapshot.width}x${d.snapshot.height}, ${d.snapshot.bytes} bytes)`}`);
+  } else {
+    for (const kind of ['snapshot', 'clip'] as const) {
+      const f = d.evidence.find((x) => x.kind === kind);
+      lines.push(`  ${kind}: ${f ? evidenceText(f) : '-'}`);
+    }
+  }
   const r = d.review;
   lines.push(`  review: ${r === null ? '-' : `${r.verdict} by ${r.source} at ${new Date(r.ts).toISOString()}${r.note !== null ? `: ${r.note}` : ''}`}`);
   return lines.join('\n');
+}
+
+type EvidenceDetail = NonNullable<EventDetail['evidence']>[number];
+
+/** `/var/lib/vigil/evidence/<id>.mp4 (1920x1080, 12.4 s, 3145728 bytes, sha256 …, delivered, sha256 ok)` */
+function evidenceText(f: EvidenceDetail): string {
+  const facts = [`${f.width}x${f.height}`];
+  if (f.duration_s !== null) facts.push(`${f.duration_s.toFixed(1)} s`);
+  facts.push(`${f.bytes} bytes`, `sha256 ${f.sha256 || '-'}`);
+  if (f.truncated !== null) facts.push(`truncated: ${f.truncated}`);
+  facts.push(f.delivered ? 'delivered' : f.refused !== null ? `not sent: ${f.refused}` : `delivered ${f.delivered_bytes} of ${f.bytes} bytes`);
+  facts.push(f.integrity === 'ok' ? 'sha256 ok' : f.integrity === 'unhashed' ? 'recorded without sha256'
+    : `INTEGRITY ${f.integrity}${f.actual_sha256 !== null ? ` (now ${f.actual_sha256})` : ''}`);
+  return `${f.path} (${facts.join(', ')})`;
+}
+
+/**
+ * Copies one evidence file to `dir` under its own name, hashing while copying; written under a
+ * temporary name and renamed only when the copy matches the sha256 the daemon recorded.
+ */
+async function exportFile(f: Pick<EvidenceDetail, 'kind' | 'path' | 'sha256'>, dir: string): Promise<{ kind: string; from: string; to: string; bytes: number; sha256: string }> {
+  const to = path.join(dir, path.basename(f.path));
+  const tmp = `${to}.tmp`;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    await pipeline(createReadStream(f.path), new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        done(null, chunk);
+      },
+    }), createWriteStream(tmp));
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new CliError(`cannot copy ${f.path}: ${errorMessage(err)}`, EXIT.failed);
+  }
+  const sha256 = hash.digest('hex');
+  if (f.sha256 !== '' && sha256 !== f.sha256) {
+    rmSync(tmp, { force: true });
+    throw new CliError(`${f.path}: sha256 ${sha256} does not match the recorded ${f.sha256}; not exported`, EXIT.failed);
+  }
+  renameSync(tmp, to);
+  return { kind: f.kind, from: f.path, to, bytes, sha256 };
 }
 
 /** Who acknowledges, as stored in the review: the local user. */
@@ -135,6 +189,24 @@ function addReviewCommands(cmd: Command, out: Output): void {
     .action(async (id: string, opts: { socket: string; json?: boolean }) => {
       const body = await call(opts.socket, { method: 'events.show', params: { id } });
       out.raw(opts.json ? JSON.stringify(body) : detailText(body));
+    });
+  cmd.command('export')
+    .description('copy an event\'s snapshot and clip into a directory, checking each against its recorded sha256')
+    .argument('<id>', 'event id')
+    .requiredOption('--out <dir>', 'directory to copy into (created if needed)')
+    .addOption(socket())
+    .option('--json', 'one JSON array of the files copied')
+    .action(async (id: string, opts: { out: string; socket: string; json?: boolean }) => {
+      // The daemon names paths on its own machine: through the hub they are not here to read.
+      if (currentRoute() !== null) throw new CliError('events export reads the files on this machine; run it on the device, not with --device', EXIT.usage);
+      const body = await call(opts.socket, { method: 'events.show', params: { id } });
+      const files = body.evidence ?? (body.snapshot ? [{ kind: 'snapshot' as const, path: body.snapshot.path, sha256: '' }] : []);
+      if (files.length === 0) throw new CliError(`event ${id} has no snapshot or clip on this device`, EXIT.failed);
+      mkdirSync(opts.out, { recursive: true });
+      const copied = [];
+      for (const f of files) copied.push(await exportFile(f, opts.out));
+      if (opts.json) out.raw(JSON.stringify(copied));
+      else for (const c of copied) out.raw(`${c.kind}: ${c.to} (${c.bytes} bytes, sha256 ${c.sha256})`);
     });
   cmd.command('ack')
     .description('record a verdict on an event (a label for on-device learning); a new one replaces the old')
