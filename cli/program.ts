@@ -8,6 +8,7 @@ import { eventsCommand } from './commands/events.js';
 import { fleetCommand } from './commands/fleet.js';
 import { keygenCommand } from './commands/keygen.js';
 import { restartCommand } from './commands/restart.js';
+import { snapshotCommand } from './commands/snapshot.js';
 import { addRemoteOptions } from './remote/options.js';
 import { modelsCommand } from './commands/models.js';
 import { flCommand } from './commands/fl.js';
@@ -51,6 +52,7 @@ export function buildProgram(out: Output): Command {
     .addCommand(logsCommand(out))
     .addCommand(flCommand(out))
     .addCommand(consoleCommand(out))
+    .addCommand(snapshotCommand(out))
     .addCommand(new Command('hub').description('hub-side tools, run beside the regional broker').addCommand(hubFlCommand(out)).addCommand(hubEvidenceCommand(out)));
 
   addRemoteOptions(program);
