@@ -68,6 +68,10 @@ export interface UplinkStatus {
   /** Depth and oldest age per priority (0 critical, 1 alert, 2 warning, 3 info). */
   outbox: OutboxPriorityStats[];
   lastError: string | null;
+  /** Parts of evidence files handed to the client, their bytes, and files refused at sending (outbox-drainer.ts). */
+  evidenceParts?: number;
+  evidenceBytes?: number;
+  evidenceRefused?: number;
 }
 
 /**
