@@ -3,11 +3,15 @@ import { test } from 'node:test';
 import { ALL_FORMATS, EncodedPacketSink, FilePathSource, Input } from 'mediabunny';
 import { silentLogger } from '../../daemon/log.js';
 import type { AccessUnit } from '../../daemon/video/access-unit.js';
-import { sharedPath, waitFor } from '../helpers/shared.js';
+import { makeClip } from '../helpers/media.js';
+import { startRtspServer } from '../helpers/rtsp-server.js';
+import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
 import { startStream, streamConfig } from './fixtures.js';
 
 /** What the MP4 itself says, read by mediabunny (not GStreamer): each sample's sync flag and the track's decoder config. */
-async function mp4Truth(file: string): Promise<{ keys: boolean[]; codec: string; description: Buffer; width: number; height: number }> {
+interface Truth { keys: boolean[]; codec: string; description: Buffer; width: number; height: number }
+
+async function mp4Truth(file: string): Promise<Truth> {
   const input = new Input({ source: new FilePathSource(file), formats: ALL_FORMATS });
   const track = await input.getPrimaryVideoTrack();
   assert.ok(track, `${file} has a video track`);
@@ -15,8 +19,10 @@ async function mp4Truth(file: string): Promise<{ keys: boolean[]; codec: string;
   assert.ok(config?.description, 'the MP4 track has an avcC');
   const keys: boolean[] = [];
   for await (const p of new EncodedPacketSink(track).packets(undefined, undefined, { metadataOnly: true })) keys.push(p.type === 'key');
-  const d = config.description;
-  const description = Buffer.from(ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d));
+  const d: unknown = config.description;
+  const bytes = ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : d instanceof ArrayBuffer ? new Uint8Array(d) : null;
+  assert.ok(bytes, 'the decoder config has its record as bytes');
+  const description = Buffer.from(bytes);
   return { keys, codec: config.codec, description, width: track.codedWidth, height: track.codedHeight };
 }
 
@@ -63,6 +69,48 @@ for (const name of ['pedestrians.mp4', 'car-detection.mp4']) {
     assert.ok(aus.every((a, i) => i === 0 || a.ptsMs > aus[i - 1]!.ptsMs), 'pts increases');
   });
 }
+
+void test('H.265: hvc1 access units, IRAP keys where the MP4 has its sync samples, the RFC 6381 string of the hvcC', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const clip = await makeClip(dir, { codec: 'h265', frames: 45, fps: 15, width: 320, height: 240 });
+  const truth = await mp4Truth(clip);
+  const aus = await collect(t, clip);
+  assert.equal(aus.length, truth.keys.length);
+  assert.deepEqual(aus.map((a) => a.key), truth.keys);
+  assert.deepEqual(truth.keys.flatMap((k, i) => (k ? [i] : [])), [0, 15, 30], 'the clip has a key frame every second');
+  const track = aus[0]!.track;
+  assert.equal(track.codec, 'h265');
+  // mp4mux wrote an `hev1` sample entry (parameter sets in-band too); the branch hands out `hvc1`
+  // form, and everything after the four letters is the hvcC's own: profile, compatibility, tier, level, constraints.
+  assert.equal(track.codecString, `hvc1${truth.codec.slice(4)}`);
+  assert.ok(track.description.equals(truth.description), 'codec_data is the MP4\'s hvcC');
+  assert.deepEqual([track.width, track.height, track.fps], [320, 240, 15]);
+});
+
+void test('an RTSP camera: access units in MP4 form from a byte-stream source, keys each second, pts on the monotonic clock', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const clip = await makeClip(dir, { codec: 'h264', frames: 300, fps: 15, width: 320, height: 240 });
+  const server = await startRtspServer(clip, { codec: 'h264' });
+  t.after(() => server.kill());
+  const s = await startStream(t, streamConfig('cam', server.url, { fps: 5, rtsp_latency_ms: 50 }), { log: silentLogger(), accessUnits: true });
+  const aus: AccessUnit[] = [];
+  s.onAccessUnit((au) => aus.push(au));
+  const consume = (async () => { while ((await s.next()) !== null && aus.length < 40) { /* the analysis keeps pulling */ } })();
+  await waitFor('40 access units', () => (aus.length >= 40 ? true : undefined), 30_000);
+  await consume;
+  const first = aus.findIndex((a) => a.key);
+  assert.ok(first >= 0 && first < 16, 'a key frame within the first second');
+  const keys = aus.flatMap((a, i) => (a.key ? [i] : []));
+  assert.ok(keys.slice(1).every((k, i) => k - keys[i]! === 15), `key frames every 15: ${keys.join(',')}`);
+  assert.equal(aus[0]!.track.codecString.slice(0, 5), 'avc1.');
+  assert.deepEqual([aus[0]!.track.width, aus[0]!.track.height], [320, 240]);
+  assert.ok(aus.every((a, i) => i === 0 || (a.ptsMs >= aus[i - 1]!.ptsMs && a.wallMs >= aus[i - 1]!.wallMs)), 'time goes forward');
+  for (const au of aus.slice(0, 10)) {
+    let o = 0;
+    while (o < au.data.length) o += 4 + au.data.readUInt32BE(o);
+    assert.equal(o, au.data.length, 'length-prefixed, not start codes');
+  }
+});
 
 void test('a listener added to a running stream restarts it once with the branch; new epoch after a loop', { timeout: 60_000 }, async (t) => {
   const s = await startStream(t, streamConfig('late', `file://${sharedPath('video', 'pedestrians.mp4')}`, { fps: 120, realtime: false, loop: true }),
