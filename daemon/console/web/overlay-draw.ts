@@ -13,7 +13,7 @@ export function drawFrame(ctx: CanvasRenderingContext2D, image: CanvasImageSourc
     canvas.height = image.height;
   }
   ctx.drawImage(image, 0, 0);
-  if (overlay === null || overlay.width <= 0 || overlay.height <= 0) return;
+  if (overlay === null || overlay.width === null || overlay.height === null || overlay.width <= 0 || overlay.height <= 0) return;
   const sx = canvas.width / overlay.width;
   const sy = canvas.height / overlay.height;
   const px = (p: Point): Point => [p[0] * sx, p[1] * sy];
@@ -24,18 +24,18 @@ export function drawFrame(ctx: CanvasRenderingContext2D, image: CanvasImageSourc
   for (const z of overlay.zones) {
     const pts = z.points.map(px);
     if (pts.length < 2) continue;
-    const colour = ruleColour(z.rule);
+    const colour = ruleColour(z.rule ?? '');
     path(ctx, pts, true);
     ctx.fillStyle = withAlpha(colour, 0.18);
     ctx.fill();
     ctx.strokeStyle = colour;
     ctx.stroke();
-    tag(ctx, z.rule, pts[0]!, colour, font);
+    tag(ctx, z.rule ?? 'zone', pts[0]!, colour, font);
   }
   for (const l of overlay.lines) {
     const pts = l.points.map(px);
     if (pts.length < 2) continue;
-    const colour = ruleColour(l.rule);
+    const colour = ruleColour(l.rule ?? '');
     path(ctx, pts, false);
     ctx.strokeStyle = colour;
     ctx.stroke();
@@ -45,7 +45,7 @@ export function drawFrame(ctx: CanvasRenderingContext2D, image: CanvasImageSourc
         ctx.fillText(side, m.mid[0] + k * m.towardA[0] * font - font / 4, m.mid[1] + k * m.towardA[1] * font + font / 3);
       }
     }
-    tag(ctx, l.rule, pts[0]!, colour, font);
+    tag(ctx, l.rule ?? 'line', pts[0]!, colour, font);
   }
   for (const t of overlay.tracks) {
     const [x1, y1] = px([t.box[0], t.box[1]]);
@@ -53,7 +53,7 @@ export function drawFrame(ctx: CanvasRenderingContext2D, image: CanvasImageSourc
     const colour = labelColour(t.label);
     ctx.strokeStyle = colour;
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    tag(ctx, `#${t.id} ${t.label} ${t.score.toFixed(2)}`, [x1, y1], colour, font);
+    tag(ctx, `${t.id === null ? '' : `#${t.id} `}${t.label}${t.score === null ? '' : ` ${t.score.toFixed(2)}`}`, [x1, y1], colour, font);
   }
 }
 

@@ -23,14 +23,17 @@ export type LogEntry = Result<'logs.tail'>['entries'][number];
 
 export type Point = [number, number];
 
-/** GET /api/streams/:id/overlay: the newest tracks and the rules' geometry, in source pixels. */
+/**
+ * GET /api/streams/:id/overlay: the newest tracks and the rules' geometry, in source pixels. Before
+ * the first analysed frame the size and time are null; a detection without a track has no id.
+ */
 export interface Overlay {
-  ts: number;
-  width: number;
-  height: number;
-  tracks: { id: number; label: string; score: number; box: [number, number, number, number] }[];
-  zones: { rule: string; points: Point[] }[];
-  lines: { rule: string; points: Point[] }[];
+  ts: number | null;
+  width: number | null;
+  height: number | null;
+  tracks: { id: number | null; label: string; score: number | null; box: [number, number, number, number] }[];
+  zones: { rule: string | null; points: Point[] }[];
+  lines: { rule: string | null; points: Point[] }[];
 }
 
 /** GET /api/telemetry: one sample a minute; null where the device cannot tell (no GPU, no sensor). */

@@ -34,7 +34,7 @@ export function LiveView({ stream, fps = 4, overlay = true }: { stream: string; 
         setWaiting(false);
       }
       if (f.overlay) el.dataset['tracks'] = String(f.overlay.tracks.length);
-      if (f.overlay) el.dataset['rules'] = [...f.overlay.zones, ...f.overlay.lines].map((g) => g.rule).join(',');
+      if (f.overlay) el.dataset['rules'] = [...f.overlay.zones, ...f.overlay.lines].map((g) => g.rule ?? '').join(',');
       setError(null);
     }, (err) => setError(errorText(err)));
     feed.start();

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, errorText, get, rpc } from '../api.js';
 import { GeometryEditor, type Shape } from '../components/geometry-editor.js';
 import { LiveView } from '../components/live-view.js';
@@ -92,9 +92,17 @@ export function EditorPage({ me, stream, rule }: { me: Me; stream: string; rule:
   const geometry = geometryOf(variant);
   const current = rule === null ? null : rules?.find((r) => r.id === rule) ?? null;
 
-  // Load the chosen rule (or a blank one) into the form and the drawing.
+  // Load the chosen rule (or a blank one) into the form and the drawing, once per rule: a new
+  // picture or a reloaded rule list must not undo what is being drawn.
+  const loadedFor = useRef<string | null>(null);
+  const [loaded, setLoaded] = useState('');
   useEffect(() => {
-    if (rule !== null && current === null) return;
+    const key = `${stream}/${rule ?? ''}`;
+    if (loadedFor.current === key) return;
+    if (rule !== null && (current === null || picture === null || variants.length === 0)) return;
+    loadedFor.current = key;
+    setLoaded(key);
+    setError(null);
     if (current === null) {
       setValues({ classes: 'person' });
       setPoints([]);
@@ -106,7 +114,7 @@ export function EditorPage({ me, stream, rule }: { me: Me; stream: string; rule:
     for (const [name, prop] of Object.entries(v?.properties ?? {})) next[name] = toField(widgetOf(prop), (current as Record<string, unknown>)[name]);
     setValues(next);
     if (picture) setPoints(shapeOf(current, picture)?.points ?? []);
-  }, [rule, current, variants, picture]);
+  }, [stream, rule, current, variants, picture]);
 
   const others: Shape[] = picture === null ? [] : (rules ?? []).filter((r) => r.id !== rule).map((r) => shapeOf(r, picture)).filter((s): s is Shape => s !== null);
   const invalid = fieldErrors(error, variant);
@@ -171,7 +179,7 @@ export function EditorPage({ me, stream, rule }: { me: Me; stream: string; rule:
           </div>
           {picture && <p class="hint">Picture {picture.width}×{picture.height} px; {points.length} point{points.length === 1 ? '' : 's'}.</p>}
         </div>
-        <form class="card form rule-form" onSubmit={save}>
+        <form class="card form rule-form" onSubmit={save} data-loaded={loaded}>
           <label class="field">
             <span class="field-name">kind *</span>
             <select name="kind" value={kind} disabled={current !== null} onChange={(e) => setKind(e.currentTarget.value)}>
