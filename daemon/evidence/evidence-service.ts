@@ -24,6 +24,8 @@ export { EVIDENCE_PRIORITY } from '../uplink/evidence-message.js';
 
 /** Snapshots encoding at once; an event beyond that gets none (counted), rather than queue frames in memory. */
 const MAX_PENDING = 8;
+/** On-demand snapshots (vigilctl, the console) being made at once. */
+const MAX_ON_DEMAND = 2;
 
 /**
  * What the evidence stage needs of the store; EventStore provides it. A snapshot is recorded like
@@ -82,7 +84,9 @@ const OTHERS: [number, number, number] = [255, 220, 0];
  * state directory and queued for the hub on `…/evidence`. The frame is copied at once and the
  * boxes drawn into the copy (the frame path goes on with its own buffer); encoding happens off the
  * main thread (GStreamer's streaming thread, or jpeg-js's worker) and the file is written
- * asynchronously. The snapshot is at the analysis (model input) resolution, what the detector saw.
+ * asynchronously. The snapshot is at the camera's resolution (up to `max_width`), from the stream's
+ * full-resolution branch (full-snapshot.ts); the analysis (model input) frame only where there is
+ * none.
  */
 export class EvidenceService {
   readonly stats: EvidenceStats = { captured: 0, written: 0, failed: 0, dropped: 0, skipped: 0, pruned: 0, lastEncodeMs: 0, encoder: null };
@@ -97,6 +101,7 @@ export class EvidenceService {
   private readonly pending = new Set<Pending>();
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
+  private onDemand = 0;
 
   constructor(private readonly opts: EvidenceOptions) {
     this.dir = path.join(opts.storageDir, 'evidence');
@@ -224,14 +229,23 @@ export class EvidenceService {
   }
 
   /**
-   * A JPEG of `frame` now, for `vigilctl snapshot` and the console (stored nowhere): drawn, scaled
-   * to `maxWidth` (default `evidence.max_width`) and encoded like an event's snapshot.
+   * A JPEG now, for `vigilctl snapshot` and the console (stored nowhere): `take` copies the frame
+   * and says what to draw; it is drawn, scaled to `maxWidth` (default `evidence.max_width`) and
+   * encoded like an event's snapshot. At most MAX_ON_DEMAND at once: more are refused, not queued
+   * with a full frame each in memory.
    */
-  async snapshot(frame: FullFrame, overlay: SnapshotOverlay, maxWidth = this.opts.config.max_width): Promise<{ jpeg: Buffer; width: number; height: number }> {
-    await new Promise((resolve) => setImmediate(resolve));
-    const image = renderFullSnapshot(frame, overlay, maxWidth);
-    const jpeg = await this.encode(image);
-    return { jpeg, width: image.outWidth, height: image.outHeight };
+  async snapshot(take: () => FullCapture, maxWidth = this.opts.config.max_width): Promise<{ jpeg: Buffer; width: number; height: number; ts: number }> {
+    if (this.onDemand >= MAX_ON_DEMAND) throw new Error(`${this.onDemand} snapshots are being made; try again in a moment`);
+    this.onDemand++;
+    try {
+      const { frame, overlay } = take();
+      await new Promise((resolve) => setImmediate(resolve));
+      const image = renderFullSnapshot(frame, overlay, maxWidth);
+      const jpeg = await this.encode(image);
+      return { jpeg, width: image.outWidth, height: image.outHeight, ts: frame.ts };
+    } finally {
+      this.onDemand--;
+    }
   }
 
   private async encode(image: EncodableImage): Promise<Buffer> {

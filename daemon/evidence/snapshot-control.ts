@@ -1,5 +1,5 @@
 import type { RuleConfig, StreamConfig } from '../config/schema.js';
-import type { FullFrameSource } from '../video/full-frame.js';
+import type { FullFrame, FullFrameSource } from '../video/full-frame.js';
 import type { EvidenceService } from './evidence-service.js';
 import { EMPTY_OVERLAY, ruleGeometry, type SnapshotOverlay } from './full-snapshot.js';
 
@@ -41,20 +41,23 @@ export async function takeSnapshot(deps: SnapshotDeps, req: SnapshotRequest): Pr
   const { video, evidence } = deps;
   if (!video || !evidence) throw new Error('snapshots are not available: the daemon is starting or stopping');
   if (!video.isRunning(req.stream)) throw new Error(`stream "${req.stream}" is not running`);
-  const frame = video.latestFullFrame(req.stream);
-  if (frame === null) throw new Error(`stream "${req.stream}" has no decoded frame yet (see vigilctl status)`);
-  let overlay: SnapshotOverlay = EMPTY_OVERLAY;
-  if (req.overlay) {
-    const seen = video.latestObjects?.(req.stream) ?? null;
-    // Rule geometry and boxes in the pixels of the analysed frame's source; scaled to this frame when it differs.
-    const size = seen ? { width: seen.width, height: seen.height } : { width: frame.width, height: frame.height };
-    overlay = {
-      objects: (seen?.objects ?? []).map((o) => ({ box: o.box, label: o.label, ...(o.id !== null ? { trackId: o.id } : {}) })),
-      ...ruleGeometry(deps.rules.filter((r) => r.stream === req.stream), size.width, size.height),
-      size,
-      firstIsEvent: false,
-    };
-  }
-  const { jpeg, width, height } = await evidence.snapshot(frame, overlay, req.max_width);
-  return { stream: req.stream, width, height, bytes: jpeg.length, ts: frame.ts, jpeg_base64: jpeg.toString('base64') };
+  const { jpeg, width, height, ts } = await evidence.snapshot(() => {
+    const frame = video.latestFullFrame(req.stream);
+    if (frame === null) throw new Error(`stream "${req.stream}" has no decoded frame yet (see vigilctl status)`);
+    return { frame, overlay: req.overlay ? liveOverlay(deps, video, req.stream, frame) : EMPTY_OVERLAY };
+  }, req.max_width);
+  return { stream: req.stream, width, height, bytes: jpeg.length, ts, jpeg_base64: jpeg.toString('base64') };
+}
+
+/** The latest tracks (or detections) of the stream and its rules' zones and lines. */
+function liveOverlay(deps: SnapshotDeps, video: FullFrameSource, stream: string, frame: FullFrame): SnapshotOverlay {
+  const seen = video.latestObjects?.(stream) ?? null;
+  // Rule geometry and boxes in the pixels of the analysed frame's source; scaled to this frame when it differs.
+  const size = seen ? { width: seen.width, height: seen.height } : { width: frame.width, height: frame.height };
+  return {
+    objects: (seen?.objects ?? []).map((o) => ({ box: o.box, label: o.label, ...(o.id !== null ? { trackId: o.id } : {}) })),
+    ...ruleGeometry(deps.rules.filter((r) => r.stream === stream), size.width, size.height),
+    size,
+    firstIsEvent: false,
+  };
 }

@@ -172,3 +172,25 @@ void test('an event snapshot uses the camera-size frame: stored at 960x540 from 
   const fallback = store.snapshotOf(other.id);
   assert.deepEqual([fallback?.width, fallback?.height], [416, 234]);
 });
+
+void test('on-demand snapshots: two at once, a third is refused rather than queued with its frame', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const store = EventStore.open(dir);
+  t.after(() => store.close());
+  const evidence = new EvidenceService({ config: evidenceSchema.parse({}), storageDir: dir, device: { id: 'b', site: 's' }, store, log: silentLogger() });
+  t.after(() => evidence.stop());
+  const w = 640;
+  const h = 360;
+  let taken = 0;
+  const take = (): { frame: FullFrame; overlay: SnapshotOverlay } => {
+    taken++;
+    return { frame: { streamId: 'x', ts: 1, width: w, height: h, format: 'I420', data: Buffer.alloc(i420Layout(w, h).size, 128) }, overlay: { objects: [], zones: [], lines: [] } };
+  };
+  const all = await Promise.allSettled([evidence.snapshot(take), evidence.snapshot(take), evidence.snapshot(take)]);
+  assert.deepEqual(all.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected']);
+  assert.match(String((all[2] as PromiseRejectedResult).reason), /2 snapshots are being made/);
+  assert.equal(taken, 2, 'the refused one copied no frame');
+  const ok = all[0] as PromiseFulfilledResult<{ jpeg: Buffer; width: number; height: number }>;
+  assert.deepEqual([decode(ok.value.jpeg).width, ok.value.width, ok.value.height], [640, 640, 360]);
+  assert.ok((await evidence.snapshot(take, 320)).width === 320, 'free again once they finished');
+});
