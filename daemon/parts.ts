@@ -16,6 +16,7 @@ import { storageOutbox } from './uplink/storage-message.js';
 import { TestAlerts } from './uplink/test-alert.js';
 import { Uplink, type StateInfo } from './uplink/uplink.js';
 import type { FullFrameSource } from './video/full-frame.js';
+import type { AccessUnitListener } from './video/access-unit.js';
 
 /**
  * The long-lived parts the composition root (app.ts) started, each null before its service started
@@ -33,8 +34,8 @@ export interface DaemonParts {
   telemetry: TelemetryService | null;
   tiers: ResponseTiers | null;
   learning: LearningService | null;
-  /** The streams' newest full-resolution frames, for event snapshots (the stream supervisor). */
-  video?: FullFrameSource;
+  /** The streams' newest full-resolution frames, for event snapshots, and their access units, for the console's live view (the stream supervisor). */
+  video?: FullFrameSource & { onAccessUnit(streamId: string, listener: AccessUnitListener): () => void };
 }
 
 /** What building a part needs besides the parts before it. */
@@ -125,6 +126,8 @@ export function startTiers(parts: DaemonParts, ctx: PartContext): void {
   store.onSpaceNeeded = (bytes) => tiers.evidence.free(bytes);
   // Evidence files (snapshots, clips) reach the hub in parts that reference the file (docs/evidence-delivery.md).
   store.evidenceOutbox = evidenceOutbox(cfg.device, { publish: cfg.evidence.publish });
+  // A clip recorded (addEvidenceFile) counts towards evidence.max_mb at once, as a snapshot does.
+  store.onEvidenceAdded = (file) => { if (file.kind !== 'snapshot') tiers.evidence.prune(); };
   tiers.start(cfg.rules.some((r) => cfg.evidence.enabled && cfg.evidence.severities.includes(r.severity)));
   parts.tiers = tiers;
 }

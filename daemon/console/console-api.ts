@@ -7,9 +7,10 @@ import type { ControlTarget } from '../control/handler.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ConsoleAudit } from './console-audit.js';
-import type { ConsoleAuth, Principal } from './console-auth.js';
+import { sameOrigin, type ConsoleAuth, type Principal } from './console-auth.js';
 import { runRpc } from './console-rpc.js';
 import type { DoctorRunner } from './doctor-runner.js';
+import type { LiveViews } from './live-view.js';
 import { sendFile } from './file-range.js';
 import { COMMON_HEADERS, HttpError, readJson, sendJson } from './http-util.js';
 import type { SessionStore } from './sessions.js';
@@ -34,6 +35,7 @@ export interface ConsoleApiOptions {
   doctor: DoctorRunner;
   stateDir: string;
   pictures?: StreamPictures;
+  live: LiveViews;
   log: Logger;
 }
 
@@ -53,7 +55,7 @@ export class ConsoleApi {
   constructor(private readonly o: ConsoleApiOptions) {}
 
   stop(): void {
-    // Nothing long-lived of its own yet; live views will be closed here.
+    this.o.live.stop();
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): Promise<void> {
@@ -109,14 +111,25 @@ export class ConsoleApi {
     }
   }
 
-  /** WebSocket upgrades: live video is not offered yet, so every upgrade is answered and closed. */
-  upgrade(req: IncomingMessage, socket: Duplex, _head: Buffer): void {
+  /**
+   * WebSocket upgrades: only /api/live, with a session and from this origin (a page elsewhere could
+   * otherwise open it with the user's cookie: browsers send cookies with WebSocket handshakes).
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const pathname = (req.url ?? '').split('?')[0];
     try {
-      this.o.auth.check(req, 'GET /api/live', true);
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nlive video is not available on this device yet: poll snapshot.jpg\n');
+      if (pathname !== '/api/live') throw new HttpError(404, 'not_found', 'no such WebSocket: try /api/live');
+      const p = this.o.auth.check(req, 'GET /api/live', true);
+      const origin = req.headers.origin;
+      if (origin !== undefined && !sameOrigin(origin, req.headers.host)) {
+        this.o.audit.refused('GET /api/live', p.user, p.address, `cross-origin live view from ${origin.slice(0, 100)}`);
+        throw new HttpError(403, 'cross_origin', 'cross-origin requests are refused');
+      }
+      this.o.live.upgrade(req, socket, head, p.user);
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
-      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\nConnection: close\r\n\r\n`);
+      if (!(err instanceof HttpError)) this.o.log.warn({ err: errorMessage(err) }, 'console: live view upgrade failed');
+      socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\n\r\n`);
     }
   }
 
@@ -203,6 +216,8 @@ export class ConsoleApi {
     }
   }
 }
+
+const STATUS_TEXT: Readonly<Record<number, string>> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error' };
 
 function decodeSegment(s: string | undefined): string {
   try {

@@ -111,7 +111,8 @@ export class ConsoleAuth {
   }
 }
 
-function sameOrigin(origin: string, host: string | undefined): boolean {
+/** Whether an Origin header names this server (the Host the request came to). */
+export function sameOrigin(origin: string, host: string | undefined): boolean {
   try {
     return host !== undefined && new URL(origin).host === host;
   } catch {

@@ -9,6 +9,7 @@ import { parseListen } from '../telemetry/prometheus.js';
 import type { TelemetryPayload } from '../uplink/payloads.js';
 import type { ConsoleConfig } from './console-config.js';
 import { ConsoleApi, type StreamPictures } from './console-api.js';
+import { LiveViews, type LiveSource } from './live-view.js';
 import { ConsoleAudit } from './console-audit.js';
 import { ConsoleAuth } from './console-auth.js';
 import { DoctorRunner } from './doctor-runner.js';
@@ -34,6 +35,10 @@ export interface ConsoleServerOptions {
   configFile: string | null;
   /** Live pictures of the streams; absent until the video side offers them (503). */
   pictures?: StreamPictures;
+  /** Compressed video for live views (WebSocket /api/live); absent: 503. */
+  live?: LiveSource;
+  /** Whether a stream id names a configured stream (live views check it). */
+  knownStream?: (id: string) => boolean;
   log: Logger;
   /** Tests: another folder of pages, a faster telemetry sample, a clock. */
   webRoot?: string;
@@ -88,6 +93,7 @@ export class ConsoleServer {
     this.api = new ConsoleApi({
       auth, audit, users, sessions, target: o.target, history: this.history, doctor: new DoctorRunner(o.configFile, now),
       stateDir: o.stateDir, log: o.log, ...(o.pictures ? { pictures: o.pictures } : {}),
+      live: new LiveViews(o.live ?? null, c.max_viewers, o.knownStream ?? (() => false), o.log),
     });
   }
 

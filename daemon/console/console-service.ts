@@ -43,6 +43,7 @@ export async function startConsole(o: ConsoleServiceOptions): Promise<{ stop(): 
     const server = new ConsoleServer({
       config: cfg.console, stateDir: cfg.storage.dir, tls, target: o.target, auditor, configFile: o.configFile, log,
       telemetry: () => o.parts.telemetry?.snapshot() ?? null, ...(pictures ? { pictures } : {}),
+      ...(video ? { live: video } : {}), knownStream: (id) => o.parts.cfg.streams.some((s) => s.id === id),
     });
     await server.start();
     if (tls) log.info({ certificate: tls.from }, 'console serves TLS');
