@@ -302,7 +302,10 @@ export const evidenceSchema = z.strictObject({
   quality: z.number().int().min(10).max(100).default(80),
   /** Also send each snapshot to the hub on …/evidence, through the outbox at low priority. */
   publish: z.boolean().default(true),
-  /** Snapshot files kept under `storage.dir`/evidence, MiB; the oldest go first beyond it. */
+  /**
+   * Evidence files (snapshots and clips) kept under `storage.dir`/evidence, MiB; beyond it those the
+   * hub has go first, then by severity (least first) and age (docs/evidence-delivery.md).
+   */
   max_mb: z.number().positive().max(1_048_576).default(512),
   /**
    * At most one snapshot per rule of a stream this often: a rule firing on every frame (a presence

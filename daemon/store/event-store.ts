@@ -429,8 +429,18 @@ export class EventStore implements EvidenceFileSink {
     const merge = options.merge !== undefined ? JSON.stringify(options.merge) : null;
     const added = this.withFullDiskRetry(() => add(file, merge));
     this.announceIfQueued();
+    if (added && this.onEvidenceAdded) {
+      try {
+        this.onEvidenceAdded(file);
+      } catch (err) {
+        this.log?.warn({ err: errorMessage(err) }, 'evidence listener failed');
+      }
+    }
     return added;
   }
+
+  /** Called after an evidence file was recorded, so that retention keeps evidence.max_mb (parts.ts wires it). */
+  onEvidenceAdded: ((file: EvidenceFile) => void) | null = null;
 
   private addFile: ((f: EvidenceFile, merge: string | null) => boolean) | null = null;
 

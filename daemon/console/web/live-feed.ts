@@ -6,6 +6,8 @@ export interface LiveFrame {
   /** Capture time of the frame (ms since the epoch) from the snapshot's header; null if the device did not say. */
   frameTs: number | null;
   overlay: Overlay | null;
+  /** performance.now() when the request for this frame was sent. */
+  requestedAt: number;
 }
 
 export interface FeedOptions {
@@ -92,7 +94,7 @@ export class SnapshotFeed {
           return;
         }
         const frameTs = tsHeader === null ? null : Number(tsHeader);
-        this.onFrame({ image, frameTs: frameTs !== null && Number.isFinite(frameTs) ? frameTs : null, overlay });
+        this.onFrame({ image, frameTs: frameTs !== null && Number.isFinite(frameTs) ? frameTs : null, overlay, requestedAt: started });
         await this.sleep(Math.max(0, period - (performance.now() - started)));
       } catch (err) {
         if (!this.running) return;

@@ -13,15 +13,25 @@ export function EventDetailView({ id, me }: { id: string; me: Me }): preact.JSX.
   const [detail, setDetail] = useState<EventDetail | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [reviewError, setReviewError] = useState<unknown>(null);
-  const [clip, setClip] = useState<'unknown' | 'yes' | 'no'>('unknown');
   const [busy, setBusy] = useState(false);
   const enc = encodeURIComponent(id);
 
   useEffect(() => {
-    rpc('events.show', { id }).then(setDetail, setError);
-    // A clip exists only where the evidence work kept one; ask before offering a player that would fail.
-    fetch(`/api/events/${enc}/clip.mp4`, { method: 'HEAD', credentials: 'same-origin' })
-      .then((r) => setClip(r.ok ? 'yes' : 'no'), () => setClip('no'));
+    let stopped = false;
+    let timer = 0;
+    // A clip is written when the activity ends (and its post-roll is recorded): ask again until it is there.
+    const load = (): void => {
+      rpc('events.show', { id }).then((d) => {
+        if (stopped) return;
+        setDetail(d);
+        if (d.clip === null && document.visibilityState === 'visible') timer = window.setTimeout(load, 5000);
+      }, (err: unknown) => { if (!stopped) setError(err); });
+    };
+    load();
+    return () => {
+      stopped = true;
+      window.clearTimeout(timer);
+    };
   }, [id]);
 
   const review = (verdict: 'true_alarm' | 'false_alarm'): void => {
@@ -45,7 +55,12 @@ export function EventDetailView({ id, me }: { id: string; me: Me }): preact.JSX.
       <p class="hint">{fmtTime(e.ts)} · {e.kind} · <code>{e.id}</code></p>
       {detail.snapshot !== null && <img class="evidence" src={`/api/events/${enc}/snapshot.jpg`} alt={`snapshot of event ${e.id}`}
         width={detail.snapshot.width} height={detail.snapshot.height} />}
-      {clip === 'yes' && <video class="evidence" src={`/api/events/${enc}/clip.mp4`} controls preload="metadata" />}
+      {detail.clip
+        ? <>
+          <video class="evidence" src={`/api/events/${enc}/clip.mp4`} controls preload="metadata" width={detail.clip.width} height={detail.clip.height} />
+          <p class="hint">Clip {fmtNum(detail.clip.duration_s)} s, {fmtNum(detail.clip.bytes / 1024 / 1024, 2)} MiB{detail.clip.truncated !== null ? `, cut short: ${detail.clip.truncated}` : ''}</p>
+        </>
+        : detail.clip === null && <p class="hint">No clip: one is written when the activity ends, where clips are on.</p>}
       <div class="review">
         {detail.review === null
           ? <span>Not reviewed.</span>
@@ -59,7 +74,7 @@ export function EventDetailView({ id, me }: { id: string; me: Me }): preact.JSX.
       </div>
       <h3>Facts</h3>
       <dl class="facts">
-        {Object.entries(facts).map(([k, v]) => <><dt>{k}</dt><dd>{asText(v)}</dd></>)}
+        {flatten(facts).map(([k, v]) => <><dt>{k}</dt><dd>{v}</dd></>)}
         {detail.inferred_at !== null && <><dt>inferred at</dt><dd>{detail.inferred_at}</dd></>}
         <dt>uplinked</dt><dd>{e.uplinkedAt === null ? 'pending' : fmtTime(e.uplinkedAt)}</dd>
       </dl>
@@ -82,4 +97,14 @@ export function EventDetailView({ id, me }: { id: string; me: Me }): preact.JSX.
       )}
     </aside>
   );
+}
+
+/** The payload's facts one level deep (`facts.trigger`, `snapshot.width`), so that each reads as a line of its own. */
+function flatten(facts: Record<string, unknown>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(facts)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) for (const [sub, w] of Object.entries(v)) out.push([`${k}.${sub}`, asText(w)]);
+    else out.push([k, asText(v)]);
+  }
+  return out;
 }

@@ -6,8 +6,8 @@ import { drawFrame } from '../overlay-draw.js';
 /**
  * One live tile: the stream's newest frame with its tracks, zones and lines drawn over it. What it
  * shows is also written on the canvas as data attributes (frames shown, the last frame's capture
- * time, the delay from capture to screen, when the first frame appeared), which is how the
- * browser tests read the latency and the page's time to first frame.
+ * time, the delay from capture and from request to screen, when the first frame appeared): the
+ * browser tests read the latency and the page's time to first frame there.
  */
 export function LiveView({ stream, fps = 4, overlay = true }: { stream: string; fps?: number; overlay?: boolean }): preact.JSX.Element {
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -25,6 +25,8 @@ export function LiveView({ stream, fps = 4, overlay = true }: { stream: string; 
       frames += 1;
       const shownAt = Date.now();
       el.dataset['frames'] = String(frames);
+      // Request to screen: what the console adds to the frame's age (encode, transfer, decode, draw).
+      el.dataset['fetchMs'] = String(Math.round(performance.now() - f.requestedAt));
       if (f.frameTs !== null) {
         el.dataset['frameTs'] = String(f.frameTs);
         el.dataset['latencyMs'] = String(shownAt - f.frameTs);
