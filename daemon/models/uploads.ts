@@ -48,7 +48,8 @@ export class PackageUploads {
   /** The finished upload's file, for the install to read; it deletes it afterwards with discard(). */
   async finished(id: string): Promise<string> {
     const file = this.fileOf(id);
-    if (!existsSync(file)) throw new PackageError('unreadable', `no upload ${id} on this daemon (send it with models.upload first)`);
+    const found = await stat(file).then(() => true, () => false);
+    if (!found) throw new PackageError('unreadable', `no upload ${id} on this daemon (send it with models.upload first)`);
     return file;
   }
 
