@@ -19,8 +19,8 @@ import { roleSchema, UserError, type UserStore } from './user-store.js';
 
 /** What the video side offers the console (the stream supervisor's newest full-resolution frame and detections). */
 export interface StreamPictures {
-  /** The newest full-resolution frame as a JPEG, boxes and rules drawn on it when `overlay`. */
-  snapshot(stream: string, opts: { overlay: boolean; maxWidth: number | null }): Promise<Buffer>;
+  /** The newest full-resolution frame as a JPEG, boxes and rules drawn on it when `overlay`, and when it was captured (ms since the epoch). */
+  snapshot(stream: string, opts: { overlay: boolean; maxWidth: number | null }): Promise<{ jpeg: Buffer; ts: number }>;
   /** The newest detections and the stream's zones and lines, in source pixels. */
   overlay(stream: string): unknown;
 }
@@ -147,14 +147,18 @@ export class ConsoleApi {
     if (maxWidth !== null && (!Number.isInteger(maxWidth) || maxWidth < 16 || maxWidth > 8192)) {
       throw new HttpError(400, 'bad_request', 'max_width: expected a whole number of pixels, 16-8192');
     }
-    let jpeg: Buffer;
+    let shot: { jpeg: Buffer; ts: number };
     try {
-      jpeg = await pictures.snapshot(stream, { overlay, maxWidth });
+      shot = await pictures.snapshot(stream, { overlay, maxWidth });
     } catch (err) {
       throw new HttpError(404, 'not_found', errorMessage(err));
     }
-    res.writeHead(200, { ...COMMON_HEADERS, 'content-type': 'image/jpeg', 'content-length': String(jpeg.length), 'cache-control': 'no-store' });
-    res.end(jpeg);
+    res.writeHead(200, {
+      ...COMMON_HEADERS, 'content-type': 'image/jpeg', 'content-length': String(shot.jpeg.length), 'cache-control': 'no-store',
+      // When the frame was captured, so that the page can match it with the overlay of that moment.
+      'x-frame-ts': String(Math.round(shot.ts)),
+    });
+    res.end(shot.jpeg);
   }
 
   /**

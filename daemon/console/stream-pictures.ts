@@ -36,12 +36,12 @@ const OBJECT_LABEL = (o: SeenObjects['objects'][number]): string => (o.score ===
  */
 export class LivePictures implements StreamPictures {
   private encoder: Promise<JpegEncoder> | null = null;
-  private readonly recent = new Map<string, { at: number; jpeg: Promise<Buffer> }>();
+  private readonly recent = new Map<string, { at: number; jpeg: Promise<{ jpeg: Buffer; ts: number }> }>();
 
   constructor(private readonly source: PictureSource, private readonly cfg: () => Config, private readonly log: Logger,
     private readonly now: () => number = Date.now) {}
 
-  snapshot(stream: string, opts: { overlay: boolean; maxWidth: number | null }): Promise<Buffer> {
+  snapshot(stream: string, opts: { overlay: boolean; maxWidth: number | null }): Promise<{ jpeg: Buffer; ts: number }> {
     const key = `${stream}|${opts.overlay ? 1 : 0}|${opts.maxWidth ?? ''}`;
     const at = this.now();
     const hit = this.recent.get(key);
@@ -84,7 +84,7 @@ export class LivePictures implements StreamPictures {
     if (!this.cfg().streams.some((s) => s.id === stream)) throw new Error(`no stream "${stream}" on this device`);
   }
 
-  private async make(stream: string, opts: { overlay: boolean; maxWidth: number | null }): Promise<Buffer> {
+  private async make(stream: string, opts: { overlay: boolean; maxWidth: number | null }): Promise<{ jpeg: Buffer; ts: number }> {
     this.known(stream);
     const frame = this.source.latestFullFrame(stream);
     if (frame === null) throw new Error(`stream "${stream}" has no frame yet (starting, stopped, or without a full-resolution branch)`);
@@ -104,7 +104,7 @@ export class LivePictures implements StreamPictures {
       image = { data: frame.data, width: frame.width, height: frame.height, format: 'I420' as const, outWidth: out.width, outHeight: out.height };
     }
     const encoder = await this.openEncoder();
-    return encoder.encode(image, evidence.quality);
+    return { jpeg: await encoder.encode(image, evidence.quality), ts: frame.ts };
   }
 
   private openEncoder(): Promise<JpegEncoder> {

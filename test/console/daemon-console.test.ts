@@ -94,6 +94,7 @@ test('a running vigild serves the console: users from vigilctl, roles, reviews, 
     return r.status === 200 ? r : undefined;
   }, 20_000, 200);
   assert.equal(jpeg.headers['content-type'], 'image/jpeg');
+  assert.ok(Math.abs(Number(jpeg.headers['x-frame-ts']) - Date.now()) < 10_000, 'the capture time, wall clock');
   assert.deepEqual([...jpeg.body.subarray(0, 3)], [0xff, 0xd8, 0xff]);
   const small = await viewer.get('/api/streams/pattern/snapshot.jpg?max_width=320');
   assert.equal(small.status, 200);
