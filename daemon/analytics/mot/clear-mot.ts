@@ -1,6 +1,7 @@
 import { AssignmentSolver } from '../tracker/assignment.js';
 import { iou } from '../tracker/iou.js';
 import type { MotRow } from './format.js';
+import { IOU_EPS } from './preprocess.js';
 
 export interface ClearMotCounts {
   /** Ground-truth boxes. */
@@ -19,15 +20,16 @@ export interface ClearMotCounts {
   gtIds: number;
 }
 
-// Pairs below the IoU threshold are never matched; the cost only has to exceed every real one.
-const GATED = 1e6;
+// A match that continues last frame's pairing outweighs any sum of IoUs (TrackEval's weight).
+const CONTINUITY = 1000;
 
 /**
- * CLEAR MOT counts as the MOT devkit computes them (Bernardin & Stiefelhagen 2008). Frame by frame:
- * a ground-truth object keeps last frame's hypothesis if they still overlap by `threshold` IoU;
- * the rest are paired by an optimal assignment on 1 − IoU among pairs at or above the threshold;
- * a match whose hypothesis differs from the one that object last had (in any earlier frame) is an
- * identity switch.
+ * CLEAR MOT counts as TrackEval computes them for MOTChallenge (Bernardin & Stiefelhagen 2008).
+ * Frame by frame, one optimal assignment maximises first the number of ground-truth objects that
+ * keep last frame's hypothesis, then the total IoU, over pairs at IoU ≥ `threshold`; a match whose
+ * hypothesis differs from the one that object last had (in any earlier frame) is an identity
+ * switch. An identity is mostly tracked when matched in more than 80 % of its frames, mostly lost
+ * when in less than 20 %.
  */
 export function clearMot(gtFrames: ReadonlyMap<number, readonly MotRow[]>, hypFrames: ReadonlyMap<number, readonly MotRow[]>,
   threshold = 0.5): ClearMotCounts {
@@ -47,36 +49,24 @@ export function clearMot(gtFrames: ReadonlyMap<number, readonly MotRow[]>, hypFr
     for (const g of gts) framesSeen.set(g.id, (framesSeen.get(g.id) ?? 0) + 1);
 
     const current = new Map<number, number>();
-    const gtTaken = new Uint8Array(gts.length);
-    const hypTaken = new Uint8Array(hyps.length);
-    const overlaps = new Float64Array(gts.length * hyps.length);
-    for (let i = 0; i < gts.length; i++) for (let j = 0; j < hyps.length; j++) overlaps[i * hyps.length + j] = iou(gts[i]!.box, hyps[j]!.box);
-
-    const match = (i: number, j: number): void => {
-      gtTaken[i] = 1;
-      hypTaken[j] = 1;
-      current.set(gts[i]!.id, hyps[j]!.id);
-      c.iouSum += overlaps[i * hyps.length + j]!;
-    };
-
-    for (let i = 0; i < gts.length; i++) {
-      const kept = previous.get(gts[i]!.id);
-      if (kept === undefined) continue;
-      const j = hyps.findIndex((h, k) => hypTaken[k] === 0 && h.id === kept);
-      if (j >= 0 && overlaps[i * hyps.length + j]! >= threshold) match(i, j);
-    }
-
-    const freeGt = [...gts.keys()].filter((i) => gtTaken[i] === 0);
-    const freeHyp = [...hyps.keys()].filter((j) => hypTaken[j] === 0);
-    if (freeGt.length > 0 && freeHyp.length > 0) {
-      const cost = new Float64Array(freeGt.length * freeHyp.length);
-      freeGt.forEach((i, a) => freeHyp.forEach((j, b) => {
-        const o = overlaps[i * hyps.length + j]!;
-        cost[a * freeHyp.length + b] = o >= threshold ? 1 - o : GATED;
-      }));
-      const assigned = Array.from(solver.solve(cost, freeGt.length, freeHyp.length));
-      assigned.forEach((b, a) => {
-        if (b >= 0 && cost[a * freeHyp.length + b]! < GATED) match(freeGt[a]!, freeHyp[b]!);
+    const cols = hyps.length;
+    if (gts.length > 0 && cols > 0) {
+      const overlaps = new Float64Array(gts.length * cols);
+      const cost = new Float64Array(gts.length * cols);
+      for (let i = 0; i < gts.length; i++) {
+        const kept = previous.get(gts[i]!.id);
+        for (let j = 0; j < cols; j++) {
+          const o = iou(gts[i]!.box, hyps[j]!.box);
+          overlaps[i * cols + j] = o;
+          // The solver minimises: a negated score, 0 for pairs below the threshold.
+          cost[i * cols + j] = o < threshold - IOU_EPS ? 0 : -((hyps[j]!.id === kept ? CONTINUITY : 0) + o);
+        }
+      }
+      const assigned = solver.solve(cost, gts.length, cols);
+      assigned.forEach((j, i) => {
+        if (j < 0 || -cost[i * cols + j]! <= IOU_EPS) return;
+        current.set(gts[i]!.id, hyps[j]!.id);
+        c.iouSum += overlaps[i * cols + j]!;
       });
     }
 
@@ -89,14 +79,15 @@ export function clearMot(gtFrames: ReadonlyMap<number, readonly MotRow[]>, hypFr
     c.matches += current.size;
     c.fn += gts.length - current.size;
     c.fp += hyps.length - current.size;
-    previous = current;
+    // A frame without ground truth or without hypotheses leaves last frame's pairs as they were (as TrackEval does).
+    if (gts.length > 0 && cols > 0) previous = current;
   }
 
   c.gtIds = framesSeen.size;
   for (const [id, n] of framesSeen) {
     const ratio = (framesMatched.get(id) ?? 0) / n;
-    if (ratio >= 0.8) c.mostlyTracked += 1;
-    else if (ratio <= 0.2) c.mostlyLost += 1;
+    if (ratio > 0.8) c.mostlyTracked += 1;
+    else if (ratio < 0.2) c.mostlyLost += 1;
   }
   return c;
 }

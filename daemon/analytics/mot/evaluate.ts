@@ -1,9 +1,17 @@
 import { clearMot } from './clear-mot.js';
 import { byFrame, type MotRow } from './format.js';
+import { hotaScores } from './hota.js';
 import { identityCounts } from './identity.js';
+import { detectBenchmark, preprocessMotChallenge, type MotBenchmark } from './preprocess.js';
 
-/** CLEAR MOT and identity metrics for one sequence; ratios in percent, as MOTChallenge reports them. */
+/** CLEAR MOT, identity and HOTA metrics for one sequence; ratios in percent, as MOTChallenge reports them. */
 export interface MotMetrics {
+  /** The rules the ground truth was read with. */
+  benchmark: MotBenchmark;
+  hota: number;
+  detA: number;
+  assA: number;
+  locA: number;
   mota: number;
   /** Mean IoU of the matches, percent. */
   motp: number;
@@ -25,17 +33,40 @@ export interface MotMetrics {
   gtIds: number;
   mt: number;
   ml: number;
+  /** Hypothesis boxes set aside for matching a distractor, and ground-truth boxes set aside by class or flag. */
+  hypIgnored: number;
+  gtIgnored: number;
+}
+
+export interface EvaluateOptions {
+  /** IoU a match needs for CLEAR MOT and IDF1. Default 0.5. */
+  threshold?: number;
+  /** Default: MOT17's rules for 9-column ground truth, MOT15's for the 10-column form. */
+  benchmark?: MotBenchmark;
+  /** Names the ground truth in errors. */
+  gtFile?: string;
 }
 
 const percent = (num: number, den: number): number => (den === 0 ? 0 : (100 * num) / den);
 
-/** Scores a tracker's output (`hyp`) against ground truth at IoU ≥ `threshold`. */
-export function evaluateMot(gt: readonly MotRow[], hyp: readonly MotRow[], threshold = 0.5): MotMetrics {
-  const gtFrames = byFrame(gt);
-  const hypFrames = byFrame(hyp);
+/**
+ * Scores a tracker's output (`hyp`) against ground truth the way MOTChallenge does with TrackEval:
+ * the benchmark's preprocessing first (distractors, classes, flags), then CLEAR MOT and IDF1 at
+ * IoU ≥ `threshold`, and HOTA.
+ */
+export function evaluateMot(gtRows: readonly MotRow[], hypRows: readonly MotRow[], options: EvaluateOptions = {}): MotMetrics {
+  const threshold = options.threshold ?? 0.5;
+  const benchmark = options.benchmark ?? detectBenchmark(gtRows);
+  const pre = preprocessMotChallenge(gtRows, hypRows, benchmark, options.gtFile);
+  const gtFrames = byFrame(pre.gt);
+  const hypFrames = byFrame(pre.hyp);
   const c = clearMot(gtFrames, hypFrames, threshold);
   const id = identityCounts(gtFrames, hypFrames, threshold);
+  const h = hotaScores(gtFrames, hypFrames);
   return {
+    benchmark,
+    hota: 100 * h.hota, detA: 100 * h.detA, assA: 100 * h.assA, locA: 100 * h.locA,
+    hypIgnored: pre.hypRemoved, gtIgnored: pre.gtRemoved,
     mota: c.gt === 0 ? 0 : 100 * (1 - (c.fn + c.fp + c.idsw) / c.gt),
     motp: percent(c.iouSum, c.matches),
     idf1: percent(2 * id.idtp, 2 * id.idtp + id.idfp + id.idfn),

@@ -12,8 +12,18 @@ export interface MotRow {
   id: number;
   /** [x1, y1, x2, y2], like every other box in Vigil. */
   box: Box;
-  /** Detection score; -1 where the file has none (tracker output), 1 where the column is missing. */
+  /**
+   * Detection score; -1 where the file has none (tracker output), 1 where the column is missing.
+   * In MOT16/17/20 ground truth this column is the flag: 0 marks a box the evaluation ignores.
+   */
   conf: number;
+  /**
+   * Object class of a 9-column line (MOT16/17/20 ground truth: 1 pedestrian, 7 static person, ...).
+   * Absent for the 10-column MOT15 form, whose 8th to 10th columns are world coordinates, not a class.
+   */
+  cls?: number;
+  /** Visibility ratio of a 9-column ground-truth line (0..1). */
+  visibility?: number;
 }
 
 /** A MOTChallenge file that cannot be read as one: the message names the file and the line. */
@@ -48,6 +58,7 @@ export function parseMot(text: string, file: string): MotRow[] {
     const id = num(1, 'id');
     const [x, y, w, h] = [num(2, 'x'), num(3, 'y'), num(4, 'width'), num(5, 'height')];
     const conf = fields.length > 6 ? num(6, 'conf') : 1;
+    const classed = fields.length === 9 ? { cls: num(7, 'class'), visibility: num(8, 'visibility') } : {};
     if (!Number.isInteger(frame) || frame < 1) throw new MotFormatError(file, lineNo, `frame must be an integer ≥ 1, found ${fields[0]}`);
     if (!Number.isInteger(id) || id < -1) throw new MotFormatError(file, lineNo, `id must be an integer ≥ -1, found ${fields[1]}`);
     if (w < 0 || h < 0) throw new MotFormatError(file, lineNo, `width and height must not be negative, found ${fields[4]}×${fields[5]}`);
@@ -57,7 +68,7 @@ export function parseMot(text: string, file: string): MotRow[] {
       if (before !== undefined) throw new MotFormatError(file, lineNo, `frame ${frame} has id ${id} twice (first on line ${before})`);
       seen.set(key, lineNo);
     }
-    rows.push({ frame, id, box: [x, y, x + w, y + h], conf });
+    rows.push({ frame, id, box: [x, y, x + w, y + h], conf, ...classed });
   }
   return rows;
 }
