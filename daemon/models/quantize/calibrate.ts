@@ -1,0 +1,95 @@
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { cloneModel, DataType, encodeModel, type Graph, type Model, valueInfo } from './onnx-graph.js';
+
+export type CalibrationMethod = 'minmax' | 'percentile';
+
+export interface Range { min: number; max: number }
+
+/** The model's preprocessed input, one frame per entry. */
+export interface CalibrationInput {
+  name: string;
+  dims: readonly number[];
+  frames: readonly Float32Array[];
+}
+
+const BINS = 2048;
+
+/**
+ * A session of `model` that also returns `tensors` (intermediate activations) as outputs: how
+ * activation ranges are measured without a second inference engine.
+ */
+export async function exposedSession(model: Model, tensors: readonly string[], threads: number): Promise<InferenceSession> {
+  const copy = cloneModel(model);
+  const graph = copy.graph as Graph;
+  const outputs = new Set(graph.output.map((o) => o.name));
+  graph.output = [...graph.output, ...tensors.filter((t) => !outputs.has(t)).map((t) => valueInfo(t, DataType.FLOAT))];
+  return InferenceSession.create(encodeModel(copy), { graphOptimizationLevel: 'basic', logSeverityLevel: 3,
+    ...(threads > 0 ? { intraOpNumThreads: threads } : {}) });
+}
+
+/** Runs one frame and hands each exposed tensor's values to `visit`. */
+export async function runExposed(session: InferenceSession, input: CalibrationInput, frame: Float32Array,
+  tensors: readonly string[], visit: (name: string, data: Float32Array) => void): Promise<void> {
+  const out = await session.run({ [input.name]: new Tensor('float32', frame, input.dims) });
+  for (const t of tensors) {
+    const v = out[t];
+    if (v !== undefined && v.data instanceof Float32Array) visit(t, v.data);
+  }
+}
+
+/**
+ * Activation ranges over the calibration frames. `minmax` keeps every value (what the frames
+ * showed); `percentile` drops the rarest `(100 - percentile) / 2` percent at each end, measured on a
+ * 2048-bin histogram in a second pass over the frames, so one outlier pixel does not stretch an
+ * 8-bit grid over values that almost never occur.
+ */
+export async function calibrate(model: Model, tensors: readonly string[], input: CalibrationInput,
+  method: CalibrationMethod, percentile: number, threads: number): Promise<Map<string, Range>> {
+  const session = await exposedSession(model, tensors, threads);
+  try {
+    const ranges = new Map<string, Range>();
+    for (const frame of input.frames) {
+      await runExposed(session, input, frame, tensors, (name, d) => {
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (let i = 0; i < d.length; i++) {
+          const v = d[i] as number;
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+        const r = ranges.get(name);
+        if (r === undefined) ranges.set(name, { min: lo, max: hi });
+        else { r.min = Math.min(r.min, lo); r.max = Math.max(r.max, hi); }
+      });
+    }
+    if (method === 'minmax') return ranges;
+    const hists = new Map<string, Float64Array>();
+    for (const frame of input.frames) {
+      await runExposed(session, input, frame, tensors, (name, d) => {
+        const r = ranges.get(name);
+        if (r === undefined || r.max <= r.min) return;
+        let h = hists.get(name);
+        if (h === undefined) hists.set(name, h = new Float64Array(BINS));
+        const k = (BINS - 1) / (r.max - r.min);
+        for (let i = 0; i < d.length; i++) h[Math.round(((d[i] as number) - r.min) * k)]! += 1;
+      });
+    }
+    const tail = (100 - percentile) / 200;
+    const clipped = new Map<string, Range>();
+    for (const [name, r] of ranges) {
+      const h = hists.get(name);
+      if (h === undefined) { clipped.set(name, r); continue; }
+      const total = h.reduce((a, b) => a + b, 0);
+      const cut = total * tail;
+      let lo = 0;
+      for (let acc = 0; lo < BINS - 1 && acc + (h[lo] as number) <= cut; lo++) acc += h[lo] as number;
+      let hi = BINS - 1;
+      for (let acc = 0; hi > lo && acc + (h[hi] as number) <= cut; hi--) acc += h[hi] as number;
+      const step = (r.max - r.min) / (BINS - 1);
+      clipped.set(name, { min: r.min + lo * step, max: r.min + hi * step });
+    }
+    return clipped;
+  } finally {
+    await session.release();
+  }
+}

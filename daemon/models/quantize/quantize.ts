@@ -1,0 +1,177 @@
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { errorMessage } from '../../errors.js';
+import { type LocalDetector, loadDetector } from '../../inference/detector.js';
+import { loadManifest, type ResolvedManifest } from '../../inference/manifest.js';
+import { Preprocessor } from '../../inference/preprocess.js';
+import type { Detection } from '../../inference/types.js';
+import { silentLogger } from '../../log.js';
+import type { Frame } from '../../video/frame.js';
+import { sha256File } from '../../inference/checksum.js';
+import { calibrate, type CalibrationInput, type CalibrationMethod } from './calibrate.js';
+import { compareDetections, type Fidelity } from './fidelity.js';
+import { type Model, readModel, upgradeToOpset13 } from './onnx-graph.js';
+import { planQuantization } from './qdq-plan.js';
+import { writeQdq } from './qdq-writer.js';
+import { QuantizeError } from './quantize-error.js';
+import { layerSensitivity, type LayerSensitivity } from './sensitivity.js';
+
+export interface QuantizeOptions {
+  /** The fp32 model's manifest (models/*.json form): input layout, family, labels, thresholds. */
+  manifestPath: string;
+  modelsDir?: string | undefined;
+  calibration: readonly Frame[];
+  /** Frames not used for calibration, on which INT8 must agree with fp32. */
+  heldOut: readonly Frame[];
+  method?: CalibrationMethod;
+  /** Kept share of values, percent, for `percentile` calibration. */
+  percentile?: number;
+  /** Refused below this mAP@0.5 or recall against fp32 (default 0.95). */
+  bar?: number;
+  /** Most sensitive nodes left in float: a number, or 'auto' (the fewest that meet the bar on the calibration frames). */
+  keepFloat?: number | 'auto';
+  /** Calibration frames used for the sensitivity pass and the 'auto' search (default 8). */
+  sensitivityFrames?: number;
+  /** Fewest calibration frames accepted (default 8). */
+  minFrames?: number;
+  threads?: number;
+  progress?: (line: string) => void;
+}
+
+export interface QuantizeReport {
+  method: CalibrationMethod;
+  calibrationFrames: number;
+  quantizedNodes: number;
+  totalNodes: number;
+  /** The nodes left in float, most sensitive first. */
+  keptFloat: LayerSensitivity[];
+  /** The most sensitive nodes (up to 10), whether kept in float or not. */
+  sensitivity: LayerSensitivity[];
+  fidelity: Fidelity;
+  bar: number;
+  fp32Bytes: number;
+  int8Bytes: number;
+  ms: { calibrate: number; sensitivity: number; search: number; fidelity: number; total: number };
+}
+
+export interface QuantizeResult { model: Uint8Array; report: QuantizeReport }
+
+/** INT8 disagreed with fp32 on held-out frames; the figures are in `report`. */
+export class FidelityRefused extends QuantizeError {
+  constructor(readonly report: QuantizeReport, readonly model: Uint8Array) {
+    super(`INT8 model refused: on ${report.fidelity.frames} held-out frames (${report.fidelity.referenceBoxes} fp32 boxes) ` +
+      `mAP@0.5 against fp32 is ${report.fidelity.map50.toFixed(3)} and recall ${report.fidelity.recall.toFixed(3)}, below the bar of ${report.bar}`);
+  }
+}
+
+const AUTO_STEPS = [0, 1, 2, 4, 8, 16];
+const LOW_SCORE = 0.05;
+
+function toInput(pre: Preprocessor, frames: readonly Frame[], inputName: string, what: string): CalibrationInput {
+  return {
+    name: inputName, dims: pre.dims,
+    frames: frames.map((f, i) => {
+      const target = { tensor: new Float32Array(pre.tensor.length), layoutKey: '' };
+      try {
+        pre.fill(f, target);
+      } catch (err) {
+        throw new QuantizeError(`${what} frame ${i} (${f.streamId} #${f.seq}): ${errorMessage(err)}`);
+      }
+      return target.tensor;
+    }),
+  };
+}
+
+/** A detector on a model file that has no manifest of its own (the candidate INT8 model). */
+async function detectorFor(m: ResolvedManifest, bytes: Uint8Array, dir: string, name: string, threads: number): Promise<LocalDetector> {
+  const file = path.join(dir, `${name}.onnx`);
+  await writeFile(file, bytes);
+  const manifestPath = path.join(dir, `${name}.json`);
+  await writeFile(manifestPath, JSON.stringify({ ...m.manifest, file, labels: [...m.labels], sha256: await sha256File(file) }));
+  return loadDetector({ name, manifestPath, providers: ['cpu'], threads }, silentLogger());
+}
+
+async function detectAll(d: LocalDetector, frames: readonly Frame[], threshold: number): Promise<Detection[][]> {
+  const out: Detection[][] = [];
+  for (const f of frames) out.push(await d.detect(f, { scoreThreshold: threshold }));
+  return out;
+}
+
+/**
+ * Quantizes a detector to INT8 (QDQ) from calibration frames and checks it against fp32 on
+ * held-out frames. Throws QuantizeError for bad input and FidelityRefused when INT8 falls below
+ * the bar; nothing is written anywhere but a temporary folder, removed before returning.
+ */
+export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult> {
+  const t0 = performance.now();
+  const say = o.progress ?? ((): void => undefined);
+  const bar = o.bar ?? 0.95;
+  const method = o.method ?? 'percentile';
+  const threads = o.threads ?? 0;
+  const minFrames = o.minFrames ?? 8;
+  const m = await loadManifest(o.manifestPath, o.modelsDir);
+  const where = `model ${m.modelPath}`;
+  if (o.calibration.length < minFrames) {
+    throw new QuantizeError(`${o.calibration.length} calibration frames for ${where}; at least ${minFrames} are needed for ranges that hold beyond them`);
+  }
+  if (o.heldOut.length === 0) throw new QuantizeError(`no held-out frames to check ${where}'s INT8 version against fp32`);
+  const model: Model = await readModel(m.modelPath);
+  upgradeToOpset13(model, where);
+  const plan = planQuantization(model, where);
+  const pre = new Preprocessor(m.manifest.input);
+  const inputName = m.manifest.input.name ?? model.graph?.input[0]?.name ?? '';
+  const calib = toInput(pre, o.calibration, inputName, 'calibration');
+
+  say(`calibrating ${plan.tensors.length} activations on ${o.calibration.length} frames (${method})`);
+  const ranges = await calibrate(model, plan.tensors, calib, method, o.percentile ?? 99.99, threads);
+  const t1 = performance.now();
+
+  const sens = { ...calib, frames: calib.frames.slice(0, o.sensitivityFrames ?? 8) };
+  say(`sensitivity pass on ${sens.frames.length} frames`);
+  const ranked = await layerSensitivity(model, writeQdq(model, plan, ranges), plan, sens, threads);
+  const t2 = performance.now();
+
+  const dir = await mkdtemp(path.join(tmpdir(), 'vigil-quantize-'));
+  try {
+    const fp32 = await loadDetector({ name: 'fp32', manifestPath: o.manifestPath, modelsDir: o.modelsDir, providers: ['cpu'], threads }, silentLogger());
+    const rule = m.manifest.thresholds.score;
+    const sensFrames = o.calibration.slice(0, sens.frames.length);
+    const build = (keep: number): { bytes: Uint8Array; kept: LayerSensitivity[] } => {
+      const kept = ranked.slice(0, keep);
+      const p = planQuantization(model, where, new Set(kept.map((k) => k.node)));
+      return { bytes: writeQdq(model, p, ranges), kept };
+    };
+    let chosen = build(typeof o.keepFloat === 'number' ? o.keepFloat : 0);
+    if (o.keepFloat === undefined || o.keepFloat === 'auto') {
+      const ref = await detectAll(fp32, sensFrames, LOW_SCORE);
+      for (const keep of AUTO_STEPS.filter((k) => k <= ranked.length)) {
+        const c = build(keep);
+        const d = await detectorFor(m, c.bytes, dir, `try-${keep}`, threads);
+        const f = compareDetections(ref, await detectAll(d, sensFrames, LOW_SCORE), rule);
+        await d.close();
+        say(`keeping ${keep} nodes in float: mAP@0.5 ${f.map50.toFixed(3)}, recall ${f.recall.toFixed(3)} on calibration frames`);
+        chosen = c;
+        if (f.map50 >= bar && f.recall >= bar) break;
+      }
+    }
+    const t3 = performance.now();
+
+    say(`fidelity check on ${o.heldOut.length} held-out frames`);
+    const int8 = await detectorFor(m, chosen.bytes, dir, 'int8', threads);
+    const fidelity = compareDetections(await detectAll(fp32, o.heldOut, LOW_SCORE), await detectAll(int8, o.heldOut, LOW_SCORE), rule);
+    await int8.close();
+    await fp32.close();
+    const t4 = performance.now();
+    const report: QuantizeReport = {
+      method, calibrationFrames: o.calibration.length, quantizedNodes: plan.nodes.size - chosen.kept.length,
+      totalNodes: model.graph?.node.length ?? 0, keptFloat: chosen.kept, sensitivity: ranked.slice(0, 10), fidelity, bar,
+      fp32Bytes: (await stat(m.modelPath)).size, int8Bytes: chosen.bytes.length,
+      ms: { calibrate: t1 - t0, sensitivity: t2 - t1, search: t3 - t2, fidelity: t4 - t3, total: t4 - t0 },
+    };
+    if (fidelity.map50 < bar || fidelity.recall < bar) throw new FidelityRefused(report, chosen.bytes);
+    return { model: chosen.bytes, report };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
