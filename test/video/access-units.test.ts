@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { ALL_FORMATS, EncodedPacketSink, FilePathSource, Input } from 'mediabunny';
 import { silentLogger } from '../../daemon/log.js';
@@ -144,4 +148,41 @@ void test('test sources have no access units; the full-resolution frame has the 
   assert.deepEqual([full.width, full.height, full.format, full.streamId], [640, 360, 'I420', 'cam']);
   assert.equal(full.data.length, 640 * 360 * 3 / 2);
   assert.equal(s.accessUnitStats()?.pulled, 0);
+});
+
+void test('a camera changing resolution mid-stream: a new epoch with the new track, starting at its key frame; the full frame follows', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  // Two Annex-B streams back to back, the way a camera switches: the second starts with a new SPS and an IDR.
+  const parts: Buffer[] = [];
+  for (const [w, h] of [[320, 240], [640, 480]] as const) {
+    const file = path.join(dir, `${w}.h264`);
+    await promisify(execFile)('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=30', 'pattern=ball', '!',
+      `video/x-raw,width=${w},height=${h},framerate=15/1`, '!', 'x264enc', 'speed-preset=ultrafast', 'tune=zerolatency', 'key-int-max=15', '!',
+      'h264parse', '!', 'video/x-h264,stream-format=byte-stream', '!', 'filesink', `location=${file}`], { timeout: 60_000 });
+    parts.push(await readFile(file));
+  }
+  const clip = path.join(dir, 'switch.h264');
+  await writeFile(clip, Buffer.concat(parts));
+  const s = await startStream(t, streamConfig('switch', `file://${clip}`, { fps: 120, realtime: false, loop: false }),
+    { log: silentLogger(), accessUnits: true, analysis: { width: 160, height: 160, resize: 'fit', format: 'BGRx' } });
+  const aus: AccessUnit[] = [];
+  s.onAccessUnit((au) => aus.push(au));
+  const fullSizes = new Set<string>();
+  for (;;) {
+    const f = await s.next();
+    if (f === null) break;
+    const full = s.latestFullFrame();
+    if (full) fullSizes.add(`${full.width}x${full.height}`);
+  }
+  await waitFor('the branch drained', () => (s.accessUnitStats()?.pulled === aus.length && aus.length >= 60 ? true : undefined));
+  assert.equal(aus.length, 60);
+  const epochs = [...new Set(aus.map((a) => a.epoch))];
+  assert.equal(epochs.length, 2, 'one epoch per resolution');
+  const second = aus.findIndex((a) => a.epoch === epochs[1]);
+  assert.equal(second, 30, 'the new epoch starts with the second stream');
+  assert.ok(aus[second]!.key, 'at its IDR');
+  assert.deepEqual([aus[0]!.track.width, aus[0]!.track.height, aus[second]!.track.width, aus[second]!.track.height], [320, 240, 640, 480]);
+  assert.ok(!aus[0]!.track.description.equals(aus[second]!.track.description), 'new parameter sets');
+  assert.ok(aus.slice(second).every((a) => a.track === aus[second]!.track));
+  assert.deepEqual([...fullSizes], ['320x240', '640x480'], 'the full-resolution frame follows the camera');
 });
