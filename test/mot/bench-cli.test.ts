@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { CommanderError } from 'commander';
@@ -30,6 +30,8 @@ test('bench mot --hyp --json prints the devkit figures for CEM', async () => {
   const r = JSON.parse(c.lines[0]!) as Record<string, unknown>;
   assert.equal(r['mota'], 52.646);
   assert.equal(r['idf1'], 55.766);
+  assert.equal(r['hota'], 39.14);
+  assert.equal(r['benchmark'], 'MOT15');
   assert.deepEqual([r['fp'], r['fn'], r['idsw'], r['gt'], r['matches']], [13, 150, 7, 359, 209]);
   for (const key of ['idp', 'idr', 'motp', 'hyp']) assert.equal(typeof r[key], 'number', key);
 });
@@ -68,16 +70,60 @@ test('usage errors exit with 2', async () => {
     });
   };
   await usage(['--gt', gt], /exactly one of --det and --hyp/);
+  await usage(['--seq', gt, '--gt', gt], /--seq scores whole sequence folders/);
+  await usage(['--gt', gt, '--hyp', gt, '--benchmark', 'MOT99'], /--benchmark/);
   await usage(['--gt', gt, '--det', gt, '--hyp', gt], /exactly one of --det and --hyp/);
   await usage(['--gt', gt, '--hyp', gt, '--out', '/tmp/x'], /--out .* needs --det/);
   await usage(['--gt', gt, '--hyp', gt, '--fps', 'fast'], /--fps/);
 });
 
-test('a missing --gt is a commander usage error, not a process exit', async () => {
+test('a missing --gt is a usage error, not a process exit', async () => {
+  await assert.rejects(buildProgram(capture().out).parseAsync(['bench', 'mot', '--hyp', gt], { from: 'user' }),
+    (err: unknown) => err instanceof CliError && err.exitCode === EXIT.usage && /give --gt .*or --seq/.test(err.message));
+});
+
+test('a --seq without a value is a commander usage error', async () => {
   const c = capture();
-  await assert.rejects(buildProgram(c.out).parseAsync(['bench', 'mot', '--hyp', gt], { from: 'user' }),
-    (err: unknown) => err instanceof CommanderError && err.code === 'commander.missingMandatoryOptionValue');
-  assert.match(c.errors.join('\n'), /--gt/);
+  await assert.rejects(buildProgram(c.out).parseAsync(['bench', 'mot', '--seq'], { from: 'user' }),
+    (err: unknown) => err instanceof CommanderError && err.code === 'commander.optionMissingArgument');
+});
+
+test('bench mot --seq prints one row per sequence with MOTA, IDF1 and HOTA, the tuning sequence marked', async (t) => {
+  // A second sequence in the MOTChallenge layout: MOT20-named (so MOT20 rules), seqinfo.ini at 10 fps,
+  // two walkers of whom the tracker follows both, and a box on a non-motorised vehicle it must not be blamed for.
+  const dir = path.join(await tempDir(t), 'MOT20-99');
+  await mkdir(path.join(dir, 'gt'), { recursive: true });
+  await mkdir(path.join(dir, 'det'));
+  const frames = Array.from({ length: 20 }, (_, k) => k + 1);
+  await writeFile(path.join(dir, 'seqinfo.ini'), '[Sequence]\nname=MOT20-99\nframeRate=10\nseqLength=20\n');
+  await writeFile(path.join(dir, 'gt', 'gt.txt'), frames.flatMap((f) => [
+    `${f},1,${10 + 2 * f},50,40,100,1,1,1`, `${f},2,${400 - 2 * f},60,40,100,1,1,1`, `${f},3,700,60,80,60,1,6,1`]).join('\n'));
+  await writeFile(path.join(dir, 'det', 'det.txt'), frames.flatMap((f) => [
+    `${f},-1,${10 + 2 * f},50,40,100,0.95,-1,-1,-1`, `${f},-1,${400 - 2 * f},60,40,100,0.9,-1,-1,-1`, `${f},-1,700,60,80,60,0.9,-1,-1,-1`]).join('\n'));
+
+  const c = capture();
+  await buildProgram(c.out).parseAsync(['bench', 'mot', '--seq', sharedPath('mot', 'TUD-Campus'), dir, '--json'], { from: 'user' });
+  const r = JSON.parse(c.lines[0]!) as { sequences: Record<string, unknown>[] };
+  assert.deepEqual(r.sequences.map((s) => [s['sequence'], s['tuned'], s['benchmark'], s['frames']]),
+    [['TUD-Campus', true, 'MOT15', 71], ['MOT20-99', false, 'MOT20', 20]]);
+  const synthetic = r.sequences[1]!;
+  assert.deepEqual([synthetic['mota'], synthetic['idf1'], synthetic['fp'], synthetic['fn'], synthetic['idsw'], synthetic['hyp_ignored']], [100, 100, 0, 0, 0, 20]);
+  for (const s of r.sequences) for (const key of ['mota', 'idf1', 'hota', 'deta', 'assa', 'ms_per_frame']) assert.equal(typeof s[key], 'number', key);
+
+  const human = capture();
+  await buildProgram(human.out).parseAsync(['bench', 'mot', '--seq', sharedPath('mot', 'TUD-Campus'), dir, '--tuned', 'MOT20-99'], { from: 'user' });
+  const text = human.lines.join('\n');
+  assert.match(text, /^sequence +rules +frames +MOTA +IDF1 +HOTA/);
+  assert.match(text, /\nTUD-Campus +MOT15 +71 +\d+\.\d/);
+  assert.match(text, /\nMOT20-99 \* +MOT20 +20 +100\.0 +100\.0 +100\.0/);
+  assert.match(text, /\* tuning sequence/);
+});
+
+test('a sequence folder without detections is named in the error', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, 'gt.txt'), '1,1,0,0,10,10,1,-1,-1,-1\n');
+  await assert.rejects(buildProgram(capture().out).parseAsync(['bench', 'mot', '--seq', dir], { from: 'user' }),
+    (err: unknown) => err instanceof CliError && err.exitCode === EXIT.usage && err.message.startsWith(`${dir}: no detections`));
 });
 
 test('a bad line in an input file is reported with its file and line', async (t) => {
