@@ -78,7 +78,10 @@ export class ConsoleServer {
   private readonly files: StaticFiles;
   private readonly api: ConsoleApi;
   private readonly history: TelemetryHistory;
+  /** Open connections, oldest first (after the TLS handshake when TLS). */
   private readonly sockets = new Set<Socket>();
+  /** Connections that have delivered at least one whole request. */
+  private readonly served = new WeakSet<Socket>();
 
   constructor(private readonly o: ConsoleServerOptions) {
     this.log = o.log;
@@ -107,21 +110,23 @@ export class ConsoleServer {
     };
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
     const server = this.o.tls
-      ? createHttpsServer({ ...options, cert: this.o.tls.cert, key: this.o.tls.key, minVersion: 'TLSv1.2' }, handler)
+      ? createHttpsServer({ ...options, cert: this.o.tls.cert, key: this.o.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: HEADERS_TIMEOUT_MS }, handler)
       : createHttpServer(options, handler);
-    server.maxConnections = maxConnections;
+    // A hard bound on sockets, handshakes included; the cap proper is kept below, where it can choose whom to drop.
+    server.maxConnections = maxConnections * 2;
     server.maxHeadersCount = 64;
     server.setTimeout(IDLE_TIMEOUT_MS, (socket: Socket) => socket.destroy());
-    server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
+    server.on(this.o.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.admit(socket, maxConnections));
+    server.on('request', (req: IncomingMessage) => this.served.add(req.socket));
     // A bad request line, a TLS handshake gone wrong: answered or dropped, never thrown.
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.api.upgrade(req, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.served.add(req.socket);
+      this.api.upgrade(req, socket, head);
+    });
     const { host, port } = parseListen(listen);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -147,6 +152,32 @@ export class ConsoleServer {
     if (!server) return;
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * The connection cap. At the cap, the oldest connection that never delivered a whole request
+   * (a slow-headers flood, a port scan) makes room for the new one, so that such a flood cannot
+   * lock out a user whose requests complete; when every open connection has served requests, the
+   * new one is refused.
+   */
+  private admit(socket: Socket, max: number): void {
+    if (this.sockets.size >= max) {
+      let victim: Socket | undefined;
+      for (const s of this.sockets) {
+        if (!this.served.has(s)) {
+          victim = s;
+          break;
+        }
+      }
+      if (victim === undefined) {
+        socket.destroy();
+        return;
+      }
+      this.sockets.delete(victim);
+      victim.destroy();
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {

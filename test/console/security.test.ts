@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { AuditEntry } from '../../daemon/control/audit.js';
+import { waitFor } from '../helpers/shared.js';
 import { newEvent, toOutbox } from '../store/store-fixtures.js';
 import { call, login, PASSWORD, startConsole, type Fixture } from './console-fixture.js';
 
@@ -283,4 +284,22 @@ test('the rule schema and the telemetry history answer; without pictures, snapsh
   const snap = await viewer.get('/api/streams/gate/snapshot.jpg');
   assert.equal(snap.status, 503);
   assert.equal((await viewer.get('/api/doctor')).status, 503, 'no config file in this fixture');
+});
+
+test('a flood of slow connections neither locks users out nor grows past the connection cap', async (t) => {
+  const f = await startConsole(t, { config: { max_connections: 8 } });
+  const slow: net.Socket[] = [];
+  let closedByServer = 0;
+  t.after(() => { for (const s of slow) s.destroy(); });
+  for (let i = 0; i < 40; i++) {
+    const s = net.connect(f.port, '127.0.0.1', () => s.write('GET /api/me HTTP/1.1\r\nHost: x\r\n'));
+    s.on('error', () => undefined);
+    s.on('close', () => { closedByServer += 1; });
+    slow.push(s);
+  }
+  // All 40 connected (the kernel accepts them); the console keeps at most 8 and drops the oldest of those that never finished a request.
+  await waitFor('the server to drop all but the cap', () => (closedByServer >= 32 ? true : undefined), 10_000);
+  const admin = await login(f.port, 'admin', PASSWORD);
+  assert.equal((await admin.get('/api/me')).status, 200);
+  assert.equal((await admin.rpc('status')).status, 200);
 });
