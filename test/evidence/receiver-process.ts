@@ -13,6 +13,8 @@ export interface ReceivedLine {
   sha256?: string;
   parts?: number;
   duplicates?: number;
+  /** When the line was read here, ms since the epoch. */
+  at: number;
 }
 
 export interface ReceiverProcess {
@@ -38,7 +40,7 @@ export async function startReceiver(t: { after(fn: () => Promise<void> | void): 
   child.stdout.on('data', (chunk: string) => {
     const lines = (partial + chunk).split('\n');
     partial = lines.pop() ?? '';
-    for (const l of lines) if (l.trim() !== '') files.push(JSON.parse(l) as ReceivedLine);
+    for (const l of lines) if (l.trim() !== '') files.push({ ...(JSON.parse(l) as Omit<ReceivedLine, 'at'>), at: Date.now() });
   });
   child.stderr.on('data', (chunk: string) => (err += chunk));
   t.after(async () => {
