@@ -54,6 +54,14 @@ interface StreamClips {
 /** Ends remembered for events whose start has not reached the recorder yet (the commit comes first). */
 const EARLY_ENDS_MAX = 256;
 const DEFAULT_STALE_MS = 3000;
+/**
+ * The ring holds this much more than the longest pre-roll: access units are pulled at the parser,
+ * ahead of the decoded frame an event is detected on (the decode branch's queue, inference, the
+ * commit), so at the event the newest unit is already past the event's time: 0.25 s on a file played
+ * at its own rate with NanoDet-m on a CPU (test/evidence/clip-e2e.test.ts); 2 s leaves room for a
+ * slower detector and a slow commit.
+ */
+export const UNIT_LEAD_MS = 2000;
 
 /**
  * Event clips (tier 3): each stream with clips keeps a ring of its compressed video; an event's clip
@@ -141,6 +149,9 @@ export class ClipRecorder {
       this.earlyEnds.delete(eventId);
       if (instant || early !== undefined) job.endsAt(early ?? hit.ts);
       const slice = st.ring.from(hit.ts - settings.preRollMs);
+      const newest = st.ring.newestWallMs;
+      this.opts.log.debug({ event: eventId, stream: hit.streamId, lead_ms: newest !== null ? newest - hit.ts : null,
+        pre_roll_ms: slice.units.length > 0 ? hit.ts - slice.units[0]!.wallMs : 0 }, 'event clip started');
       const r = job.begin(slice.units, slice.reachesBack);
       if (r.done) this.finish(job, r);
       else st.clips.push(job);
@@ -278,7 +289,7 @@ export class ClipRecorder {
     const stream = cfg.streams.find((s) => s.id === streamId);
     if (!stream) return null;
     const keepMs = ringKeepMs(cfg.evidence, stream, cfg.rules);
-    return keepMs === null ? null : { keepMs, maxBytes: cfg.evidence.clips.ring_mb * 1024 * 1024 };
+    return keepMs === null ? null : { keepMs: keepMs + UNIT_LEAD_MS, maxBytes: cfg.evidence.clips.ring_mb * 1024 * 1024 };
   }
 
   /** A clip may hold `ring_mb` per 10 s of its length (96 MiB for 60 s by default), never less than the ring. */

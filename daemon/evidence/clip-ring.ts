@@ -58,6 +58,11 @@ export class ClipRing {
     return this.at(this.tail - 1).wallMs - this.at(this.head).wallMs;
   }
 
+  /** The newest unit's wall clock; null when empty. */
+  get newestWallMs(): number | null {
+    return this.tail === this.head ? null : this.at(this.tail - 1).wallMs;
+  }
+
   /** Live changes (a rule's pre-roll, the cap): applied from the next unit on. */
   setLimits(limits: ClipRingLimits): void {
     this.limits = limits;

@@ -121,8 +121,8 @@ export interface Decoded {
 /** Plays an MP4 through qtdemux and avdec_h264; rejects on a decoding error. */
 export function decodeMp4(file: string): Promise<Decoded> {
   const pipeline = createPipeline(`filesrc location="${file}" ! qtdemux name=d ! tee name=t`
-    + ' t. ! queue ! h264parse ! avdec_h264 ! appsink name=pics sync=false'
-    + ' t. ! queue ! appsink name=coded sync=false');
+    + ' t. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=0 ! h264parse ! avdec_h264 ! appsink name=pics sync=false'
+    + ' t. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=0 ! appsink name=coded sync=false');
   const pics = pipeline.findChild('pics');
   const coded = pipeline.findChild('coded');
   if (!isAppSink(pics) || !isAppSink(coded)) throw new Error('no appsink');
