@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -226,7 +227,7 @@ export class OutboxDrainer {
     } catch (err) {
       this.files.forget(part);
       this.refuse(row.eventId, row, {
-        file_kind: part.kind, name: part.path.split('/').pop() ?? part.path, reason: 'unreadable', expected_sha256: part.sha256,
+        file_kind: part.kind, name: path.basename(part.path), reason: 'unreadable', expected_sha256: part.sha256,
         actual_sha256: null, expected_bytes: part.bytes, actual_bytes: null,
       }, errorMessage(err));
       return undefined;
