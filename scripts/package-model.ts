@@ -22,6 +22,7 @@ import { loadManifest } from '../daemon/inference/manifest.js';
 import { generateKeyPair, loadPrivateKey } from '../daemon/models/keys.js';
 import { writePackage, type PackageSource } from '../daemon/models/package-file.js';
 import { precisionSchema, type PackageManifestInput } from '../daemon/models/package-manifest.js';
+import { quantizeCommand } from '../cli/commands/models-quantize.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -108,6 +109,8 @@ export function program(print: (s: string) => void): Command {
     .option('--expect <label=x1,y1,x2,y2>', 'an object the self-test must find (source pixels)', collect, [])
     .option('--min-iou <n>', 'overlap each expected box needs (default 0.5)')
     .action(async (o: BuildOptions) => print(await build(o)));
+  // The same code as `vigilctl models quantize`; with --package the INT8 file becomes the int8 variant of a signed package.
+  p.addCommand(quantizeCommand(print, async (int8, o) => print(await build({ ...o, variant: [`int8=${int8}`] }))));
   return p;
 }
 

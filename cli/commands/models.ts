@@ -6,6 +6,7 @@ import type { Result } from '../../daemon/control/results.js';
 import { call, DEFAULT_SOCKET } from '../control-client.js';
 import { CliError } from '../errors.js';
 import type { Output } from '../output.js';
+import { quantizeCommand } from './models-quantize.js';
 
 type ActivationResult = Result<'models.activate'>;
 type ModelsList = Result<'models.list'>;
@@ -121,5 +122,7 @@ export function modelsCommand(out: Output): Command {
       const body = await call(opts.socket, { method: 'models.rollback', params: { name } }, LONG_MS) as { from: string; to: string };
       out.raw(opts.json ? JSON.stringify(body) : `${name}: rolled back from ${body.from} to ${body.to}`);
     });
+  // Runs here, not in the daemon: calibration takes minutes of CPU the frame path must not lose.
+  cmd.addCommand(quantizeCommand((s) => out.raw(s)));
   return cmd;
 }

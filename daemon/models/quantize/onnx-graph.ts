@@ -48,7 +48,7 @@ export async function readModel(file: string): Promise<Model> {
 }
 
 export function encodeModel(model: Model): Uint8Array {
-  return onnx.ModelProto.encode(model as unknown as onnxProto.onnx.IModelProto).finish();
+  return onnx.ModelProto.encode(model).finish();
 }
 
 export function decodeModel(bytes: Uint8Array): Model {
@@ -59,7 +59,7 @@ export function decodeModel(bytes: Uint8Array): Model {
 export const cloneModel = (model: Model): Model => decodeModel(encodeModel(model));
 
 export function valueInfo(name: string, elemType: number): ValueInfo {
-  return onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType } } }) as unknown as ValueInfo;
+  return onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType } } });
 }
 
 /** A float tensor's values; initializers keep them in raw_data (little-endian) or float_data. */
@@ -79,7 +79,7 @@ export function dimsOf(t: TensorProto): number[] {
 
 export function tensor(name: string, dataType: number, dims: readonly number[], data: ArrayBufferView): TensorProto {
   return onnx.TensorProto.create({ name, dataType, dims: [...dims],
-    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }) as unknown as TensorProto;
+    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
 }
 
 export function intsAttr(name: string, ints: readonly number[]): Attribute {
@@ -91,7 +91,7 @@ export function intAttr(name: string, i: number): Attribute {
 }
 
 export function node(opType: string, inputs: string[], outputs: string[], name: string, attribute: Attribute[] = []): Node {
-  return onnx.NodeProto.create({ opType, input: inputs, output: outputs, name, attribute: attribute as onnxProto.onnx.IAttributeProto[] }) as unknown as Node;
+  return onnx.NodeProto.create({ opType, input: inputs, output: outputs, name, attribute: attribute }) as unknown as Node;
 }
 
 export function attr(n: Node, name: string): Attribute | undefined {

@@ -1,0 +1,73 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { reportText, runQuantizeJob } from '../../daemon/models/quantize/quantize-job.js';
+
+/** What a signed package of the result needs, when --package is given (package-model only). */
+export interface PackageRequest {
+  manifest: string;
+  modelsDir?: string;
+  name: string;
+  version: string;
+  key: string;
+  out: string;
+  variant: string[];
+  prefer: string[];
+  expect: string[];
+}
+
+interface QuantizeOptions {
+  manifest: string; modelsDir?: string; images?: string; video: string[]; step: string; frames: string; holdout: string;
+  method: 'minmax' | 'percentile'; bar: string; keepFloat: string; out: string; threads: string;
+  package?: string; name?: string; version?: string; key?: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function num(v: string, what: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${what}: expected a number from ${min} to ${max}, got "${v}"`);
+  return n;
+}
+
+/**
+ * `quantize`: an INT8 (QDQ) version of a detector from calibration frames, refused when it
+ * disagrees with fp32 on held-out frames. Shared by `vigilctl models quantize` (on a device, frames
+ * from its clips) and `package-model quantize` (a publisher's image folder, `packageIt` set).
+ */
+export function quantizeCommand(print: (s: string) => void, packageIt?: (int8File: string, o: PackageRequest) => Promise<void>): Command {
+  const cmd = new Command('quantize').description('make an INT8 (QDQ) model from calibration frames and check it against fp32')
+    .requiredOption('--manifest <file>', 'the fp32 model\'s manifest (models/*.json)')
+    .option('--models-dir <dir>', 'where the manifest\'s relative file and labels are')
+    .option('--images <dir>', 'a folder of JPEG calibration images')
+    .option('--video <file>', 'a video file to sample frames from (repeatable)', collect, [])
+    .option('--step <n>', 'keep every n-th video frame', '10')
+    .option('--frames <n>', 'most frames read in all, calibration and held-out', '300')
+    .option('--holdout <share>', 'the last share of each source\'s frames, held out for the fidelity check', '0.3')
+    .addOption(new Option('--method <m>', 'activation calibration').choices(['minmax', 'percentile']).default('percentile'))
+    .option('--bar <x>', 'refuse below this mAP@0.5 and recall against fp32', '0.95')
+    .option('--keep-float <n|auto>', 'most sensitive nodes left in float', 'auto')
+    .option('--threads <n>', 'onnxruntime threads (0: its choice)', '0')
+    .requiredOption('--out <file>', 'the INT8 ONNX file to write (its report goes to <file>.report.json)');
+  if (packageIt) {
+    cmd.option('--package <file>', 'also build a signed package with the INT8 file as its int8 variant')
+      .option('--name <name>', 'package model name (with --package)')
+      .option('--version <version>', 'package version (with --package)')
+      .option('--key <file>', 'publisher private key (with --package)');
+  }
+  return cmd.action(async (o: QuantizeOptions) => {
+    if (o.package !== undefined && (o.name === undefined || o.version === undefined || o.key === undefined)) {
+      throw new InvalidArgumentError('--package needs --name, --version and --key');
+    }
+    const keep = o.keepFloat === 'auto' ? 'auto' : num(o.keepFloat, '--keep-float', 0, 10_000);
+    const result = await runQuantizeJob({
+      manifest: o.manifest, modelsDir: o.modelsDir, images: o.images, videos: o.video, step: num(o.step, '--step', 1, 10_000),
+      frames: num(o.frames, '--frames', 2, 100_000), holdout: num(o.holdout, '--holdout', 0.01, 0.99), method: o.method,
+      bar: num(o.bar, '--bar', 0, 1), keepFloat: keep, out: o.out, threads: num(o.threads, '--threads', 0, 256),
+      progress: (line) => process.stderr.write(`${line}\n`),
+    });
+    print(reportText(result));
+    if (o.package !== undefined && packageIt && o.name !== undefined && o.version !== undefined && o.key !== undefined) {
+      await packageIt(o.out, { manifest: o.manifest, ...(o.modelsDir !== undefined ? { modelsDir: o.modelsDir } : {}), name: o.name,
+        version: o.version, key: o.key, out: o.package, variant: [], prefer: [], expect: [] });
+    }
+  });
+}
