@@ -76,6 +76,9 @@ const tiersStatusSchema = z.strictObject({
     captured: count, written: count, failed: count, dropped: count, skipped: count, pruned: count,
     lastEncodeMs: z.number(), encoder: z.string().nullable(),
   }),
+  clips: z.looseObject({
+    started: count, written: count, truncated: count, failed: count, active: count, ringBytes: count, completeMs: percentiles.nullable(),
+  }).optional(),
 });
 
 export const appStatusSchema = z.strictObject({

@@ -17,6 +17,8 @@ export interface TiersStatus {
   latencyMs: TierPercentiles;
   actions: ActionStats;
   evidence: EvidenceStats;
+  /** Event clips (docs/evidence-clips.md); absent without them. */
+  clips?: ReturnType<ClipRecorder['status']>;
 }
 
 export interface ResponseTiersOptions {
@@ -92,7 +94,10 @@ export class ResponseTiers {
   }
 
   status(): TiersStatus {
-    return { latencyMs: this.timings.percentiles(), actions: { ...this.actions.stats }, evidence: { ...this.evidence.stats } };
+    return {
+      latencyMs: this.timings.percentiles(), actions: { ...this.actions.stats }, evidence: { ...this.evidence.stats },
+      ...(this.clips ? { clips: this.clips.status() } : {}),
+    };
   }
 
   /** Lets snapshots being encoded finish (up to a second), then stops both. */
