@@ -159,8 +159,8 @@ function decoderPart(d: DecoderChoice): string {
  *
  *   source ! [depay/demux] ! parse ! queue ! tee ─ queue(leaky) ! fakesink name=probe   (source size)
  *                                               ├─ queue(leaky) ! parse ! appsink name=au    (accessUnits: coded sources)
- *                                               └─ decode ! tee ─ queue(leaky, 1) ! I420 ! fakesink name=full  (fullFrames)
- *                                                               └─ videorate ! scale+convert ! appsink name=sink
+ *                                               └─ decode ! videorate ! tee ─ queue(leaky, 1) ! I420 ! fakesink name=full  (fullFrames)
+ *                                                                         └─ scale+convert ! appsink name=sink
  *
  * The rate limit comes before scaling so that dropped frames cost no conversion. The probe branch
  * keeps the last access unit, whose caps (set by the parser from the stream's headers) give the
@@ -173,8 +173,11 @@ function decoderPart(d: DecoderChoice): string {
  * frames.
  *
  * The optional branches cost nothing on the frame path: the access-unit branch has its own queue
- * and thread, and the full-resolution branch is fed before the analysis so that its newest frame is
- * never older than the analysed one (pushing into its queue takes a reference, not a copy).
+ * and thread; pushing into the full-resolution branch's queue takes a reference, not a copy. That
+ * branch is teed after the rate limit and fed before the analysis, so it holds the frame the
+ * analysis is working on (or the next one the analysis will get): an event's snapshot shows the
+ * frame the event was detected on, not one decoded during its inference; and on a Jetson the VIC
+ * copies only analysed frames to system memory.
  */
 export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
   const { part: src, secrets } = sourcePart(spec);
@@ -191,9 +194,9 @@ export function buildPipeline(spec: PipelineSpec): BuiltPipeline {
   const description = `${src}${coded ? ` ! ${parsePart(coded)}` : ''} ! queue max-size-buffers=2 ! tee name=t`
     + ` t. ! queue leaky=downstream max-size-buffers=1 ! fakesink name=${ELEMENT.probe} enable-last-sample=true sync=false async=false`
     + (coded && spec.accessUnits === true ? ` t. ! ${accessUnitBranch(coded.codec)}` : '')
-    + ` t. ! ${coded ? `${decoderPart(coded)} ! ` : ''}`
+    + ` t. ! ${coded ? `${decoderPart(coded)} ! ` : ''}${rate(spec.fps)} ! `
     + (spec.fullFrames === true ? `tee name=d d. ! ${fullFrameBranch(jetson)} d. ! ` : '')
-    + `${rate(spec.fps)} ! ${convert}`
+    + convert
     + ` ! appsink name=${ELEMENT.sink} max-buffers=1 drop=${spec.paced === true ? 'false' : 'true'} sync=${sync}`;
   return { description, secrets };
 }

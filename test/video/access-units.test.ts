@@ -186,3 +186,46 @@ void test('a camera changing resolution mid-stream: a new epoch with the new tra
   assert.ok(aus.slice(second).every((a) => a.track === aus[second]!.track));
   assert.deepEqual([...fullSizes], ['320x240', '640x480'], 'the full-resolution frame follows the camera');
 });
+
+/** Centroid of the bright pixels: the ball of videotestsrc's `ball` pattern. */
+function ballAt(pixel: (x: number, y: number) => number, width: number, height: number): [number, number] {
+  let sx = 0;
+  let sy = 0;
+  let n = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (pixel(x, y) > 128) {
+        sx += x;
+        sy += y;
+        n++;
+      }
+    }
+  }
+  assert.ok(n > 0, 'the ball is in the picture');
+  return [sx / n, sy / n];
+}
+
+void test('the full-resolution frame read during an analysis frame\'s inference is that same frame (teed after the rate limit)', { timeout: 30_000 }, async (t) => {
+  const s = await startStream(t, streamConfig('ball', 'test://ball?width=640&height=480&fps=30', { fps: 5 }),
+    { log: silentLogger(), analysis: { width: 320, height: 320, resize: 'fit', format: 'BGRx' } });
+  await s.next();
+  const offsets: number[] = [];
+  const moves: number[] = [];
+  let last: [number, number] | null = null;
+  for (let i = 0; i < 8; i++) {
+    const f = await s.next();
+    // An inference's time between the frame and the event that reads the full frame (not a wait
+    // for a condition): 3 camera frames are decoded meanwhile, and none of them may be read.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const full = s.latestFullFrame();
+    assert.ok(f && full);
+    const a = ballAt((x, y) => f.data[(y * f.width + x) * 4 + 1]!, f.width, f.height);
+    const b = ballAt((x, y) => full.data[y * full.width + x]!, full.width, full.height);
+    offsets.push(Math.hypot(a[0] * 2 - b[0], a[1] * 2 - b[1]));
+    if (last) moves.push(Math.hypot(b[0] - last[0], b[1] - last[1]));
+    last = b;
+  }
+  t.diagnostic(`ball: full vs analysed frame ${offsets.map((o) => o.toFixed(1)).join(' ')} px; between analysed frames ${moves.map((o) => o.toFixed(0)).join(' ')} px`);
+  assert.ok(moves.filter((m) => m > 10).length >= 5, 'the ball moves between analysed frames, so a newer frame would show');
+  assert.ok(offsets.filter((o) => o < 4).length >= 7, 'the same frame (one late read allowed)');
+});

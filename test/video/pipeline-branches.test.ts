@@ -32,12 +32,12 @@ void test('test sources get no access-unit branch even when asked', () => {
   assert.doesNotMatch(description, /name=au/);
 });
 
-void test('full-resolution branch: teed after the decoder, before the analysis, newest frame only, I420', () => {
+void test('full-resolution branch: teed after the decoder and its rate limit, before the analysis, newest frame only, I420', () => {
   const { description } = buildPipeline(spec('file:///a.mp4', { fullFrames: true }));
-  assert.match(description, / t\. ! avdec_h264 max-threads=1 ! tee name=d d\. ! queue leaky=downstream max-size-buffers=1 ! videoconvert ! video\/x-raw,format=I420 ! fakesink name=full enable-last-sample=true sync=false async=false d\. ! videorate /);
+  assert.match(description, / t\. ! avdec_h264 max-threads=1 ! videorate drop-only=true max-rate=5 ! tee name=d d\. ! queue leaky=downstream max-size-buffers=1 ! videoconvert ! video\/x-raw,format=I420 ! fakesink name=full enable-last-sample=true sync=false async=false d\. ! videoscale /);
   const j = buildPipeline(spec('file:///a.mp4', { fullFrames: true, decoder: chooseDecoder('h264', jetson) })).description;
-  assert.match(j, /nvv4l2decoder ! tee name=d d\. ! queue leaky=downstream max-size-buffers=1 ! nvvidconv ! video\/x-raw,format=I420 ! fakesink name=full/);
+  assert.match(j, /nvv4l2decoder ! videorate [^!]*! tee name=d d\. ! queue leaky=downstream max-size-buffers=1 ! nvvidconv ! video\/x-raw,format=I420 ! fakesink name=full .* d\. ! nvvidconv ! video\/x-raw,format=BGRx/);
   const raw = buildPipeline(spec('test://ball', { decoder: null, fullFrames: true })).description;
-  assert.match(raw, / t\. ! tee name=d d\. ! queue [^!]*! videoconvert ! video\/x-raw,format=I420 ! fakesink name=full .* d\. ! videorate/);
+  assert.match(raw, / t\. ! videorate [^!]*! tee name=d d\. ! queue [^!]*! videoconvert ! video\/x-raw,format=I420 ! fakesink name=full .* d\. ! videoscale/);
   assert.doesNotMatch(buildPipeline(spec('file:///a.mp4')).description, /name=full|name=au/, 'neither unless asked');
 });
