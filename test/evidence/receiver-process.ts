@@ -27,9 +27,9 @@ export interface ReceiverProcess {
 }
 
 /** Runs the built `vigilctl hub evidence` as its own process (it is killed, and restarted, in the tests). */
-export async function startReceiver(t: { after(fn: () => Promise<void> | void): void }, args: { hub: string; site: string; out: string }): Promise<ReceiverProcess> {
+export async function startReceiver(t: { after(fn: () => Promise<void> | void): void }, args: { hub: string; site: string; out: string; extra?: string[] }): Promise<ReceiverProcess> {
   const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'cli', 'main.js'), 'hub', 'evidence', '--hub', args.hub, '--site', args.site,
-    '--out', args.out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--out', args.out, '--json', ...(args.extra ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   const files: ReceivedLine[] = [];
   let err = '';
   let partial = '';
