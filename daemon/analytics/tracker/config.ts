@@ -24,6 +24,25 @@ export const trackerConfigSchema = z.strictObject({
   confirm_at_start: z.boolean().default(true),
   /** A confirmed track not seen for longer than this is removed; until then it can be re-found with its id. */
   max_lost_ms: z.number().int().min(0).max(600_000).default(2000),
+  /**
+   * OC-SORT's observation-centric re-update: a track re-found after missed frames replays them
+   * with boxes interpolated between its last and its new observation, so its velocity is the one
+   * it really had, not the filter's drift.
+   */
+  re_update: z.boolean().default(false),
+  /**
+   * OC-SORT's observation-centric recovery: tracks still unmatched after both stages get a last
+   * try against the leftover high-score detections by the IoU of their last observed box (not the
+   * prediction). 0 turns it off.
+   */
+  recovery_iou: z.number().min(0).max(1).default(0),
+  /**
+   * OC-SORT's observation-centric momentum: weight of the agreement between a track's observed
+   * direction of motion and the direction to a detection, added to IoU in the first stage. 0 turns it off.
+   */
+  momentum_weight: z.number().min(0).max(1).default(0.2),
+  /** Frames back over which a track's direction of motion is observed (OC-SORT's Δt). */
+  momentum_frames: z.number().int().min(1).max(8).default(3),
   /** Match detections to tracks across classes (a detector that flickers between "car" and "truck"). */
   class_agnostic: z.boolean().default(false),
   kalman: z.strictObject({

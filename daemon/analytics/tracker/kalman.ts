@@ -24,6 +24,8 @@ const ASPECT_VELOCITY_STD = 0.002;
 
 const N = 8;
 const M = 4;
+/** Length of the array `save` fills: the mean and the covariance. */
+export const KALMAN_STATE_SIZE = N + N * N;
 
 // Scratch shared by all filters: JavaScript runs one update at a time, and per-call arrays
 // would otherwise be allocated for every track on every frame.
@@ -114,6 +116,18 @@ export class BoxKalman {
         P[j * N + i] = m;
       }
     }
+  }
+
+  /** Copies the state (mean and covariance) into `into`, 72 numbers, to be restored later. */
+  save(into: Float64Array): void {
+    into.set(this.x, 0);
+    into.set(this.P, N);
+  }
+
+  /** Restores a state written by `save`. */
+  restore(from: Float64Array): void {
+    this.x.set(from.subarray(0, N));
+    this.P.set(from.subarray(N, N + N * N));
   }
 
   /** Forgets the height's rate of change: a lost object should not keep growing or shrinking. */

@@ -1,4 +1,4 @@
-import type { Detection } from '../../inference/types.js';
+import type { Box, Detection } from '../../inference/types.js';
 import { AssignmentSolver } from './assignment.js';
 import { trackerConfigSchema, type TrackerConfig, type TrackerConfigInput } from './config.js';
 import { iou } from './iou.js';
@@ -66,16 +66,24 @@ export class Tracker {
     }
 
     const established = this.tracks.filter((t) => t.state !== 'tentative');
-    const first = this.associate(established, high, c.match_iou);
+    const first = this.associate(established, high, c.match_iou, 'predicted', c.momentum_weight);
     for (const [t, d] of first.pairs) this.hit(t, d, ts);
 
     const stillTracked = first.tracks.filter((t) => t.state === 'confirmed');
     const second = this.associate(stillTracked, low, c.low_match_iou);
     for (const [t, d] of second.pairs) this.hit(t, d, ts);
-    for (const t of second.tracks) t.state = 'lost';
+    let leftover = first.detections;
+    if (c.recovery_iou > 0 && leftover.length > 0) {
+      const matched = new Set(second.pairs.map(([t]) => t));
+      const unmatched = first.tracks.filter((t) => !matched.has(t));
+      const recovered = this.associate(unmatched, leftover, c.recovery_iou, 'observed');
+      for (const [t, d] of recovered.pairs) this.hit(t, d, ts);
+      leftover = recovered.detections;
+    }
+    for (const t of second.tracks) if (t.state === 'confirmed' && t.lastSeen !== ts) t.state = 'lost';
 
     const tentative = this.tracks.filter((t) => t.state === 'tentative');
-    const third = this.associate(tentative, first.detections, c.tentative_match_iou);
+    const third = this.associate(tentative, leftover, c.tentative_match_iou);
     for (const [t, d] of third.pairs) this.hit(t, d, ts);
     const dropped = new Set<Track>(third.tracks);
 
@@ -90,7 +98,7 @@ export class Tracker {
 
     for (const d of third.detections) {
       if (d.score < c.new_track_score) continue;
-      const t = new Track(d, ts, this.noise);
+      const t = new Track(d, ts, this.noise, c.re_update);
       if (c.min_hits <= 1 || (starting && c.confirm_at_start)) this.confirm(t);
       this.tracks.push(t);
     }
@@ -127,9 +135,14 @@ export class Tracker {
     t.id = this.nextId++;
   }
 
-  /** Optimal IoU assignment; returns the pairs and whatever stayed unmatched on either side. */
-  private associate(tracks: readonly Track[], dets: readonly Detection[], minIou: number):
-  { pairs: [Track, Detection][]; tracks: Track[]; detections: Detection[] } {
+  /**
+   * Optimal IoU assignment, against each track's prediction or its last observed box; returns the
+   * pairs and whatever stayed unmatched on either side. With momentum, a pair whose direction
+   * agrees with the track's observed motion gains up to `momentum_weight`, scaled by the
+   * detection's score as in OC-SORT; the IoU gate is unchanged.
+   */
+  private associate(tracks: readonly Track[], dets: readonly Detection[], minIou: number, against: 'predicted' | 'observed' = 'predicted',
+    momentum = 0): { pairs: [Track, Detection][]; tracks: Track[]; detections: Detection[] } {
     if (tracks.length === 0 || dets.length === 0) return { pairs: [], tracks: [...tracks], detections: [...dets] };
     const rows = tracks.length;
     const cols = dets.length;
@@ -138,10 +151,14 @@ export class Tracker {
     const agnostic = this.config.class_agnostic;
     for (let i = 0; i < rows; i++) {
       const t = tracks[i]!;
+      const ref = against === 'observed' ? t.observed : t.predicted;
+      const dir = momentum > 0 ? t.direction(this.config.momentum_frames) : null;
       for (let j = 0; j < cols; j++) {
         const d = dets[j]!;
-        const overlap = agnostic || d.classId === t.classId ? iou(t.predicted, d.box) : 0;
-        cost[i * cols + j] = overlap >= minIou && overlap > 0 ? 1 - overlap : GATED;
+        const overlap = agnostic || d.classId === t.classId ? iou(ref, d.box) : 0;
+        let c = overlap >= minIou && overlap > 0 ? 1 - overlap : GATED;
+        if (dir !== null && c < GATED) c -= momentum * d.score * directionAgreement(dir, t.observed, d.box);
+        cost[i * cols + j] = c;
       }
     }
     const assigned = this.solver.solve(cost, rows, cols);
@@ -150,7 +167,7 @@ export class Tracker {
     const taken = new Uint8Array(cols);
     for (let i = 0; i < rows; i++) {
       const j = assigned[i]!;
-      if (j >= 0 && cost[i * cols + j]! < GATED) {
+      if (j >= 0 && cost[i * cols + j]! < GATED / 2) {
         pairs.push([tracks[i]!, dets[j]!]);
         taken[j] = 1;
       } else {
@@ -159,4 +176,18 @@ export class Tracker {
     }
     return { pairs, tracks: unmatchedTracks, detections: dets.filter((_, j) => taken[j] === 0) };
   }
+}
+
+/**
+ * OC-SORT's angle term: (π/2 − |angle between the track's direction and the direction from its
+ * last observation to the detection|) / π, from −0.5 (opposite) to 0.5 (same way); 0 when the
+ * detection sits on the last observation and has no direction.
+ */
+function directionAgreement(dir: readonly [number, number], from: Readonly<Box>, to: Readonly<Box>): number {
+  const dx = (to[0] + to[2]) / 2 - (from[0] + from[2]) / 2;
+  const dy = (to[1] + to[3]) / 2 - (from[1] + from[3]) / 2;
+  const n = Math.hypot(dx, dy);
+  if (n < 1e-6) return 0;
+  const cos = Math.max(-1, Math.min(1, (dir[0] * dx + dir[1] * dy) / n));
+  return (Math.PI / 2 - Math.acos(cos)) / Math.PI;
 }
