@@ -70,6 +70,8 @@ export class OutboxDrainer {
   /** The rows in flight that send a part of an evidence file. */
   private readonly partsInFlight = new Set<number>();
   private readonly files = new EvidenceReader(() => this.wake());
+  /** Refused files the store could not record yet (logged once each). */
+  private readonly unrecorded = new Set<string>();
   /**
    * Acknowledged rows not yet deleted: the deletes of one event-loop turn go in one transaction.
    * Each pass deletes them before it peeks, or they would be sent again.
@@ -239,10 +241,16 @@ export class OutboxDrainer {
     try {
       reported = this.source.refuseEvidence?.({ event_id: eventId, ...refusal }) ?? false;
     } catch (err) {
-      this.metrics.failures += 1;
-      this.log.error({ err: errorMessage(err), event: eventId }, 'cannot record a refused evidence file; its parts wait');
+      // Each pass meets its parts again (a read-only database): logged once per file, not per pass.
+      const key = `${eventId}/${refusal.file_kind}`;
+      if (!this.unrecorded.has(key)) {
+        this.unrecorded.add(key);
+        this.metrics.failures += 1;
+        this.log.error({ err: errorMessage(err), event: eventId }, 'cannot record a refused evidence file; its parts wait');
+      }
       return;
     }
+    this.unrecorded.delete(`${eventId}/${refusal.file_kind}`);
     if (!reported) return;
     this.metrics.evidenceRefused += 1;
     this.log.error({ event: eventId, kind: refusal.file_kind, file: row.file?.path, reason: refusal.reason, expected_sha256: refusal.expected_sha256,
