@@ -52,6 +52,7 @@ export function planQuantization(model: Model, where: string, exclude: ReadonlyS
   if (!graph.node.some((n) => WEIGHTED.has(n.opType))) {
     throw new QuantizeError(`${where} has no Conv, MatMul or Gemm node: nothing the INT8 quantizer can speed up`);
   }
+  const tail = outputTail(graph);
   const nodes = new Set<number>();
   const tensors: string[] = [];
   const seen = new Set<string>();
@@ -61,7 +62,7 @@ export function planQuantization(model: Model, where: string, exclude: ReadonlyS
     tensors.push(t);
   };
   graph.node.forEach((n, i) => {
-    if (!isQuantizable(n) || exclude.has(nodeName(n, i))) return;
+    if (!isQuantizable(n) || exclude.has(nodeName(n, i)) || tail.has(i)) return;
     const acts = activationInputs(n);
     if (acts.length === 0 || acts.some((k) => constants.has(n.input[k] ?? '') || !floats.has(n.input[k] ?? ''))) return;
     if (WEIGHTED.has(n.opType) && !constants.has(n.input[1] ?? '')) return;
@@ -91,4 +92,26 @@ export function floatTensors(graph: Graph): Set<string> {
     if (isFloat) for (const o of n.output) floats.add(o);
   }
   return floats;
+}
+
+/**
+ * The nodes between the last weighted layers and the graph outputs (activations, reshapes, the
+ * concatenation of box and score maps). They stay in float: a detector's head often concatenates
+ * box offsets (tens of pixels) with sigmoid scores (0..1) in one tensor, and one 8-bit grid over
+ * both rounds every score to a few levels; noise-based sensitivity misses that, because the large
+ * box values dominate the tensor's error energy.
+ */
+export function outputTail(graph: Graph): Set<number> {
+  const producer = new Map<string, number>();
+  graph.node.forEach((n, i) => n.output.forEach((o) => producer.set(o, i)));
+  const tail = new Set<number>();
+  const todo = graph.output.map((o) => o.name);
+  for (let t = todo.pop(); t !== undefined; t = todo.pop()) {
+    const i = producer.get(t);
+    const n = i === undefined ? undefined : graph.node[i];
+    if (i === undefined || n === undefined || tail.has(i) || WEIGHTED.has(n.opType)) continue;
+    tail.add(i);
+    todo.push(...n.input);
+  }
+  return tail;
 }

@@ -112,13 +112,14 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
   const minFrames = o.minFrames ?? 8;
   const m = await loadManifest(o.manifestPath, o.modelsDir);
   const where = `model ${m.modelPath}`;
+  // The model first: a file that cannot be quantized at all is the more useful refusal.
+  const model: Model = await readModel(m.modelPath);
+  upgradeToOpset13(model, where);
+  const plan = planQuantization(model, where);
   if (o.calibration.length < minFrames) {
     throw new QuantizeError(`${o.calibration.length} calibration frames for ${where}; at least ${minFrames} are needed for ranges that hold beyond them`);
   }
   if (o.heldOut.length === 0) throw new QuantizeError(`no held-out frames to check ${where}'s INT8 version against fp32`);
-  const model: Model = await readModel(m.modelPath);
-  upgradeToOpset13(model, where);
-  const plan = planQuantization(model, where);
   const pre = new Preprocessor(m.manifest.input);
   const inputName = m.manifest.input.name ?? model.graph?.input[0]?.name ?? '';
   const calib = toInput(pre, o.calibration, inputName, 'calibration');
