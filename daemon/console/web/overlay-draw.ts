@@ -4,7 +4,8 @@ import type { Overlay, Point } from './types.js';
 /**
  * Draws a frame and its overlay on a canvas: the picture, the rules' zones and lines, then the
  * tracks (boxes, ids, labels). The overlay is in source pixels; the picture may be smaller
- * (snapshot.jpg?max_width=…), so everything is scaled to the canvas.
+ * (snapshot.jpg?max_width=…) and a canvas over a <video> is the size of the tile, so everything is
+ * scaled to the canvas.
  */
 export function drawFrame(ctx: CanvasRenderingContext2D, image: CanvasImageSource & { width: number; height: number }, overlay: Overlay | null): void {
   const { canvas } = ctx;
@@ -13,6 +14,12 @@ export function drawFrame(ctx: CanvasRenderingContext2D, image: CanvasImageSourc
     canvas.height = image.height;
   }
   ctx.drawImage(image, 0, 0);
+  drawOverlay(ctx, overlay);
+}
+
+/** The overlay alone, over whatever the canvas shows (cleared first when it lies over a <video>). */
+export function drawOverlay(ctx: CanvasRenderingContext2D, overlay: Overlay | null): void {
+  const { canvas } = ctx;
   if (overlay === null || overlay.width === null || overlay.height === null || overlay.width <= 0 || overlay.height <= 0) return;
   const sx = canvas.width / overlay.width;
   const sy = canvas.height / overlay.height;

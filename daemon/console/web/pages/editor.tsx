@@ -56,6 +56,7 @@ export function EditorPage({ me, stream, rule }: { me: Me; stream: string; rule:
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [savedCount, setSavedCount] = useState(0);
 
   useEffect(() => {
     get<JsonSchema>('/api/schema/rule').then(setSchema, setLoadError);
@@ -142,6 +143,7 @@ export function EditorPage({ me, stream, rule }: { me: Me; stream: string; rule:
       setBusy(false);
       setSaved(`rule ${id} saved: ${[...r.applied, ...r.restart_required.map((x) => `${x} (at restart)`)].join('; ') || r.changed.join(', ') || 'no change'}`);
       void loadRules();
+      setSavedCount((n) => n + 1);
       if (rule !== id) navigate('editor', stream, id);
     }, (err: unknown) => {
       setBusy(false);
@@ -201,7 +203,7 @@ export function EditorPage({ me, stream, rule }: { me: Me; stream: string; rule:
         </form>
       </div>
       <h2>Live</h2>
-      <div class="editor-live"><LiveView stream={stream} /></div>
+      <div class="editor-live"><LiveView stream={stream} geometryVersion={savedCount} /></div>
     </section>
   );
 }

@@ -1,9 +1,9 @@
 import { useState } from 'preact/hooks';
 import { rpc } from '../api.js';
-import { LiveView } from '../components/live-view.js';
+import { LiveView, type LivePreference } from '../components/live-view.js';
 import { StreamForm } from '../components/stream-form.js';
 import { Badge, ErrorBox, fmtNum, Notice, usePoll } from '../components/ui.js';
-import { href } from '../router.js';
+import { href, useRoute } from '../router.js';
 import { canChange, type AppStatus, type Me, type StreamRow, type StreamStatus } from '../types.js';
 
 const STATE_TONE: Record<string, string> = { playing: 'ok', starting: 'warn', backoff: 'bad', stopped: 'muted', ended: 'muted', disabled: 'muted' };
@@ -14,6 +14,9 @@ const STATE_TONE: Record<string, string> = { playing: 'ok', starting: 'warn', ba
  * Admins add, change, disable and remove streams here (streams.* through /api/rpc).
  */
 export function StreamsPage({ me }: { me: Me }): preact.JSX.Element {
+  // `#/streams?live=jpeg` or `?live=video`: one way only, instead of video that gives way to snapshots when it cannot keep up.
+  const live = useRoute().query.get('live');
+  const prefer: LivePreference = live === 'jpeg' || live === 'video' ? live : 'auto';
   const status = usePoll(() => rpc('status'), 2000);
   const rows = usePoll(() => rpc('streams.list'), 5000);
   const [adding, setAdding] = useState(false);
@@ -40,15 +43,15 @@ export function StreamsPage({ me }: { me: Me }): preact.JSX.Element {
       <div class="grid">
         {list.map((row) => (
           <StreamCard key={row.id} row={row} status={status.data?.streams.find((s) => s.id === row.id) ?? null} app={status.data}
-            admin={admin} onChanged={changed} />
+            admin={admin} prefer={prefer} onChanged={changed} />
         ))}
       </div>
     </section>
   );
 }
 
-function StreamCard({ row, status, app, admin, onChanged }: {
-  row: StreamRow; status: StreamStatus | null; app: AppStatus | null; admin: boolean; onChanged: (what: string) => void;
+function StreamCard({ row, status, app, admin, prefer, onChanged }: {
+  row: StreamRow; status: StreamStatus | null; app: AppStatus | null; admin: boolean; prefer: LivePreference; onChanged: (what: string) => void;
 }): preact.JSX.Element {
   const [editing, setEditing] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -68,7 +71,7 @@ function StreamCard({ row, status, app, admin, onChanged }: {
         <strong>{row.id}</strong>
         <Badge tone={STATE_TONE[state] ?? 'muted'}>{state}</Badge>
       </header>
-      {row.enabled && state !== 'disabled' ? <LiveView stream={row.id} /> : <div class="live live-off">disabled</div>}
+      {row.enabled && state !== 'disabled' ? <LiveView stream={row.id} prefer={prefer} /> : <div class="live live-off">disabled</div>}
       <dl class="facts">
         <dt>fps</dt><dd>{fmtNum(status?.fps)} / {row.fps}</dd>
         <dt>decoder</dt><dd>{status?.decoder ?? '–'}</dd>

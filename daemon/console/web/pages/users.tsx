@@ -74,7 +74,7 @@ function AddUser({ onAdded }: { onAdded: (what: string) => void }): preact.JSX.E
   const [role, setRole] = useState<Role>('viewer');
   const [error, setError] = useState<unknown>(null);
   return (
-    <form class="card form" onSubmit={(e) => {
+    <form class="card form add-user" onSubmit={(e) => {
       e.preventDefault();
       setError(null);
       post('/api/users', { user, password, role }).then(() => {
