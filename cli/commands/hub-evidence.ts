@@ -91,6 +91,9 @@ export function hubEvidenceCommand(out: Output): Command {
         throw new CliError(`cannot reach the hub ${opts.hub}: ${errorMessage(err)}`, EXIT.unreachable);
       }
       client.on('error', (err) => out.error(`hub ${opts.hub}: ${errorMessage(err)}`));
+      // The session is persistent: what is published meanwhile waits at the broker.
+      client.on('offline', () => out.error(`hub ${opts.hub}: connection lost; reconnecting (parts published meanwhile wait in the session)`));
+      client.on('connect', () => out.error(`hub ${opts.hub}: connected again; resuming`));
       // The PUBACK goes after the callback: a part is acknowledged only once it is on disk.
       client.handleMessage = (packet, done) => {
         try {
