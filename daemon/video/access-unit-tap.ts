@@ -7,6 +7,7 @@ import { isKeyAccessUnit, nalLengthSize, sameTrack, trackFromCaps } from './nal.
 export interface AccessUnitStats {
   /** Access units pulled from the branch, delivered or not. */
   pulled: number;
+  /** Key access units handed to listeners. */
   keyframes: number;
   /** Samples whose caps gave no usable track (logged once per epoch). */
   unusable: number;

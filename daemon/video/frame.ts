@@ -44,4 +44,6 @@ export interface StreamStatus {
    */
   resolutionChanges?: number;
   framesWithheld?: number;
+  /** The access-unit branch (clips, live view), when the stream has one: what it pulled and for how many listeners. */
+  accessUnits?: { pulled: number; keyframes: number; unusable: number; listeners: number };
 }

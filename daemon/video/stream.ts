@@ -254,6 +254,10 @@ export class VideoStream implements Service {
       s.resolutionChanges = this.resolutionChanges;
       s.framesWithheld = this.framesWithheld;
     }
+    if (this.tap !== null) {
+      const { pulled, keyframes, unusable } = this.tap.stats;
+      s.accessUnits = { pulled, keyframes, unusable, listeners: this.tap.listenerCount };
+    }
     return s;
   }
 

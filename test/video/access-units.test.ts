@@ -132,7 +132,10 @@ void test('a listener added to a running stream restarts it once with the branch
   const second = aus.find((a) => a.epoch === epochs[1]);
   assert.ok(second?.key, 'the loop starts its epoch at a key frame');
   assert.equal(second.ptsMs, 0);
+  const st = s.status().accessUnits;
+  assert.ok(st && st.listeners === 1 && st.pulled >= aus.length && st.keyframes >= 2, JSON.stringify(st));
   off();
+  assert.equal(s.status().accessUnits?.listeners, 0);
   const n = aus.length;
   await s.next();
   await s.next();
