@@ -49,6 +49,7 @@ usage: provision.sh --device-id ID --site SITE --hub URL [--ca F --cert F --key 
                     [--models FILE] [--model 'PATH SHA256 SOURCE']... [--socket PATH]
                     [--root DIR] [--dry-run] [--force] [--no-systemctl] [--no-doctor]
                     [--no-prepare-models] [--no-test-alert] [--test-alert-timeout S] [--read-only-config]
+                    [--console-admin NAME [--console-admin-password-file F]]
   --root DIR       install under DIR instead of / (a temporary root in tests, a rootfs)
   --dry-run        print every change, change nothing
   --force          replace a vigil.yaml that cannot be parsed (kept as vigil.yaml.bak)
@@ -64,6 +65,10 @@ usage: provision.sh --device-id ID --site SITE --hub URL [--ca F --cert F --key 
   --socket PATH    vigild's control socket for the test alert (default $VIGIL_SOCKET or
                    /run/vigil/vigild.sock; with --root the test alert runs only when this is given)
   --test-alert-timeout S  seconds to wait for the broker's PUBACK and the hub's ack (default 30)
+  --console-admin NAME  make the web console's first admin account (docs/console.md) unless it
+                   exists; the password from --console-admin-password-file or the first line of
+                   stdin, never a default (the console itself is turned on by console.enabled)
+  --console-admin-password-file F  read that password from F
 EOF
 }
 
@@ -72,6 +77,7 @@ die_usage() { printf 'provision: %s\n' "$1" >&2; usage >&2; exit 2; }
 DEVICE_ID="" SITE="" HUB="" CA="" CERT="" KEY="" BUNDLE="" ROOT="/"
 DRY_RUN=0 FORCE=0 NO_SYSTEMCTL=0 NO_DOCTOR=0 NO_PREPARE=0 NO_TEST_ALERT=0 READ_ONLY_CONFIG=0
 MODELS_FILE="" SOCKET="" ALERT_TIMEOUT=30
+CONSOLE_ADMIN="" CONSOLE_ADMIN_PASSWORD_FILE=""
 MODEL_LINES=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -94,6 +100,8 @@ while [[ $# -gt 0 ]]; do
     --read-only-config) READ_ONLY_CONFIG=1; shift ;;
     --socket) SOCKET=${2-}; shift 2 ;;
     --test-alert-timeout) ALERT_TIMEOUT=${2-}; shift 2 ;;
+    --console-admin) CONSOLE_ADMIN=${2-}; shift 2 ;;
+    --console-admin-password-file) CONSOLE_ADMIN_PASSWORD_FILE=${2-}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die_usage "unknown argument: $1" ;;
   esac
@@ -140,6 +148,8 @@ for f in "$CA" "$CERT" "$KEY"; do
   [[ -z $f || -r $f ]] || die_usage "cannot read $f"
 done
 [[ -d $ROOT ]] || die_usage "--root: no such directory: $ROOT"
+[[ -z $CONSOLE_ADMIN || $CONSOLE_ADMIN =~ ^[A-Za-z0-9][A-Za-z0-9_.@-]{0,31}$ ]] || die_usage "--console-admin: expected 1-32 letters, digits, '.', '_', '@' or '-' (got '$CONSOLE_ADMIN')"
+[[ -z $CONSOLE_ADMIN_PASSWORD_FILE || -r $CONSOLE_ADMIN_PASSWORD_FILE ]] || die_usage "--console-admin-password-file: cannot read $CONSOLE_ADMIN_PASSWORD_FILE"
 [[ $ALERT_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die_usage "--test-alert-timeout: expected a whole number of seconds (got '$ALERT_TIMEOUT')"
 
 # The models list, checked whole before anything is written: "PATH SHA256 SOURCE" per line.
@@ -246,6 +256,22 @@ else
 fi
 ensure_dir /var/lib/vigil 0750 vigil:vigil
 ensure_dir /etc/systemd/system 0755 root:root
+
+# The web console's first admin, when asked: vigilctl writes console-users.json (0600, given to the
+# state directory's owner) and never prints the password. An existing account is left as it is.
+if [[ -n $CONSOLE_ADMIN ]]; then
+  console_users=("$NODE" "$APP_DIR/dist/cli/main.js" console users --state-dir "$ROOT/var/lib/vigil" --json)
+  if [[ -f $ROOT/var/lib/vigil/console-users.json ]] && "${console_users[@]}" | grep -q "\"name\":\"$CONSOLE_ADMIN\""; then
+    say "console admin $CONSOLE_ADMIN: present"
+  else
+    change "create console admin $CONSOLE_ADMIN"
+    if [[ $DRY_RUN -eq 0 ]]; then
+      if [[ -n $CONSOLE_ADMIN_PASSWORD_FILE ]]; then pw_source=$CONSOLE_ADMIN_PASSWORD_FILE; else pw_source=/dev/stdin; fi
+      "$NODE" "$APP_DIR/dist/cli/main.js" console adduser "$CONSOLE_ADMIN" --role admin --password-stdin --state-dir "$ROOT/var/lib/vigil" \
+        < "$pw_source" | sed 's/^/  /' || { echo "provision: cannot create console admin $CONSOLE_ADMIN" >&2; exit 1; }
+    fi
+  fi
+fi
 
 # Certificates first: the config names them, so a config never points at a file not yet there.
 TLS_CA="" TLS_CERT="" TLS_KEY=""
