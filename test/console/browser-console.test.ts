@@ -301,7 +301,7 @@ test('the console in Chromium: log in, live frames, draw a zone, its event, a fa
     await page.goto(`${device.url}#/streams`);
     await framesAfter(page, 0, 20_000);
     await screenshot(page, 'tablet');
-    const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number;
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     assert.equal(overflow, 0, 'no sideways scrolling');
     await page.setViewportSize(VIEWPORT);
   });

@@ -180,11 +180,12 @@ export class MseFeed {
       v.addEventListener('timeupdate', () => this.cb.onFrame(null));
       return;
     }
+    const request = v.requestVideoFrameCallback.bind(v);
     const each = (_now: number, meta: { mediaTime: number }): void => {
       if (this.stopped) return;
       this.cb.onFrame(this.init === null ? null : this.init.wall_ms + meta.mediaTime * 1000);
-      this.frameCallback = v.requestVideoFrameCallback!(each);
+      this.frameCallback = request(each);
     };
-    this.frameCallback = v.requestVideoFrameCallback(each);
+    this.frameCallback = request(each);
   }
 }
