@@ -10,6 +10,7 @@ import { loadDetector } from '../inference/detector.js';
 import { silentLogger } from '../log.js';
 import type { ProtocolVersion } from '../uplink/client-options.js';
 import { EmbeddedBroker } from './embedded-broker.js';
+import { USERS_FILE } from '../console/user-store.js';
 
 export interface DemoOptions extends PathOverrides {
   /** A detector manifest; without one the demo shows motion events from the test pattern. */
@@ -22,6 +23,9 @@ export interface Demo {
   protocolVersion: ProtocolVersion;
   stop(): Promise<void>;
 }
+
+/** Where the demo's console listens when it has one (docs/console.md). */
+const DEMO_CONSOLE_LISTEN = '127.0.0.1:8443';
 
 /** Classes the demo's rule reports: the ones a street camera usually cares about. */
 const DEMO_CLASSES = ['person', 'bicycle', 'car', 'motorbike', 'motorcycle', 'bus', 'truck', 'dog', 'cat'];
@@ -45,11 +49,15 @@ export async function prepareDemo(opts: DemoOptions): Promise<Demo> {
   const removeDir = (): void => { if (ownDir) rmSync(dir, { recursive: true, force: true }); };
   if (ownDir) process.once('exit', removeDir);
   const withModel = opts.model !== undefined;
+  // The web console only where someone made an account for it (no account is ever made implicitly):
+  // `vigilctl console adduser NAME --role admin --state-dir DIR`, then `vigild --demo --state-dir DIR`.
+  const withConsole = existsSync(path.join(dir, USERS_FILE));
   const config = validateConfig({
     device: { id: 'demo', site: 'local' },
     storage: { dir },
     mqtt: { url },
     control: { socket: opts.socket ?? path.join(dir, 'vigild.sock') },
+    console: { enabled: withConsole, listen: DEMO_CONSOLE_LISTEN },
     ...(opts.modelsDir !== undefined ? { models_dir: path.resolve(opts.modelsDir) } : {}),
     models: withModel ? [{ name: 'demo-model', manifest: path.resolve(opts.model ?? '') }] : [],
     streams: [{
@@ -77,7 +85,9 @@ export async function prepareDemo(opts: DemoOptions): Promise<Demo> {
   hub.on('error', (err) => process.stderr.write(`[hub] subscriber error: ${err.message}\n`));
   process.stdout.write(`vigil demo: broker ${url}, state ${dir}, source ${config.streams[0]?.uri}` +
     `${withModel ? `, model ${opts.model}` : ' (no model: motion events)'}\n` +
-    `vigil demo: try \`npx vigilctl status --socket ${config.control.socket}\` in another terminal\n`);
+    `vigil demo: try \`npx vigilctl status --socket ${config.control.socket}\` in another terminal\n` +
+    (withConsole ? `vigil demo: web console at http://${DEMO_CONSOLE_LISTEN}/\n`
+      : `vigil demo: web console off: \`npx vigilctl console adduser admin --role admin --state-dir DIR\`, then start the demo with --state-dir DIR\n`));
 
   return {
     config,
