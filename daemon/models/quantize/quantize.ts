@@ -66,7 +66,7 @@ export class FidelityRefused extends QuantizeError {
 }
 
 const AUTO_STEPS = [0, 1, 2, 4, 8, 16];
-const LOW_SCORE = 0.05;
+export const LOW_SCORE = 0.05;
 
 function toInput(pre: Preprocessor, frames: readonly Frame[], inputName: string, what: string): CalibrationInput {
   return {
@@ -84,7 +84,7 @@ function toInput(pre: Preprocessor, frames: readonly Frame[], inputName: string,
 }
 
 /** A detector on a model file that has no manifest of its own (the candidate INT8 model). */
-async function detectorFor(m: ResolvedManifest, bytes: Uint8Array, dir: string, name: string, threads: number): Promise<LocalDetector> {
+export async function detectorFor(m: ResolvedManifest, bytes: Uint8Array, dir: string, name: string, threads: number): Promise<LocalDetector> {
   const file = path.join(dir, `${name}.onnx`);
   await writeFile(file, bytes);
   const manifestPath = path.join(dir, `${name}.json`);
@@ -92,7 +92,7 @@ async function detectorFor(m: ResolvedManifest, bytes: Uint8Array, dir: string, 
   return loadDetector({ name, manifestPath, providers: ['cpu'], threads }, silentLogger());
 }
 
-async function detectAll(d: LocalDetector, frames: readonly Frame[], threshold: number): Promise<Detection[][]> {
+export async function detectAll(d: LocalDetector, frames: readonly Frame[], threshold: number): Promise<Detection[][]> {
   const out: Detection[][] = [];
   for (const f of frames) out.push(await d.detect(f, { scoreThreshold: threshold }));
   return out;

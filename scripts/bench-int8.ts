@@ -1,0 +1,153 @@
+/**
+ * `npm run bench:int8`: fp32 against INT8 for each shipped detector, in one run on the same inputs.
+ *
+ *  - quantizes each model (calibration: the first half of the plaza clip, every 10th frame),
+ *    timing it and sampling its peak memory;
+ *  - fidelity (mAP@0.5 against fp32, recall of fp32 boxes at the rule threshold) on held-out frames
+ *    of each shared clip (the plaza clip's second half, the two other clips) and on the photographs;
+ *  - inference alone (session.run on a real frame, 1 and 2 threads), fp32 and INT8 in alternating
+ *    rounds so that a neighbour's load lands on both; model sizes; the int8 kernels onnxruntime
+ *    fused the QDQ graph into (counted in its optimized graph).
+ *
+ *   node dist/scripts/bench-int8.js [--models nanodet-m,yolox-nano] [--method percentile|minmax] [--runs N] [--out FILE]
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { loadDetector } from '../daemon/inference/detector.js';
+import { loadManifest } from '../daemon/inference/manifest.js';
+import { Preprocessor } from '../daemon/inference/preprocess.js';
+import { silentLogger } from '../daemon/log.js';
+import type { CalibrationMethod } from '../daemon/models/quantize/calibrate.js';
+import { compareDetections, type Fidelity } from '../daemon/models/quantize/fidelity.js';
+import { framesFromFolder, framesFromVideo } from '../daemon/models/quantize/frames.js';
+import { decodeModel } from '../daemon/models/quantize/onnx-graph.js';
+import { detectAll, detectorFor, LOW_SCORE, quantizeModel, type QuantizeReport } from '../daemon/models/quantize/quantize.js';
+import type { Frame } from '../daemon/video/frame.js';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+const shared = process.env['VIGIL_SHARED_DIR'] ?? path.resolve(root, '..', 'shared');
+
+const { values: args } = parseArgs({ options: {
+  models: { type: 'string', default: 'nanodet-m,yolox-nano' },
+  method: { type: 'string', default: 'percentile' },
+  runs: { type: 'string', default: '20' },
+  out: { type: 'string' },
+} });
+
+interface Speed { threads: number; fp32Ms: number; int8Ms: number; ratio: number }
+interface ModelResult {
+  model: string; fp32Bytes: number; int8Bytes: number; quantizeS: number; peakRssMiB: number; report: QuantizeReport;
+  fidelity: Record<string, Fidelity>; speed: Speed[]; int8Kernels: Record<string, number>;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+async function timeRuns(s: InferenceSession, feeds: Record<string, Tensor>, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await s.run(feeds);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+async function speed(fp32: string, int8: Uint8Array, input: string, tensor: Tensor, threads: number, runs: number, optimized: string): Promise<Speed> {
+  const opts = { graphOptimizationLevel: 'all', intraOpNumThreads: threads, logSeverityLevel: 3 } as const;
+  const a = await InferenceSession.create(fp32, opts);
+  const b = await InferenceSession.create(int8, { ...opts, optimizedModelFilePath: optimized });
+  const feeds = { [input]: tensor };
+  await timeRuns(a, feeds, 3);
+  await timeRuns(b, feeds, 3);
+  const fa: number[] = [];
+  const fb: number[] = [];
+  for (let r = 0; r < 4; r++) {
+    fa.push(...await timeRuns(a, feeds, Math.ceil(runs / 4)));
+    fb.push(...await timeRuns(b, feeds, Math.ceil(runs / 4)));
+  }
+  await a.release();
+  await b.release();
+  const fp32Ms = median(fa);
+  const int8Ms = median(fb);
+  return { threads, fp32Ms, int8Ms, ratio: fp32Ms / int8Ms };
+}
+
+async function benchModel(name: string, method: CalibrationMethod, runs: number, dir: string): Promise<ModelResult> {
+  const manifestPath = path.join(root, 'models', `${name}.json`);
+  const modelsDir = path.join(shared, 'models');
+  const m = await loadManifest(manifestPath, modelsDir);
+  const size = { width: m.manifest.input.width, height: m.manifest.input.height, letterbox: m.manifest.input.resize === 'letterbox' };
+  const plaza = await framesFromVideo(path.join(shared, 'video', 'pedestrians.mp4'), size, 10);
+  const half = Math.floor(plaza.length / 2);
+  const heldOut: Record<string, Frame[]> = {
+    'pedestrians.mp4 (2nd half)': plaza.slice(half),
+    'one-by-one-person-detection.mp4': await framesFromVideo(path.join(shared, 'video', 'one-by-one-person-detection.mp4'), size, 50),
+    'car-detection.mp4': await framesFromVideo(path.join(shared, 'video', 'car-detection.mp4'), size, 15),
+    'images/': await framesFromFolder(path.join(shared, 'images'), size),
+  };
+
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 100);
+  const t0 = performance.now();
+  const { model, report } = await quantizeModel({ manifestPath, modelsDir, calibration: plaza.slice(0, half),
+    heldOut: plaza.slice(half), method, bar: 0, threads: 0 });
+  const quantizeS = (performance.now() - t0) / 1000;
+  clearInterval(sampler);
+
+  const fp32 = await loadDetector({ name: 'fp32', manifestPath, modelsDir, providers: ['cpu'], threads: 0 }, silentLogger());
+  const int8 = await detectorFor(m, model, dir, `${name}-int8`, 0);
+  const fidelity: Record<string, Fidelity> = {};
+  for (const [src, frames] of Object.entries(heldOut)) {
+    fidelity[src] = compareDetections(await detectAll(fp32, frames, LOW_SCORE), await detectAll(int8, frames, LOW_SCORE), m.manifest.thresholds.score);
+  }
+  await fp32.close();
+  await int8.close();
+
+  const pre = new Preprocessor(m.manifest.input);
+  pre.fill(plaza[0] as Frame);
+  const tensor = new Tensor('float32', pre.tensor, pre.dims);
+  const optimized = path.join(dir, `${name}-int8-optimized.onnx`);
+  const speeds: Speed[] = [];
+  for (const threads of [1, Math.min(2, cpus().length)]) speeds.push(await speed(m.modelPath, model, m.manifest.input.name ?? 'images', tensor, threads, runs, optimized));
+  const int8Kernels: Record<string, number> = {};
+  for (const n of decodeModel(readFileSync(optimized)).graph?.node ?? []) {
+    if (/QLinear|Integer|QuantizeLinear|DequantizeLinear/.test(n.opType)) int8Kernels[n.opType] = (int8Kernels[n.opType] ?? 0) + 1;
+  }
+  return { model: name, fp32Bytes: (await stat(m.modelPath)).size, int8Bytes: model.length, quantizeS, peakRssMiB: peak / 2 ** 20,
+    report, fidelity, speed: speeds, int8Kernels };
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'vigil-bench-int8-'));
+  const results: ModelResult[] = [];
+  try {
+    for (const name of (args.models ?? '').split(',').filter(Boolean)) {
+      process.stderr.write(`${name}: quantizing and measuring...\n`);
+      results.push(await benchModel(name, (args.method ?? 'percentile') as CalibrationMethod, Number(args.runs), dir));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const lines: string[] = ['', `INT8 against fp32 (${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; calibration ${args.method})`];
+  for (const r of results) {
+    lines.push('', `${r.model}: ${(r.fp32Bytes / 1e6).toFixed(2)} MB fp32 -> ${(r.int8Bytes / 1e6).toFixed(2)} MB INT8; quantized in ${r.quantizeS.toFixed(1)} s ` +
+      `(${r.report.calibrationFrames} frames), peak RSS ${r.peakRssMiB.toFixed(0)} MiB; ${r.report.quantizedNodes}/${r.report.totalNodes} nodes quantized, ` +
+      `kept in float: ${r.report.keptFloat.map((k) => k.node).join(', ') || 'none'}`);
+    for (const s of r.speed) {
+      lines.push(`  ${s.threads} thread(s): fp32 ${s.fp32Ms.toFixed(1)} ms (${(1000 / s.fp32Ms).toFixed(1)} fps), INT8 ${s.int8Ms.toFixed(1)} ms ` +
+        `(${(1000 / s.int8Ms).toFixed(1)} fps): x${s.ratio.toFixed(2)}; streams at 5 fps from inference alone: ${Math.floor(1000 / s.fp32Ms / 5)} -> ${Math.floor(1000 / s.int8Ms / 5)}`);
+    }
+    lines.push(`  int8 kernels after onnxruntime's fusion: ${Object.entries(r.int8Kernels).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    for (const [src, f] of Object.entries(r.fidelity)) {
+      lines.push(`  ${src.padEnd(34)} ${String(f.frames).padStart(3)} frames, ${String(f.referenceBoxes).padStart(4)} fp32 boxes: mAP@0.5 ${f.map50.toFixed(3)}, recall ${f.recall.toFixed(3)}`);
+    }
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (args.out) await writeFile(args.out, JSON.stringify(results, null, 2));
+}
+
+await main();
