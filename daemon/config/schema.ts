@@ -96,7 +96,7 @@ export const clipOverrideSchema = z.union([
     post_roll_s: z.number().min(0).max(300).optional(),
     max_s: z.number().min(1).max(600).optional(),
   }),
-]);
+], { error: 'expected false, or an object of pre_roll_s, post_roll_s and max_s' });
 
 export const streamSchema = z.strictObject({
   id,
