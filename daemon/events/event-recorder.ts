@@ -35,7 +35,9 @@ export class EventRecorder implements EventSink {
     // The frame is valid only during this call; the tiers get it after the commit, so copy it when a snapshot will be taken.
     const later: RuleHit = hit.frame && tiers?.evidence.wants(hit.severity) ? { ...hit, frame: { ...hit.frame, data: Buffer.from(hit.frame.data) } } : hit;
     // And the camera-size frame decoded with it, copied now while it is still the event's (snapshots only).
-    const full = later !== hit ? eventCapture(hit, this.parts.video?.latestFullFrame(hit.streamId) ?? null, this.parts.cfg.rules) : null;
+    // Not for an event whose snapshot the interval will skip: a rule firing on every frame must not cost a copy per frame.
+    const full = later !== hit && tiers?.evidence.due(hit.streamId, hit.ruleId)
+      ? eventCapture(hit, this.parts.video?.latestFullFrame(hit.streamId) ?? null, this.parts.cfg.rules) : null;
     const event = writer.record(eventOf(hit), held ? undefined : toOutbox, (stored) => {
       if (input) this.parts.learning?.screen.onEvent(stored.id, input.frame, input.context, held ? toOutbox : null);
       this.parts.tiers?.clips?.start(stored.id, hit, opens !== true);

@@ -127,6 +127,16 @@ export class EvidenceService {
   }
 
   /**
+   * Whether `capture` would take a snapshot for this stream's rule now: not within `min_interval_s`
+   * of its last one, nor with MAX_PENDING encoding. The caller copies a full frame only then.
+   */
+  due(streamId: string, ruleId: string): boolean {
+    if (this.stopped || this.pending.size >= MAX_PENDING) return false;
+    const last = this.lastTaken.get(`${streamId}\0${ruleId}`);
+    return last === undefined || performance.now() - last >= this.opts.config.min_interval_s * 1000;
+  }
+
+  /**
    * Takes a snapshot for the event, boxes in source pixels (the event's object first): of `full`,
    * the stream's newest decoded frame at the camera's size copied when the event was recorded
    * (drawn and scaled to `max_width` on a later turn of the event loop, encoded off the main

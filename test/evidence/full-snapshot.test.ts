@@ -153,9 +153,11 @@ void test('an event snapshot uses the camera-size frame: stored at 960x540 from 
   const full = s.latestFullFrame();
   assert.ok(full);
   assert.deepEqual([full.width, full.height, frame.width, frame.height], [960, 540, 416, 234], 'the camera\'s size, from the same decode');
+  assert.ok(evidence.due('plaza', 'r'), 'nothing taken yet');
   const t0 = performance.now();
   evidence.capture(event.id, frame, [[100, 60, 300, 300]], 'r', { frame: full, overlay: { objects: [{ box: [100, 60, 300, 300], label: 'person', trackId: 3 }], zones: [], lines: [] } });
   const captureMs = performance.now() - t0;
+  assert.ok(!evidence.due('plaza', 'r') && evidence.due('plaza', 'r2'), 'within min_interval_s of its last: no full frame is copied for it');
   t.diagnostic(`capture() with a 960x540 full frame returned in ${captureMs.toFixed(2)} ms (drawing and encoding come later)`);
   await waitFor('the snapshot stored', () => (stored.length === 1 ? true : undefined));
   const snap = store.snapshotOf(event.id);
