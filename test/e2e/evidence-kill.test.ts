@@ -20,7 +20,7 @@ import { openDb, spawnDaemon, writeConfig } from './daemon-harness.js';
 const device = { id: 'cam-9', site: 'yard' };
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-void test('vigild SIGKILLed mid-transfer (and the receiver too): after restarts the clip arrives whole, acknowledged parts once; events show and export', { timeout: 240_000 }, async (t) => {
+void test('vigild SIGKILLed mid-transfer (and the receiver too): after restarts the clip arrives whole, acknowledged parts once; events show and export', { timeout: 360_000 }, async (t) => {
   const dir = await tempDir(t);
   const state = path.join(dir, 'state');
   const socket = path.join(dir, 'vigild.sock');
@@ -79,7 +79,9 @@ void test('vigild SIGKILLed mid-transfer (and the receiver too): after restarts 
   assert.match(receiver.stderr(), new RegExp(`resuming ${device.id}/${eventId}: \\d+ of ${count} parts on disk`));
   proxy.setRate(null);
   vigild = spawnDaemon(t, ['--config', config], env);
-  const got = await receiver.file(eventId, 'clip', 60_000);
+  const got = await receiver.file(eventId, 'clip', 120_000).catch((e: unknown) => {
+    throw new Error(`${String(e)}; parts at the broker ${parts.size}/${count}; vigild: ${vigild.lines.slice(-12).map((l) => JSON.stringify(l)).join('\n')}`);
+  });
   assert.deepEqual([got.ok, got.sha256, got.bytes], [true, sha(clip), clip.length]);
   assert.deepEqual(readFileSync(path.join(out, device.id, `${eventId}.mp4`)), clip, 'byte-identical');
   for (const i of acked) assert.equal(parts.get(i), 1, `part ${i}, acknowledged before the kill, reached the broker once`);

@@ -58,7 +58,9 @@ export async function startReceiver(t: { after(fn: () => Promise<void> | void): 
     file: (eventId, kind, timeoutMs = 30_000) => waitFor(`the receiver's line for ${eventId} ${kind}`, () => {
       if (exited) throw new Error(`vigilctl hub evidence exited: ${err}`);
       return files.find((f) => f.event_id === eventId && (f.kind === kind || (!f.ok && f.path.endsWith(kind === 'clip' ? '.mp4.bad' : '.jpg.bad'))));
-    }, timeoutMs, 10),
+    }, timeoutMs, 10).catch((e: unknown) => {
+      throw new Error(`${String(e)}; the receiver said: ${err.slice(-3000)}`);
+    }),
     async stop(signal = 'SIGTERM') {
       if (!exited) child.kill(signal);
       await closed;
