@@ -47,7 +47,7 @@ const log = (line: string): void => { process.stderr.write(`bench-clips: ${line}
 interface Run {
   streams: number;
   clips: boolean;
-  /** Analysed frames per second, all streams together, over the window. */
+  /** Inferred frames per second, all streams together, over the window. */
   fps: number;
   cpuPercent: number;
   clipsWritten: number;
@@ -77,9 +77,9 @@ async function run(n: number, clips: boolean): Promise<Run> {
     const app = new App(cfg, silentLogger(), { statsIntervalMs: 0 });
     await app.start(new AbortController().signal);
     try {
-      const analysed = (): number => app.status().streams.reduce((s, st) => s + st.analysis.framesAnalysed, 0);
+      const analysed = (): number => app.status().streams.reduce((s, st) => s + st.analysis.inferences, 0);
       const deadline = Date.now() + 60_000;
-      while (!app.status().streams.every((s) => s.analysis.framesAnalysed >= 3)) {
+      while (!app.status().streams.every((s) => s.analysis.inferences >= 3)) {
         if (Date.now() > deadline) throw new Error('streams did not start analysing within 60 s');
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -114,7 +114,7 @@ try {
     for (let r = 0; r < rounds; r++) {
       for (const clips of r % 2 === 0 ? [false, true] : [true, false]) {
         const x = await run(n, clips);
-        log(`${n} stream(s), clips ${clips ? 'on ' : 'off'}: ${x.fps.toFixed(2)} analysed fps, CPU ${x.cpuPercent.toFixed(0)} %, ${x.clipsWritten} clips, rings ${(x.ringBytes / 1048576).toFixed(1)} MiB`);
+        log(`${n} stream(s), clips ${clips ? 'on ' : 'off'}: ${x.fps.toFixed(2)} inferred fps, CPU ${x.cpuPercent.toFixed(0)} %, ${x.clipsWritten} clips, rings ${(x.ringBytes / 1048576).toFixed(1)} MiB`);
         runs.push(x);
       }
     }

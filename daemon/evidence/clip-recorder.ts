@@ -1,3 +1,4 @@
+import { readdirSync, unlinkSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { EvidenceConfig, RuleConfig, Severity, StreamConfig } from '../config/schema.js';
@@ -88,6 +89,28 @@ export class ClipRecorder {
   constructor(private readonly opts: ClipRecorderOptions) {
     this.now = opts.now ?? Date.now;
     this.dir = path.join(opts.storageDir, 'evidence');
+    this.removeLeftovers();
+  }
+
+  /**
+   * A clip is only in memory until it is written, so a daemon killed (SIGKILL, power cut) while
+   * writing one leaves its `.mp4.tmp`: removed at start, and each lost clip named in the log.
+   */
+  private removeLeftovers(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((n) => n.endsWith('.mp4.tmp'));
+    } catch {
+      return; // no evidence folder yet
+    }
+    for (const name of names) {
+      try {
+        unlinkSync(path.join(this.dir, name));
+        this.opts.log.warn({ event: name.slice(0, -'.mp4.tmp'.length) }, 'removed an event clip left unfinished by the last run');
+      } catch (err) {
+        this.opts.log.warn({ file: name, err: errorMessage(err) }, 'cannot remove an unfinished event clip');
+      }
+    }
   }
 
   /**

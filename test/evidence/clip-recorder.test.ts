@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { configSchema, type ConfigInput } from '../../daemon/config/schema.js';
@@ -292,4 +292,14 @@ test('figures: event end to clip on disk (p50/p99) and muxing CPU per second of 
   const d = await decodeMp4(first.path);
   assert.equal(d.frames, 10 * fps + 1);
   assert.ok(d.firstIsKey);
+});
+
+test('a clip left unfinished by a killed daemon (.mp4.tmp) is removed at start and named in the log', async (t) => {
+  const storage = await tempDir(t);
+  mkdirSync(path.join(storage, 'evidence'));
+  writeFileSync(path.join(storage, 'evidence', 'killed.mp4.tmp'), 'half a clip');
+  writeFileSync(path.join(storage, 'evidence', 'kept.mp4'), 'a finished clip');
+  const h = await harness(t, { storage });
+  assert.deepEqual(readdirSync(path.join(storage, 'evidence')), ['kept.mp4']);
+  assert.ok(h.lines.some((l) => l.msg === 'removed an event clip left unfinished by the last run' && l['event'] === 'killed'));
 });
