@@ -13,8 +13,9 @@ import { LiveViews, type LiveSource } from './live-view.js';
 import { ConsoleAudit } from './console-audit.js';
 import { ConsoleAuth } from './console-auth.js';
 import { DoctorRunner } from './doctor-runner.js';
-import { COMMON_HEADERS, HttpError, sendError } from './http-util.js';
+import { clientAddress, COMMON_HEADERS, HttpError, sendError } from './http-util.js';
 import { LoginThrottle } from './login-throttle.js';
+import { RequestLimiter } from './request-limiter.js';
 import { SessionStore } from './sessions.js';
 import { StaticFiles } from './static-files.js';
 import { TelemetryHistory } from './telemetry-history.js';
@@ -80,6 +81,7 @@ export class ConsoleServer {
   private readonly history: TelemetryHistory;
   /** Open connections, oldest first (after the TLS handshake when TLS). */
   private readonly sockets = new Set<Socket>();
+  private readonly limiter: RequestLimiter;
   /** Connections that have delivered at least one whole request. */
   private readonly served = new WeakSet<Socket>();
 
@@ -91,6 +93,7 @@ export class ConsoleServer {
     const users = new UserStore(o.stateDir);
     const sessions = new SessionStore({ idleMs: c.session_idle_min * 60_000, maxAgeMs: c.session_max_h * 3_600_000, maxSessions: 256 }, now);
     const auth = new ConsoleAuth({ users, sessions, throttle: new LoginThrottle(c.login_free_failures, now), audit, secure: o.tls !== null, log: o.log });
+    this.limiter = new RequestLimiter(c.requests_per_second, c.requests_per_second * 2, now);
     this.history = new TelemetryHistory(o.telemetry, o.log, o.telemetryEveryMs ?? 60_000, now);
     this.files = new StaticFiles(o.webRoot);
     this.api = new ConsoleApi({
@@ -185,6 +188,9 @@ export class ConsoleServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.limiter.take(clientAddress(req))) {
+      throw new HttpError(429, 'too_many_requests', `more than ${this.o.config.requests_per_second} requests a second from this address`, { 'retry-after': '1' });
+    }
     const url = req.url ?? '/';
     // Only origin-form targets: an absolute URL or `*` names no page of this server.
     if (!url.startsWith('/')) throw new HttpError(400, 'bad_path', 'request target must be a path');

@@ -303,3 +303,17 @@ test('a flood of slow connections neither locks users out nor grows past the con
   assert.equal((await admin.get('/api/me')).status, 200);
   assert.equal((await admin.rpc('status')).status, 200);
 });
+
+test('a client hammering the API gets 429 before any work is done for it, and is served again a moment later', async (t) => {
+  const f = await startConsole(t, { config: { requests_per_second: 10 } });
+  const admin = await login(f.port, 'admin', PASSWORD);
+  const statuses: number[] = [];
+  for (let i = 0; i < 40; i++) statuses.push((await admin.get('/api/me')).status);
+  // A burst of twice the rate, less what the login and the refill over the loop's time gave back.
+  assert.ok(statuses.filter((s) => s === 200).length < 30, statuses.join(' '));
+  const limited = await admin.get('/api/me');
+  assert.equal(limited.status, 429);
+  assert.equal(limited.headers['retry-after'], '1');
+  f.advance(1_000);
+  assert.equal((await admin.get('/api/me')).status, 200);
+});
