@@ -320,7 +320,7 @@ test('the console in Chromium: log in, live frames, draw a zone, its event, a fa
     assert.equal(answer.status(), 403);
     const shownError = await viewer.page.waitForSelector('form.rule-form .error');
     assert.match(await shownError.innerText(), /viewer.*may not run rules\.set/);
-    await screenshot(viewer.page, 'refused');
+    await screenshot(viewer.page, 'refused', true);
     const audit = await waitFor('the refusal\'s audit event', async () => (await events(device.socket, 'control')).find((e) => {
       const a = e.payload['audit'] as { outcome?: string; method?: string; operator?: string; transport?: string } | undefined;
       return e.kind === 'audit' && a?.outcome === 'refused' && a.method === 'rules.set' && a.operator === 'console:viewer' && a.transport === 'console';

@@ -6,7 +6,10 @@ import type { Me, Role, UserRow } from '../types.js';
 const ROLES: Role[] = ['viewer', 'operator', 'admin'];
 const userPath = (name: string): string => `/api/users/${encodeURIComponent(name)}`;
 
-/** Local accounts (admin only; the device refuses the others): list, add, change role or password, delete. */
+/**
+ * Local accounts (admin only; the device refuses the others): list, add, set a password, delete. A
+ * role is changed with `vigilctl console role` (the API has no route for it yet), as the hint says.
+ */
 export function UsersPage({ me }: { me: Me }): preact.JSX.Element {
   const users = usePoll(() => get<{ users: UserRow[] }>('/api/users'), 0);
   const [done, setDone] = useState<string | null>(null);
@@ -41,12 +44,7 @@ function UserLine({ user, self, onChanged }: { user: UserRow; self: boolean; onC
   return (
     <tr data-user={name}>
       <td>{name}{self ? ' (you)' : ''}</td>
-      <td>
-        <select name="role" value={user.role} onChange={(e) => {
-          const role = e.currentTarget.value;
-          run(`${name} is now ${role}`, () => post(`${userPath(name)}/role`, { role }));
-        }}>{ROLES.map((r) => <option value={r}>{r}</option>)}</select>
-      </td>
+      <td title={`vigilctl console role ${name} --role ROLE changes it`}>{user.role}</td>
       <td>
         <form class="inline" onSubmit={(e) => {
           e.preventDefault();
