@@ -9,7 +9,10 @@
  *    rounds so that a neighbour's load lands on both; model sizes; the int8 kernels onnxruntime
  *    fused the QDQ graph into (counted in its optimized graph).
  *
- *   node dist/scripts/bench-int8.js [--models nanodet-m,yolox-nano] [--method percentile|minmax] [--runs N] [--out FILE]
+ *   node dist/scripts/bench-int8.js [--models nanodet-m,yolox-nano] [--method percentile|minmax] [--runs N] [--own-scene] [--out FILE]
+ *
+ * --own-scene also quantizes once per clip from that clip's first half and checks its second half:
+ * calibration on the scene the model will watch, against calibration on another scene.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -36,12 +39,15 @@ const { values: args } = parseArgs({ options: {
   method: { type: 'string', default: 'percentile' },
   runs: { type: 'string', default: '20' },
   out: { type: 'string' },
+  'own-scene': { type: 'boolean', default: false },
 } });
 
 interface Speed { threads: number; fp32Ms: number; int8Ms: number; ratio: number }
 interface ModelResult {
   model: string; fp32Bytes: number; int8Bytes: number; quantizeS: number; peakRssMiB: number; report: QuantizeReport;
   fidelity: Record<string, Fidelity>; speed: Speed[]; int8Kernels: Record<string, number>;
+  /** Per clip, calibrated on its own first half (with --own-scene). */
+  ownScene: Record<string, Fidelity>;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -107,6 +113,17 @@ async function benchModel(name: string, method: CalibrationMethod, runs: number,
   await fp32.close();
   await int8.close();
 
+  const ownScene: Record<string, Fidelity> = {};
+  if (args['own-scene']) {
+    for (const [clip, step] of [['one-by-one-person-detection.mp4', 25], ['car-detection.mp4', 6]] as const) {
+      const frames = await framesFromVideo(path.join(shared, 'video', clip), size, step);
+      const cut = Math.floor(frames.length / 2);
+      const own = await quantizeModel({ manifestPath, modelsDir, calibration: frames.slice(0, Math.min(cut, 21)), heldOut: frames.slice(cut),
+        method, bar: 0, threads: 0 });
+      ownScene[`${clip} (2nd half)`] = own.report.fidelity;
+    }
+  }
+
   const pre = new Preprocessor(m.manifest.input);
   pre.fill(plaza[0] as Frame);
   const tensor = new Tensor('float32', pre.tensor, pre.dims);
@@ -118,7 +135,7 @@ async function benchModel(name: string, method: CalibrationMethod, runs: number,
     if (/QLinear|Integer|QuantizeLinear|DequantizeLinear/.test(n.opType)) int8Kernels[n.opType] = (int8Kernels[n.opType] ?? 0) + 1;
   }
   return { model: name, fp32Bytes: (await stat(m.modelPath)).size, int8Bytes: model.length, quantizeS, peakRssMiB: peak / 2 ** 20,
-    report, fidelity, speed: speeds, int8Kernels };
+    report, fidelity, speed: speeds, int8Kernels, ownScene };
 }
 
 async function main(): Promise<void> {
@@ -144,6 +161,9 @@ async function main(): Promise<void> {
     lines.push(`  int8 kernels after onnxruntime's fusion: ${Object.entries(r.int8Kernels).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     for (const [src, f] of Object.entries(r.fidelity)) {
       lines.push(`  ${src.padEnd(34)} ${String(f.frames).padStart(3)} frames, ${String(f.referenceBoxes).padStart(4)} fp32 boxes: mAP@0.5 ${f.map50.toFixed(3)}, recall ${f.recall.toFixed(3)}`);
+    }
+    for (const [src, f] of Object.entries(r.ownScene)) {
+      lines.push(`  own-scene calibration, ${src}: ${f.frames} frames, ${f.referenceBoxes} fp32 boxes: mAP@0.5 ${f.map50.toFixed(3)}, recall ${f.recall.toFixed(3)}`);
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
