@@ -5,6 +5,7 @@ import { remoteSchema } from '../control/remote-config.js';
 import { consoleSchema } from '../console/console-config.js';
 import { LOG_COMPONENTS } from '../log-components.js';
 import { learningConfigSchema } from '../learning/config.js';
+import { pairSchema } from '../pair/pair-config.js';
 
 /**
  * The one definition of vigil.yaml. The TypeScript types below are inferred from it, the loader
@@ -183,9 +184,17 @@ export const presenceRuleSchema = z.strictObject({
   kind: z.literal('presence'),
   /** Polygon; a detection counts when its bottom centre is inside. */
   zone: polygon.optional(),
-  /** Consecutive analysed frames with a match before the event fires. */
+  /** Consecutive analysed frames with a match before the event fires (with `objects`: frames the one object matched). */
   min_frames: z.number().int().min(1).default(1),
+  /** `frames`: rule-wide, again after each cooldown. `objects`: per tracked object, again only if it left and came back after the cooldown. */
   cooldown_s: z.number().min(0).default(30),
+  /**
+   * What is counted. `frames`: detections, no tracker (one event per `cooldown_s` while anything
+   * matches). `objects`: tracked objects, one activity per object from when it counts to when it
+   * leaves the zone or is lost for good, so a person standing an hour is one presence; the stream
+   * runs its tracker for it.
+   */
+  count: z.enum(['frames', 'objects']).default('frames'),
 });
 
 export const zoneRuleSchema = z.strictObject({
@@ -414,6 +423,8 @@ export const configSchema = z.strictObject({
   learning: learningConfigSchema.prefault({}),
   /** The device console: a web page on its own listener (docs/console.md). */
   console: consoleSchema,
+  /** Hot-standby pair (docs/fault-tolerance.md). */
+  pair: pairSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

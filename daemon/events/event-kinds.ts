@@ -18,7 +18,11 @@ const seconds = z.number().min(0);
 const count = z.number().int().min(0);
 
 /** Frame-based presence: detections of the rule's classes (in its zone) for `min_frames` frames; the objects are the facts. */
-export const presenceFactsSchema = z.strictObject({ kind: z.literal('presence') });
+export const presenceFactsSchema = z.strictObject({
+  kind: z.literal('presence'),
+  /** With `count: objects`: the tracked object this presence is of. */
+  track_id: trackId.optional(),
+});
 
 /** A zone rule: which of its configured `events` this is. */
 export const zoneEnterFactsSchema = z.strictObject({
