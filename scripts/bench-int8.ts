@@ -9,7 +9,7 @@
  *    rounds so that a neighbour's load lands on both; model sizes; the int8 kernels onnxruntime
  *    fused the QDQ graph into (counted in its optimized graph).
  *
- *   node dist/scripts/bench-int8.js [--models nanodet-m,yolox-nano] [--method percentile|minmax] [--runs N] [--own-scene] [--out FILE]
+ *   node dist/scripts/bench-int8.js [--models nanodet-m,yolox-nano] [--method percentile|minmax] [--runs N] [--own-scene] [--activations uint8|int8] [--out FILE]
  *
  * --own-scene also quantizes once per clip from that clip's first half and checks its second half:
  * calibration on the scene the model will watch, against calibration on another scene.
@@ -40,6 +40,7 @@ const { values: args } = parseArgs({ options: {
   runs: { type: 'string', default: '20' },
   out: { type: 'string' },
   'own-scene': { type: 'boolean', default: false },
+  activations: { type: 'string', default: 'uint8' },
 } });
 
 interface Speed { threads: number; fp32Ms: number; int8Ms: number; ratio: number }
@@ -100,7 +101,7 @@ async function benchModel(name: string, method: CalibrationMethod, runs: number,
   const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 100);
   const t0 = performance.now();
   const { model, report } = await quantizeModel({ manifestPath, modelsDir, calibration: plaza.slice(0, half),
-    heldOut: plaza.slice(half), method, bar: 0, threads: 0 });
+    heldOut: plaza.slice(half), method, activations: args.activations === 'int8' ? 'int8' : 'uint8', bar: 0, threads: 0 });
   const quantizeS = (performance.now() - t0) / 1000;
   clearInterval(sampler);
 
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  const lines: string[] = ['', `INT8 against fp32 (${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; calibration ${args.method})`];
+  const lines: string[] = ['', `INT8 against fp32 (${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; calibration ${args.method}, ${args.activations} activations)`];
   for (const r of results) {
     lines.push('', `${r.model}: ${(r.fp32Bytes / 1e6).toFixed(2)} MB fp32 -> ${(r.int8Bytes / 1e6).toFixed(2)} MB INT8; quantized in ${r.quantizeS.toFixed(1)} s ` +
       `(${r.report.calibrationFrames} frames), peak RSS ${r.peakRssMiB.toFixed(0)} MiB; ${r.report.quantizedNodes}/${r.report.totalNodes} nodes quantized, ` +

@@ -16,7 +16,7 @@ export interface PackageRequest {
 
 interface QuantizeOptions {
   manifest: string; modelsDir?: string; images?: string; video: string[]; step: string; frames: string; holdout: string;
-  method: 'minmax' | 'percentile'; bar: string; keepFloat: string; out: string; threads: string;
+  method: 'minmax' | 'percentile'; activations: 'uint8' | 'int8'; bar: string; keepFloat: string; out: string; threads: string;
   package?: string; name?: string; version?: string; key?: string;
 }
 
@@ -43,6 +43,7 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
     .option('--frames <n>', 'most frames read in all, calibration and held-out', '300')
     .option('--holdout <share>', 'the last share of each source\'s frames, held out for the fidelity check', '0.3')
     .addOption(new Option('--method <m>', 'activation calibration').choices(['minmax', 'percentile']).default('percentile'))
+    .addOption(new Option('--activations <t>', 'uint8 (fastest on onnxruntime x86) or int8 (symmetric, for TensorRT)').choices(['uint8', 'int8']).default('uint8'))
     .option('--bar <x>', 'refuse below this mAP@0.5 and recall against fp32', '0.95')
     .option('--keep-float <n|auto>', 'most sensitive nodes left in float', 'auto')
     .option('--threads <n>', 'onnxruntime threads (0: its choice)', '0')
@@ -60,7 +61,7 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
     const keep = o.keepFloat === 'auto' ? 'auto' : num(o.keepFloat, '--keep-float', 0, 10_000);
     const result = await runQuantizeJob({
       manifest: o.manifest, modelsDir: o.modelsDir, images: o.images, videos: o.video, step: num(o.step, '--step', 1, 10_000),
-      frames: num(o.frames, '--frames', 2, 100_000), holdout: num(o.holdout, '--holdout', 0.01, 0.99), method: o.method,
+      frames: num(o.frames, '--frames', 2, 100_000), holdout: num(o.holdout, '--holdout', 0.01, 0.99), method: o.method, activations: o.activations,
       bar: num(o.bar, '--bar', 0, 1), keepFloat: keep, out: o.out, threads: num(o.threads, '--threads', 0, 256),
       progress: (line) => process.stderr.write(`${line}\n`),
     });

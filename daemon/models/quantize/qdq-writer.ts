@@ -7,10 +7,20 @@ import { activationInputs, type QuantPlan, SAME_SCALE, WEIGHTED } from './qdq-pl
 
 interface ActParams { scale: number; zp: number }
 
-/** uint8, asymmetric: onnxruntime's x86 int8 kernels take uint8 activations with int8 weights (U8S8). */
-function activationParams(r: Range): ActParams {
+/**
+ * How activations are stored: `uint8` (asymmetric, the default) is what onnxruntime's x86 int8
+ * kernels run fastest (U8S8); `int8` (symmetric, zero point 0) is the form TensorRT's explicit
+ * quantization accepts.
+ */
+export type ActivationType = 'uint8' | 'int8';
+
+function activationParams(r: Range, type: ActivationType): ActParams {
   const lo = Math.min(0, r.min);
   const hi = Math.max(0, r.max);
+  if (type === 'int8') {
+    const m = Math.max(-lo, hi);
+    return { scale: m > 0 ? m / 127 : 1, zp: 0 };
+  }
   const scale = hi > lo ? (hi - lo) / 255 : 1;
   return { scale, zp: Math.max(0, Math.min(255, Math.round(-lo / scale))) };
 }
@@ -48,7 +58,7 @@ function weightAxis(n: Node): number {
  * runtime can run it (in float where it lacks int8 kernels) and onnxruntime or TensorRT fuse each
  * DQ -> op -> Q group into an int8 kernel. `model` must already be at opset 13.
  */
-export function writeQdq(model: Model, plan: QuantPlan, ranges: ReadonlyMap<string, Range>): Uint8Array {
+export function writeQdq(model: Model, plan: QuantPlan, ranges: ReadonlyMap<string, Range>, activations: ActivationType = 'uint8'): Uint8Array {
   const out = cloneModel(model);
   const graph = out.graph as Graph;
   const inits = new Map<string, TensorProto>(graph.initializer.map((t) => [t.name, t]));
@@ -67,7 +77,7 @@ export function writeQdq(model: Model, plan: QuantPlan, ranges: ReadonlyMap<stri
   const params = new Map<string, ActParams>();
   for (const t of plan.tensors) {
     const r = effective.get(t);
-    if (r !== undefined) params.set(t, activationParams(r));
+    if (r !== undefined) params.set(t, activationParams(r, activations));
   }
 
   const newInits: TensorProto[] = [];
@@ -75,7 +85,7 @@ export function writeQdq(model: Model, plan: QuantPlan, ranges: ReadonlyMap<stri
     const p = params.get(t);
     if (p === undefined) return [];
     newInits.push(tensor(`${t}__scale`, DataType.FLOAT, [], Float32Array.of(p.scale)),
-      tensor(`${t}__zp`, DataType.UINT8, [], Uint8Array.of(p.zp)));
+      activations === 'int8' ? tensor(`${t}__zp`, DataType.INT8, [], Int8Array.of(0)) : tensor(`${t}__zp`, DataType.UINT8, [], Uint8Array.of(p.zp)));
     return [node('QuantizeLinear', [t, `${t}__scale`, `${t}__zp`], [`${t}__q`], `${t}__Q`),
       node('DequantizeLinear', [`${t}__q`, `${t}__scale`, `${t}__zp`], [`${t}__dq`], `${t}__DQ`)];
   };

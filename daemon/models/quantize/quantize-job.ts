@@ -3,6 +3,7 @@ import type { InputSize } from '../../inference/detector.js';
 import { loadManifest } from '../../inference/manifest.js';
 import type { Frame } from '../../video/frame.js';
 import type { CalibrationMethod } from './calibrate.js';
+import type { ActivationType } from './qdq-writer.js';
 import { framesFromFolder, framesFromVideo } from './frames.js';
 import { FidelityRefused, quantizeModel, type QuantizeReport } from './quantize.js';
 import { QuantizeError } from './quantize-error.js';
@@ -21,6 +22,7 @@ export interface QuantizeJob {
   /** Share of the frames, the last ones in order, held out for the fidelity check. */
   holdout: number;
   method: CalibrationMethod;
+  activations: ActivationType;
   bar: number;
   keepFloat: number | 'auto';
   out: string;
@@ -56,7 +58,7 @@ export async function runQuantizeJob(j: QuantizeJob): Promise<QuantizeJobResult>
   const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 200);
   try {
     const { model, report } = await quantizeModel({
-      manifestPath: j.manifest, modelsDir: j.modelsDir, calibration, heldOut, method: j.method, bar: j.bar,
+      manifestPath: j.manifest, modelsDir: j.modelsDir, calibration, heldOut, method: j.method, activations: j.activations, bar: j.bar,
       keepFloat: j.keepFloat, threads: j.threads, ...(j.progress ? { progress: j.progress } : {}),
     });
     await writeFile(j.out, model);
@@ -76,7 +78,7 @@ export function reportText(r: QuantizeJobResult): string {
   const f = p.fidelity;
   return [
     `${r.out}: INT8 (QDQ), ${(p.int8Bytes / 1e6).toFixed(2)} MB against ${(p.fp32Bytes / 1e6).toFixed(2)} MB fp32`,
-    `calibration: ${p.calibrationFrames} frames, ${p.method}; ${p.quantizedNodes} of ${p.totalNodes} nodes quantized`,
+    `calibration: ${p.calibrationFrames} frames, ${p.method}, ${p.activations} activations; ${p.quantizedNodes} of ${p.totalNodes} nodes quantized`,
     `kept in float (most sensitive): ${p.keptFloat.length === 0 ? 'none' : p.keptFloat.map((k) => `${k.node} (${k.op})`).join(', ')}`,
     `fidelity on ${f.frames} held-out frames (${f.referenceBoxes} fp32 boxes): mAP@0.5 ${f.map50.toFixed(3)}, recall ${f.recall.toFixed(3)} (bar ${p.bar})`,
     `time ${(p.ms.total / 1000).toFixed(1)} s (calibration ${(p.ms.calibrate / 1000).toFixed(1)} s, sensitivity ${(p.ms.sensitivity / 1000).toFixed(1)} s), peak memory ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,

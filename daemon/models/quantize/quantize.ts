@@ -13,7 +13,7 @@ import { calibrate, type CalibrationInput, type CalibrationMethod } from './cali
 import { compareDetections, type Fidelity } from './fidelity.js';
 import { type Model, readModel, upgradeToOpset13 } from './onnx-graph.js';
 import { planQuantization } from './qdq-plan.js';
-import { writeQdq } from './qdq-writer.js';
+import { type ActivationType, writeQdq } from './qdq-writer.js';
 import { QuantizeError } from './quantize-error.js';
 import { layerSensitivity, type LayerSensitivity } from './sensitivity.js';
 
@@ -25,6 +25,8 @@ export interface QuantizeOptions {
   /** Frames not used for calibration, on which INT8 must agree with fp32. */
   heldOut: readonly Frame[];
   method?: CalibrationMethod;
+  /** uint8 (default; fastest on onnxruntime's x86 kernels) or int8 (symmetric, for TensorRT). */
+  activations?: ActivationType;
   /** Kept share of values, percent, for `percentile` calibration. */
   percentile?: number;
   /** Refused below this mAP@0.5 or recall against fp32 (default 0.95). */
@@ -41,6 +43,7 @@ export interface QuantizeOptions {
 
 export interface QuantizeReport {
   method: CalibrationMethod;
+  activations: ActivationType;
   calibrationFrames: number;
   quantizedNodes: number;
   totalNodes: number;
@@ -109,6 +112,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
   const bar = o.bar ?? 0.95;
   const method = o.method ?? 'percentile';
   const threads = o.threads ?? 0;
+  const acts = o.activations ?? 'uint8';
   const minFrames = o.minFrames ?? 8;
   const m = await loadManifest(o.manifestPath, o.modelsDir);
   const where = `model ${m.modelPath}`;
@@ -130,7 +134,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
 
   const sens = { ...calib, frames: calib.frames.slice(0, o.sensitivityFrames ?? 8) };
   say(`sensitivity pass on ${sens.frames.length} frames`);
-  const ranked = await layerSensitivity(model, writeQdq(model, plan, ranges), plan, sens, threads);
+  const ranked = await layerSensitivity(model, writeQdq(model, plan, ranges, acts), plan, sens, threads);
   const t2 = performance.now();
 
   const dir = await mkdtemp(path.join(tmpdir(), 'vigil-quantize-'));
@@ -141,7 +145,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
     const build = (keep: number): { bytes: Uint8Array; kept: LayerSensitivity[] } => {
       const kept = ranked.slice(0, keep);
       const p = planQuantization(model, where, new Set(kept.map((k) => k.node)));
-      return { bytes: writeQdq(model, p, ranges), kept };
+      return { bytes: writeQdq(model, p, ranges, acts), kept };
     };
     let chosen = build(typeof o.keepFloat === 'number' ? o.keepFloat : 0);
     if (o.keepFloat === undefined || o.keepFloat === 'auto') {
@@ -165,7 +169,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
     await fp32.close();
     const t4 = performance.now();
     const report: QuantizeReport = {
-      method, calibrationFrames: o.calibration.length, quantizedNodes: plan.nodes.size - chosen.kept.length,
+      method, activations: acts, calibrationFrames: o.calibration.length, quantizedNodes: plan.nodes.size - chosen.kept.length,
       totalNodes: model.graph?.node.length ?? 0, keptFloat: chosen.kept, sensitivity: ranked.slice(0, 10), fidelity, bar,
       fp32Bytes: (await stat(m.modelPath)).size, int8Bytes: chosen.bytes.length,
       ms: { calibrate: t1 - t0, sensitivity: t2 - t1, search: t3 - t2, fidelity: t4 - t3, total: t4 - t0 },
