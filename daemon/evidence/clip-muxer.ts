@@ -7,9 +7,12 @@ import type { TrackConfig } from '../video/access-unit.js';
  * (fMP4: an init segment, then moof+mdat fragments that start on keyframes: what Media Source takes
  * for a live view). Both write strictly in order, so the bytes can be hashed as they go out.
  *
- * Timestamps: each packet's time is its access unit's `ptsMs` less the first one's. The parser's
- * appsink gives no buffer timestamps, so a stream with B-frames keeps decode order and even spacing
- * (the decoder still reorders the pictures, the container does not know it; see docs/evidence-clips.md).
+ * Timestamps: the parser's appsink gives no buffer timestamps, so `ptsMs` follows decode order.
+ * Units go to mediabunny in decode order, a GOP (key to key) at a time; within a GOP whose picture
+ * order counts (`poc`, video/poc.ts) are out of decode order (B-frames), the picture of POC rank r
+ * is shown at the r-th of the GOP's `ptsMs` values less the first unit's: evenly spaced for files,
+ * the pull clock for live sources. mediabunny derives decode times and writes the composition
+ * offsets (ctts / trun) from those presentation times. Units without `poc` keep decode order.
  */
 
 /** What the muxer reads of an access unit (AccessUnit has it). */
@@ -17,6 +20,8 @@ export interface MuxUnit {
   readonly data: Buffer;
   readonly key: boolean;
   readonly ptsMs: number;
+  /** Presentation order within the GOP (AccessUnit.poc); absent: decode order. */
+  readonly poc?: number | undefined;
 }
 
 export type Mp4Layout = 'fast-start' | 'fragmented';
@@ -42,8 +47,11 @@ export class ClipMuxer {
   private readonly output: Output;
   private readonly source: EncodedVideoPacketSource;
   private started: Promise<void> | null = null;
-  /** Held back one unit: a packet's duration is known only when the next one arrives. */
-  private held: MuxUnit | null = null;
+  /**
+   * The GOP being received, held back until the next key (or the end): the presentation order of
+   * its pictures, and the last one's duration, are known only then.
+   */
+  private gop: MuxUnit[] = [];
   private firstPtsMs = 0;
   private lastStepMs: number;
   private frames = 0;
@@ -81,9 +89,8 @@ export class ClipMuxer {
       this.started = this.output.start();
     }
     await this.started;
-    const prev = this.held;
-    this.held = unit;
-    if (prev) await this.write(prev, unit.ptsMs - prev.ptsMs);
+    if (unit.key) await this.writeGop(unit.ptsMs);
+    this.gop.push(unit);
   }
 
   /** Writes the held unit and the index; resolves once the last byte went to the sink. */
@@ -91,9 +98,7 @@ export class ClipMuxer {
     if (this.started === null) throw new Error('an empty clip cannot be muxed');
     try {
       await this.started;
-      const last = this.held;
-      this.held = null;
-      if (last) await this.write(last, this.lastStepMs);
+      await this.writeGop(null);
       await this.output.finalize();
     } catch (err) {
       throw this.sinkError ?? err;
@@ -107,12 +112,39 @@ export class ClipMuxer {
     await this.output.cancel().catch(() => undefined);
   }
 
-  private async write(unit: MuxUnit, stepMs: number): Promise<void> {
-    // A step that is zero or negative (a pull-time clock that stood still) would break the index: the caps' frame interval stands in.
-    const step = stepMs > 0 ? stepMs : this.lastStepMs;
-    this.lastStepMs = step;
-    const startMs = unit.ptsMs - this.firstPtsMs;
-    const ts = Math.max(startMs, this.endMs);
+  /**
+   * Writes the held GOP in decode order. Its presentation slots are its `ptsMs` values in rising
+   * order, each after the end of the one before (a step that is zero or negative, a pull-time clock
+   * that stood still, would break the index: the last good step stands in); the last slot lasts
+   * until `nextPtsMs` (the next key's), or one step at the end.
+   */
+  private async writeGop(nextPtsMs: number | null): Promise<void> {
+    const gop = this.gop;
+    if (gop.length === 0) return;
+    this.gop = [];
+    const n = gop.length;
+    const slots = new Float64Array(n);
+    for (let i = 0; i < n; i++) slots[i] = gop[i]!.ptsMs - this.firstPtsMs;
+    slots.sort();
+    const next = nextPtsMs === null ? null : nextPtsMs - this.firstPtsMs;
+    const starts = new Float64Array(n);
+    const steps = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      const stepMs = k + 1 < n ? slots[k + 1]! - slots[k]! : next === null ? 0 : next - slots[k]!;
+      const step = stepMs > 0 ? stepMs : this.lastStepMs;
+      this.lastStepMs = step;
+      starts[k] = Math.max(slots[k]!, this.endMs);
+      steps[k] = step;
+      this.endMs = starts[k]! + step;
+    }
+    const rank = presentationRanks(gop);
+    for (let i = 0; i < n; i++) {
+      const k = rank === null ? i : rank[i]!;
+      await this.write(gop[i]!, starts[k]!, steps[k]!);
+    }
+  }
+
+  private async write(unit: MuxUnit, ts: number, step: number): Promise<void> {
     const packet = new EncodedPacket(unit.data, unit.key ? 'key' : 'delta', ts / 1000, step / 1000);
     try {
       if (this.frames === 0) {
@@ -129,6 +161,23 @@ export class ClipMuxer {
       throw this.sinkError ?? err;
     }
     this.frames++;
-    this.endMs = ts + step;
   }
+}
+
+/**
+ * Each unit's place in presentation order (its POC rank within the GOP, ties by decode order), or
+ * null when that is decode order: POCs in decode order, or some unit without one.
+ */
+export function presentationRanks(gop: readonly MuxUnit[]): Int32Array | null {
+  let inOrder = true;
+  for (let i = 0; i < gop.length; i++) {
+    const poc = gop[i]!.poc;
+    if (poc === undefined) return null;
+    if (i > 0 && poc < gop[i - 1]!.poc!) inOrder = false;
+  }
+  if (inOrder) return null;
+  const byPoc = Array.from(gop.keys()).sort((a, b) => gop[a]!.poc! - gop[b]!.poc! || a - b);
+  const rank = new Int32Array(gop.length);
+  byPoc.forEach((unit, r) => { rank[unit] = r; });
+  return rank;
 }

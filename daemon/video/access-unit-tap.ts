@@ -3,6 +3,7 @@ import type { GstAppSink, GstCaps } from './gst.js';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
 import { isKeyAccessUnit, nalLengthSize, sameTrack, trackFromCaps } from './nal.js';
+import { PictureOrder } from './poc.js';
 
 export interface AccessUnitStats {
   /** Access units pulled from the branch, delivered or not. */
@@ -33,6 +34,9 @@ export class AccessUnitTap {
   private epoch = 0;
   private track: TrackConfig | null = null;
   private lengthSize = 4;
+  /** The track's picture order (B-frames): fed every access unit while someone listens. */
+  private order: PictureOrder | null = null;
+  private orderWarned = false;
   /** Access units of this epoch, and when it began (monotonic ms), for the derived pts. */
   private count = 0;
   private epochStart = 0;
@@ -98,6 +102,7 @@ export class AccessUnitTap {
   flushing(): void {
     this.flushes++;
     this.ended = false;
+    this.order?.lost();
     this.newEpoch(this.track);
   }
 
@@ -142,11 +147,20 @@ export class AccessUnitTap {
     const track = this.trackOf(caps);
     if (track === null) return;
     const index = this.count++;
-    if (this.listeners.size === 0) return;
+    const order = this.order;
+    if (this.listeners.size === 0) {
+      order?.lost();
+      return;
+    }
     const key = isKeyAccessUnit(track.codec, data, this.lengthSize);
     if (key) this.stats.keyframes++;
+    const poc = order?.of(data);
+    if (order !== null && order.problem !== null && !this.orderWarned) {
+      this.orderWarned = true;
+      this.log.warn({ problem: order.problem }, 'picture order unknown: clips of this stream may show B-frames out of order');
+    }
     const au: AccessUnit = {
-      streamId: this.streamId, data, key,
+      streamId: this.streamId, data, key, poc,
       // Files: media time from the frame count (they may be decoded faster than real time);
       // live sources: the pull's monotonic clock, which follows the camera's own pace.
       ptsMs: !this.live && track.fps > 0 ? (index * 1000) / track.fps : performance.now() - this.epochStart,
@@ -180,6 +194,8 @@ export class AccessUnitTap {
     if (cur !== null || this.count > 0) this.newEpoch(next);
     else this.track = next;
     this.lengthSize = nalLengthSize(next.codec, next.description);
+    this.order = new PictureOrder(next, this.lengthSize);
+    this.orderWarned = false;
     return next;
   }
 }

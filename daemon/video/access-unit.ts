@@ -32,6 +32,13 @@ export interface AccessUnit {
    * pull's monotonic time for live sources); streams with B-frames are not reordered.
    */
   readonly ptsMs: number;
+  /**
+   * Picture order (video/poc.ts): orders the pictures of one GOP (key to key) for presentation,
+   * where `ptsMs` follows decode order. Absent when the stream's POC is not read (H.264
+   * pic_order_cnt_type 1, unreadable headers) or before the first key after a gap. Written
+   * `undefined` rather than left out, so every access unit has the same shape (no per-unit spread).
+   */
+  readonly poc?: number | undefined;
   /** Wall clock (ms since epoch) when it was pulled: the clock of Frame.ts and of event times. */
   readonly wallMs: number;
   /**
