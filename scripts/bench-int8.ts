@@ -36,7 +36,7 @@ const shared = process.env['VIGIL_SHARED_DIR'] ?? path.resolve(root, '..', 'shar
 
 const { values: args } = parseArgs({ options: {
   models: { type: 'string', default: 'nanodet-m,yolox-nano' },
-  method: { type: 'string', default: 'percentile' },
+  method: { type: 'string', default: 'minmax' },
   runs: { type: 'string', default: '20' },
   out: { type: 'string' },
   'own-scene': { type: 'boolean', default: false },
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   try {
     for (const name of (args.models ?? '').split(',').filter(Boolean)) {
       process.stderr.write(`${name}: quantizing and measuring...\n`);
-      results.push(await benchModel(name, (args.method ?? 'percentile') as CalibrationMethod, Number(args.runs), dir));
+      results.push(await benchModel(name, (args.method ?? 'minmax') as CalibrationMethod, Number(args.runs), dir));
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

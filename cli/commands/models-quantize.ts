@@ -42,7 +42,7 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
     .option('--step <n>', 'keep every n-th video frame', '10')
     .option('--frames <n>', 'most frames read in all, calibration and held-out', '300')
     .option('--holdout <share>', 'the last share of each source\'s frames, held out for the fidelity check', '0.3')
-    .addOption(new Option('--method <m>', 'activation calibration').choices(['minmax', 'percentile']).default('percentile'))
+    .addOption(new Option('--method <m>', 'activation calibration').choices(['minmax', 'percentile']).default('minmax'))
     .addOption(new Option('--activations <t>', 'uint8 (fastest on onnxruntime x86) or int8 (symmetric, for TensorRT)').choices(['uint8', 'int8']).default('uint8'))
     .option('--bar <x>', 'refuse below this mAP@0.5 and recall against fp32', '0.95')
     .option('--keep-float <n|auto>', 'most sensitive nodes left in float', 'auto')
