@@ -34,14 +34,14 @@ async function dataOf(page: Page, selector: string): Promise<Record<string, stri
     Object.fromEntries(el.getAttributeNames().filter((n) => n.startsWith('data-')).map((n) => [n.slice(5), el.getAttribute(n) ?? ''])));
 }
 
-interface LiveState { mode: string; frames: number; frameTs: number | null; latencyMs: number | null; fetchMs: number | null; firstFrameMs: number | null; rules: string[] }
+interface LiveState { mode: string; video: string; frames: number; frameTs: number | null; latencyMs: number | null; fetchMs: number | null; firstFrameMs: number | null; rules: string[] }
 
 /** The live canvas's counters (live-view.tsx writes them as data attributes). */
 async function liveState(page: Page, selector = 'canvas.live-canvas'): Promise<LiveState> {
   const d = await dataOf(page, selector);
   const num = (v: string | undefined): number | null => (v === undefined ? null : Number(v));
   return {
-    mode: d['mode'] ?? '', frames: Number(d['frames'] ?? 0), frameTs: num(d['frame-ts']), latencyMs: num(d['latency-ms']), fetchMs: num(d['fetch-ms']), firstFrameMs: num(d['first-frame-ms']),
+    mode: d['mode'] ?? '', video: d['video'] ?? '', frames: Number(d['frames'] ?? 0), frameTs: num(d['frame-ts']), latencyMs: num(d['latency-ms']), fetchMs: num(d['fetch-ms']), firstFrameMs: num(d['first-frame-ms']),
     rules: (d['rules'] ?? '').split(',').filter((r) => r !== ''),
   };
 }
@@ -108,7 +108,7 @@ test('the console in Chromium: log in, live frames, draw a zone, its event, a fa
       await page.goto(`${device.url}#/streams?live=${mode}`);
       const first = await framesAfter(page, 0, 30_000);
       const w = await watch(5000);
-      t.diagnostic(`${mode}: navigation → first live frame ${first.firstFrameMs} ms; ${w.rate.toFixed(1)} frames/s shown; ` +
+      t.diagnostic(`${mode}${mode === 'video' ? ` (${w.last.video})` : ''}: navigation → first live frame ${first.firstFrameMs} ms; ${w.rate.toFixed(1)} frames/s shown; ` +
         `capture → screen ${stats(w.latencies)}${w.fetches.length > 0 ? `; request → screen ${stats(w.fetches)}` : ''}`);
       assert.equal(w.last.mode, mode, `the tile shows ${w.last.mode}`);
       assert.ok(first.firstFrameMs !== null && first.firstFrameMs < 10_000, `first frame after ${first.firstFrameMs} ms`);

@@ -31,7 +31,7 @@ export function sideOf(p: Point, a: Point, b: Point): 'a' | 'b' {
 export function labelColour(label: string): string {
   let h = 0;
   for (let i = 0; i < label.length; i++) h = (h * 31 + label.charCodeAt(i)) % 360;
-  return `hsl(${h} 90% 55%)`;
+  return `hsl(${h} 90% 65%)`;
 }
 
 export const ruleColour = (rule: string): string => labelColour(`rule:${rule}`);

@@ -1,14 +1,8 @@
-import type { Overlay } from './types.js';
-
-/** `{type: "init"}` before each init segment: the codec string Media Source needs and the wall clock of the first frame. */
-interface InitMessage { type: 'init'; codec: string; width: number; height: number; wall_ms: number }
-type LiveMessage = InitMessage
-  | ({ type: 'overlay' } & Pick<Overlay, 'ts' | 'width' | 'height' | 'tracks'>)
-  | { type: 'error'; message: string };
+import { FIRST_VIDEO_MS, openLiveSocket, type InitMessage, type LiveTracks } from './live-socket.js';
 
 export interface MseCallbacks {
   /** The tracks of the newest analysed frame (zones and lines come from /overlay, they change rarely). */
-  onTracks(o: Pick<Overlay, 'ts' | 'width' | 'height' | 'tracks'>): void;
+  onTracks(o: LiveTracks): void;
   /** A frame was presented: the wall clock it was captured at, when the daemon said (init wall_ms + media time). */
   onFrame(capturedAt: number | null): void;
   /** The live view cannot go on (codec not playable, refused, closed): the caller falls back to snapshots. */
@@ -26,8 +20,7 @@ const LEAD_MAX_S = 0.15;
 const LEAD_MIN_S = 0.05;
 const JUMP_S = 3;
 const WINDOW_MS = 1000;
-/** No video this long after asking (a source without compressed video, a camera's long keyframe interval): snapshots instead. */
-const FIRST_INIT_MS = 8000;
+
 
 /**
  * The camera's own video, without re-encoding: /api/live sends fragmented MP4 (an init segment, then
@@ -37,7 +30,7 @@ const FIRST_INIT_MS = 8000;
  * onFail, and the live tile polls snapshots instead.
  */
 export class MseFeed {
-  private ws: WebSocket | null = null;
+  private socket: { close(): void } | null = null;
   private source: MediaSource | null = null;
   private buffer: SourceBuffer | null = null;
   private readonly queue: ArrayBuffer[] = [];
@@ -57,34 +50,21 @@ export class MseFeed {
   }
 
   start(): void {
-    const url = `${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}/api/live`;
-    const ws = new WebSocket(url);
-    ws.binaryType = 'arraybuffer';
-    this.ws = ws;
-    let lastError = '';
-    ws.onopen = () => ws.send(JSON.stringify({ stream: this.stream }));
-    ws.onmessage = (e: MessageEvent<ArrayBuffer | string>) => {
-      if (typeof e.data !== 'string') {
-        this.append(e.data);
-        return;
-      }
-      const msg = JSON.parse(e.data) as LiveMessage;
-      switch (msg.type) {
-        case 'init': this.begin(msg); break;
-        case 'overlay': this.cb.onTracks(msg); break;
-        case 'error': lastError = msg.message; break;
-      }
-    };
-    ws.onclose = (e) => this.fail(lastError || e.reason || `live video closed (${e.code})`);
-    this.noInit = window.setTimeout(() => this.fail(`no video within ${FIRST_INIT_MS / 1000} s`), FIRST_INIT_MS);
+    this.socket = openLiveSocket(this.stream, {
+      onInit: (msg) => this.begin(msg),
+      onBinary: (data) => this.append(data),
+      onTracks: (o) => this.cb.onTracks(o),
+      onClose: (reason) => this.fail(reason),
+    });
+    this.noInit = window.setTimeout(() => this.fail(`no video within ${FIRST_VIDEO_MS / 1000} s`), FIRST_VIDEO_MS);
     this.watchFrames();
   }
 
   stop(): void {
     this.stopped = true;
     window.clearTimeout(this.noInit);
-    this.ws?.close();
-    this.ws = null;
+    this.socket?.close();
+    this.socket = null;
     const v = this.video as HTMLVideoElement & { cancelVideoFrameCallback?: (h: number) => void };
     v.cancelVideoFrameCallback?.(this.frameCallback);
     this.video.removeAttribute('src');

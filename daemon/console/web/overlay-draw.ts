@@ -7,11 +7,11 @@ import type { Overlay, Point } from './types.js';
  * (snapshot.jpg?max_width=…) and a canvas over a <video> is the size of the tile, so everything is
  * scaled to the canvas.
  */
-export function drawFrame(ctx: CanvasRenderingContext2D, image: CanvasImageSource & { width: number; height: number }, overlay: Overlay | null): void {
+export function drawFrame(ctx: CanvasRenderingContext2D, image: CanvasImageSource, width: number, height: number, overlay: Overlay | null): void {
   const { canvas } = ctx;
-  if (canvas.width !== image.width || canvas.height !== image.height) {
-    canvas.width = image.width;
-    canvas.height = image.height;
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
   }
   ctx.drawImage(image, 0, 0);
   drawOverlay(ctx, overlay);

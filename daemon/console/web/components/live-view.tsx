@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText } from '../api.js';
 import { SnapshotFeed, type LiveFrame } from '../live-feed.js';
+import { DecoderFeed } from '../live-decoder.js';
 import { MseFeed } from '../live-mse.js';
 import { drawFrame, drawOverlay } from '../overlay-draw.js';
 import type { Overlay } from '../types.js';
@@ -11,6 +12,12 @@ export type LivePreference = LiveMode | 'auto';
 
 const MAX_LAG_MS = 1000;
 const LAG_WINDOW_MS = 5000;
+
+/**
+ * How video reaches the screen: decoded in the page with WebCodecs where there is a VideoDecoder
+ * (secure contexts: https or loopback), drawn at once; else Media Source, which buffers more.
+ */
+const VIDEO_WAY: 'webcodecs' | 'mse' | null = DecoderFeed.supported() ? 'webcodecs' : MseFeed.supported() ? 'mse' : null;
 
 /** How often the video mode asks for the rules' zones and lines (the tracks come with the video). */
 const GEOMETRY_EVERY_MS = 2000;
@@ -29,7 +36,7 @@ export function LiveView({ stream, fps = 4, overlay = true, prefer = 'auto', geo
   /** Changed by the editor after a save: the zones and lines are asked for at once, not at the next round. */
   geometryVersion?: number;
 }): preact.JSX.Element {
-  const [mode, setMode] = useState<LiveMode>(prefer !== 'jpeg' && MseFeed.supported() ? 'video' : 'jpeg');
+  const [mode, setMode] = useState<LiveMode>(prefer !== 'jpeg' && VIDEO_WAY !== null ? 'video' : 'jpeg');
   const [fallback, setFallback] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [waiting, setWaiting] = useState(true);
@@ -40,7 +47,7 @@ export function LiveView({ stream, fps = 4, overlay = true, prefer = 'auto', geo
   useEffect(() => refreshGeometry.current?.(), [geometryVersion]);
 
   useEffect(() => {
-    setMode(prefer !== 'jpeg' && MseFeed.supported() ? 'video' : 'jpeg');
+    setMode(prefer !== 'jpeg' && VIDEO_WAY !== null ? 'video' : 'jpeg');
     setFallback(null);
   }, [stream, prefer]);
 
@@ -73,7 +80,7 @@ export function LiveView({ stream, fps = 4, overlay = true, prefer = 'auto', geo
     if (mode === 'jpeg') {
       const width = Math.min(1920, Math.max(320, (el.parentElement?.clientWidth ?? 640) * window.devicePixelRatio));
       const feed = new SnapshotFeed(stream, { fps, maxWidth: width, overlay }, (f: LiveFrame) => {
-        drawFrame(ctx, f.image, f.overlay);
+        drawFrame(ctx, f.image, f.image.width, f.image.height, f.overlay);
         setAspect(`${f.image.width} / ${f.image.height}`);
         f.image.close();
         if (f.overlay) noteRules(f.overlay);
@@ -84,24 +91,23 @@ export function LiveView({ stream, fps = 4, overlay = true, prefer = 'auto', geo
       return () => feed.stop();
     }
 
-    // Video: the picture is the <video>; the canvas over it carries only the overlay, redrawn when
-    // the tracks (with the video) or the geometry (asked every 2 s) change, or the tile is resized.
-    const v = video.current;
-    if (!v) return undefined;
-    let current: Overlay = { ts: null, width: null, height: null, tracks: [], zones: [], lines: [] };
-    const redraw = (): void => {
-      const w = Math.round(el.clientWidth * window.devicePixelRatio);
-      const h = Math.round(el.clientHeight * window.devicePixelRatio);
-      if (el.width !== w || el.height !== h) {
-        el.width = w;
-        el.height = h;
+    // The lag watchdog of `auto`: since when every frame shown was more than MAX_LAG_MS old.
+    let laggingSince: number | null = null;
+    const watchLag = (capturedAt: number | null): void => {
+      if (prefer !== 'auto' || capturedAt === null) return;
+      const lag = Date.now() - capturedAt;
+      if (lag <= MAX_LAG_MS) laggingSince = null;
+      else if (laggingSince === null) laggingSince = Date.now();
+      else if (Date.now() - laggingSince > LAG_WINDOW_MS) {
+        setFallback(`the video ran ${(lag / 1000).toFixed(1)} s behind (#/streams?live=video keeps it)`);
+        setMode('jpeg');
       }
-      ctx.clearRect(0, 0, el.width, el.height);
-      drawOverlay(ctx, current);
     };
     let stopped = false;
     let geometryTimer = 0;
-    const geometry = async (): Promise<void> => {
+    let current: Overlay = { ts: null, width: null, height: null, tracks: [], zones: [], lines: [] };
+    /** Zones and lines change rarely: asked every GEOMETRY_EVERY_MS, and at once after a save (geometryVersion). */
+    const geometry = async (redraw: () => void): Promise<void> => {
       window.clearTimeout(geometryTimer);
       try {
         if (document.visibilityState === 'visible') {
@@ -116,19 +122,68 @@ export function LiveView({ stream, fps = 4, overlay = true, prefer = 'auto', geo
       } catch {
         // The next round asks again; the video goes on meanwhile.
       }
-      if (!stopped && overlay) geometryTimer = window.setTimeout(() => void geometry(), GEOMETRY_EVERY_MS);
+      if (!stopped && overlay) geometryTimer = window.setTimeout(() => void geometry(redraw), GEOMETRY_EVERY_MS);
     };
-    // The lag watchdog of `auto`: since when every frame shown was more than MAX_LAG_MS old.
-    let laggingSince: number | null = null;
-    const watchLag = (capturedAt: number | null): void => {
-      if (prefer !== 'auto' || capturedAt === null) return;
-      const lag = Date.now() - capturedAt;
-      if (lag <= MAX_LAG_MS) laggingSince = null;
-      else if (laggingSince === null) laggingSince = Date.now();
-      else if (Date.now() - laggingSince > LAG_WINDOW_MS) {
-        setFallback(`the video ran ${(lag / 1000).toFixed(1)} s behind (#/streams?live=video keeps it)`);
-        setMode('jpeg');
+    const fallBack = (reason: string): void => {
+      if (stopped) return;
+      setFallback(reason);
+      setMode('jpeg');
+    };
+
+    if (VIDEO_WAY === 'webcodecs') {
+      // Video decoded in the page: each frame drawn on the canvas with the overlay, at its capture time plus the jitter delay.
+      el.dataset['video'] = 'webcodecs';
+      const feed = new DecoderFeed(stream, {
+        onTracks: (o) => {
+          if (overlay) current = { ...current, ...o };
+          noteRules(current);
+        },
+        onFrame: (frame, capturedAt) => {
+          drawFrame(ctx, frame, frame.displayWidth, frame.displayHeight, overlay ? current : null);
+          setAspect(`${frame.displayWidth} / ${frame.displayHeight}`);
+          frame.close();
+          shown(capturedAt, null);
+          watchLag(capturedAt);
+        },
+        onFail: fallBack,
+      });
+      // Until the first keyframe is decoded, one snapshot stands in (not counted as a live frame).
+      fetch(`/api/streams/${encodeURIComponent(stream)}/snapshot.jpg?overlay=0&max_width=${Math.round(Math.min(1920, Math.max(320, el.clientWidth * window.devicePixelRatio)))}`,
+        { cache: 'no-store', credentials: 'same-origin' })
+        .then(async (r) => {
+          if (!r.ok) return;
+          const image = await createImageBitmap(await r.blob());
+          if (!stopped && el.dataset['frames'] === undefined) drawFrame(ctx, image, image.width, image.height, null);
+          image.close();
+        })
+        .catch(() => undefined);
+      feed.start();
+      if (overlay) {
+        void geometry(() => undefined);
+        refreshGeometry.current = () => void geometry(() => undefined);
       }
+      return () => {
+        stopped = true;
+        window.clearTimeout(geometryTimer);
+        refreshGeometry.current = null;
+        feed.stop();
+      };
+    }
+
+    // Video: the picture is the <video>; the canvas over it carries only the overlay, redrawn when
+    // the tracks (with the video) or the geometry (asked every 2 s) change, or the tile is resized.
+    const v = video.current;
+    if (!v) return undefined;
+    el.dataset['video'] = 'mse';
+    const redraw = (): void => {
+      const w = Math.round(el.clientWidth * window.devicePixelRatio);
+      const h = Math.round(el.clientHeight * window.devicePixelRatio);
+      if (el.width !== w || el.height !== h) {
+        el.width = w;
+        el.height = h;
+      }
+      ctx.clearRect(0, 0, el.width, el.height);
+      drawOverlay(ctx, current);
     };
     const feed = new MseFeed(stream, v, {
       onTracks: (o) => {
@@ -141,11 +196,7 @@ export function LiveView({ stream, fps = 4, overlay = true, prefer = 'auto', geo
         shown(capturedAt, null);
         watchLag(capturedAt);
       },
-      onFail: (reason) => {
-        if (stopped) return;
-        setFallback(reason);
-        setMode('jpeg');
-      },
+      onFail: fallBack,
     });
     // Until the video reaches its first keyframe, one snapshot stands in as the poster.
     let poster: string | null = null;
@@ -163,8 +214,8 @@ export function LiveView({ stream, fps = 4, overlay = true, prefer = 'auto', geo
     v.addEventListener('loadedmetadata', sized);
     feed.start();
     if (overlay) {
-      void geometry();
-      refreshGeometry.current = () => void geometry();
+      void geometry(redraw);
+      refreshGeometry.current = () => void geometry(redraw);
     }
     return () => {
       stopped = true;
@@ -179,7 +230,7 @@ export function LiveView({ stream, fps = 4, overlay = true, prefer = 'auto', geo
 
   return (
     <div class={`live live-${mode}`} style={aspect === null ? undefined : { aspectRatio: aspect }}>
-      {mode === 'video' && <video ref={video} class="live-video" muted playsInline autoplay disablePictureInPicture />}
+      {mode === 'video' && VIDEO_WAY === 'mse' && <video ref={video} class="live-video" muted playsInline autoplay disablePictureInPicture />}
       <canvas ref={canvas} class="live-canvas" data-stream={stream} aria-label={`live view of ${stream}`} />
       {waiting && <div class="live-wait">{error ?? 'waiting for the first frame…'}</div>}
       {!waiting && error !== null && <div class="live-error">{error}</div>}
