@@ -5,10 +5,12 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { configSchema, type ConfigInput } from '../../daemon/config/schema.js';
 import { ClipRecorder, type ClipOutcome } from '../../daemon/evidence/clip-recorder.js';
-import type { EvidenceFile } from '../../daemon/evidence/evidence-files.js';
+import type { EvidenceFile, EvidenceFileSink } from '../../daemon/evidence/evidence-files.js';
+import { EventStore } from '../../daemon/store/event-store.js';
 import type { AccessUnit, AccessUnitListener } from '../../daemon/video/access-unit.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { fillUp, smallTmpfs } from '../store/tmpfs.js';
+import { newEvent } from '../store/store-fixtures.js';
 import { captureLogger } from '../uplink/harness.js';
 import { accessUnitsOf, decodeMp4, makeX264 } from './clip-fixtures.js';
 
@@ -35,7 +37,7 @@ interface Harness {
   outcome(eventId: string): Promise<ClipOutcome>;
 }
 
-async function harness(t: TestContext, opts: { storage?: string; cfg?: ReturnType<typeof config> } = {}): Promise<Harness> {
+async function harness(t: TestContext, opts: { storage?: string; cfg?: ReturnType<typeof config>; store?: EvidenceFileSink } = {}): Promise<Harness> {
   const storage = opts.storage ?? await tempDir(t);
   const cfg = opts.cfg ?? config();
   const files: EvidenceFile[] = [];
@@ -43,7 +45,7 @@ async function harness(t: TestContext, opts: { storage?: string; cfg?: ReturnTyp
   const { log, lines } = captureLogger('debug');
   const recorder = new ClipRecorder({
     config: () => cfg, storageDir: storage, log: log,
-    sink: () => ({ addEvidenceFile: (f) => { files.push(f); return true; } }),
+    sink: () => ({ addEvidenceFile: (f) => { files.push(f); return opts.store ? opts.store.addEvidenceFile(f) : true; } }),
     onOutcome: (o) => outcomes.push(o),
   });
   t.after(() => recorder.stop(500));
@@ -171,19 +173,23 @@ test('a resolution change mid-clip ends the clip there, marked, and what was rec
   assert.match((await h2.outcome('ev2')).file?.truncated ?? '', /stream restarted/);
 });
 
-test('a full disk: the clip is cut to what fits and marked, an empty disk gives one error line, and the next clip is written again', { timeout: 120_000 }, async (t) => {
+test('a full disk: the clip is cut to what fits and marked, an empty disk gives one error line, the next clip is written again, and every event stays in the store', { timeout: 120_000 }, async (t) => {
   const dir = await tempDir(t);
   const units = at(await accessUnitsOf(await makeX264(dir, { seconds: 30, fps: 10, keyInt: 10, kbps: 2000, pattern: 'snow' })));
   const clipBytes = units.slice(0, 200).reduce((n, u) => n + u.data.length, 0);
   assert.ok(clipBytes > 4 * 1024 * 1024, `the test needs a clip larger than the disk (${clipBytes} bytes)`);
   const storage = await smallTmpfs(t, 3);
-  const h = await harness(t, { storage });
+  // The real store on the same small disk: the events are committed before their clips start, as in the daemon.
+  const store = EventStore.open(storage);
+  t.after(() => store.close());
+  const [big, full1, full2, later] = [0, 1, 2, 3].map((i) => store.recordEvent(newEvent(i)).id) as [string, string, string, string];
+  const h = await harness(t, { storage, store });
   feed(h.listener, units, 0, 101);
-  h.recorder.start('big', hit(W0 + 10_000), false);
+  h.recorder.start(big, hit(W0 + 10_000), false);
   feed(h.listener, units, 101, 200);
-  h.recorder.end('big', W0 + 15_000);
+  h.recorder.end(big, W0 + 15_000);
   feed(h.listener, units, 200, 210);
-  const o = await h.outcome('big');
+  const o = await h.outcome(big);
   assert.ok(o.file, o.error);
   assert.match(o.file.truncated ?? '', /disk full/, `${o.file.bytes} bytes from ${(o.file.startedAt ?? 0) - W0} ms, ${o.file.durationS} s`);
   const d = await decodeMp4(o.file.path);
@@ -193,25 +199,31 @@ test('a full disk: the clip is cut to what fits and marked, an empty disk gives 
 
   // Nothing left: no clip, one error line for two failures, and never a throw.
   const filler = fillUp(storage);
-  for (const id of ['full-1', 'full-2']) {
+  for (const id of [full1, full2]) {
     h.recorder.start(id, hit(W0 + 21_000), true);
   }
   feed(h.listener, units, 210, 300);
-  for (const id of ['full-1', 'full-2']) assert.equal((await h.outcome(id)).file, null);
+  for (const id of [full1, full2]) assert.equal((await h.outcome(id)).file, null);
   const errors = h.lines.filter((l) => l.msg?.startsWith('event clip not written'));
   assert.deepEqual(errors.map((l) => l.level), ['error', 'debug']);
-  assert.deepEqual(readdirSync(path.join(storage, 'evidence')), ['big.mp4'], 'no partial file is left');
+  assert.deepEqual(readdirSync(path.join(storage, 'evidence')), [`${big}.mp4`], 'no partial file is left');
 
-  // Room again: the next clip is whole, and the recovery is logged.
+  // Room again (in the daemon, evidence retention makes it): the next clip is whole.
   unlinkSync(filler);
   unlinkSync(o.file.path);
   const more = at(await accessUnitsOf(await makeX264(dir, { seconds: 12, fps: 10, keyInt: 10, name: 'small.mp4' })), 40_000, 2);
   feed(h.listener, more, 0, 61);
-  h.recorder.start('after', hit(W0 + 46_000), true);
+  h.recorder.start(later, hit(W0 + 46_000), true);
   feed(h.listener, more, 61, 120);
-  const after = await h.outcome('after');
+  const after = await h.outcome(later);
   assert.ok(after.file && after.file.truncated === undefined, after.error);
   assert.ok(h.lines.some((l) => l.msg === 'event clips are written again'));
+
+  // No event lost; the store recorded the cut clip as such, and no clip for the two that found no room.
+  for (const id of [big, full1, full2, later]) assert.ok(store.getEvent(id), `event ${id} is still stored`);
+  assert.deepEqual(store.evidenceOf(big).map((f) => [f.kind, f.truncated]), [['clip', 'disk full']]);
+  assert.deepEqual(store.evidenceOf(full1), []);
+  assert.deepEqual(store.evidenceOf(later).map((f) => [f.kind, f.truncated ?? null]), [['clip', null]]);
 });
 
 test('stop completes clips still recording, marked stopped, and writes them before it returns', async (t) => {
