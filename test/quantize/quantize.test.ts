@@ -25,7 +25,7 @@ async function manifestFor(dir: string, file: string): Promise<string> {
   return p;
 }
 
-test('a file that is not ONNX and a model without Conv/MatMul/Gemm are refused by name', async (t) => {
+test('a file that is not ONNX, a model without Conv/MatMul/Gemm and frames of the wrong size are refused by name', async (t) => {
   const dir = await tempDir(t);
   const text = path.join(dir, 'notes.onnx');
   await writeFile(text, 'this is a text file, not a model\n'.repeat(20));
@@ -42,6 +42,12 @@ test('a file that is not ONNX and a model without Conv/MatMul/Gemm are refused b
   await writeFile(reluOnly, encodeModel(m));
   await assert.rejects(quantizeModel({ manifestPath: await manifestFor(dir, reluOnly), calibration: [], heldOut: [] }),
     /has no Conv, MatMul or Gemm node/);
+
+  // Frames the model cannot take (larger than its 416x416 input) are refused by index and source.
+  const big = Array.from({ length: 8 }, (_, i) => ({ streamId: 'cam1', seq: i, ts: 0, format: 'BGRx' as const, width: 500, height: 500,
+    data: Buffer.alloc(500 * 500 * 4), sourceWidth: 500, sourceHeight: 500 }));
+  await assert.rejects(quantizeModel({ manifestPath, modelsDir, calibration: big, heldOut: big }),
+    /calibration frame 0 \(cam1 #0\): frame is 500x500, larger than the model input 416x416/);
 
   // The CLI says the same and exits non-zero.
   const r = await vigilctl(['models', 'quantize', '--manifest', await manifestFor(dir, text), '--images', sharedPath('images'), '--out', path.join(dir, 'x.onnx')]);
