@@ -1,5 +1,4 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { reportText, runQuantizeJob } from '../../daemon/models/quantize/quantize-job.js';
 
 /** What a signed package of the result needs, when --package is given (package-model only). */
 export interface PackageRequest {
@@ -59,6 +58,9 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
       throw new InvalidArgumentError('--package needs --name, --version and --key');
     }
     const keep = o.keepFloat === 'auto' ? 'auto' : num(o.keepFloat, '--keep-float', 0, 10_000);
+    // Loaded here: onnxruntime's native library and the protobuf code would otherwise load with
+    // every vigilctl command (this file is part of the CLI's command tree).
+    const { reportText, runQuantizeJob } = await import('../../daemon/models/quantize/quantize-job.js');
     const result = await runQuantizeJob({
       manifest: o.manifest, modelsDir: o.modelsDir, images: o.images, videos: o.video, step: num(o.step, '--step', 1, 10_000),
       frames: num(o.frames, '--frames', 2, 100_000), holdout: num(o.holdout, '--holdout', 0.01, 0.99), method: o.method, activations: o.activations,
