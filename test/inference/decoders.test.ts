@@ -103,5 +103,5 @@ void test('nanodet: tensors paired by N, stride from N, softmax expectation x st
   const odd = { ...outputs, '792': { dims: [1, 15, C], data: cls8 } };
   assert.throws(() => planDecoder('nanodet', shapes(odd), { inputWidth: 32, inputHeight: 32, numClasses: C }), /expected one class tensor/);
   const wrongSize = { a: { dims: [1, 15, C], data: cls8 }, b: { dims: [1, 15, 16], data: box8 } };
-  assert.throws(() => planDecoder('nanodet', shapes(wrongSize), { inputWidth: 32, inputHeight: 32, numClasses: C }), /15 cells do not form a whole-stride grid/);
+  assert.throws(() => planDecoder('nanodet', shapes(wrongSize), { inputWidth: 32, inputHeight: 32, numClasses: C }), /15 cells are no power-of-two stride's grid over the 32x32 input/);
 });

@@ -1,6 +1,6 @@
 import type { Candidate } from '../nms.js';
 import { outputTensor, type Decode, type ModelGeometry, type OutputShape } from './contract.js';
-import { describeShape, gridFor, type Level } from './grid.js';
+import { describeShape, gridFor, strideForCells, type Level } from './grid.js';
 
 /**
  * NanoDet (GFL head): per level one class-score tensor [1, N, C] (already sigmoided) and one
@@ -39,10 +39,10 @@ export function planNanodet(outputs: readonly OutputShape[], g: ModelGeometry): 
     if (k % 4 !== 0 || k < 8) throw new Error(`nanodet: box tensor "${b.name}" has last dimension ${k}, not 4*(reg_max+1)`);
     if (bins !== 0 && bins !== k / 4) throw new Error(`nanodet: box tensors disagree on reg_max (${bins - 1} vs ${k / 4 - 1})`);
     bins = k / 4;
-    const stride = Math.sqrt((g.inputWidth * g.inputHeight) / n);
-    const grid = gridFor(stride, g.inputWidth, g.inputHeight);
-    if (grid === undefined || grid.cols * grid.rows !== n) {
-      throw new Error(`nanodet: ${n} cells do not form a whole-stride grid over the ${g.inputWidth}x${g.inputHeight} input`);
+    const stride = strideForCells(n, g.inputWidth, g.inputHeight);
+    const grid = stride === undefined ? undefined : gridFor(stride, g.inputWidth, g.inputHeight);
+    if (stride === undefined || grid === undefined) {
+      throw new Error(`nanodet: ${n} cells are no power-of-two stride's grid over the ${g.inputWidth}x${g.inputHeight} input (grids round up)`);
     }
     levels.push({ stride, ...grid, cls: c.name, box: b.name });
   }

@@ -1,6 +1,6 @@
 import type { Candidate } from '../nms.js';
 import { outputTensor, type Decode, type ModelGeometry, type OutputShape } from './contract.js';
-import { describeShape, gridFor, type Level } from './grid.js';
+import { describeShape, gridFor, STRIDES, type Level } from './grid.js';
 
 /**
  * YOLOX (exported without its decode step): one tensor [1, N, 5 + C], rows of
@@ -8,22 +8,21 @@ import { describeShape, gridFor, type Level } from './grid.js';
  * stride up, each row-major. Which strides those are is found from N and the input size.
  */
 
-/** Candidate strides: powers of two, as every YOLO-style FPN halves resolution per level. */
-const POWERS = [2, 4, 8, 16, 32, 64, 128, 256];
 /** When two runs of strides both sum to N, prefer the one the YOLOX/YOLOv5 family uses. */
 const USUAL_FIRST_STRIDE = 8;
 
 /**
  * The consecutive strides whose grids together hold exactly `rows` cells, e.g. 8, 16, 32 for
- * 3549 rows at 416x416. Throws when no run fits or when the choice would be a guess.
+ * 3549 rows at 416x416, or 8 to 64 for 3598 (the 64 grid rounded up to 7×7). Any number of levels.
+ * Throws when no run fits or when the choice would be a guess.
  */
 export function stridesForRows(rows: number, inputWidth: number, inputHeight: number): number[] {
   const matches: number[][] = [];
-  for (let first = 0; first < POWERS.length; first++) {
+  for (let first = 0; first < STRIDES.length; first++) {
     let total = 0;
     const run: number[] = [];
-    for (let i = first; i < POWERS.length; i++) {
-      const s = POWERS[i] as number;
+    for (let i = first; i < STRIDES.length; i++) {
+      const s = STRIDES[i] as number;
       const grid = gridFor(s, inputWidth, inputHeight);
       if (grid === undefined) break;
       total += grid.cols * grid.rows;
