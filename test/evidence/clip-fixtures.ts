@@ -57,6 +57,17 @@ export function hasIdr(data: Buffer): boolean {
   return false;
 }
 
+/** H.265 NAL types 16-23 (IRAP: BLA, IDR, CRA) in a length-prefixed access unit. */
+export function hasIrap(data: Buffer): boolean {
+  for (let i = 0; i + 4 < data.length;) {
+    const len = data.readUInt32BE(i);
+    const type = (data[i + 4]! >> 1) & 0x3f;
+    if (type >= 16 && type <= 23) return true;
+    i += 4 + len;
+  }
+  return false;
+}
+
 function trackOf(caps: GstCaps): TrackConfig {
   const description = caps['codec_data'];
   if (!Buffer.isBuffer(description)) throw new Error(`no codec_data in the parser's caps: ${JSON.stringify(caps)}`);
@@ -118,10 +129,10 @@ export interface Decoded {
   firstIsKey: boolean;
 }
 
-/** Plays an MP4 through qtdemux and avdec_h264; rejects on a decoding error. */
-export function decodeMp4(file: string): Promise<Decoded> {
+/** Plays an MP4 through qtdemux and avdec_h264 (avdec_h265); rejects on a decoding error. */
+export function decodeMp4(file: string, codec: 'h264' | 'h265' = 'h264'): Promise<Decoded> {
   const pipeline = createPipeline(`filesrc location="${file}" ! qtdemux name=d ! tee name=t`
-    + ' t. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=0 ! h264parse ! avdec_h264 ! appsink name=pics sync=false'
+    + ` t. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=0 ! ${codec}parse ! avdec_${codec} ! appsink name=pics sync=false`
     + ' t. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=0 ! appsink name=coded sync=false');
   const pics = pipeline.findChild('pics');
   const coded = pipeline.findChild('coded');
@@ -146,7 +157,7 @@ export function decodeMp4(file: string): Promise<Decoded> {
     });
     const nextCoded = (): void => coded.pull((buf) => {
       if (!buf) return done();
-      firstIsKey ??= hasIdr(buf);
+      firstIsKey ??= codec === 'h264' ? hasIdr(buf) : hasIrap(buf);
       nextCoded();
     });
     pipeline.pollBus((msg) => {
