@@ -4,6 +4,6 @@
  * rather than a setting that silently does nothing. A new part adds its name here.
  */
 export const LOG_COMPONENTS = [
-  'app', 'video', 'inference', 'analytics', 'store', 'uplink', 'control', 'telemetry', 'systemd', 'test-alert', 'models', 'remote', 'tiers', 'actions', 'evidence', 'manage', 'learning', 'console',
+  'app', 'video', 'inference', 'analytics', 'store', 'uplink', 'control', 'telemetry', 'systemd', 'test-alert', 'models', 'remote', 'tiers', 'actions', 'evidence', 'manage', 'learning', 'console', 'pair',
 ] as const;
 export type LogComponent = (typeof LOG_COMPONENTS)[number];

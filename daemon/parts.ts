@@ -2,7 +2,9 @@ import path from 'node:path';
 import type { Config } from './config/schema.js';
 import { errorMessage } from './errors.js';
 import { LearningService } from './learning/learning-service.js';
+import { PairService } from './pair/pair-service.js';
 import { reviewLabels } from './learning/review-labels.js';
+import type { AuditRecorder } from './control/audit.js';
 import type { Logger } from './log.js';
 import type { AppStatus } from './status/app-status.js';
 import { EventStore } from './store/event-store.js';
@@ -34,6 +36,8 @@ export interface DaemonParts {
   telemetry: TelemetryService | null;
   tiers: ResponseTiers | null;
   learning: LearningService | null;
+  /** The hot-standby pair (pair/pair-service.ts); absent: not paired. */
+  pair?: PairService | null;
   /** The streams' newest full-resolution frames, for event snapshots, and their access units, for the console's live view (the stream supervisor). */
   video?: FullFrameSource & { onAccessUnit(streamId: string, listener: AccessUnitListener): () => void };
 }
@@ -120,6 +124,8 @@ export function startTiers(parts: DaemonParts, ctx: PartContext): void {
     actions: cfg.actions, evidence: cfg.evidence, storageDir: cfg.storage.dir, device: cfg.device, store,
     log: ctx.rootLog.child({ component: 'tiers' }), registry: telemetry.registry,
     clips: { config: () => parts.cfg, sink: () => parts.store },
+    // A standby of a pair stores and keeps evidence but runs no actions (docs/fault-tolerance.md).
+    mayAct: () => parts.pair?.active ?? true,
   });
   store.onUplinked = (eventId, at) => tiers.uplinked(eventId, at);
   store.onEvicted = () => tiers.evidence.prune(true);
@@ -130,4 +136,26 @@ export function startTiers(parts: DaemonParts, ctx: PartContext): void {
   store.onEvidenceAdded = (file) => { if (file.kind !== 'snapshot') tiers.evidence.prune(); };
   tiers.start(cfg.rules.some((r) => cfg.evidence.enabled && cfg.evidence.severities.includes(r.severity)));
   parts.tiers = tiers;
+}
+
+/**
+ * After the uplink (its broker path) and before the streams: a paired device starts as standby,
+ * so its first events are not published until it knows it is active. A role change is an audit
+ * record at severity `alert`.
+ */
+export async function startPair(parts: DaemonParts, ctx: PartContext, audit: AuditRecorder): Promise<void> {
+  const { cfg } = parts;
+  if (!cfg.pair.enabled) return;
+  const pair = new PairService({
+    config: cfg.pair, device: cfg.device, stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair' }),
+    onTransition: (t) => {
+      audit({ outcome: 'accepted', transport: 'pair', method: t.to === 'active' ? 'pair.takeover' : 'pair.step_down', request_id: null,
+        operator: null, key_id: null, reason: `epoch ${t.epoch}: ${t.reason}`.slice(0, 300) }, t.to === 'active' ? 'alert' : 'warning');
+      parts.uplink?.publishState();
+    },
+    ready: () => ctx.state().streams.every((s) => s.state === 'playing' || s.state === 'disabled'),
+  });
+  await pair.start();
+  if (parts.uplink) pair.attachBroker(parts.uplink);
+  parts.pair = pair;
 }

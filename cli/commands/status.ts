@@ -55,6 +55,16 @@ function storageLine(s: AppStatus): string[] {
   return lost + h.unstored + h.faults > 0 ? [`storage: ok (${h.faults} degraded spell(s) since start; ${counts})`] : [];
 }
 
+/** The hot-standby pair (docs/fault-tolerance.md) in one line; nothing on a lone device. */
+function pairLine(s: AppStatus): string[] {
+  const p = s.pair;
+  if (!p) return [];
+  const ago = (v: number | null): string => (v === null ? 'never' : `${(v / 1000).toFixed(1)} s ago`);
+  return [`pair: ${p.role.toUpperCase()} epoch ${p.epoch}${p.preferred ? ' (preferred)' : ''} since ${p.since}  peer ${p.peer}: ` +
+    `${p.peerRole ?? 'unknown'} epoch ${p.peerEpoch ?? '-'}, LAN ${ago(p.peerHeardMsAgo)}, broker ${ago(p.peerBrokerHeardMsAgo)}, ` +
+    `state ${p.peerState ?? 'unknown'}  takeovers ${p.takeovers}`];
+}
+
 const ms = (p: { p50: number; p95: number } | null): string => (p === null ? '-' : `${p.p50.toFixed(0)}/${p.p95.toFixed(0)}`);
 
 export function human(s: AppStatus): string {
@@ -67,6 +77,7 @@ export function human(s: AppStatus): string {
         `${up.lastError ? `  last error: ${up.lastError}` : ''}`,
     ...health(s),
     ...storageLine(s),
+    ...pairLine(s),
     ...tiers(s),
     '',
     table([

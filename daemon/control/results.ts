@@ -6,6 +6,7 @@ import { rollbackRecordSchema } from '../models/store.js';
 import { lostBySeveritySchema, storedEventSchema } from '../store/types.js';
 import { telemetrySchema } from '../uplink/payloads.js';
 import type { Method } from './protocol.js';
+import { pairStatusSchema } from '../pair/pair-status.js';
 
 /**
  * What each control method answers, in zod: the other half of the method table (methods.ts). The
@@ -103,6 +104,7 @@ export const appStatusSchema = z.strictObject({
   storage: storageStatusSchema.nullable(),
   telemetry: telemetrySchema.optional(),
   tiers: tiersStatusSchema.optional(),
+  pair: pairStatusSchema.optional(),
 });
 
 

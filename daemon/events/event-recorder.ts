@@ -5,7 +5,8 @@ import { AUDIT_EVENT_KIND, type AuditRecorder } from '../control/audit.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DaemonParts } from '../parts.js';
-import { alertOutbox } from '../uplink/alert-message.js';
+import type { ToOutbox } from '../store/event-store.js';
+import { alertOutbox, type AlertOptions } from '../uplink/alert-message.js';
 import { auditOutbox } from '../uplink/audit-message.js';
 import { MODEL_EVENT_KIND, modelOutbox, type ModelNotice } from '../uplink/model-message.js';
 import { eventCapture } from '../evidence/full-snapshot.js';
@@ -31,7 +32,7 @@ export class EventRecorder implements EventSink {
     // The verifier may hold the upstream alert until it has scored the event (see AlertScreen).
     const input = learning?.eventInput(hit);
     const held = learning?.screen.holds(input !== undefined, input?.frame) ?? false;
-    const toOutbox = alertOutbox(this.parts.cfg.device, startOptions(opens));
+    const toOutbox = this.alertOutbox(startOptions(opens));
     // The frame is valid only during this call; the tiers get it after the commit, so copy it when a snapshot will be taken.
     const later: RuleHit = hit.frame && tiers?.evidence.wants(hit.severity) ? { ...hit, frame: { ...hit.frame, data: Buffer.from(hit.frame.data) } } : hit;
     // And the camera-size frame decoded with it, copied now while it is still the event's (snapshots only).
@@ -49,7 +50,7 @@ export class EventRecorder implements EventSink {
   update(update: ActivityUpdate): void {
     if (this.parts.learning?.screen.isSuppressed(update.eventId)) return;
     // Only the newest update matters: one still queued (an outage) is replaced, not added to.
-    this.parts.writer?.followUp(update.eventId, alertOutbox(this.parts.cfg.device, updateOptions(update)), { supersede: ['update'] });
+    this.parts.writer?.followUp(update.eventId, this.alertOutbox(updateOptions(update)), { supersede: ['update'] });
   }
 
   end(end: ActivityEnd): void {
@@ -60,9 +61,20 @@ export class EventRecorder implements EventSink {
     }
     // Merged and queued together, so the stored event and the hub's copy cannot disagree; an
     // update still queued is obsolete once the end is.
-    this.parts.writer?.followUp(end.eventId, alertOutbox(this.parts.cfg.device, endOptions(end)), {
+    this.parts.writer?.followUp(end.eventId, this.alertOutbox(endOptions(end)), {
       merge: endMerge(end), supersede: ['update'], last: true,
     });
+  }
+
+  /**
+   * The alert messages of an event; on a paired device stamped with the epoch at commit, and none
+   * while it is the standby: the event is stored there, never published (docs/fault-tolerance.md).
+   */
+  private alertOutbox(options: AlertOptions): ToOutbox {
+    const pair = this.parts.pair;
+    const device = this.parts.cfg.device;
+    if (!pair) return alertOutbox(device, options);
+    return (event) => (pair.active ? alertOutbox(device, { ...options, pair: pair.stamp() })(event) : undefined);
   }
 
   /** A model event (installed, activated, rolled back, refused) is an event: stored, listed and sent like any other. */

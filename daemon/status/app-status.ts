@@ -1,5 +1,6 @@
 import type { ModelRegistry, ModelStatus } from '../models/model-registry.js';
 import type { DaemonParts } from '../parts.js';
+import type { PairStatus } from '../pair/pair-service.js';
 import type { StorageStatus } from '../store/types.js';
 import type { StreamLine, StreamSupervisor } from '../streams/stream-supervisor.js';
 import type { TiersStatus } from '../tiers/response-tiers.js';
@@ -21,6 +22,8 @@ export interface AppStatus {
   telemetry?: TelemetryPayload;
   /** Response tiers: p50/p99 per stage after inference, local actions, evidence snapshots. */
   tiers?: TiersStatus;
+  /** The hot-standby pair (docs/fault-tolerance.md); absent: not paired. */
+  pair?: PairStatus;
 }
 
 /** The daemon's status (control `status`, telemetry, the periodic stream stats). */
@@ -35,6 +38,7 @@ export function appStatus(parts: DaemonParts, models: ModelRegistry, streams: St
     storage: store ? { ...store.storageStatus(), ...(writer ? { health: writer.health() } : {}) } : null,
     ...(telemetry?.latest ? { telemetry: telemetry.latest } : {}),
     ...(tiers ? { tiers: tiers.status() } : {}),
+    ...(parts.pair ? { pair: parts.pair.status() } : {}),
   };
 }
 
@@ -45,5 +49,10 @@ export function stateInfo(parts: DaemonParts, models: ModelRegistry, streams: St
     providers: models.providers(),
     streams: streams.states(),
     ...(parts.writer ? { storage: storageState(parts.writer.condition()) } : {}),
+    ...(parts.pair ? { pair: pairState(parts.pair.status()) } : {}),
   };
+}
+
+function pairState(s: PairStatus): NonNullable<StateInfo['pair']> {
+  return { role: s.role, peer: s.peer, epoch: s.epoch };
 }

@@ -32,6 +32,8 @@ export interface ResponseTiersOptions {
   registry?: Registry;
   /** Event clips: the running config and where finished clips are recorded; absent: no clips. */
   clips?: Pick<ClipRecorderOptions, 'config' | 'sink'>;
+  /** Whether local actions run now: false on the standby of a pair (docs/fault-tolerance.md); absent: always. */
+  mayAct?: () => boolean;
 }
 
 /**
@@ -47,9 +49,11 @@ export class ResponseTiers {
   /** Tier 3 too: each event's video, pre-roll to post-roll (docs/evidence-clips.md); null without `clips`. */
   readonly clips: ClipRecorder | null;
   private readonly log: Logger;
+  private readonly mayAct: () => boolean;
 
   constructor(opts: ResponseTiersOptions) {
     this.log = opts.log;
+    this.mayAct = opts.mayAct ?? (() => true);
     this.timings = new TierTimings(opts.store, opts.log, opts.registry);
     this.actions = new ActionRunner({
       config: opts.actions, device: opts.device, log: opts.log.child({ component: 'actions' }),
@@ -76,7 +80,7 @@ export class ResponseTiers {
       const committedAt = wallClock();
       if (hit.inferredAt !== undefined) this.timings.committed(eventId, hit.inferredAt, committedAt);
       const trackId = trackOf(hit.facts);
-      this.actions.fire({
+      if (this.mayAct()) this.actions.fire({
         eventId, ts: hit.ts, streamId: hit.streamId, ruleId: hit.ruleId, severity: hit.severity, kind: hit.facts.kind,
         activity: triggerOf(hit.facts), ...(trackId !== undefined ? { trackId } : {}),
         objects: hit.objects,

@@ -29,6 +29,8 @@ export interface AlertOptions {
   ts?: number;
   /** What is seen now, for an update; the stored event keeps the objects of its start. */
   objects?: readonly { label: string; score: number; box: readonly [number, number, number, number] }[];
+  /** A paired device's epoch and id at commit (pair/pair-service.ts). */
+  pair?: { epoch: number; producer: string };
 }
 
 export function alertPayload(device: DeviceIdentity, event: StoredEvent, options: AlertOptions = {}): AlertPayload {
@@ -54,6 +56,7 @@ export function alertPayload(device: DeviceIdentity, event: StoredEvent, options
     ...(p['test'] === true ? { test: true } : {}),
     ...(phase === 'end' ? { ended_at: p['ended_at'], duration_s: p['duration_s'], end_reason: p['end_reason'] } : {}),
     ...(phase === 'end' && p['snapshot'] !== undefined ? { snapshot: p['snapshot'] } : {}),
+    ...(options.pair ? { pair_epoch: options.pair.epoch, producer: options.pair.producer } : {}),
   });
 }
 

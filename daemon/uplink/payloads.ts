@@ -118,6 +118,14 @@ const alertEnvelope = {
    * docs/storage-faults.md); it is not durably stored on the device yet. Absent: stored.
    */
   stored: z.literal(false).optional(),
+  /**
+   * Devices in a hot-standby pair (docs/fault-tolerance.md): the pair's epoch when the event was
+   * committed (raised at every takeover) and the device that produced it. A hub keeps, for a
+   * site's pair, the highest epoch seen and treats alerts of a lower one as the old active's.
+   * Absent: not paired.
+   */
+  pair_epoch: z.number().int().min(0).optional(),
+  producer: z.string().min(1).optional(),
 };
 
 const alertOf = <S extends z.ZodRawShape>(facts: z.ZodObject<S>) => z.strictObject({ ...alertEnvelope, ...facts.shape });
@@ -159,6 +167,8 @@ export const stateSchema = z.strictObject({
   providers: z.array(z.string().min(1)),
   /** Whether events are being stored (docs/storage-faults.md); absent from devices before degraded mode. */
   storage: z.strictObject({ state: z.enum(['ok', 'degraded']), reason: z.string().optional(), since: isoTime.optional() }).optional(),
+  /** A device of a hot-standby pair (docs/fault-tolerance.md): its role, its peer and the pair's epoch. Absent: not paired. */
+  pair: z.strictObject({ role: z.enum(['active', 'standby']), peer: z.string().min(1), epoch: z.number().int().min(0) }).optional(),
 });
 export type StatePayload = z.infer<typeof stateSchema>;
 
@@ -309,8 +319,8 @@ export type TelemetryPayload = z.infer<typeof telemetrySchema>;
  */
 export const auditEntrySchema = z.strictObject({
   outcome: z.enum(['accepted', 'refused']),
-  /** `mqtt`: through the hub; `socket`: the local control socket (a technician on the device); `console`: the web console (docs/console.md). */
-  transport: z.enum(['mqtt', 'socket', 'console']),
+  /** `mqtt`: through the hub; `socket`: the local control socket (a technician on the device); `console`: the web console (docs/console.md); `pair`: a hot-standby role change (docs/fault-tolerance.md). */
+  transport: z.enum(['mqtt', 'socket', 'console', 'pair']),
   method: z.string().max(64),
   request_id: z.string().max(128).nullable(),
   /** The operator's configured name when the key is known; `local` on the socket; `console:<user>` from the web console. */

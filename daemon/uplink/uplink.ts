@@ -22,6 +22,8 @@ export interface StateInfo {
   providers: string[];
   /** Degraded mode (store/store-writer.ts); absent: not reported. */
   storage?: { state: 'ok' | 'degraded'; reason?: string; since?: string };
+  /** A paired device's role, peer and epoch (pair/pair-service.ts); absent: not paired. */
+  pair?: { role: 'active' | 'standby'; peer: string; epoch: number };
 }
 
 export interface UplinkOptions {
@@ -411,6 +413,8 @@ export class Uplink implements Service {
       streams: state === 'online' ? info.streams : [],
       providers: info.providers,
       ...(info.storage ? { storage: info.storage } : {}),
+      // Online only: an offline device (its last will included) has no role the hub could act on.
+      ...(info.pair && state === 'online' ? { pair: info.pair } : {}),
     });
   }
 

@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { connectAsync } from 'mqtt';
+import type { ConfigInput } from '../../daemon/config/schema.js';
+import { alertSchema, auditMessageSchema, stateSchema } from '../../daemon/uplink/payloads.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { tempDir, waitFor } from '../helpers/shared.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { MODELS_DIR, makeDogClip, manifestPath, openDb, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { freeUdpPort, startUdpRelay } from './udp-relay.js';
+
+/**
+ * Two real vigild processes as a hot-standby pair over one camera (the dog clip, a dog in every
+ * frame, so each analysed frame is a presence alert), real UDP heartbeats through a relay the test
+ * can cut, and a real mosquitto (device a reaches it through a TCP proxy the test can cut too).
+ * The pair runs the default timing, 1 s heartbeats and 3 misses: a takeover is due within 4 s.
+ */
+
+const SITE = 'yard';
+const HEARTBEAT_MS = 1000;
+const MISSES = 3;
+const BOUND_MS = HEARTBEAT_MS * MISSES + 1000;
+const KEY = 'pair-test-key-0123456789abcdef';
+
+interface Heard { topic: string; at: number; json: Record<string, unknown> }
+
+const isActive = (l: LogLine): boolean => l.msg === 'pair: this device is now active';
+const isStandby = (l: LogLine): boolean => l.msg === 'pair: this device is now standby';
+const epochOf = (l: LogLine): number => Number(l['epoch']);
+
+/** CPU seconds (user + system) of a process so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
+  return Number(line.replace(/\D+/g, '')) / 1024;
+}
+
+test('hot-standby pair: only the active publishes; a SIGKILL is taken over within the bound with a higher epoch; '
+  + 'a cut LAN link alone changes nothing; a full partition heals to one active; the preferred device takes its role back', { timeout: 170_000 }, async (t) => {
+  const dir = await tempDir(t, 'vigil-pair-');
+  const clip = pathToFileURL(await makeDogClip(dir)).href;
+  const broker = await startMosquitto(t);
+  const proxyA = await startTcpProxy(t, broker.port);
+  const listenA = await freeUdpPort();
+  const listenB = await freeUdpPort();
+  const relay = await startUdpRelay(t, listenA, listenB);
+
+  const heard: Heard[] = [];
+  const hub = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 100 });
+  t.after(() => hub.endAsync(true));
+  hub.on('message', (topic, payload) => heard.push({ topic, at: performance.now(), json: JSON.parse(payload.toString()) as Record<string, unknown> }));
+  await hub.subscribeAsync([`vigil/v1/${SITE}/+/alerts`, `vigil/v1/${SITE}/+/audit`, `vigil/v1/${SITE}/+/state`], { qos: 1 });
+  const alertsFrom = (device: string, after = 0): Heard[] => heard.filter((h) => h.at >= after && h.topic === `vigil/v1/${SITE}/${device}/alerts`);
+
+  const configFor = async (id: 'a' | 'b'): Promise<{ file: string; storage: string }> => {
+    const sub = path.join(dir, id);
+    await mkdir(sub);
+    const storage = path.join(sub, 'state');
+    const cfg: ConfigInput = {
+      device: { id, site: SITE }, storage: { dir: storage },
+      mqtt: { url: id === 'a' ? proxyA.url : broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
+      models_dir: MODELS_DIR,
+      models: [{ name: 'yolox', manifest: manifestPath('yolox-nano'), providers: ['cpu'] }],
+      streams: [{ id: 'gate', uri: clip, model: 'yolox', loop: true, realtime: true, fps: 4 }],
+      rules: [{ id: 'dog', stream: 'gate', kind: 'presence', classes: ['dog'], min_score: 0.3, cooldown_s: 0, severity: 'alert' }],
+      telemetry: { prometheus: { enabled: false } },
+      evidence: { enabled: false },
+      pair: {
+        enabled: true, key: KEY, preferred: id === 'a', peer_device: id === 'a' ? 'b' : 'a',
+        listen: `127.0.0.1:${id === 'a' ? listenA : listenB}`, peer: `127.0.0.1:${id === 'a' ? relay.portForA : relay.portForB}`,
+        heartbeat_ms: HEARTBEAT_MS, misses: MISSES, hand_back: { preferred_after_s: 2 },
+      },
+    };
+    return { file: await writeConfig(sub, cfg), storage };
+  };
+  const cfgA = await configFor('a');
+  const cfgB = await configFor('b');
+
+  let a: Daemon = spawnDaemon(t, ['--config', cfgA.file]);
+  const b: Daemon = spawnDaemon(t, ['--config', cfgB.file]);
+
+  // 1. Both start as standby; the preferred device wins the tie and becomes active at epoch 1.
+  const first = await a.waitForLine('a to become active', isActive, 40_000);
+  let epoch = epochOf(first);
+  assert.equal(epoch, 1);
+  await waitFor('alerts from a', () => (alertsFrom('a').length >= 4 ? true : undefined), 30_000);
+  for (const h of alertsFrom('a')) {
+    const alert = alertSchema.parse(h.json);
+    assert.equal(alert.pair_epoch, epoch);
+    assert.equal(alert.producer, 'a');
+  }
+  // The standby analyses in parallel (its events are stored) but publishes none of them.
+  const dbB = openDb(t, cfgB.storage);
+  const standbyEvents = (): number => dbB.prepare("SELECT count(*) FROM events WHERE rule = 'dog'").pluck().get() as number;
+  const cpu0 = { a: cpuSeconds(a.child.pid ?? 0), b: cpuSeconds(b.child.pid ?? 0), at: performance.now(), events: standbyEvents() };
+  await waitFor('the standby to store events of its own', () => (standbyEvents() >= cpu0.events + 12 ? true : undefined), 30_000);
+  const cpuS = (performance.now() - cpu0.at) / 1000;
+  t.diagnostic(`load over ${cpuS.toFixed(1)} s: active a ${((100 * (cpuSeconds(a.child.pid ?? 0) - cpu0.a)) / cpuS).toFixed(0)} % CPU `
+    + `${rssMb(a.child.pid ?? 0).toFixed(0)} MB, standby b ${((100 * (cpuSeconds(b.child.pid ?? 0) - cpu0.b)) / cpuS).toFixed(0)} % CPU `
+    + `${rssMb(b.child.pid ?? 0).toFixed(0)} MB; b stored ${standbyEvents()} events`);
+  const roles = (d: Daemon): string => d.lines.filter((l) => isActive(l) || isStandby(l) || l.msg === 'pair started as standby')
+    .map((l) => `${l.time} ${l.msg} ${String(l['epoch'])} ${typeof l['reason'] === 'string' ? l['reason'] : ''}`).join('; ');
+  t.diagnostic(`a: ${roles(a)}`);
+  t.diagnostic(`b: ${roles(b)}`);
+  assert.equal(alertsFrom('b').length, 0, 'the standby published an alert while the active was healthy');
+  assert.equal(b.lines.filter(isActive).length, 0);
+
+  // 2. SIGKILL the active, three times: b takes over each time with a higher epoch, and a, restarted,
+  // comes back as standby and takes its role back once healthy for 2 s (hand_back).
+  const takeovers: number[] = [];
+  const firstAlerts: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const fromB = b.lines.length;
+    const killedAt = performance.now();
+    a.child.kill('SIGKILL');
+    const line = await b.waitForLine(`b to take over (kill ${k + 1})`, isActive, 15_000, fromB);
+    assert.ok(epochOf(line) > epoch, `epoch ${epochOf(line)} after ${epoch}`);
+    epoch = epochOf(line);
+    const audit = await waitFor('the takeover audit record', () => heard.find((h) => h.at >= killedAt && h.topic.endsWith('/b/audit')
+      && h.json['method'] === 'pair.takeover'), 10_000);
+    const record = auditMessageSchema.parse(audit.json);
+    assert.equal(record.method, 'pair.takeover');
+    assert.equal(record.severity, 'alert');
+    const alert = await waitFor('an alert from b', () => alertsFrom('b', killedAt).find((h) => h.json['pair_epoch'] === epoch), 10_000);
+    takeovers.push(audit.at - killedAt);
+    firstAlerts.push(alert.at - killedAt);
+    assert.ok(audit.at - killedAt <= BOUND_MS, `takeover after ${(audit.at - killedAt).toFixed(0)} ms, bound ${BOUND_MS} ms`);
+    assert.ok(alert.at - killedAt <= 5000, `first alert of the new active after ${(alert.at - killedAt).toFixed(0)} ms`);
+    const state = await waitFor('b\'s state to say active', () => heard.filter((h) => h.topic.endsWith('/b/state')).map((h) => stateSchema.parse(h.json))
+      .find((s) => s.pair?.role === 'active' && s.pair.epoch === epoch), 5000);
+    assert.equal(state.pair?.peer, 'a');
+
+    a = spawnDaemon(t, ['--config', cfgA.file]);
+    const back = await a.waitForLine('a to take its role back', isActive, 40_000);
+    assert.ok(epochOf(back) > epoch);
+    epoch = epochOf(back);
+    await b.waitForLine('b to step down', isStandby, 5000, fromB);
+  }
+  const sorted = (v: number[]): number[] => [...v].sort((x, y) => x - y);
+  t.diagnostic(`takeover (kill → audit at the hub) ms: ${takeovers.map((v) => v.toFixed(0)).join(', ')}; `
+    + `p50 ${sorted(takeovers)[1]?.toFixed(0)}, max ${Math.max(...takeovers).toFixed(0)}; `
+    + `kill → first alert ms: ${firstAlerts.map((v) => v.toFixed(0)).join(', ')}`);
+  // The stepped-down b publishes nothing new: what it committed while active has left once its count stops.
+  const settled = await waitFor('b\'s alerts to stop', async () => {
+    const n = alertsFrom('b').length;
+    await new Promise((r) => setTimeout(r, 600));
+    return alertsFrom('b').length === n ? n : undefined;
+  }, 10_000);
+  assert.ok(settled > 0);
+
+  // 3. Cut the LAN link only: the broker vouches for a, so b stays standby (docs/fault-tolerance.md).
+  const beforeCut = b.lines.length;
+  relay.cut();
+  await b.waitForLine('b to notice the cut link', (l) => l.msg.includes('staying standby'), 10_000, beforeCut);
+  assert.equal(b.lines.slice(beforeCut).filter(isActive).length, 0);
+
+  // 4. Cut a from the broker too: its last will fires, b takes over; a, alone, stays active (two actives).
+  proxyA.cut();
+  const split = await b.waitForLine('b to take over in the partition', isActive, 15_000, beforeCut);
+  assert.ok(epochOf(split) > epoch);
+  epoch = epochOf(split);
+  const fromA = a.lines.length;
+  relay.heal();
+  proxyA.resume();
+  const healedAt = performance.now();
+  await a.waitForLine('a to step down after the heal', isStandby, 5000, fromA);
+  const healMs = performance.now() - healedAt;
+  t.diagnostic(`partition healed: one active after ${healMs.toFixed(0)} ms`);
+  assert.ok(healMs <= 5000);
+  const lastOfA = a.lines.filter((l) => isActive(l) || isStandby(l)).at(-1);
+  const lastOfB = b.lines.filter((l) => isActive(l) || isStandby(l)).at(-1);
+  assert.ok(lastOfA && lastOfB && isStandby(lastOfA) !== isStandby(lastOfB), 'exactly one active');
+});
