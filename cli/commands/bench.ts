@@ -6,6 +6,7 @@ import { formatMot, loadMotFile, MotFormatError, type MotRow } from '../../daemo
 import { MOT_BENCHMARKS } from '../../daemon/analytics/mot/preprocess.js';
 import { runTracker } from '../../daemon/analytics/mot/run-tracker.js';
 import { loadMotSequence } from '../../daemon/analytics/mot/sequence.js';
+import { trackerConfigSchema, type TrackerConfig } from '../../daemon/analytics/tracker/config.js';
 import { CliError, EXIT } from '../errors.js';
 import type { Output } from '../output.js';
 
@@ -20,6 +21,7 @@ const motOptions = z.strictObject({
   tuned: z.string().optional(),
   benchmark: z.enum(MOT_BENCHMARKS).optional(),
   fps: z.coerce.number().positive().max(1000).default(25),
+  tracker: z.string().min(1).optional(),
   out: z.string().min(1).optional(),
   json: z.boolean().optional(),
 }).refine((o) => o.seq === undefined || (o.gt === undefined && o.det === undefined && o.hyp === undefined && o.out === undefined),
@@ -44,6 +46,7 @@ export function benchCommand(out: Output): Command {
     .option('--tuned <names>', `with --seq: comma-separated sequences the tracker's defaults were tuned on, marked * (default ${DEFAULT_TUNED.join(',')})`)
     .option('--benchmark <name>', `rules for the ground truth: ${MOT_BENCHMARKS.join(', ')} (default: MOT17 for 9-column ground truth, MOT15 for 10; MOT20 for a folder named MOT20-*)`)
     .option('--fps <n>', 'frame rate of the sequence, for the tracker\'s motion model (seqinfo.ini\'s frameRate wins)', '25')
+    .option('--tracker <json>', 'tracker settings to use instead of the defaults, as JSON (e.g. \'{"momentum_weight":0}\')')
     .option('--out <file>', 'with --det: write the tracker\'s output as MOTChallenge text')
     .option('--json', 'machine-readable output')
     .action(async (raw: Record<string, unknown>) => {
@@ -51,9 +54,10 @@ export function benchCommand(out: Output): Command {
       if (!parsed.success) {
         throw new CliError(`bench mot: ${parsed.error.issues.map((i) => `${i.path.length > 0 ? `--${i.path.join('.')}: ` : ''}${i.message}`).join('; ')}`, EXIT.usage);
       }
+      const tracker = trackerSettings(parsed.data.tracker);
       try {
-        if (parsed.data.seq !== undefined) await benchSequences(parsed.data, parsed.data.seq, out);
-        else await benchMot(parsed.data, parsed.data.gt!, out);
+        if (parsed.data.seq !== undefined) await benchSequences(parsed.data, parsed.data.seq, tracker, out);
+        else await benchMot(parsed.data, parsed.data.gt!, tracker, out);
       } catch (err) {
         if (err instanceof MotFormatError) throw new CliError(err.message, EXIT.usage);
         throw err;
@@ -62,16 +66,33 @@ export function benchCommand(out: Output): Command {
   return cmd;
 }
 
-async function benchMot(opts: MotOptions, gtFile: string, out: Output): Promise<void> {
+/** `--tracker` as validated settings; bad JSON or a bad setting is a usage error naming it. */
+function trackerSettings(json: string | undefined): TrackerConfig {
+  let raw: unknown = {};
+  if (json !== undefined) {
+    try {
+      raw = JSON.parse(json);
+    } catch (err) {
+      throw new CliError(`bench mot: --tracker is not JSON: ${(err as Error).message}`, EXIT.usage);
+    }
+  }
+  const parsed = trackerConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new CliError(`bench mot: --tracker: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, EXIT.usage);
+  }
+  return parsed.data;
+}
+
+async function benchMot(opts: MotOptions, gtFile: string, tracker: TrackerConfig, out: Output): Promise<void> {
   const gt = await loadMotFile(gtFile);
   let hyp: readonly MotRow[];
-  let tracker: { frames: number; msPerFrame: number } | undefined;
+  let timing: { frames: number; msPerFrame: number } | undefined;
   if (opts.det !== undefined) {
     const det = await loadMotFile(opts.det);
     const lastFrame = Math.max(0, ...gt.map((r) => r.frame), ...det.map((r) => r.frame));
-    const run = runTracker(det, { fps: opts.fps, lastFrame });
+    const run = runTracker(det, { fps: opts.fps, lastFrame, tracker });
     hyp = run.hypothesis;
-    tracker = { frames: run.frames, msPerFrame: run.msPerFrame };
+    timing = { frames: run.frames, msPerFrame: run.msPerFrame };
     if (opts.out !== undefined) await writeFile(opts.out, formatMot(hyp));
   } else {
     hyp = await loadMotFile(opts.hyp!);
@@ -80,8 +101,8 @@ async function benchMot(opts: MotOptions, gtFile: string, out: Output): Promise<
   const source = opts.det !== undefined ? { det_file: opts.det } : { hyp_file: opts.hyp };
   out.result(opts.json, {
     gt_file: gtFile, ...source, ...jsonMetrics(m),
-    ...(tracker ? { frames: tracker.frames, ms_per_frame: round(tracker.msPerFrame, 4) } : {}),
-  }, humanReport(opts, gtFile, m, tracker));
+    ...(timing ? { frames: timing.frames, ms_per_frame: round(timing.msPerFrame, 4) } : {}),
+  }, humanReport(opts, gtFile, m, timing));
 }
 
 interface SequenceResult {
@@ -92,16 +113,16 @@ interface SequenceResult {
   m: MotMetrics;
 }
 
-async function benchSequences(opts: MotOptions, dirs: readonly string[], out: Output): Promise<void> {
+async function benchSequences(opts: MotOptions, dirs: readonly string[], tracker: TrackerConfig, out: Output): Promise<void> {
   const tuned = new Set(opts.tuned === undefined ? DEFAULT_TUNED : opts.tuned.split(',').map((s) => s.trim()).filter((s) => s !== ''));
   const results: SequenceResult[] = [];
   for (const dir of dirs) {
     const seq = await loadMotSequence(dir, opts.fps);
     // The tracker is deterministic, so three runs give the same output; the fastest one's time is
     // the tracker's cost, not the JIT's first compile or another process's turn on the CPU.
-    let run = runTracker(seq.det, { fps: seq.fps, lastFrame: seq.frames });
+    let run = runTracker(seq.det, { fps: seq.fps, lastFrame: seq.frames, tracker });
     for (let k = 0; k < 2; k++) {
-      const again = runTracker(seq.det, { fps: seq.fps, lastFrame: seq.frames });
+      const again = runTracker(seq.det, { fps: seq.fps, lastFrame: seq.frames, tracker });
       if (again.msPerFrame < run.msPerFrame) run = again;
     }
     const benchmark = opts.benchmark ?? seq.benchmark;

@@ -53,6 +53,18 @@ test('bench mot --det runs the tracker, prints JSON and writes its output with -
   assert.match(await readFile(hypFile, 'utf8'), /^1,1,/);
 });
 
+test('bench mot --tracker runs the tracker with other settings', async () => {
+  const run = async (extra: string[]): Promise<Record<string, number>> => {
+    const c = capture();
+    await buildProgram(c.out).parseAsync(['bench', 'mot', '--gt', gt, '--det', sharedPath('mot', 'TUD-Campus', 'det.txt'), '--json', ...extra], { from: 'user' });
+    return JSON.parse(c.lines[0]!) as Record<string, number>;
+  };
+  const defaults = await run([]);
+  const lower = await run(['--tracker', '{"high_score": 0.5, "new_track_score": 0.5}']);
+  // Starting tracks from 0.5-score boxes lets misplaced boxes start tracks: more false positives.
+  assert.ok(lower['fp']! > defaults['fp']!, `FP ${lower['fp']} with low thresholds, ${defaults['fp']} with the defaults`);
+});
+
 test('the human report names the figures', async () => {
   const c = capture();
   await buildProgram(c.out).parseAsync(['bench', 'mot', '--gt', gt, '--hyp', sharedPath('mot', 'TUD-Campus', 'hyp_CEM.txt')], { from: 'user' });
@@ -72,6 +84,8 @@ test('usage errors exit with 2', async () => {
   await usage(['--gt', gt], /exactly one of --det and --hyp/);
   await usage(['--seq', gt, '--gt', gt], /--seq scores whole sequence folders/);
   await usage(['--gt', gt, '--hyp', gt, '--benchmark', 'MOT99'], /--benchmark/);
+  await usage(['--gt', gt, '--hyp', gt, '--tracker', '{high_score: 1'], /--tracker is not JSON/);
+  await usage(['--gt', gt, '--hyp', gt, '--tracker', '{"min_hits": 0}'], /--tracker: min_hits: /);
   await usage(['--gt', gt, '--det', gt, '--hyp', gt], /exactly one of --det and --hyp/);
   await usage(['--gt', gt, '--hyp', gt, '--out', '/tmp/x'], /--out .* needs --det/);
   await usage(['--gt', gt, '--hyp', gt, '--fps', 'fast'], /--fps/);
