@@ -276,8 +276,7 @@ const HEVC_END_OF_SEQ = 36;
  * says why) or access units were missed since the last key (`lost`).
  */
 export class PictureOrder {
-  /** Why access units get no POC; null while they do. Set once, for the tap to log. */
-  problem: string | null = null;
+  private why: string | null = null;
   private readonly codec: VideoCodec;
   private readonly lengthSize: number;
   private readonly r = new BitReader();
@@ -306,8 +305,13 @@ export class PictureOrder {
     try {
       for (const [start, end] of recordNals(track.codec, track.description)) this.parameterSet(track.description, start, end);
     } catch (err) {
-      this.problem = `${track.codec} parameter sets unreadable: ${err instanceof Error ? err.message : String(err)}`;
+      this.why = `${track.codec} parameter sets unreadable: ${err instanceof Error ? err.message : String(err)}`;
     }
+  }
+
+  /** Why access units get no POC; null while they do. Set once (the first reason), for the tap to log. */
+  get problem(): string | null {
+    return this.why;
   }
 
   /** Access units went by unseen (nobody listened): POC is unknown until the next key. */
@@ -346,7 +350,7 @@ export class PictureOrder {
   }
 
   private fail(why: string): undefined {
-    this.problem ??= why;
+    this.why ??= why;
     this.synced = false;
     return undefined;
   }
@@ -359,7 +363,7 @@ export class PictureOrder {
       if (type === AVC_SPS) {
         const [id, sps] = parseAvcSps(r);
         this.avcSps.set(id, sps);
-        if (sps.pocType === 1) this.problem ??= 'H.264 pic_order_cnt_type 1 is not read: clips of this stream keep decode order';
+        if (sps.pocType === 1) this.why ??= 'H.264 pic_order_cnt_type 1 is not read: clips of this stream keep decode order';
       } else if (type === AVC_PPS) {
         const [id, pps] = parseAvcPps(r);
         this.avcPps.set(id, pps);

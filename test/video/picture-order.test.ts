@@ -108,15 +108,18 @@ void test('H.264 with B-frames (one-by-one-person-detection.mp4): the POC orders
   await assertOrderMatches(t, sharedPath('video', 'one-by-one-person-detection.mp4'), 'h264');
 });
 
-void test('H.265 with B-frames and a POC that wraps (x265enc, log2_max_pic_order_cnt_lsb 8, 300-frame GOPs): the POC orders each GOP as the file\'s ctts does', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  const file = path.join(dir, 'x265-b.mp4');
-  await run('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=400', 'pattern=ball', '!', 'video/x-raw,width=160,height=96,framerate=25/1', '!',
-    'x265enc', 'speed-preset=ultrafast', 'key-int-max=300', 'option-string=bframes=3:b-adapt=0:log2-max-poc-lsb=8:open-gop=0:scenecut=0', '!',
-    'h265parse', '!', 'mp4mux', '!', 'filesink', `location=${file}`]);
-  const units = await assertOrderMatches(t, file, 'h265');
-  assert.ok(Math.max(...units.map((u) => u.poc!)) > 256, 'the POC passed a wrap of its 8-bit lsb');
-});
+for (const openGop of [false, true]) {
+  const what = openGop ? 'open GOPs (CRA keys with leading pictures)' : 'IDR keys';
+  void test(`H.265 with B-frames, ${what}, and a POC that wraps (x265enc, 8-bit POC lsb, 300-frame GOPs): the POC orders each GOP as the file's ctts does`, { timeout: 60_000 }, async (t) => {
+    const dir = await tempDir(t);
+    const file = path.join(dir, 'x265-b.mp4');
+    await run('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=400', 'pattern=ball', '!', 'video/x-raw,width=160,height=96,framerate=25/1', '!',
+      'x265enc', 'speed-preset=ultrafast', 'key-int-max=300', `option-string=bframes=3:b-adapt=0:log2-max-poc-lsb=8:open-gop=${openGop ? 1 : 0}:scenecut=0`, '!',
+      'h265parse', '!', 'mp4mux', '!', 'filesink', `location=${file}`]);
+    const units = await assertOrderMatches(t, file, 'h265');
+    assert.ok(Math.max(...units.map((u) => u.poc!)) > 256, 'the POC passed a wrap of its 8-bit lsb');
+  });
+}
 
 void test('a clip of a B-frame stream, cut inside a GOP, decodes with GStreamer to strictly rising presentation times, one per frame', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t);
@@ -140,7 +143,7 @@ void test('a clip of a B-frame stream, cut inside a GOP, decodes with GStreamer 
   assert.ok(worst < 1e6, `worst step error ${worst} ns`);
 });
 
-void test('per access unit, reading the POC costs microseconds and allocates nothing that stays', { timeout: 60_000 }, async (t) => {
+void test('per access unit, reading the POC costs a few microseconds', { timeout: 60_000 }, async (t) => {
   const units = await tapped(sharedPath('video', 'one-by-one-person-detection.mp4'), 'h264');
   const order = new PictureOrder(units[0]!.track);
   let sum = 0;
@@ -152,4 +155,38 @@ void test('per access unit, reading the POC costs microseconds and allocates not
   t.diagnostic(`POC read: ${us.toFixed(2)} µs per access unit (${units.length} units × ${rounds}; checksum ${sum})`);
   assert.equal(order.problem, null);
   assert.ok(us < 50, `${us} µs per access unit`);
+});
+
+void test('bad input gives no POC and a reason naming what is wrong, never a throw', { timeout: 60_000 }, async () => {
+  const units = await tapped(sharedPath('video', 'one-by-one-person-detection.mp4'), 'h264');
+  const track = units[0]!.track;
+  const next = units.findIndex((u, i) => i > 0 && u.key);
+  const shortRecord = new PictureOrder({ codec: 'h264', description: track.description.subarray(0, 10) });
+  assert.match(shortRecord.problem ?? '', /h264 parameter sets unreadable: the avcC record ends early \(10 bytes\)/);
+  // The second key carries no parameter sets in band (the first does, and would be read).
+  assert.equal(shortRecord.of(units[next]!.data), undefined);
+  // A record with its SPS and no PPS.
+  const spsEnd = 8 + track.description.readUInt16BE(6);
+  const noPps = new PictureOrder({ codec: 'h264', description: Buffer.concat([track.description.subarray(0, spsEnd), Buffer.from([0])]) });
+  assert.equal(noPps.problem, null);
+  assert.equal(noPps.of(units[next]!.data), undefined);
+  assert.match(noPps.problem ?? '', /H\.264 slice refers to PPS 0, which was never sent/);
+
+  const overlong = new PictureOrder(track);
+  const lying = Buffer.from(units[0]!.data);
+  lying.writeUInt32BE(lying.length, 0);
+  assert.equal(overlong.of(lying), undefined);
+  assert.match(overlong.problem ?? '', /NAL unit length \(\d+\) runs past the access unit/);
+
+  // The key's slice cut to its first two bytes (its header needs more).
+  const cut = new PictureOrder(track);
+  const data = units[0]!.data;
+  let o = 0;
+  while ((data[o + 4]! & 0x1f) !== 5) o += 4 + data.readUInt32BE(o);
+  const stub = Buffer.from([0, 0, 0, 2, data[o + 4]!, data[o + 5]!]);
+  assert.equal(cut.of(stub), undefined);
+  assert.match(cut.problem ?? '', /h264 NAL unit type 5 ends inside its header/);
+  // Later access units are read again from the next key on.
+  assert.equal(cut.of(units[1]!.data), undefined, 'no POC before a key after a bad unit');
+  assert.equal(cut.of(units[next]!.data), 0);
 });
