@@ -11,7 +11,7 @@ import { decodeMp4 } from './clip-fixtures.js';
 
 interface ClipRow {
   event_id: string; path: string; bytes: number; sha256: string; width: number; height: number;
-  duration_s: number; started_at: number; truncated: string | null;
+  duration_s: number; started_at: number; truncated: string | null; created_at: number;
 }
 
 interface EventRow { id: string; ts: number; payload: string }
@@ -64,7 +64,7 @@ test('vigild: a zone activity on a real clip gets <storage>/evidence/<event id>.
   assert.equal(clip.bytes, readFileSync(clip.path).length);
   assert.equal(clip.truncated, null);
   assert.deepEqual([clip.width, clip.height], [768, 432]);
-  const payload = JSON.parse(event.payload) as { duration_s?: number };
+  const payload = JSON.parse(event.payload) as { duration_s?: number; ended_at?: string };
   assert.ok(payload.duration_s !== undefined && payload.duration_s > 3, `the activity lasted ${payload.duration_s} s`);
   // The clip starts within 1 s before the pre-roll (this file has a keyframe every second or so).
   const lead = event.ts - clip.started_at;
@@ -77,6 +77,9 @@ test('vigild: a zone activity on a real clip gets <storage>/evidence/<event id>.
   assert.ok(Math.abs(decoded.frames - decoded.durationS * 10) <= 3, `${decoded.frames} frames in ${decoded.durationS} s at 10 fps`);
   const leads = vigild.lines.filter((l) => l.msg === 'event clip started').map((l) => l['lead_ms']);
   t.diagnostic(`newest access unit ahead of the event's frame at the clip's start: ${leads.join(', ')} ms`);
+  const endToDisk = clip.created_at - Date.parse(payload.ended_at ?? '');
+  t.diagnostic(`activity end -> clip recorded: ${endToDisk} ms (post-roll 2000 ms included)`);
+  assert.ok(endToDisk >= 2000 && endToDisk < 10_000, `${endToDisk} ms`);
   t.diagnostic(`clip ${clip.event_id}: ${decoded.frames} frames, ${decoded.durationS.toFixed(2)} s, ${clip.bytes} bytes; activity ${payload.duration_s} s`);
 
   // Person 2 walks in at about 23 s: stop while that clip is still recording.
