@@ -249,7 +249,7 @@ test('the console in Chromium: log in, live frames, draw a zone, its event, a fa
     await page.waitForSelector('[data-uplink]');
     await page.waitForSelector('table.doctor', { timeout: 60_000 });
     await page.waitForSelector('.log-line');
-    await screenshot(page, 'health');
+    await screenshot(page, 'health', true);
     await page.goto(`${device.url}#/users`);
     await page.waitForSelector('tr[data-user=viewer]');
     // Add an account on the page, then delete it.
