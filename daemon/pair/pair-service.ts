@@ -74,6 +74,7 @@ export class PairService {
   /** Since when the peer has been heard without a silence (for hand-back). */
   private heardSince: number | null = null;
   private peerState: 'online' | 'offline' | null = null;
+  private lastBroker: { boot: string; seq: number } | null = null;
   /** Since when `ready` has said yes without a break; null: not ready now. */
   private readySince: number | null = null;
   private takeovers = 0;
@@ -122,7 +123,12 @@ export class PairService {
     this.broker = broker;
     broker.subscribe(this.topics.peer, (_topic, payload) => {
       const decoded = decodeHeartbeat(payload, this.cfg.key);
-      if ('beat' in decoded && decoded.beat.device === this.cfg.peer_device) this.onBeat(decoded.beat, 'broker');
+      if (!('beat' in decoded) || decoded.beat.device !== this.cfg.peer_device) return;
+      // As on UDP: a replayed "I am alive" must not keep a dead peer vouched for.
+      const last = this.lastBroker;
+      if (last && last.boot === decoded.beat.boot && decoded.beat.seq <= last.seq) return;
+      this.lastBroker = { boot: decoded.beat.boot, seq: decoded.beat.seq };
+      this.onBeat(decoded.beat, 'broker');
     }, 0);
     broker.subscribe(this.topics.peerState, (_topic, payload) => this.onPeerState(payload), 1);
   }

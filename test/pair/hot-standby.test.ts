@@ -83,10 +83,11 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
   const cfgA = await configFor('a');
   const cfgB = await configFor('b');
 
+  // 1. Both start as standby (b once a's heartbeats go out, so that neither starts alone and takes
+  // over for want of a peer); the preferred device wins the tie and becomes active at epoch 1.
   let a: Daemon = spawnDaemon(t, ['--config', cfgA.file]);
+  await a.waitForLine('a\'s pair to start', (l) => l.msg === 'pair started as standby', 30_000);
   const b: Daemon = spawnDaemon(t, ['--config', cfgB.file]);
-
-  // 1. Both start as standby; the preferred device wins the tie and becomes active at epoch 1.
   const first = await a.waitForLine('a to become active', isActive, 40_000);
   let epoch = epochOf(first);
   assert.equal(epoch, 1);
