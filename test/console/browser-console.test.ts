@@ -64,7 +64,7 @@ const percentile = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
 };
 
-test('the console in Chromium: log in, live frames, draw a zone, its event, a false-alarm review, a viewer refused', { timeout: 300_000 }, async (t) => {
+test('the console in Chromium: log in, live frames, draw a zone, its event, a false-alarm review, a viewer refused', { timeout: 420_000 }, async (t) => {
   const device = await startConsoleDevice(t, 'one-by-one-person-detection.mp4');
   const browsing = await launchBrowser(t);
   const { page, errors } = await browsing.page();
