@@ -7,7 +7,8 @@
  *    of each shared clip (the plaza clip's second half, the two other clips) and on the photographs;
  *  - inference alone (session.run on a real frame, 1 and 2 threads), fp32 and INT8 in alternating
  *    rounds so that a neighbour's load lands on both; model sizes; the int8 kernels onnxruntime
- *    fused the QDQ graph into (counted in its optimized graph).
+ *    fused the QDQ graph into (counted in its optimized graph);
+ *  - the input fill in JavaScript against the fill folded into the graph (uint8 BGRx input).
  *
  *   node dist/scripts/bench-int8.js [--models nanodet-m,yolox-nano] [--method percentile|minmax] [--runs N] [--own-scene] [--activations uint8|int8] [--out FILE]
  *
@@ -27,7 +28,8 @@ import { silentLogger } from '../daemon/log.js';
 import type { CalibrationMethod } from '../daemon/models/quantize/calibrate.js';
 import { compareDetections, type Fidelity } from '../daemon/models/quantize/fidelity.js';
 import { framesFromFolder, framesFromVideo } from '../daemon/models/quantize/frames.js';
-import { decodeModel } from '../daemon/models/quantize/onnx-graph.js';
+import { foldInputFill, packFrame, PACKED_INPUT } from '../daemon/models/quantize/input-fill.js';
+import { decodeModel, readModel } from '../daemon/models/quantize/onnx-graph.js';
 import { detectAll, detectorFor, LOW_SCORE, quantizeModel, type QuantizeReport } from '../daemon/models/quantize/quantize.js';
 import type { Frame } from '../daemon/video/frame.js';
 
@@ -49,6 +51,47 @@ interface ModelResult {
   fidelity: Record<string, Fidelity>; speed: Speed[]; int8Kernels: Record<string, number>;
   /** Per clip, calibrated on its own first half (with --own-scene). */
   ownScene: Record<string, Fidelity>;
+  fill: FillResult;
+}
+
+/** The input fill in JavaScript against the same fill folded into the graph (uint8 BGRx input). */
+interface FillResult { jsFillMs: number; packMs: number; runFloatMs: number; runPackedMs: number; maxOutputDiff: number }
+
+async function benchFill(modelPath: string, spec: Parameters<typeof foldInputFill>[1], frames: readonly Frame[], runs: number): Promise<FillResult> {
+  const folded = foldInputFill(await readModel(modelPath), spec, modelPath);
+  const pre = new Preprocessor(spec);
+  const packed = new Uint8Array(spec.width * spec.height * 4).fill(spec.pad_value);
+  const opts = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, logSeverityLevel: 3 } as const;
+  const a = await InferenceSession.create(modelPath, opts);
+  const b = await InferenceSession.create(folded, opts);
+  const input = spec.name ?? a.inputNames[0] ?? 'images';
+  const js: number[] = [];
+  const pk: number[] = [];
+  const ra: number[] = [];
+  const rb: number[] = [];
+  let maxOutputDiff = 0;
+  for (let i = 0; i < runs; i++) {
+    const f = frames[i % frames.length] as Frame;
+    let t = performance.now();
+    pre.fill(f);
+    js.push(performance.now() - t);
+    t = performance.now();
+    packFrame(f, spec, packed);
+    pk.push(performance.now() - t);
+    t = performance.now();
+    const oa = await a.run({ [input]: new Tensor('float32', pre.tensor, pre.dims) });
+    ra.push(performance.now() - t);
+    t = performance.now();
+    const ob = await b.run({ [PACKED_INPUT]: new Tensor('uint8', packed, [1, spec.height, spec.width, 4]) });
+    rb.push(performance.now() - t);
+    for (const [k, v] of Object.entries(oa)) {
+      const w = ob[k]?.data as Float32Array;
+      (v.data as Float32Array).forEach((x, j) => { maxOutputDiff = Math.max(maxOutputDiff, Math.abs(x - (w[j] as number))); });
+    }
+  }
+  await a.release();
+  await b.release();
+  return { jsFillMs: median(js), packMs: median(pk), runFloatMs: median(ra), runPackedMs: median(rb), maxOutputDiff };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -125,6 +168,7 @@ async function benchModel(name: string, method: CalibrationMethod, runs: number,
     }
   }
 
+  const fill = await benchFill(m.modelPath, m.manifest.input, plaza, runs * 2);
   const pre = new Preprocessor(m.manifest.input);
   pre.fill(plaza[0] as Frame);
   const tensor = new Tensor('float32', pre.tensor, pre.dims);
@@ -136,7 +180,7 @@ async function benchModel(name: string, method: CalibrationMethod, runs: number,
     if (/QLinear|Integer|QuantizeLinear|DequantizeLinear/.test(n.opType)) int8Kernels[n.opType] = (int8Kernels[n.opType] ?? 0) + 1;
   }
   return { model: name, fp32Bytes: (await stat(m.modelPath)).size, int8Bytes: model.length, quantizeS, peakRssMiB: peak / 2 ** 20,
-    report, fidelity, speed: speeds, int8Kernels, ownScene };
+    report, fidelity, speed: speeds, int8Kernels, ownScene, fill };
 }
 
 async function main(): Promise<void> {
@@ -159,6 +203,8 @@ async function main(): Promise<void> {
       lines.push(`  ${s.threads} thread(s): fp32 ${s.fp32Ms.toFixed(1)} ms (${(1000 / s.fp32Ms).toFixed(1)} fps), INT8 ${s.int8Ms.toFixed(1)} ms ` +
         `(${(1000 / s.int8Ms).toFixed(1)} fps): x${s.ratio.toFixed(2)}; streams at 5 fps from inference alone: ${Math.floor(1000 / s.fp32Ms / 5)} -> ${Math.floor(1000 / s.int8Ms / 5)}`);
     }
+    lines.push(`  input fill (fp32 model, 1 thread): JS fill ${r.fill.jsFillMs.toFixed(2)} ms + run ${r.fill.runFloatMs.toFixed(1)} ms; ` +
+      `fill in the graph: byte copy ${r.fill.packMs.toFixed(2)} ms + run ${r.fill.runPackedMs.toFixed(1)} ms; outputs differ by at most ${r.fill.maxOutputDiff.toExponential(1)}`);
     lines.push(`  int8 kernels after onnxruntime's fusion: ${Object.entries(r.int8Kernels).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     for (const [src, f] of Object.entries(r.fidelity)) {
       lines.push(`  ${src.padEnd(34)} ${String(f.frames).padStart(3)} frames, ${String(f.referenceBoxes).padStart(4)} fp32 boxes: mAP@0.5 ${f.map50.toFixed(3)}, recall ${f.recall.toFixed(3)}`);

@@ -5,7 +5,11 @@ import { test } from 'node:test';
 import { loadDetector } from '../../daemon/inference/detector.js';
 import { silentLogger } from '../../daemon/log.js';
 import { framesFromVideo } from '../../daemon/models/quantize/frames.js';
-import { decodeModel, encodeModel, node, onnx, valueInfo } from '../../daemon/models/quantize/onnx-graph.js';
+import { foldInputFill, packFrame, PACKED_INPUT } from '../../daemon/models/quantize/input-fill.js';
+import { decodeModel, encodeModel, node, onnx, readModel, valueInfo } from '../../daemon/models/quantize/onnx-graph.js';
+import { loadManifest } from '../../daemon/inference/manifest.js';
+import { Preprocessor } from '../../daemon/inference/preprocess.js';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { FidelityRefused, quantizeModel } from '../../daemon/models/quantize/quantize.js';
 import { QuantizeError } from '../../daemon/models/quantize/quantize-error.js';
 import { sha256File } from '../../daemon/inference/checksum.js';
@@ -87,4 +91,26 @@ test('NanoDet-m: INT8 from 8 frames of the plaza clip loads, runs, is a third of
   // A bar nothing short of identical output meets: refused with the figures.
   await assert.rejects(quantizeModel({ manifestPath, modelsDir, calibration, heldOut, method: 'minmax', keepFloat: 0, sensitivityFrames: 1,
     bar: 1, threads: 2 }), (err: unknown) => err instanceof FidelityRefused && /mAP@0\.5 against fp32 is 0\.\d{3} and recall/.test(err.message));
+});
+
+test('the input fill folded into the graph gives the outputs of the JavaScript fill, from the frame\'s bytes', async () => {
+  const m = await loadManifest(manifestPath, modelsDir);
+  const spec = m.manifest.input;
+  const [frame] = await framesFromVideo(sharedPath('video', 'pedestrians.mp4'), size, 1, 1);
+  assert.ok(frame && frame.height < spec.height, 'a letterboxed frame, so the padding is checked too');
+  const pre = new Preprocessor(spec);
+  pre.fill(frame);
+  const packed = new Uint8Array(spec.width * spec.height * 4).fill(spec.pad_value);
+  packFrame(frame, spec, packed);
+  const a = await InferenceSession.create(m.modelPath, { logSeverityLevel: 3 });
+  const b = await InferenceSession.create(foldInputFill(await readModel(m.modelPath), spec, m.modelPath), { logSeverityLevel: 3 });
+  const oa = await a.run({ [spec.name ?? '']: new Tensor('float32', pre.tensor, pre.dims) });
+  const ob = await b.run({ [PACKED_INPUT]: new Tensor('uint8', packed, [1, spec.height, spec.width, 4]) });
+  for (const [k, v] of Object.entries(oa)) {
+    const w = ob[k]?.data as Float32Array;
+    const worst = (v.data as Float32Array).reduce((acc, x, i) => Math.max(acc, Math.abs(x - (w[i] as number))), 0);
+    assert.ok(worst < 1e-3, `output ${k} differs by ${worst}`);
+  }
+  await a.release();
+  await b.release();
 });
