@@ -288,8 +288,10 @@ async function main(): Promise<void> {
     }),
   ];
   const phases: Record<string, { fps: number; cpu: number }[]> = { idle: [], 'slow flood': [], 'request flood': [], 'live 1': [], 'live 4': [], 'jpeg 1': [] };
+  const rssAfter: { phase: string; mib: number }[] = [];
   const run = async (name: string, load: (() => () => Promise<void>) | null): Promise<void> => {
     phases[name]?.push(await phase(on.socket, on.daemon.child.pid ?? 0, load));
+    rssAfter.push({ phase: name, mib: mib(await rss(on.daemon.child.pid ?? 0)) });
   };
   for (let r = 0; r < ROUNDS; r++) {
     await run('idle', null);
@@ -334,6 +336,7 @@ async function main(): Promise<void> {
     jpeg_frames_received: stats.viewerFrames,
     latency_ms: lat,
     rss_mib: { console_disabled: mib(rssOff), console_enabled_idle: mib(rssOnIdle), delta_idle: mib(rssOnIdle - rssOff), console_enabled_after_load: mib(rssOnAfter) },
+    rss_after_each_phase_mib: rssAfter.map((r) => `${r.phase}: ${r.mib}`),
     console_answers_after: me.status,
   };
   await writeFile(args.out, `${JSON.stringify(result, null, 2)}\n`);

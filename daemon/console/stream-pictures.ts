@@ -25,6 +25,12 @@ export interface SeenObjects {
 
 /** A JPEG made for one viewer is given to the others asking within this long: N viewers polling cost one encode. */
 const SHARE_MS = 250;
+/**
+ * A stream's full frame is read at most this often, whatever the viewers and variants: each read
+ * copies megabytes, and with gstreamer-superficial's property getter (it never unsets the GValue) it
+ * also leaks the frame it read, until the video side reads frames another way.
+ */
+const FRAME_EVERY_MS = 1000;
 const OBJECT_LABEL = (o: SeenObjects['objects'][number]): string => (o.score === undefined ? o.label : `${o.label} ${Math.round(o.score * 100)}%`);
 
 /**
@@ -37,6 +43,7 @@ const OBJECT_LABEL = (o: SeenObjects['objects'][number]): string => (o.score ===
 export class LivePictures implements StreamPictures {
   private encoder: Promise<JpegEncoder> | null = null;
   private readonly recent = new Map<string, { at: number; jpeg: Promise<{ jpeg: Buffer; ts: number }> }>();
+  private readonly frames = new Map<string, { at: number; frame: FullFrame }>();
 
   constructor(private readonly source: PictureSource, private readonly cfg: () => Config, private readonly log: Logger,
     private readonly now: () => number = Date.now) {}
@@ -86,7 +93,7 @@ export class LivePictures implements StreamPictures {
 
   private async make(stream: string, opts: { overlay: boolean; maxWidth: number | null }): Promise<{ jpeg: Buffer; ts: number }> {
     this.known(stream);
-    const frame = this.source.latestFullFrame(stream);
+    const frame = this.frameOf(stream);
     if (frame === null) throw new Error(`stream "${stream}" has no frame yet (starting, stopped, or without a full-resolution branch)`);
     const { evidence } = this.cfg();
     const maxWidth = Math.min(opts.maxWidth ?? evidence.max_width, evidence.max_width);
@@ -95,16 +102,30 @@ export class LivePictures implements StreamPictures {
       const latest = this.source.latestObjects?.(stream) ?? null;
       const size = latest ? { width: latest.width, height: latest.height } : { width: frame.width, height: frame.height };
       const rules = this.cfg().rules.filter((r) => r.stream === stream);
-      image = renderFullSnapshot(frame, {
+      // Drawn on a copy: the frame is shared by the viewers of the next second.
+      image = renderFullSnapshot({ ...frame, data: Buffer.from(frame.data) }, {
         objects: (latest?.objects ?? []).map((o) => ({ box: [...o.box], label: OBJECT_LABEL(o), ...(o.id !== null ? { trackId: o.id } : {}) })),
         ...ruleGeometry(rules, size.width, size.height), size,
       }, maxWidth);
     } else {
       const out = snapshotSize(frame.width, frame.height, maxWidth);
-      image = { data: frame.data, width: frame.width, height: frame.height, format: 'I420' as const, outWidth: out.width, outHeight: out.height };
+      // A copy: an encoder may transfer the bytes it is given (jpeg-js to its worker), and the frame is shared.
+      image = { data: Buffer.from(frame.data), width: frame.width, height: frame.height, format: 'I420' as const, outWidth: out.width, outHeight: out.height };
     }
     const encoder = await this.openEncoder();
     return { jpeg: await encoder.encode(image, evidence.quality), ts: frame.ts };
+  }
+
+  /** The stream's newest full frame, read at most once per FRAME_EVERY_MS. */
+  private frameOf(stream: string): FullFrame | null {
+    const at = this.now();
+    const cached = this.frames.get(stream);
+    if (cached && at - cached.at < FRAME_EVERY_MS) return cached.frame;
+    for (const [k, v] of this.frames) if (at - v.at > 10 * FRAME_EVERY_MS) this.frames.delete(k);
+    const frame = this.source.latestFullFrame(stream);
+    if (frame === null) this.frames.delete(stream);
+    else this.frames.set(stream, { at, frame });
+    return frame;
   }
 
   private openEncoder(): Promise<JpegEncoder> {
