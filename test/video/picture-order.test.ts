@@ -10,6 +10,7 @@ import { AccessUnitTap } from '../../daemon/video/access-unit-tap.js';
 import { createPipeline, isAppSink } from '../../daemon/video/gst.js';
 import { PictureOrder } from '../../daemon/video/poc.js';
 import { sharedPath, tempDir } from '../helpers/shared.js';
+import { startStream, streamConfig } from './fixtures.js';
 
 /**
  * Picture order counts read by video/poc.ts against what the MP4 itself says (mediabunny reads each
@@ -120,6 +121,22 @@ for (const openGop of [false, true]) {
     assert.ok(Math.max(...units.map((u) => u.poc!)) > 256, 'the POC passed a wrap of its 8-bit lsb');
   });
 }
+
+void test('a running stream (VideoStream) hands its listeners access units with their POC', { timeout: 60_000 }, async (t) => {
+  const file = sharedPath('video', 'one-by-one-person-detection.mp4');
+  const s = await startStream(t, streamConfig('poc', `file://${file}`, { fps: 120, realtime: false, loop: false }),
+    { log: silentLogger(), accessUnits: true, analysis: { width: 96, height: 96, resize: 'fit', format: 'BGRx' } });
+  const aus: AccessUnit[] = [];
+  s.onAccessUnit((au) => aus.push(au));
+  // The file is paced by its consumer: frames are taken until 3 GOPs of access units came.
+  while (aus.filter((a) => a.key).length < 4) {
+    if ((await s.next()) === null) throw new Error(`the stream ended after ${aus.length} access units`);
+  }
+  const first = aus.findIndex((a) => a.key);
+  const gop = aus.slice(first, aus.findIndex((a, i) => i > first && a.key));
+  assert.ok(gop.every((a) => a.poc !== undefined), 'every access unit from the first key has a POC');
+  assert.ok(gop.some((a, i) => i > 0 && a.poc! < gop[i - 1]!.poc!), 'the GOP shows pictures out of decode order');
+});
 
 void test('a clip of a B-frame stream, cut inside a GOP, decodes with GStreamer to strictly rising presentation times, one per frame', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t);
