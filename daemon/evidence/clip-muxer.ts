@@ -93,7 +93,7 @@ export class ClipMuxer {
     this.gop.push(unit);
   }
 
-  /** Writes the held unit and the index; resolves once the last byte went to the sink. */
+  /** Writes the held GOP and the index; resolves once the last byte went to the sink. */
   async finish(): Promise<MuxResult> {
     if (this.started === null) throw new Error('an empty clip cannot be muxed');
     try {
