@@ -1,17 +1,25 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { evaluateMot } from '../../daemon/analytics/mot/evaluate.js';
 import { loadMotFile } from '../../daemon/analytics/mot/format.js';
-import { sharedPath } from '../helpers/shared.js';
+import { repoRoot, tempDir } from '../helpers/shared.js';
 
-// MOTChallenge data is CC BY-NC-SA 3.0, so the repository does not carry it; ../shared/mot/README.md
-// says where these two files come from (MOT20-01 train ground truth, MPNTrack's published output).
-const gtFile = sharedPath('mot', 'MOT20-01', 'gt.txt');
-const hypFile = sharedPath('mot', 'MOT20-01', 'MPNTrack.txt');
+// The sequence's ground truth and MPNTrack's output, with their source and licence (CC BY-NC-SA 3.0):
+// test/fixtures/mot/MOT20-01/README.md.
+const fixture = path.join(repoRoot, 'test', 'fixtures', 'mot', 'MOT20-01');
 
-test('reproduces MPNTrack\'s published MOT20-01 figures (MOTChallenge, TrackEval)', async () => {
-  assert.ok(existsSync(gtFile) && existsSync(hypFile), `needs ${gtFile} and ${hypFile}: see docs/tracking.md, "Data"`);
+test('reproduces MPNTrack\'s published MOT20-01 figures (MOTChallenge, TrackEval)', async (t) => {
+  const dir = await tempDir(t, 'vigil-mot20-');
+  const unpack = async (name: string): Promise<string> => {
+    const file = path.join(dir, name);
+    await writeFile(file, gunzipSync(await readFile(path.join(fixture, `${name}.gz`))));
+    return file;
+  };
+  const gtFile = await unpack('gt.txt');
+  const hypFile = await unpack('MPNTrack.txt');
   const m = evaluateMot(await loadMotFile(gtFile), await loadMotFile(hypFile), { benchmark: 'MOT20' });
   // MOTChallenge's MOT20-01 row for MPNTrack: MOTA 65.9, IDF1 67.7, FP 391, FN 6338, IDSW 53, MOTP 83.3;
   // TrackEval: HOTA 54.68, DetA 55.46, AssA 54.11, LocA 85.05.
