@@ -242,6 +242,11 @@ export class PairService {
         this.warnedCut = false;
       }
       if (peer === null || (udpSilent && brokerSilent)) return;
+      // The pair has one epoch: a standby follows the highest it hears, so that its next takeover is above it.
+      if (peer.epoch > this.epoch) {
+        this.adopt(peer.epoch);
+        return;
+      }
       if (peer.role === 'standby' && this.winsAgainst(peer)) {
         this.change('active', this.nextEpoch(), 'both standby: this device wins the tie');
         return;
@@ -254,9 +259,16 @@ export class PairService {
       }
       return;
     }
+    if (peer === null || (udpSilent && brokerSilent)) return;
     // Active: another active that wins (higher epoch, then the tie rules) makes this one step down.
-    if (peer !== null && !(udpSilent && brokerSilent) && peer.role === 'active' && !this.winsAgainst(peer)) {
+    if (peer.role === 'active' && !this.winsAgainst(peer)) {
       this.change('standby', Math.max(this.epoch, peer.epoch), `peer ${peer.device} is active with epoch ${peer.epoch}`);
+      return;
+    }
+    // A standby that knows a later term (it was active in a partition this device never saw, then
+    // restarted): this device's alerts must not look older than that term, so it opens a new one.
+    if (peer.role === 'standby' && peer.epoch > this.epoch) {
+      this.change('active', peer.epoch + 1, `peer ${peer.device} knew epoch ${peer.epoch}`);
     }
   }
 
@@ -295,6 +307,16 @@ export class PairService {
     }, (err: unknown) => {
       // Without the epoch on disk a takeover could reuse a term after a restart: not taken; retried at the next check.
       this.log.error({ err: errorMessage(err), dir: this.opts.stateDir }, 'pair epoch could not be saved; role unchanged');
+    }).finally(() => { this.changing = false; });
+  }
+
+  /** Follows the pair's epoch without a change of role (persisted first, like a change). */
+  private adopt(epoch: number): void {
+    this.changing = true;
+    this.writes = this.writes.then(() => writeEpoch(this.opts.stateDir, epoch)).then(() => {
+      this.epoch = Math.max(this.epoch, epoch);
+    }, (err: unknown) => {
+      this.log.error({ err: errorMessage(err), dir: this.opts.stateDir }, 'pair epoch could not be saved');
     }).finally(() => { this.changing = false; });
   }
 

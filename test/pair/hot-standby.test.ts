@@ -10,6 +10,7 @@ import { alertSchema, auditMessageSchema, stateSchema } from '../../daemon/uplin
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { vigilctl } from '../helpers/vigilctl.js';
 import { MODELS_DIR, makeDogClip, manifestPath, openDb, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
 import { freeUdpPort, startUdpRelay } from './udp-relay.js';
 
@@ -87,7 +88,8 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
   // over for want of a peer); the preferred device wins the tie and becomes active at epoch 1.
   let a: Daemon = spawnDaemon(t, ['--config', cfgA.file]);
   await a.waitForLine('a\'s pair to start', (l) => l.msg === 'pair started as standby', 30_000);
-  const b: Daemon = spawnDaemon(t, ['--config', cfgB.file]);
+  const socketB = path.join(dir, 'b.sock');
+  const b: Daemon = spawnDaemon(t, ['--config', cfgB.file], { VIGIL_SOCKET: socketB });
   const first = await a.waitForLine('a to become active', isActive, 40_000);
   let epoch = epochOf(first);
   assert.equal(epoch, 1);
@@ -112,6 +114,9 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
   t.diagnostic(`b: ${roles(b)}`);
   assert.equal(alertsFrom('b').length, 0, 'the standby published an alert while the active was healthy');
   assert.equal(b.lines.filter(isActive).length, 0);
+  const shown = await vigilctl(['status', '--socket', socketB]);
+  assert.equal(shown.code, 0, shown.err);
+  assert.match(shown.out, /^pair: STANDBY epoch 1 since \S+ {2}peer a: active epoch 1, LAN \d+\.\d s ago, broker \d+\.\d s ago, state online {2}takeovers 0$/m);
 
   // 2. SIGKILL the active, three times: b takes over each time with a higher epoch, and a, restarted,
   // comes back as standby and takes its role back once healthy for 2 s (hand_back).
