@@ -25,7 +25,7 @@ export const consoleSchema = z.strictObject({
   /** Open connections at most; more are closed at once, so a flood costs the daemon little. */
   max_connections: z.number().int().min(4).max(1024).default(64),
   /** Requests a second from one address (twice as many in a burst); more get 429 before any work is done for them. */
-  requests_per_second: z.number().int().min(5).max(10_000).default(50),
+  requests_per_second: z.number().int().min(5).max(10_000).default(100),
   /** Live views (WebSocket) at most. */
   max_viewers: z.number().int().min(0).max(64).default(4),
   /** A session unused this long ends. */
