@@ -45,6 +45,7 @@ const EVENT_ID = /^[0-9a-fA-F-]{1,64}$/;
 
 const newUserSchema = z.strictObject({ user: z.string().max(64), password: z.string().max(1024), role: roleSchema });
 const passwordSchema = z.strictObject({ password: z.string().max(1024) });
+const roleBodySchema = z.strictObject({ role: roleSchema });
 
 const USER_STATUS: Readonly<Record<UserError['code'], number>> = { invalid: 400, exists: 409, not_found: 404, last_admin: 409 };
 
@@ -106,6 +107,7 @@ export class ConsoleApi {
       case 'POST /users': return this.addUser(req, res, p, what);
       case 'DELETE /users/:id': return this.removeUser(res, p, seg(1), what);
       case 'POST /users/:id/password': return this.setPassword(req, res, p, seg(1), what);
+      case 'POST /users/:id/role': return this.setRole(req, res, p, seg(1), what);
       default:
         throw new HttpError(404, 'not_found', `no such API route: ${method} ${pathname.slice(0, 100)}`);
     }
@@ -209,6 +211,16 @@ export class ConsoleApi {
     if (name === p.user) p.session.passwordStamp = this.o.users.get(name)?.password.hash ?? '';
     this.o.audit.accepted(`console.users.password ${name}`, p.user);
     res.writeHead(204, { ...COMMON_HEADERS, 'cache-control': 'no-store' }).end();
+  }
+
+  /** An admin changes a role; the last admin keeps theirs. Takes effect at the user's next request. */
+  private async setRole(req: IncomingMessage, res: ServerResponse, p: Principal, name: string, what: string): Promise<void> {
+    this.o.auth.requireRole(p, 'admin', what);
+    const parsed = roleBodySchema.safeParse(await readJson(req));
+    if (!parsed.success) throw new HttpError(400, 'bad_request', 'expected {"role": "viewer" | "operator" | "admin"}');
+    const info = await this.users(() => this.o.users.setRole(name, parsed.data.role));
+    this.o.audit.accepted(`console.users.role ${name} ${info.role}`, p.user);
+    sendJson(res, 200, info);
   }
 
   private async users<T>(fn: () => Promise<T>): Promise<T> {

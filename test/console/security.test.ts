@@ -230,8 +230,15 @@ test('users: only an admin manages them; the last admin stays; the API keeps no 
   assert.equal((await eve.get('/api/me')).status, 401);
   const last = await call(f.port, 'DELETE', '/api/users/admin', { headers: { cookie: admin.cookie, 'x-csrf-token': admin.csrf } });
   assert.equal(last.status, 409);
+  // Roles: an admin changes them (at once for the user's next request); the last admin keeps theirs.
+  assert.equal((await admin.post('/api/users/op/role', { role: 'viewer' })).status, 200);
+  const demoted = await login(f.port, 'op', PASSWORD);
+  assert.equal((await demoted.rpc('rules.remove', { id: 'x' })).status, 403);
+  assert.equal((await admin.post('/api/users/admin/role', { role: 'viewer' })).status, 409);
+  assert.equal((await admin.post('/api/users/op/role', { role: 'root' })).status, 400);
+  assert.equal((await viewer.post('/api/users/viewer/role', { role: 'admin' })).status, 403);
   assert.deepEqual(auditOf(f).filter((a) => a.outcome === 'accepted' && a.method.startsWith('console.users')).map((a) => a.method),
-    ['console.users.password viewer', 'console.users.add eve', 'console.users.remove eve']);
+    ['console.users.password viewer', 'console.users.add eve', 'console.users.remove eve', 'console.users.role op viewer']);
 });
 
 test('evidence: an event\'s snapshot and clip, with Range; a handler that throws is a 500, and the server goes on', async (t) => {
