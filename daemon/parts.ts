@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Config } from './config/schema.js';
 import { errorMessage } from './errors.js';
 import { LearningService } from './learning/learning-service.js';
+import { catchUp } from './pair/catch-up.js';
 import { PairService } from './pair/pair-service.js';
 import { reviewLabels } from './learning/review-labels.js';
 import type { AuditRecorder } from './control/audit.js';
@@ -152,6 +153,11 @@ export async function startPair(parts: DaemonParts, ctx: PartContext, audit: Aud
       audit({ outcome: 'accepted', transport: 'pair', method: t.to === 'active' ? 'pair.takeover' : 'pair.step_down', request_id: null,
         operator: null, key_id: null, reason: `epoch ${t.epoch}: ${t.reason}`.slice(0, 300) }, t.to === 'active' ? 'alert' : 'warning');
       parts.uplink?.publishState();
+      if (t.to === 'active' && t.from === 'standby' && parts.store) {
+        const queued = catchUp({ store: parts.store, device: cfg.device, rules: parts.cfg.rules, since: t.peerHeardAt ?? Date.now(),
+          stamp: pair.stamp(), log: ctx.log });
+        if (queued > 0) ctx.log.info({ queued, epoch: t.epoch }, 'pair: events since the peer was last heard queued for the hub');
+      }
     },
     ready: () => ctx.state().streams.every((s) => s.state === 'playing' || s.state === 'disabled'),
   });

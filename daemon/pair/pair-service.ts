@@ -28,6 +28,8 @@ export interface PairTransition {
   to: PairRole;
   epoch: number;
   reason: string;
+  /** When the peer was last heard on either path (wall clock, ms); null: never. */
+  peerHeardAt: number | null;
 }
 
 
@@ -300,7 +302,8 @@ export class PairService {
       this.log.warn({ from, to, epoch, reason }, to === 'active' ? 'pair: this device is now active' : 'pair: this device is now standby');
       this.beat();
       try {
-        this.opts.onTransition({ from, to, epoch, reason });
+        const heard = Math.max(this.peerUdpAt ?? -1, this.peerBrokerAt ?? -1);
+        this.opts.onTransition({ from, to, epoch, reason, peerHeardAt: heard < 0 ? null : heard });
       } catch (err) {
         this.log.error({ err: errorMessage(err) }, 'pair transition could not be recorded');
       }
