@@ -102,6 +102,9 @@ test('the console in Chromium: log in, live frames, draw a zone, its event, a fa
     };
     const stats = (xs: number[]): string => (xs.length === 0 ? 'none' : `p50 ${percentile(xs, 0.5)} ms, p95 ${percentile(xs, 0.95)} ms, max ${Math.max(...xs)} ms (${xs.length} frames)`);
 
+    // Every way is measured and reported before any limit is checked, so that one slow way hides no figure of the others.
+    const problems: string[] = [];
+    const check = (ok: boolean, problem: string): void => { if (!ok) problems.push(problem); };
     for (const mode of ['video', 'jpeg'] as const) {
       // A fresh load, so that the time to the first frame counts from a navigation (performance.now() starts there).
       await page.goto('about:blank');
@@ -110,11 +113,11 @@ test('the console in Chromium: log in, live frames, draw a zone, its event, a fa
       const w = await watch(5000);
       t.diagnostic(`${mode}${mode === 'video' ? ` (${w.last.video})` : ''}: navigation → first live frame ${first.firstFrameMs} ms; ${w.rate.toFixed(1)} frames/s shown; ` +
         `capture → screen ${stats(w.latencies)}${w.fetches.length > 0 ? `; request → screen ${stats(w.fetches)}` : ''}`);
-      assert.equal(w.last.mode, mode, `the tile shows ${w.last.mode}`);
-      assert.ok(first.firstFrameMs !== null && first.firstFrameMs < 10_000, `first frame after ${first.firstFrameMs} ms`);
-      assert.ok(w.rate >= 1, `only ${w.rate.toFixed(1)} frames/s shown`);
-      assert.ok(w.distinct >= 5, `only ${w.distinct} distinct frames in 5 s: the picture is not live`);
-      if (mode === 'jpeg') assert.ok(percentile(w.latencies, 0.95) < 1000, `snapshot latency p95 ${percentile(w.latencies, 0.95)} ms (limit 1000)`);
+      check(w.last.mode === mode, `${mode}: the tile shows ${w.last.mode}`);
+      check(first.firstFrameMs !== null && first.firstFrameMs < 10_000, `${mode}: first frame after ${first.firstFrameMs} ms`);
+      check(w.rate >= 1, `${mode}: only ${w.rate.toFixed(1)} frames/s shown`);
+      check(w.distinct >= 5, `${mode}: only ${w.distinct} distinct frames in 5 s: the picture is not live`);
+      if (mode === 'jpeg') check(percentile(w.latencies, 0.95) < 1000, `snapshot latency p95 ${percentile(w.latencies, 0.95)} ms (limit 1000)`);
     }
 
     // The default: video, giving way to snapshots when it lags more than a second for 5 s. Whatever it
@@ -122,14 +125,15 @@ test('the console in Chromium: log in, live frames, draw a zone, its event, a fa
     await page.goto('about:blank');
     await page.goto(`${device.url}#/streams`);
     const first = await framesAfter(page, 0, 30_000);
-    await waitFor('the tile to settle', () => new Promise<true>((r) => setTimeout(() => r(true), 100)).then(async () =>
-      ((await liveState(page)).frames > first.frames + 40 ? true : undefined)), 30_000, 100);
+    // Long enough for the lag watchdog (5 s) to have decided.
+    await waitFor('40 more frames on the default tile', async () => ((await liveState(page)).frames > first.frames + 40 ? true : undefined), 30_000, 100);
     const w = await watch(5000);
     const note = await page.locator('.live-note').allInnerTexts();
     t.diagnostic(`default: first frame ${first.firstFrameMs} ms (as ${first.mode}), settled on ${w.last.mode}${note.length > 0 ? ` (${note.join('')})` : ''}; ` +
       `${w.rate.toFixed(1)} frames/s; capture → screen ${stats(w.latencies)}`);
-    assert.ok(percentile(w.latencies, 0.95) < 1000, `live latency p95 ${percentile(w.latencies, 0.95)} ms (limit 1000)`);
     await screenshot(page, 'streams');
+    check(percentile(w.latencies, 0.95) < 1000, `default view: live latency p95 ${percentile(w.latencies, 0.95)} ms (limit 1000)`);
+    assert.deepEqual(problems, []);
     const card = await page.innerText('article.stream[data-stream=room]');
     assert.match(card, /playing/);
     assert.match(card, /decoder\s+\S+/);
