@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadDetector } from '../../daemon/inference/detector.js';
@@ -10,7 +10,7 @@ import { decodeModel, encodeModel, node, onnx, readModel, valueInfo } from '../.
 import { loadManifest } from '../../daemon/inference/manifest.js';
 import { Preprocessor } from '../../daemon/inference/preprocess.js';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { FidelityRefused, quantizeModel } from '../../daemon/models/quantize/quantize.js';
+import { quantizeModel } from '../../daemon/models/quantize/quantize.js';
 import { QuantizeError } from '../../daemon/models/quantize/quantize-error.js';
 import { sha256File } from '../../daemon/inference/checksum.js';
 import { repoRoot, sharedPath, tempDir } from '../helpers/shared.js';
@@ -81,16 +81,24 @@ test('NanoDet-m: INT8 from 8 frames of the plaza clip loads, runs, is a third of
   const file = path.join(dir, 'int8.onnx');
   await writeFile(file, model);
   const m = path.join(dir, 'int8.json');
-  const base = JSON.parse(await (await import('node:fs/promises')).readFile(manifestPath, 'utf8')) as Record<string, unknown>;
+  const base = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
   await writeFile(m, JSON.stringify({ ...base, file, sha256: await sha256File(file), labels: path.join(modelsDir, 'nanodet-m', 'labels.txt') }));
   const d = await loadDetector({ name: 'int8', manifestPath: m, providers: ['cpu'], threads: 1 }, silentLogger());
   t.after(() => d.close());
   const found = await d.detect(heldOut[0] as (typeof heldOut)[number]);
   assert.ok(found.some((x) => x.label === 'person'), JSON.stringify(found));
 
-  // A bar nothing short of identical output meets: refused with the figures.
-  await assert.rejects(quantizeModel({ manifestPath, modelsDir, calibration, heldOut, method: 'minmax', keepFloat: 0, sensitivityFrames: 1,
-    bar: 1, threads: 2 }), (err: unknown) => err instanceof FidelityRefused && /mAP@0\.5 against fp32 is 0\.\d{3} and recall/.test(err.message));
+  // Through vigilctl, with a bar nothing short of identical output meets: refused with the figures,
+  // no model written, the report written for reading.
+  const out = path.join(dir, 'refused.onnx');
+  const r = await vigilctl(['models', 'quantize', '--manifest', manifestPath, '--models-dir', modelsDir, '--video', sharedPath('video', 'pedestrians.mp4'),
+    '--step', '25', '--frames', '16', '--holdout', '0.4', '--keep-float', '0', '--bar', '1', '--threads', '2', '--out', out]);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /INT8 model refused: on \d+ held-out frames \(\d+ fp32 boxes\) mAP@0\.5 against fp32 is \d\.\d{3} and recall \d\.\d{3}, below the bar of 1/);
+  await assert.rejects(stat(out), { code: 'ENOENT' });
+  const written = JSON.parse(await readFile(`${out}.report.json`, 'utf8')) as { fidelity: { frames: number }; calibrationFrames: number };
+  // 16 of the clip's 17 sampled frames: the first 60 % calibrate, the rest are held out.
+  assert.deepEqual([written.calibrationFrames, written.fidelity.frames], [10, 6]);
 });
 
 test('the input fill folded into the graph gives the outputs of the JavaScript fill, from the frame\'s bytes', async () => {
