@@ -132,7 +132,9 @@ export function startTiers(parts: DaemonParts, ctx: PartContext): void {
   store.onEvicted = () => tiers.evidence.prune(true);
   store.onSpaceNeeded = (bytes) => tiers.evidence.free(bytes);
   // Evidence files (snapshots, clips) reach the hub in parts that reference the file (docs/evidence-delivery.md).
-  store.evidenceOutbox = evidenceOutbox(cfg.device, { publish: cfg.evidence.publish });
+  const evidenceParts = evidenceOutbox(cfg.device, { publish: cfg.evidence.publish });
+  // A standby of a pair keeps its evidence files but sends none: the hub has no alert of it to attach them to.
+  store.evidenceOutbox = (file) => ((parts.pair?.active ?? true) ? evidenceParts(file) : []);
   // A clip recorded (addEvidenceFile) counts towards evidence.max_mb at once, as a snapshot does.
   store.onEvidenceAdded = (file) => { if (file.kind !== 'snapshot') tiers.evidence.prune(); };
   tiers.start(cfg.rules.some((r) => cfg.evidence.enabled && cfg.evidence.severities.includes(r.severity)));

@@ -56,8 +56,12 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
   const heard: Heard[] = [];
   const hub = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 100 });
   t.after(() => hub.endAsync(true));
-  hub.on('message', (topic, payload) => heard.push({ topic, at: performance.now(), json: JSON.parse(payload.toString()) as Record<string, unknown> }));
-  await hub.subscribeAsync([`vigil/v1/${SITE}/+/alerts`, `vigil/v1/${SITE}/+/audit`, `vigil/v1/${SITE}/+/state`], { qos: 1 });
+  hub.on('message', (topic, payload) => heard.push({
+    topic, at: performance.now(), json: topic.includes('/evidence') ? {} : JSON.parse(payload.toString()) as Record<string, unknown>,
+  }));
+  await hub.subscribeAsync([`vigil/v1/${SITE}/+/alerts`, `vigil/v1/${SITE}/+/audit`, `vigil/v1/${SITE}/+/state`,
+    `vigil/v1/${SITE}/+/evidence`, `vigil/v1/${SITE}/+/evidence/chunk`], { qos: 1 });
+  const evidenceFrom = (device: string): number => heard.filter((h) => h.topic.startsWith(`vigil/v1/${SITE}/${device}/evidence`)).length;
   const alertsFrom = (device: string, after = 0): Heard[] => heard.filter((h) => h.at >= after && h.topic === `vigil/v1/${SITE}/${device}/alerts`);
 
   const configFor = async (id: 'a' | 'b'): Promise<{ file: string; storage: string }> => {
@@ -72,7 +76,8 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
       streams: [{ id: 'gate', uri: clip, model: 'yolox', loop: true, realtime: true, fps: 4 }],
       rules: [{ id: 'dog', stream: 'gate', kind: 'presence', classes: ['dog'], min_score: 0.3, cooldown_s: 0, severity: 'alert' }],
       telemetry: { prometheus: { enabled: false } },
-      evidence: { enabled: false },
+      // Evidence on (the default): the standby must not send its snapshots either.
+      evidence: { enabled: true, min_interval_s: 1 },
       pair: {
         enabled: true, key: KEY, preferred: id === 'a', peer_device: id === 'a' ? 'b' : 'a',
         listen: `127.0.0.1:${id === 'a' ? listenA : listenB}`, peer: `127.0.0.1:${id === 'a' ? relay.portForA : relay.portForB}`,
@@ -113,6 +118,8 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
   t.diagnostic(`a: ${roles(a)}`);
   t.diagnostic(`b: ${roles(b)}`);
   assert.equal(alertsFrom('b').length, 0, 'the standby published an alert while the active was healthy');
+  await waitFor('evidence from a', () => (evidenceFrom('a') > 0 ? true : undefined), 10_000);
+  assert.equal(evidenceFrom('b'), 0, 'the standby sent evidence while the active was healthy');
   assert.equal(b.lines.filter(isActive).length, 0);
   const shown = await vigilctl(['status', '--socket', socketB]);
   assert.equal(shown.code, 0, shown.err);
