@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Detection } from '../../daemon/inference/types.js';
 import { compareDetections } from '../../daemon/models/quantize/fidelity.js';
-import { program } from '../../scripts/package-model.js';
 
 const det = (label: string, score: number, x: number): Detection => ({ classId: 0, label, score, box: [x, 0, x + 100, 100] });
 
@@ -22,11 +21,4 @@ test('fidelity: fp32 boxes at the rule threshold are the truth; INT8 boxes seen 
   assert.equal(compareDetections(fp32, extra, 0.35).map50, 0.75);
   // A wrong label does not match.
   assert.equal(compareDetections(fp32, [[det('dog', 0.9, 0), det('car', 0.6, 300)]], 0.35).recall, 0.5);
-});
-
-test('package-model quantize: --package without a key is refused before any work', async () => {
-  const p = program(() => undefined);
-  p.commands.forEach((c) => c.exitOverride());
-  await assert.rejects(p.parseAsync(['quantize', '--manifest', 'models/nanodet-m.json', '--images', '.', '--out', 'x.onnx', '--package', 'x.vpkg'], { from: 'user' }),
-    /--package needs --name, --version and --key/);
 });
