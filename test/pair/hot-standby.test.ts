@@ -57,10 +57,11 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
   const hub = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 100 });
   t.after(() => hub.endAsync(true));
   hub.on('message', (topic, payload) => heard.push({
-    topic, at: performance.now(), json: topic.includes('/evidence') ? {} : JSON.parse(payload.toString()) as Record<string, unknown>,
+    topic, at: performance.now(), json: topic.includes('/evidence') || topic.startsWith('local/') ? {} : JSON.parse(payload.toString()) as Record<string, unknown>,
   }));
   await hub.subscribeAsync([`vigil/v1/${SITE}/+/alerts`, `vigil/v1/${SITE}/+/audit`, `vigil/v1/${SITE}/+/state`,
-    `vigil/v1/${SITE}/+/evidence`, `vigil/v1/${SITE}/+/evidence/chunk`], { qos: 1 });
+    `vigil/v1/${SITE}/+/evidence`, `vigil/v1/${SITE}/+/evidence/chunk`, 'local/+/+'], { qos: 1 });
+  const actionsOf = (device: string): number => heard.filter((h) => h.topic.startsWith(`local/${device}/`)).length;
   const evidenceFrom = (device: string): number => heard.filter((h) => h.topic.startsWith(`vigil/v1/${SITE}/${device}/evidence`)).length;
   const alertsFrom = (device: string, after = 0): Heard[] => heard.filter((h) => h.at >= after && h.topic === `vigil/v1/${SITE}/${device}/alerts`);
 
@@ -78,6 +79,8 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
       telemetry: { prometheus: { enabled: false } },
       // Evidence on (the default): the standby must not send its snapshots either.
       evidence: { enabled: true, min_interval_s: 1 },
+      // A local action on every alert (published on the same broker here): only the active may run it.
+      actions: { mqtt: { url: broker.url, topic: `local/${id}/{rule}` }, on: [{ severities: ['alert'], mqtt: true }] },
       pair: {
         enabled: true, key: KEY, preferred: id === 'a', peer_device: id === 'a' ? 'b' : 'a',
         listen: `127.0.0.1:${id === 'a' ? listenA : listenB}`, peer: `127.0.0.1:${id === 'a' ? relay.portForA : relay.portForB}`,
@@ -120,6 +123,8 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
   assert.equal(alertsFrom('b').length, 0, 'the standby published an alert while the active was healthy');
   await waitFor('evidence from a', () => (evidenceFrom('a') > 0 ? true : undefined), 10_000);
   assert.equal(evidenceFrom('b'), 0, 'the standby sent evidence while the active was healthy');
+  assert.ok(actionsOf('a') > 0, 'the active ran no action');
+  assert.equal(actionsOf('b'), 0, 'the standby ran an action while the active was healthy');
   assert.equal(b.lines.filter(isActive).length, 0);
   const shown = await vigilctl(['status', '--socket', socketB]);
   assert.equal(shown.code, 0, shown.err);
