@@ -92,6 +92,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/vigil
 COPY package.json package-lock.json .npmrc ./
+# npm ci's postinstall applies these to dependencies (patch-package) and rebuilds what they touch.
+COPY scripts/patches ./scripts/patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY daemon ./daemon
