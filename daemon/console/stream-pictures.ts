@@ -27,10 +27,10 @@ export interface SeenObjects {
 const SHARE_MS = 250;
 /**
  * A stream's full frame is read at most this often, whatever the viewers and variants: each read
- * copies megabytes, and with gstreamer-superficial's property getter (it never unsets the GValue) it
- * also leaks the frame it read, until the video side reads frames another way.
+ * copies megabytes (3 MiB at 1080p). As often as a shared JPEG is made, so a viewer's picture is at
+ * most this old. (Reads once leaked the frame, in gstreamer-superficial's getter; patched at install.)
  */
-const FRAME_EVERY_MS = 1000;
+const FRAME_EVERY_MS = SHARE_MS;
 const OBJECT_LABEL = (o: SeenObjects['objects'][number]): string => (o.score === undefined ? o.label : `${o.label} ${Math.round(o.score * 100)}%`);
 
 /**
