@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { ZoneRule } from '../../daemon/analytics/rules/index.js';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import { Tracker } from '../../daemon/analytics/tracker/index.js';
 import type { ActivityEnd } from '../../daemon/analytics/ports.js';
 import type { RuleHit } from '../../daemon/analytics/rules/types.js';
 import { trackOf, triggerOf } from '../../daemon/events/event-kinds.js';
-import { streamSchema, zoneRuleSchema } from '../../daemon/config/schema.js';
-import { loadDetector } from '../../daemon/inference/detector.js';
-import { silentLogger } from '../../daemon/log.js';
+import { zoneRuleSchema } from '../../daemon/config/schema.js';
 import type { Frame } from '../../daemon/video/frame.js';
-import { VideoStream } from '../../daemon/video/stream.js';
-import { repoRoot, sharedPath } from '../helpers/shared.js';
+import { openRoomClip } from '../helpers/room-clip.js';
 
 /**
  * one-by-one-person-detection.mp4 (768×432, 10 fps, 139 s), looked at once by hand (a frame every
@@ -39,19 +34,7 @@ const FPS = 2;
 const FRAME_MS = 1000 / FPS;
 
 test('one-by-one-person-detection.mp4 → NanoDet-m → tracker → zone: 6 stays, dwell for the 3 who stand longer than 13 s', async (t) => {
-  const log = silentLogger();
-  const detector = await loadDetector({
-    name: 'nanodet-m', manifestPath: path.join(repoRoot, 'models', 'nanodet-m.json'), modelsDir: sharedPath('models'),
-    providers: ['cpu'], threads: 1,
-  }, log);
-  t.after(() => detector.close());
-  const size = detector.inputSize();
-  const config = streamSchema.parse({
-    id: 'room', uri: pathToFileURL(sharedPath('video', 'one-by-one-person-detection.mp4')).href, model: 'nanodet-m', realtime: false, fps: FPS,
-  });
-  const video = new VideoStream(config, { log, analysis: { width: size.width, height: size.height, resize: size.letterbox ? 'fit' : 'stretch', format: 'BGRx' } });
-  await video.start(new AbortController().signal);
-  t.after(() => video.stop());
+  const { detector, video, config, log } = await openRoomClip(t, FPS);
 
   const rule = new ZoneRule(zoneRuleSchema.parse({
     id: 'stand', stream: 'room', kind: 'zone', classes: ['person'], min_score: 0.4,

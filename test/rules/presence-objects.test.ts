@@ -1,20 +1,15 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { buildRule, PresenceOnFrames, PresenceOnObjects, usesTracks } from '../../daemon/analytics/rules/index.js';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import { Tracker } from '../../daemon/analytics/tracker/index.js';
 import type { ActivityEnd } from '../../daemon/analytics/ports.js';
 import type { RuleHit } from '../../daemon/analytics/rules/types.js';
 import { validateConfig } from '../../daemon/config/load.js';
-import { presenceRuleSchema, streamSchema } from '../../daemon/config/schema.js';
+import { presenceRuleSchema } from '../../daemon/config/schema.js';
 import { trackOf } from '../../daemon/events/event-kinds.js';
-import { loadDetector } from '../../daemon/inference/detector.js';
-import { silentLogger } from '../../daemon/log.js';
 import type { Frame } from '../../daemon/video/frame.js';
-import { VideoStream } from '../../daemon/video/stream.js';
-import { repoRoot, sharedPath } from '../helpers/shared.js';
+import { openRoomClip } from '../helpers/room-clip.js';
 import { at, brief, play } from './tracks.js';
 
 const square = [[100, 100], [500, 100], [500, 500], [100, 500]];
@@ -95,20 +90,8 @@ test('a score that flickers under min_score after the object counted does not en
  * each closed when its person walks off; by frames (cooldown 0) it is an event per frame someone stands there.
  */
 test('one-by-one-person-detection.mp4 → NanoDet-m → tracker: six presences by objects, one per person; by frames, one per frame', async (t) => {
-  const log = silentLogger();
-  const detector = await loadDetector({
-    name: 'nanodet-m', manifestPath: path.join(repoRoot, 'models', 'nanodet-m.json'), modelsDir: sharedPath('models'),
-    providers: ['cpu'], threads: 1,
-  }, log);
-  t.after(() => detector.close());
-  const size = detector.inputSize();
   const fps = 2;
-  const config = streamSchema.parse({
-    id: 'room', uri: pathToFileURL(sharedPath('video', 'one-by-one-person-detection.mp4')).href, model: 'nanodet-m', realtime: false, fps,
-  });
-  const video = new VideoStream(config, { log, analysis: { width: size.width, height: size.height, resize: size.letterbox ? 'fit' : 'stretch', format: 'BGRx' } });
-  await video.start(new AbortController().signal);
-  t.after(() => video.stop());
+  const { detector, video, config, log } = await openRoomClip(t, fps);
 
   const stand = [[370, 340], [560, 340], [560, 425], [370, 425]];
   const rule = (id: string, count: string, cooldown: number): ReturnType<typeof buildRule> => buildRule(presenceRuleSchema.parse({

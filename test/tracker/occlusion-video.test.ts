@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import type { ActivityEnd } from '../../daemon/analytics/ports.js';
 import { ZoneRule } from '../../daemon/analytics/rules/index.js';
 import type { RuleHit, RuleOutput } from '../../daemon/analytics/rules/types.js';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import { Tracker } from '../../daemon/analytics/tracker/index.js';
-import { streamSchema, zoneRuleSchema } from '../../daemon/config/schema.js';
+import { zoneRuleSchema } from '../../daemon/config/schema.js';
 import { trackOf, triggerOf } from '../../daemon/events/event-kinds.js';
-import { loadDetector, type Detector } from '../../daemon/inference/detector.js';
+import type { Detector } from '../../daemon/inference/detector.js';
 import type { Detection } from '../../daemon/inference/types.js';
-import { silentLogger } from '../../daemon/log.js';
 import type { Frame } from '../../daemon/video/frame.js';
-import { VideoStream } from '../../daemon/video/stream.js';
-import { repoRoot, sharedPath } from '../helpers/shared.js';
+import { openRoomClip } from '../helpers/room-clip.js';
 
 /**
  * one-by-one-person-detection.mp4 (see test/rules/dwell-video.test.ts): person 2 stands at the
@@ -34,19 +30,7 @@ const stand = (): ZoneRule => new ZoneRule(zoneRuleSchema.parse({
 }));
 
 test('a person hidden for 2 s keeps the id: the zone stay and the dwell survive (real video, NanoDet-m)', async (t) => {
-  const log = silentLogger();
-  const detector = await loadDetector({
-    name: 'nanodet-m', manifestPath: path.join(repoRoot, 'models', 'nanodet-m.json'), modelsDir: sharedPath('models'),
-    providers: ['cpu'], threads: 1,
-  }, log);
-  t.after(() => detector.close());
-  const size = detector.inputSize();
-  const config = streamSchema.parse({
-    id: 'room', uri: pathToFileURL(sharedPath('video', 'one-by-one-person-detection.mp4')).href, model: 'nanodet-m', realtime: false, fps: FPS,
-  });
-  const video = new VideoStream(config, { log, analysis: { width: size.width, height: size.height, resize: size.letterbox ? 'fit' : 'stretch', format: 'BGRx' } });
-  await video.start(new AbortController().signal);
-  t.after(() => video.stop());
+  const { detector, video, config, log } = await openRoomClip(t, FPS);
 
   const t0 = Date.UTC(2024, 0, 1);
   const seen: { ts: number; detections: Detection[] }[] = [];
