@@ -78,7 +78,7 @@ const tiersStatusSchema = z.strictObject({
     lastEncodeMs: z.number(), encoder: z.string().nullable(),
   }),
   clips: z.looseObject({
-    started: count, written: count, truncated: count, failed: count, active: count, ringBytes: count, completeMs: percentiles.nullable(),
+    started: count, written: count, truncated: count, failed: count, covered: count, active: count, ringBytes: count, completeMs: percentiles.nullable(),
   }).optional(),
 });
 

@@ -33,6 +33,7 @@ export class ClipJob {
     readonly eventTs: number,
     readonly settings: ClipSettings,
     private readonly maxBytes: number,
+    readonly ruleId = '',
   ) {
     // Until a first unit sets it, the cap counts from where the pre-roll should have started.
     this.capAt = eventTs - settings.preRollMs + settings.maxMs;
@@ -44,6 +45,9 @@ export class ClipJob {
   get deadline(): number {
     return this.endAt !== undefined ? Math.min(this.endAt, this.capAt) : this.capAt;
   }
+
+  /** Whether the clip ends a post-roll after a known time (an instant event, or an activity that ended). */
+  get ending(): boolean { return this.endAt !== undefined; }
 
   /** The activity ended (or the event was instant) at `ts`: the clip runs on for the post-roll. */
   endsAt(ts: number): void {
@@ -57,7 +61,8 @@ export class ClipJob {
       return MORE;
     }
     const first = units[0]!;
-    if (!reachesBack) this.shortBy = `pre-roll short: the ring held ${((this.eventTs - first.wallMs) / 1000).toFixed(1)} s`;
+    // The ring may start after the event's frame (a stream that just started): that is no pre-roll at all, not a negative one.
+    if (!reachesBack) this.shortBy = `pre-roll short: the ring held ${(Math.max(0, this.eventTs - first.wallMs) / 1000).toFixed(1)} s`;
     for (const u of units) {
       const r = this.take(u);
       if (r.done) return r;

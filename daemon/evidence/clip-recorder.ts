@@ -20,6 +20,8 @@ export interface ClipStats {
   truncated: number;
   /** Never written: no keyframe came, or the disk refused it (logged with the event id). */
   failed: number;
+  /** Instant events that got no clip of their own: a clip of the same rule was recording them already (and was extended). */
+  covered: number;
   /** Clips being recorded or written now. */
   active: number;
   /** Bytes the streams' rings hold now. */
@@ -82,7 +84,7 @@ export class ClipRecorder {
   private failing = false;
   private readonly now: () => number;
   private readonly dir: string;
-  readonly stats: Omit<ClipStats, 'active' | 'ringBytes'> = { started: 0, written: 0, truncated: 0, failed: 0 };
+  readonly stats: Omit<ClipStats, 'active' | 'ringBytes'> = { started: 0, written: 0, truncated: 0, failed: 0, covered: 0 };
   /** From the clip's recording complete (its post-roll over) to the file recorded, ms. */
   readonly completeMs = new SampleRing(256);
 
@@ -166,7 +168,18 @@ export class ClipRecorder {
       const rule = cfg.rules.find((r) => r.id === hit.ruleId && r.stream === hit.streamId);
       const settings = rule ? clipSettingsFor(cfg.evidence, cfg.streams.find((s) => s.id === hit.streamId), rule) : null;
       if (!settings) return;
-      const job = new ClipJob(eventId, hit.streamId, hit.ts, settings, this.clipByteCap(settings.maxMs));
+      // One clip per rule while it records: a presence firing every frame or a run of crossings would
+      // otherwise start a clip per event, each holding the same video. An instant event inside a
+      // clip of its rule that is still recording extends that clip (up to max_s) instead.
+      const covering = instant ? st.clips.find((c) => c.ruleId === hit.ruleId && c.ending && c.deadline >= hit.ts) : undefined;
+      if (covering) {
+        covering.endsAt(hit.ts);
+        this.stats.covered++;
+        this.opts.log.debug({ event: eventId, clip_of: covering.eventId, stream: hit.streamId }, 'event recorded in the clip of an earlier event of its rule');
+        this.opts.onOutcome?.({ eventId, file: null, error: `in the clip of event ${covering.eventId}` });
+        return;
+      }
+      const job = new ClipJob(eventId, hit.streamId, hit.ts, settings, this.clipByteCap(settings.maxMs), hit.ruleId);
       this.stats.started++;
       const early = this.earlyEnds.get(eventId);
       this.earlyEnds.delete(eventId);
@@ -220,9 +233,14 @@ export class ClipRecorder {
     clearInterval(this.timer);
     this.timer = undefined;
     for (const st of this.streams.values()) for (const c of st.clips.splice(0)) this.finish(c, c.cut('stopped'));
-    await withDeadline(deadlineMs, 'event clips to be written', () => this.writing).catch((err: unknown) =>
-      this.opts.log.warn({ err: errorMessage(err), clips: this.pending }, 'event clips still being written at stop are lost'));
+    await withDeadline(deadlineMs, 'event clips to be written', () => this.writing).catch((err: unknown) => {
+      // Those not begun are not written at all: nothing may write under the state directory once stop has returned.
+      this.abandoned = true;
+      this.opts.log.warn({ err: errorMessage(err), clips: this.pending }, 'event clips still being written at stop are lost');
+    });
   }
+
+  private abandoned = false;
 
   private onUnit(st: StreamClips, au: AccessUnit): void {
     st.ring.push(au);
@@ -271,6 +289,10 @@ export class ClipRecorder {
   }
 
   private async write(job: ClipJob, units: AccessUnit[], truncated: string | undefined, endedAt: number): Promise<void> {
+    if (this.abandoned) {
+      this.stats.failed++;
+      return;
+    }
     const first = units[0]!;
     try {
       await mkdir(this.dir, { recursive: true });

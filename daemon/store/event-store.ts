@@ -1,3 +1,4 @@
+import { writeTransaction } from './write-transaction.js';
 import type { Database, Statement } from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import { severitySchema, type Severity } from '../config/schema.js';
@@ -177,8 +178,8 @@ export class EventStore implements EvidenceFileSink {
       }
       return stored;
     };
-    this.record = db.transaction(insertOne);
-    this.recordMany = db.transaction((events: readonly NewEvent[], toOutbox?: ToOutbox) =>
+    this.record = writeTransaction(db, insertOne);
+    this.recordMany = writeTransaction(db, (events: readonly NewEvent[], toOutbox?: ToOutbox) =>
       events.map((e) => insertOne(e, toOutbox)));
     const ackOne = (seq: number): boolean => {
       const row = this.deleteRow.get(seq);
@@ -191,15 +192,15 @@ export class EventStore implements EvidenceFileSink {
       }
       return true;
     };
-    this.ack = db.transaction(ackOne);
+    this.ack = writeTransaction(db, ackOne);
     const trimTopic = db.prepare<[string, string, number]>(`DELETE FROM outbox WHERE event_id IS NULL AND topic = ? AND seq NOT IN
       (SELECT seq FROM outbox WHERE event_id IS NULL AND topic = ? ORDER BY seq DESC LIMIT ?)`);
-    this.enqueueOne = db.transaction((message: OutboxMessage, keepLatest?: number): number => {
+    this.enqueueOne = writeTransaction(db, (message: OutboxMessage, keepLatest?: number): number => {
       const { lastInsertRowid } = this.insertOutbox.run(null, message.topic, message.payload, message.qos, message.priority, this.now(), message.blob ?? null);
       if (keepLatest !== undefined) trimTopic.run(message.topic, message.topic, Math.max(1, keepLatest));
       return Number(lastInsertRowid);
     });
-    this.ackMany = db.transaction((seqs: readonly number[]) => seqs.reduce((n, seq) => n + (ackOne(seq) ? 1 : 0), 0));
+    this.ackMany = writeTransaction(db, (seqs: readonly number[]) => seqs.reduce((n, seq) => n + (ackOne(seq) ? 1 : 0), 0));
 
     if (quarantine) this.reportQuarantine(quarantine);
     if (this.budget || this.space) this.checkBudget();
@@ -312,7 +313,7 @@ export class EventStore implements EvidenceFileSink {
       // binary row's empty text payload is an error.
       const drop = this.db.prepare<[string, string]>(`DELETE FROM outbox WHERE event_id = ?
         AND CASE WHEN payload_blob IS NULL AND evidence_kind IS NULL THEN json_extract(payload, '$.activity') END IN (SELECT value FROM json_each(?))`);
-      return this.db.transaction((id: string, build: ToOutbox, merge: string | null, supersede: string) => {
+      return writeTransaction(this.db, (id: string, build: ToOutbox, merge: string | null, supersede: string) => {
         if (merge !== null) patch.run(merge, id);
         const row = this.byId.get(id);
         if (!row) return undefined;
@@ -414,7 +415,7 @@ export class EventStore implements EvidenceFileSink {
    * written, when the event no longer exists (evicted): the caller deletes the file.
    */
   addEvidenceFile(file: EvidenceFile, options: { merge?: Record<string, unknown> } = {}): boolean {
-    this.addFile ??= this.db.transaction((f: EvidenceFile, merge: string | null): boolean => {
+    this.addFile ??= writeTransaction(this.db, (f: EvidenceFile, merge: string | null): boolean => {
       if (!this.byId.get(f.eventId)) return false;
       if (merge !== null) {
         this.mergeStmt ??= this.db.prepare<[string, string]>('UPDATE events SET payload = json_patch(payload, ?) WHERE id = ?');
@@ -478,7 +479,7 @@ export class EventStore implements EvidenceFileSink {
 
   /** Forgets an evidence file (its file already deleted) and drops its parts still queued. */
   forgetEvidence(eventId: string, kind: EvidenceKind): void {
-    this.relaxed(() => this.db.transaction(() => this.evidence.remove(eventId, kind))());
+    this.relaxed(() => writeTransaction(this.db, () => this.evidence.remove(eventId, kind))());
   }
 
   /** Bytes of every evidence file recorded. */
@@ -503,7 +504,7 @@ export class EventStore implements EvidenceFileSink {
   refuseEvidence(notice: Omit<EvidenceRefusedNotice, 'kind'>): boolean {
     return this.withFullDiskRetry(() => {
       this.rowsQueued = false;
-      const done = this.db.transaction(() => {
+      const done = writeTransaction(this.db, () => {
         const f = this.evidence.get(notice.event_id, notice.file_kind);
         // Parts of a file no longer recorded cannot be sent either: they go, without a notice.
         if (!f) this.evidence.remove(notice.event_id, notice.file_kind);
@@ -565,7 +566,7 @@ export class EventStore implements EvidenceFileSink {
         usedBefore: used, usedAfter: used,
       };
       this.rowsQueued = false;
-      this.relaxed(() => this.db.transaction(() => {
+      this.relaxed(() => writeTransaction(this.db, () => {
         this.evictions = this.recordEviction(this.takeEvidence(empty));
       })());
       this.announceIfQueued();
@@ -904,7 +905,7 @@ export class EventStore implements EvidenceFileSink {
       // A rolled-back run reported nothing: the evidence it took is reported by the next.
       const pending = this.pendingEvidence;
       try {
-        return this.relaxed(() => this.db.transaction(() => {
+        return this.relaxed(() => writeTransaction(this.db, () => {
           const evicted = evict();
           const run = evicted && this.takeEvidence(evicted);
           return run ? { run, totals: this.recordEviction(run) } : null;

@@ -1,3 +1,4 @@
+import { writeTransaction } from './write-transaction.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { BatchReply, FromWorker, ToWorker, WireMessage, WorkerInit, WriteOp } from './store-writer-protocol.js';
@@ -106,7 +107,7 @@ function runBatch(id: number, ops: WriteOp[]): BatchReply {
   }
   // Group commit: every op queued while the last commit ran shares this one's fsync.
   try {
-    p.db.transaction(() => { for (const op of ops) apply(p, op); })();
+    writeTransaction(p.db, () => { for (const op of ops) apply(p, op); })();
     return reply(ops.length, [], null);
   } catch (err) {
     const c = classifyWriteFailure(err);
@@ -120,7 +121,7 @@ function runBatch(id: number, ops: WriteOp[]): BatchReply {
   for (let i = 0; i < ops.length; i += 1) {
     const op = ops[i]!;
     try {
-      p.db.transaction(() => apply(p, op))();
+      writeTransaction(p.db, () => apply(p, op))();
     } catch (err) {
       const c = classifyWriteFailure(err);
       if (c) {

@@ -98,7 +98,7 @@ test('a 10-second activity gives pre-roll from the keyframe before it, the activ
   assert.deepEqual(h.files, [file]);
 });
 
-test('an instant event gets pre- and post-roll; two overlapping clips of one stream each get theirs', async (t) => {
+test('an instant event gets pre- and post-roll; a second event of the rule inside its clip extends that clip instead of starting another', async (t) => {
   const dir = await tempDir(t);
   const units = at(await accessUnitsOf(await makeX264(dir, { seconds: 20, fps: 10, keyInt: 10 })));
   const h = await harness(t);
@@ -108,11 +108,12 @@ test('an instant event gets pre- and post-roll; two overlapping clips of one str
   h.recorder.start('cross-2', hit(W0 + 10_000), true);
   feed(h.listener, units, 101, 200);
   const [a, b] = [await h.outcome('cross-1'), await h.outcome('cross-2')];
-  // 3.0 s to 13.0 s and 5.0 s to 15.0 s.
-  assert.equal((await decodeMp4(a.file!.path)).frames, 101);
-  assert.equal((await decodeMp4(b.file!.path)).frames, 101);
+  // One clip from 3.0 s (cross-1's pre-roll) to 15.0 s (cross-2's post-roll).
   assert.equal(a.file!.startedAt, W0 + 3000);
-  assert.equal(b.file!.startedAt, W0 + 5000);
+  assert.equal((await decodeMp4(a.file!.path)).frames, 121);
+  assert.equal(b.file, null);
+  assert.equal(b.error, 'in the clip of event cross-1');
+  assert.equal(h.recorder.status().covered, 1);
 });
 
 test('no keyframe in the ring: the clip starts at the next keyframe, marked, with a log line; none in time: no clip, a log line, no throw', async (t) => {
@@ -200,7 +201,9 @@ test('a full disk: the clip is cut to what fits and marked, an empty disk gives 
   // Nothing left: no clip, one error line for two failures, and never a throw.
   const filler = fillUp(storage);
   for (const id of [full1, full2]) {
-    h.recorder.start(id, hit(W0 + 21_000), true);
+    // Activities, so that each gets a clip of its own (instant events of one rule would share one).
+    h.recorder.start(id, hit(W0 + 21_000), false);
+    h.recorder.end(id, W0 + 21_000);
   }
   feed(h.listener, units, 210, 300);
   for (const id of [full1, full2]) assert.equal((await h.outcome(id)).file, null);

@@ -43,7 +43,7 @@ test('models.* over the control socket: slow answers, parameter checks, refusals
   await assert.rejects(call(file, { method: 'models.activate', params: { name: 'detector', version: '9', at_restart: true } }),
     (err: unknown) => err instanceof CliError && err.exitCode === 1 && /^failed: unknown_version: detector has no installed version "9" \(true\)$/.test(err.message));
   await assert.rejects(call(file, { method: 'models.install', params: { file: '/a', url: 'http://x/y', activate: true } }),
-    /bad_request: params: give exactly one of file and url/);
+    /bad_request: params: give exactly one of file, url and upload/);
   await assert.rejects(call(file, { method: 'models.install', params: { url: 'ftp://x/y', activate: true } } as never), /bad_request: params\.url/);
 
   const bare = new ControlSocket(path.join(dir, 'bare.sock'), { status: () => ({}), listEvents: () => [] }, silentLogger());
