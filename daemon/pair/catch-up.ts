@@ -8,6 +8,9 @@ import type { PairStamp } from './pair-service.js';
 /** At most this many events are sent again at one takeover: the window is seconds, not an outage. */
 const MAX_CATCH_UP = 500;
 
+/** Events reach the store within this long of their frame (the writer commits in tens of ms). */
+const CATCH_UP_MARGIN_MS = 5_000;
+
 /**
  * At a takeover, the standby's rule events committed since it last heard the peer: the peer may
  * have died right after its last heartbeat, so these may never have reached the hub. They are
@@ -19,8 +22,10 @@ export function catchUp(opts: {
   store: EventStore; device: DeviceIdentity; rules: readonly RuleConfig[]; since: number; stamp: PairStamp; log: Logger;
 }): number {
   const rules = new Set(opts.rules.map((r) => r.id));
-  // Frame time (ts) is close to commit time; the margin only widens the query, createdAt decides.
-  const candidates = opts.store.listEvents({ since: opts.since - 60_000, order: 'asc', limit: MAX_CATCH_UP })
+  // Frame time (ts) is close to commit time; the margin only widens the query, createdAt decides. It
+  // stays small: the query takes the oldest MAX_CATCH_UP from there, and a busy device's minute of
+  // events before `since` would fill them all and leave none of the window itself.
+  const candidates = opts.store.listEvents({ since: opts.since - CATCH_UP_MARGIN_MS, order: 'asc', limit: MAX_CATCH_UP })
     .filter((e) => e.createdAt >= opts.since && e.uplinkedAt === null && (rules.has(e.rule) || e.rule === 'motion'));
   const toOutbox = alertOutbox(opts.device, { pair: opts.stamp });
   let queued = 0;
