@@ -36,26 +36,8 @@ export interface Overlay {
   lines: { rule: string | null; points: Point[] }[];
 }
 
-/** GET /api/telemetry: one sample a minute; null where the device cannot tell (no GPU, no sensor). */
-export interface TelemetrySample {
-  ts: number;
-  fps: number | null;
-  inference_ms: number | null;
-  e2e_ms: number | null;
-  /** percent */
-  cpu: number | null;
-  gpu: number | null;
-  /** bytes in use, system-wide */
-  mem: number | null;
-  /** vigild's resident memory, bytes */
-  rss: number | null;
-  temp: number | null;
-  /** mW, all rails */
-  power: number | null;
-  outbox: number | null;
-  /** bytes */
-  disk_free: number | null;
-}
+/** GET /api/telemetry: one sample a minute, as the server keeps it. */
+export type { TelemetrySample } from '../telemetry-sample.js';
 
 /** GET /api/doctor: `vigilctl doctor --json`, run by the console at most once a minute. */
 export interface DoctorReport {
