@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { startReceiver } from '../evidence/receiver-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
-import { MODELS_DIR, manifestPath, openDb, spawnDaemon, writeConfig } from './daemon-harness.js';
+import { roomZoneConfig } from '../helpers/room-clip.js';
+import { tempDir, waitFor } from '../helpers/shared.js';
+import { openDb, spawnDaemon, writeConfig } from './daemon-harness.js';
 
 interface FileRow { event_id: string; kind: string; path: string; bytes: number; sha256: string; created_at: number; delivered_bytes: number }
 
@@ -22,18 +22,7 @@ test('vigild → broker → vigilctl hub evidence: an activity\'s snapshot and c
   const storage = path.join(dir, 'state');
   const out = path.join(dir, 'hub');
   const receiver = await startReceiver(t, { hub: broker.url, site: 'lab', out });
-  const config = await writeConfig(dir, {
-    device: { id: 'room-1', site: 'lab' }, storage: { dir: storage }, mqtt: { url: broker.url },
-    models_dir: MODELS_DIR,
-    models: [{ name: 'nanodet-m', manifest: manifestPath('nanodet-m'), providers: ['cpu'] }],
-    telemetry: { prometheus: { enabled: false } },
-    streams: [{ id: 'room', uri: pathToFileURL(sharedPath('video', 'one-by-one-person-detection.mp4')).href, model: 'nanodet-m', fps: 5, realtime: true }],
-    rules: [{
-      id: 'stand', stream: 'room', kind: 'zone', classes: ['person'], min_score: 0.4, severity: 'alert',
-      zone: [[370, 340], [560, 340], [560, 425], [370, 425]], events: ['enter'],
-    }],
-    evidence: { clips: { pre_roll_s: 3, post_roll_s: 2 } },
-  });
+  const config = await writeConfig(dir, roomZoneConfig(storage, broker.url));
   const vigild = spawnDaemon(t, ['--config', config]);
   await vigild.waitForLine('running', (l) => l.msg === 'vigild running', 60_000);
   const rows = (): FileRow[] => {

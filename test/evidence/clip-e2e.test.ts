@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
-import { MODELS_DIR, manifestPath, openDb, spawnDaemon, writeConfig } from '../e2e/daemon-harness.js';
+import { roomZoneConfig } from '../helpers/room-clip.js';
+import { tempDir, waitFor } from '../helpers/shared.js';
+import { openDb, spawnDaemon, writeConfig } from '../e2e/daemon-harness.js';
 import { decodeMp4 } from './clip-fixtures.js';
 
 interface ClipRow {
@@ -27,19 +27,7 @@ test('vigild: a zone activity on a real clip gets <storage>/evidence/<event id>.
   const dir = await tempDir(t, 'vigil-clip-e2e-');
   const broker = await startMosquitto(t);
   const storage = path.join(dir, 'state');
-  const config = await writeConfig(dir, {
-    device: { id: 'room-1', site: 'lab' }, storage: { dir: storage }, mqtt: { url: broker.url },
-    models_dir: MODELS_DIR,
-    models: [{ name: 'nanodet-m', manifest: manifestPath('nanodet-m'), providers: ['cpu'] }],
-    telemetry: { prometheus: { enabled: false } },
-    streams: [{ id: 'room', uri: pathToFileURL(sharedPath('video', 'one-by-one-person-detection.mp4')).href, model: 'nanodet-m', fps: 5, realtime: true }],
-    rules: [{
-      id: 'stand', stream: 'room', kind: 'zone', classes: ['person'], min_score: 0.4, severity: 'alert',
-      zone: [[370, 340], [560, 340], [560, 425], [370, 425]], events: ['enter'],
-    }],
-    evidence: { clips: { pre_roll_s: 3, post_roll_s: 2 } },
-    log: { components: { evidence: 'debug' } },
-  });
+  const config = await writeConfig(dir, { ...roomZoneConfig(storage, broker.url), log: { components: { evidence: 'debug' } } });
   const vigild = spawnDaemon(t, ['--config', config]);
   await vigild.waitForLine('running', (l) => l.msg === 'vigild running', 60_000);
   const db = (): ReturnType<typeof openDb> => openDb(t, storage);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { streamSchema, type StreamConfig } from '../../daemon/config/schema.js';
+import { streamSchema, type ConfigInput, type StreamConfig } from '../../daemon/config/schema.js';
 import { loadDetector, type Detector } from '../../daemon/inference/detector.js';
 import { silentLogger, type Logger } from '../../daemon/log.js';
 import { VideoStream } from '../../daemon/video/stream.js';
@@ -28,4 +28,23 @@ export async function openRoomClip(t: TestContext, fps: number): Promise<{ detec
   await video.start(new AbortController().signal);
   t.after(() => video.stop());
   return { detector, video, config, log };
+}
+
+/**
+ * vigild's config for the same clip played in real time as stream `room` (NanoDet-m at 5 fps): a
+ * zone rule `stand` on the stand's floor (alert, enter), clips with a 3 s pre-roll and 2 s post-roll.
+ */
+export function roomZoneConfig(storage: string, brokerUrl: string): ConfigInput {
+  return {
+    device: { id: 'room-1', site: 'lab' }, storage: { dir: storage }, mqtt: { url: brokerUrl },
+    models_dir: sharedPath('models'),
+    models: [{ name: 'nanodet-m', manifest: path.join(repoRoot, 'models', 'nanodet-m.json'), providers: ['cpu'] }],
+    telemetry: { prometheus: { enabled: false } },
+    streams: [{ id: 'room', uri: pathToFileURL(sharedPath('video', 'one-by-one-person-detection.mp4')).href, model: 'nanodet-m', fps: 5, realtime: true }],
+    rules: [{
+      id: 'stand', stream: 'room', kind: 'zone', classes: ['person'], min_score: 0.4, severity: 'alert',
+      zone: [[370, 340], [560, 340], [560, 425], [370, 425]], events: ['enter'],
+    }],
+    evidence: { clips: { pre_roll_s: 3, post_roll_s: 2 } },
+  };
 }
