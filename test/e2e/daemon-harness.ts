@@ -7,7 +7,7 @@ import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { stringify } from 'yaml';
 import type { ConfigInput } from '../../daemon/config/schema.js';
 import { makeClip } from '../helpers/media.js';
-import { repoRoot, sharedPath, waitFor } from '../helpers/shared.js';
+import { repoRoot, sharedPath, stopBeforeTempDirsRemoved, waitFor } from '../helpers/shared.js';
 export { iou } from '../../daemon/analytics/tracker/iou.js';
 
 /**
@@ -112,7 +112,7 @@ export function spawnDaemon(t: TestContext, args: string[], env: Record<string, 
   });
   let exit: Exit | undefined;
   void exited.then((e) => (exit = e));
-  t.after(async () => {
+  stopBeforeTempDirsRemoved(t, async () => {
     if (exit === undefined) {
       child.kill('SIGKILL');
       await exited;

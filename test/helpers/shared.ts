@@ -17,10 +17,28 @@ export const sharedDir = process.env['VIGIL_SHARED_DIR'] ?? path.resolve(repoRoo
 
 export const sharedPath = (...parts: string[]): string => path.join(sharedDir, ...parts);
 
-/** A temporary directory removed after the test, however it ends. */
-export async function tempDir(t: { after(fn: () => Promise<void> | void): void }, prefix = 'vigil-test-'): Promise<string> {
+type HookTarget = { after(fn: () => Promise<void> | void): void };
+
+// node:test runs a test's after-hooks in the order they were added, so a directory made before a
+// process is spawned would be removed while that process still writes into it (ENOTEMPTY in CI).
+// Whatever writes into a test's directories registers its stop here; tempDir's hook runs them first.
+const stopsBeforeRemoval = new WeakMap<object, (() => Promise<void>)[]>();
+
+/** Registers `stop` to run before any of this test's temporary directories is removed (and as a hook of its own). */
+export function stopBeforeTempDirsRemoved(t: HookTarget, stop: () => Promise<void>): void {
+  const stops = stopsBeforeRemoval.get(t) ?? [];
+  stops.push(stop);
+  stopsBeforeRemoval.set(t, stops);
+  t.after(stop);
+}
+
+/** A temporary directory removed after the test, however it ends, once what writes into it has stopped. */
+export async function tempDir(t: HookTarget, prefix = 'vigil-test-'): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(async () => {
+    for (const stop of stopsBeforeRemoval.get(t) ?? []) await stop();
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  });
   return dir;
 }
 
