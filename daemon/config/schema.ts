@@ -51,6 +51,27 @@ export const storageSchema = z.strictObject({
    * go first, counted and reported. At about 1 KiB per event the default is about 10 MiB.
    */
   degraded_queue: z.number().int().min(10).max(1_000_000).default(10_000),
+  /**
+   * A continuous copy of the event database (and the evidence files) on another volume, and the
+   * periodic re-hash of the evidence files (docs/data-replication.md).
+   */
+  replica: z.strictObject({
+    /**
+     * Where the copy lives (an SD card or USB disk): must exist, vigild does not create it, so that
+     * an unmounted card is reported instead of filled in on the root filesystem. Absent: no copy.
+     */
+    dir: configPathSchema().optional(),
+    /** How often committed rows are copied, ms: the lag is at most about this plus one copy. */
+    interval_ms: z.number().int().min(50).max(10_000).default(250),
+    /** Lag beyond which the copy is reported behind (status, log, audit), ms. */
+    max_lag_ms: z.number().int().min(100).max(3_600_000).default(1000),
+    /** Also copy evidence files (snapshots, clips) once their sha256 is known. */
+    evidence: z.boolean().default(true),
+    /** Evidence re-hash rate, MiB/s; 0: no scrub. */
+    scrub_mb_per_s: z.number().min(0).max(1024).default(4),
+    /** A scrub pass starts this long after start, then again this long after the previous one ended, s. */
+    scrub_every_s: z.number().int().min(1).max(30 * 86_400).default(6 * 3600),
+  }).prefault({}),
 });
 
 export const mqttSchema = z.strictObject({
