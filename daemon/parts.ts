@@ -20,6 +20,7 @@ import { TestAlerts } from './uplink/test-alert.js';
 import { Uplink, type StateInfo } from './uplink/uplink.js';
 import type { FullFrameSource } from './video/full-frame.js';
 import type { AccessUnitListener } from './video/access-unit.js';
+import type { FrameTap } from './models/quantize/calibration-jobs.js';
 
 /**
  * The long-lived parts the composition root (app.ts) started, each null before its service started
@@ -40,7 +41,7 @@ export interface DaemonParts {
   /** The hot-standby pair (pair/pair-service.ts); absent: not paired. */
   pair?: PairService | null;
   /** The streams' newest full-resolution frames, for event snapshots, and their access units, for the console's live view (the stream supervisor). */
-  video?: FullFrameSource & { onAccessUnit(streamId: string, listener: AccessUnitListener): () => void };
+  video?: FullFrameSource & FrameTap & { onAccessUnit(streamId: string, listener: AccessUnitListener): () => void };
 }
 
 /** What building a part needs besides the parts before it. */

@@ -90,6 +90,12 @@ export interface AnalyzerOptions {
   pipelineDepth?: number;
 }
 
+/**
+ * Sees each concluded frame with its motion result and, when it was inferred, its detections
+ * (null when gated or skipped). Runs on the frame path: it must only look, or copy what it keeps.
+ */
+export type FrameObserver = (frame: Frame, motion: MotionResult | undefined, detections: readonly Detection[] | null) => void;
+
 /** A frame past its first stage: what the motion detector said, and its inference if one was started. */
 interface Started {
   frame: Frame;
@@ -134,6 +140,8 @@ export class StreamAnalyzer {
   /** Frames begun and not yet concluded: rule changes wait until a frame's conclusion. */
   private framesInFlight = 0;
   private pendingRules: { rules: Rule[]; tracker?: Tracker | null; reason?: EndReason } | null = null;
+  /** Set only while something samples this stream (a calibration job); one null check per frame otherwise. */
+  frameObserver: FrameObserver | null = null;
 
   constructor(private readonly opts: AnalyzerOptions) {}
 
@@ -167,7 +175,8 @@ export class StreamAnalyzer {
   /** Concludes a begun frame, then applies a rule change that arrived while frames were in flight. */
   private async concludeFrame(started: Started): Promise<void> {
     try {
-      await this.conclude(started);
+      const detections = await this.conclude(started);
+      if (this.frameObserver !== null) this.observe(started, detections);
     } finally {
       this.framesInFlight -= 1;
       this.applyPendingRules();
@@ -223,16 +232,26 @@ export class StreamAnalyzer {
     return { frame, motion, detections: this.infer(frame) };
   }
 
-  /** The second stage: in frame order, once the frame's detections are in. */
-  private async conclude({ frame, motion, detections: pending }: Started): Promise<void> {
+  /** An observer that throws loses its place, never the frame. */
+  private observe(started: Started, detections: readonly Detection[] | null): void {
+    try {
+      this.frameObserver?.(started.frame, started.motion, detections);
+    } catch (err) {
+      this.frameObserver = null;
+      this.opts.log.warn({ stream: this.opts.streamId, err: errorMessage(err) }, 'frame observer failed and was removed');
+    }
+  }
+
+  /** The second stage: in frame order, once the frame's detections are in; returns them (null when none were made). */
+  private async conclude({ frame, motion, detections: pending }: Started): Promise<readonly Detection[] | null> {
     if (this.opts.detector === null) {
       this.current = { frame, inferredAt: wallClock() };
       if (motion) this.reportMotion(frame, motion);
-      return;
+      return null;
     }
-    if (pending === null) return;
+    if (pending === null) return null;
     const detections = await pending;
-    if (detections === null) return;
+    if (detections === null) return null;
     this.current = { frame, inferredAt: wallClock() };
     const afterInference = performance.now();
     const eventsBefore = this.stats.events + this.stats.eventErrors;
@@ -254,6 +273,7 @@ export class StreamAnalyzer {
     const ms = performance.now() - afterInference;
     if (this.stats.events + this.stats.eventErrors === eventsBefore) this.recent.afterInferenceMs.push(ms);
     else this.recent.eventFrameMs.push(ms);
+    return detections;
   }
 
   /**

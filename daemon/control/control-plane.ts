@@ -15,6 +15,7 @@ import type { TestAlerts } from '../uplink/test-alert.js';
 import type { ProtocolVersion } from '../uplink/client-options.js';
 import { startConsole } from '../console/console-service.js';
 import { takeSnapshot } from '../evidence/snapshot-control.js';
+import { CalibrationJobs } from '../models/quantize/calibration-jobs.js';
 import { Auditor, type AuditRecorder } from './audit.js';
 import { Authoriser } from './authoriser.js';
 import type { ControlTarget } from './handler.js';
@@ -54,8 +55,14 @@ export class ControlPlane {
   private remote: MqttCommands | null = null;
   private console: { stop(): Promise<void> } | null = null;
   private restartRequested = false;
+  /** INT8 calibration frames from the streams: held until dropped, let go at stop. */
+  private readonly calibration: CalibrationJobs;
 
-  constructor(private readonly opts: ControlPlaneOptions) {}
+  constructor(private readonly opts: ControlPlaneOptions) {
+    this.calibration = new CalibrationJobs({
+      tap: () => opts.parts.video, streams: () => opts.parts.cfg.streams, log: opts.rootLog.child({ component: 'calibration' }),
+    });
+  }
 
   async start(): Promise<void> {
     const { parts, rootLog } = this.opts;
@@ -78,6 +85,7 @@ export class ControlPlane {
       testAlertStatus: (eventId) => this.requireTestAlerts().status(eventId),
       ...(parts.learning ? { flStatus: () => parts.learning?.status() } : {}),
       snapshot: (req) => takeSnapshot({ video: parts.video, evidence: parts.tiers?.evidence, streams: parts.cfg.streams, rules: parts.cfg.rules }, req),
+      calibration: this.calibration,
       ...(this.opts.onRestart ? { restart: () => this.requestRestart() } : {}),
     } satisfies ControlTarget & TypedControlTarget;
     const authoriser = this.buildAuthoriser();
@@ -107,6 +115,7 @@ export class ControlPlane {
     const control = this.control;
     this.control = null;
     if (control) await stopOne('control socket', () => control.stop(), this.opts.log, false);
+    this.calibration.stop();
     // Its pending count report would otherwise fire after the store has closed.
     this.auditor?.stop();
     this.auditor = null;

@@ -30,6 +30,12 @@ export interface ControlTarget {
   flStatus?(): unknown;
   /** A stream's newest full-resolution frame as a JPEG (evidence/snapshot-control.ts). */
   snapshot?(req: { stream: string; overlay: boolean; max_width?: number | undefined }): Promise<unknown>;
+  /** INT8 calibration frames sampled from the streams (models/quantize/calibration-jobs.ts). */
+  calibration?: {
+    start(req: { streams: string[]; count: number; duration_s: number }): unknown;
+    fetch(req: { job: string; from: number; max_bytes: number }): unknown;
+    drop(req: { job: string }): unknown;
+  };
 }
 
 function liveOf(target: ControlTarget): LiveManager {
@@ -101,6 +107,9 @@ function dispatch(target: ControlTarget, req: Request): unknown {
     case 'config.diff': return liveOf(target).diff(req.params);
     case 'logs.tail': return liveOf(target).tailLogs(req.params);
     case 'snapshot': return target.snapshot ? target.snapshot(req.params) : unsupported(req.method);
+    case 'calibration.start': return target.calibration ? target.calibration.start(req.params) : unsupported(req.method);
+    case 'calibration.fetch': return target.calibration ? target.calibration.fetch(req.params) : unsupported(req.method);
+    case 'calibration.drop': return target.calibration ? target.calibration.drop(req.params) : unsupported(req.method);
     case 'fl.status':
       if (!target.flStatus) throw new Error('federated learning is not enabled on this device (learning.enabled)');
       return target.flStatus();

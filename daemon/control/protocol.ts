@@ -159,6 +159,30 @@ export const requestSchema = z.discriminatedUnion('method', [
       max_width: z.number().int().min(64).max(8192).optional(),
     }),
   }),
+  /**
+   * INT8 calibration frames from the device's own streams, sampled over time and motion-weighted
+   * (vigilctl models quantize --stream; docs/int8.md): start a job, fetch its frames once it has
+   * ended (a page per reply), drop them.
+   */
+  z.strictObject({
+    id: requestId, method: z.literal('calibration.start'),
+    params: z.strictObject({
+      streams: z.array(itemId).min(1).max(16),
+      /** Frames kept in all, shared among the streams; each at the model's input size in the daemon's memory. */
+      count: z.number().int().min(1).max(1000).default(300),
+      duration_s: z.number().min(1).max(86_400).default(600),
+    }),
+  }),
+  z.strictObject({
+    id: requestId, method: z.literal('calibration.fetch'),
+    params: z.strictObject({
+      job: z.uuid(),
+      from: z.number().int().min(0).default(0),
+      /** Pixel bytes per reply (at least one frame): a reply stays near a megabyte of JSON. */
+      max_bytes: z.number().int().min(1).max(4 * 1024 * 1024).default(700_000),
+    }),
+  }),
+  z.strictObject({ id: requestId, method: z.literal('calibration.drop'), params: z.strictObject({ job: z.uuid() }) }),
 ]);
 export type Request = z.infer<typeof requestSchema>;
 export type Method = Request['method'];
@@ -193,6 +217,7 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set<string>([
   ...LIVE_READ_ONLY_METHODS,
   'fl.status',
   'snapshot',
+  'calibration.fetch',
 ]);
 
 /** Methods that only stage data for a later command (which is audited); they need change rights. */

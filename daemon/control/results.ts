@@ -197,6 +197,19 @@ export const flStatusSchema = z.strictObject({
   lastError: z.string().nullable(),
 });
 
+const calibrationFetchSchema = z.strictObject({
+  job: z.string(), state: z.enum(['sampling', 'done']), elapsed_s: ms, duration_s: ms,
+  /** Frames the streams' analysis concluded during the job, those with motion, those inferred. */
+  seen: count, motion_frames: count, inferred_frames: count,
+  kept: count, bytes: count, total: count.nullable(),
+  frames: z.array(z.strictObject({
+    index: count, stream: z.string(), seq: count, ts: z.number(), format: z.enum(['BGRx', 'RGBx', 'BGRA', 'RGBA']),
+    width: count, height: count, source_width: count, source_height: count, motion: z.number(), detections: count.nullable(), data_base64: z.base64(),
+  })),
+  /** The `from` of the next page; equal to total when every frame was fetched. */
+  next: count,
+});
+
 /** The result schema of every method, by name: `satisfies` below makes a missing method a compile error. */
 export const resultSchemas = {
   'status': appStatusSchema,
@@ -241,6 +254,9 @@ export const resultSchemas = {
     ts: z.number(),
     jpeg_base64: z.base64(),
   }),
+  'calibration.start': z.strictObject({ job: z.string(), streams: z.array(z.string()), count, duration_s: ms, started_at: z.number() }),
+  'calibration.fetch': calibrationFetchSchema,
+  'calibration.drop': z.strictObject({ job: z.string(), dropped: count }),
 } satisfies Record<Method, z.ZodType>;
 
 export type Result<M extends Method> = z.output<(typeof resultSchemas)[M]>;
@@ -277,4 +293,9 @@ export interface TypedControlTarget {
   tailEvents?(query: { after: string; limit: number }): Known<Result<'events.tail'>>;
   flStatus?(): Known<Result<'fl.status'>> | undefined;
   snapshot?(req: { stream: string; overlay: boolean; max_width?: number | undefined }): Promise<Known<Result<'snapshot'>>>;
+  calibration?: {
+    start(req: { streams: string[]; count: number; duration_s: number }): Known<Result<'calibration.start'>>;
+    fetch(req: { job: string; from: number; max_bytes: number }): Known<Result<'calibration.fetch'>>;
+    drop(req: { job: string }): Known<Result<'calibration.drop'>>;
+  };
 }

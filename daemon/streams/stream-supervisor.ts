@@ -1,6 +1,6 @@
 import { buildRule, usesTracks, type EndReason, type Rule } from '../analytics/rules/index.js';
 import { Tracker } from '../analytics/tracker/index.js';
-import { StreamAnalyzer, type AnalyzerStats, type LatestObjects } from '../analytics/stream-analyzer.js';
+import { StreamAnalyzer, type AnalyzerStats, type FrameObserver, type LatestObjects } from '../analytics/stream-analyzer.js';
 import type { EventSink } from '../analytics/ports.js';
 import { motionGateFor, schedulerLaneOptions } from '../analytics/throughput-config.js';
 import type { RuleConfig, StreamConfig } from '../config/schema.js';
@@ -51,6 +51,8 @@ export class StreamSupervisor {
    * (a live config change replaces it): each new one gets them, and its branch from the start.
    */
   private readonly auListeners = new Map<string, Set<AccessUnitListener>>();
+  /** Frame observers by stream id (calibration sampling), handed on to a stream's replacement. */
+  private readonly frameObservers = new Map<string, FrameObserver>();
 
   constructor(private readonly parts: DaemonParts, private readonly models: ModelRegistry,
     private readonly sink: EventSink, private readonly rootLog: Logger, private readonly log: Logger) {}
@@ -93,6 +95,7 @@ export class StreamSupervisor {
       log: this.rootLog.child({ component: 'analytics', stream: config.id }),
       updateIntervalMs: config.activity_update_s * 1000,
     });
+    analyzer.frameObserver = this.frameObservers.get(config.id) ?? null;
     await video.start(signal);
     const done = analyzer.run(this.running.signal).catch((err: unknown) => {
       this.log.error({ stream: config.id, err: errorMessage(err) }, 'analysis loop ended with an error');
@@ -170,6 +173,23 @@ export class StreamSupervisor {
   }
 
   private readonly relayed = new WeakSet<VideoStream>();
+
+  /**
+   * Every concluded analysis frame of stream `id` with its motion and detections, also across a
+   * restart or replacement of the stream, until the returned function is called. One observer per
+   * stream: a second replaces the first.
+   */
+  observeFrames(id: string, observer: FrameObserver): () => void {
+    this.frameObservers.set(id, observer);
+    const running = this.streams.find((s) => s.config.id === id);
+    if (running) running.analyzer.frameObserver = observer;
+    return () => {
+      if (this.frameObservers.get(id) !== observer) return;
+      this.frameObservers.delete(id);
+      const now = this.streams.find((s) => s.config.id === id);
+      if (now && now.analyzer.frameObserver === observer) now.analyzer.frameObserver = null;
+    };
+  }
 
   isRunning(id: string): boolean {
     return this.streams.some((s) => s.config.id === id);

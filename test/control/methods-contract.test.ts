@@ -88,6 +88,11 @@ test('every control method answers over the socket with a reply its result schem
   await expectOk({ method: 'fl.status' });
   await waitFor('a decoded frame', () => (app.status().streams.some((s) => s.framesPulled > 0) ? true : undefined), 20_000);
   await expectOk({ method: 'snapshot', params: { stream: 'pattern', overlay: true } });
+  const calibration = await expectOk({ method: 'calibration.start', params: { streams: ['pattern'], count: 2, duration_s: 1 } }) as { job: string };
+  await waitFor('the calibration job to end', async () =>
+    ((await callUnchecked(socket, { method: 'calibration.fetch', params: { job: calibration.job } }) as { state: string }).state === 'done' ? true : undefined), 20_000);
+  await expectOk({ method: 'calibration.fetch', params: { job: calibration.job } });
+  await expectOk({ method: 'calibration.drop', params: { job: calibration.job } });
   await expectOk({ method: 'models.list' });
   await expectOk({ method: 'models.install', params: { file: pkg, activate: false } });
   // The way vigilctl models install FILE sends a package: its bytes, then the install naming them.
