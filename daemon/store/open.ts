@@ -23,6 +23,12 @@ export interface OpenOptions {
    * written (wal_autocheckpoint), and the file is cut back to it after each (journal_size_limit).
    */
   walLimitBytes?: number;
+  /**
+   * Used by openWithRecovery only: builds a database at `target` (absent) from a replica, salvaging
+   * what it can of `corrupt` (the damaged file moved aside; null when the database was missing).
+   * It must leave `target` absent when it cannot; see store/replica/replica-restore.ts.
+   */
+  restore?: (target: string, corrupt: string | null) => void;
 }
 
 /**

@@ -34,6 +34,8 @@ export interface OpenedDatabase {
 export function openWithRecovery(dir: string, options: OpenOptions & { now?: () => number } = {}): OpenedDatabase {
   const openOptions: OpenOptions = { ...options, integrityCheck: true };
   const file = path.join(dir, DATABASE_FILE);
+  // A missing database with a replica configured is rebuilt from it (store/replica/replica-restore.ts).
+  if (!existsSync(file)) restoreInto(file, null, options);
   const kept = keepSidecars(file);
   const empty = emptyDatabase(file, kept);
   if (empty !== null) {
@@ -41,6 +43,7 @@ export function openWithRecovery(dir: string, options: OpenOptions & { now?: () 
     // (and any WAL beside it, which SQLite discards without its main file) would vanish unreported.
     const at = (options.now ?? Date.now)();
     const movedTo = moveAside(file, at, kept);
+    restoreInto(file, movedTo.find((f) => f.endsWith('.db')) ?? null, options);
     const db = openDatabase(dir, openOptions);
     return { db, quarantine: { file, movedTo, reason: empty, at } };
   }
@@ -55,8 +58,22 @@ export function openWithRecovery(dir: string, options: OpenOptions & { now?: () 
     }
     const at = (options.now ?? Date.now)();
     const movedTo = moveAside(file, at, kept);
+    restoreInto(file, movedTo.find((f) => f.endsWith('.db')) ?? null, options);
     const db = openDatabase(dir, openOptions);
     return { db, quarantine: { file: err.file, movedTo, reason: errorMessage(err), at } };
+  }
+}
+
+/**
+ * Asks the replica (OpenOptions.restore) to put a database at `file` before the fresh open. A
+ * restore that fails leaves `file` absent, and the open starts an empty database as without one.
+ */
+function restoreInto(file: string, corrupt: string | null, options: OpenOptions): void {
+  if (!options.restore) return;
+  try {
+    options.restore(file, corrupt);
+  } catch {
+    // The hook reports its own failure; an empty database is still better than none.
   }
 }
 
