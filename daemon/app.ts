@@ -74,7 +74,7 @@ export class App implements LiveTarget {
     this.services = new ServiceList([
       { name: 'event store', start: () => openStore(p, ctx), stop: () => { p.store?.close(); p.store = null; } },
       { name: 'uplink', start: (signal) => startUplink(p, ctx, signal), stop: async () => { await p.uplink?.stop(); } },
-      { name: 'pair', start: () => startPair(p, ctx, this.recorder.recordAudit), stop: () => { p.pair?.stop(); p.pair = null; } },
+      { name: 'pair', start: () => startPair(p, ctx, this.recorder.recordAudit), stop: () => { p.pair?.stop(); p.pair = null; p.pairCatchUp = null; } },
       { name: 'test alerts', start: () => startTestAlerts(p, ctx), stop: () => { p.testAlerts?.stop(); p.testAlerts = null; } },
       { name: 'telemetry', start: (signal) => startTelemetry(p, ctx, signal), stop: async () => { await p.telemetry?.stop(); } },
       { name: 'learning', start: (signal) => startLearning(p, ctx, signal), stop: async () => { await p.learning?.stop(); } },

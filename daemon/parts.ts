@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Config } from './config/schema.js';
 import { errorMessage } from './errors.js';
 import { LearningService } from './learning/learning-service.js';
-import { catchUp } from './pair/catch-up.js';
+import { PairCatchUp } from './pair/catch-up.js';
 import { PairService } from './pair/pair-service.js';
 import { reviewLabels } from './learning/review-labels.js';
 import type { AuditRecorder } from './control/audit.js';
@@ -40,6 +40,8 @@ export interface DaemonParts {
   learning: LearningService | null;
   /** The hot-standby pair (pair/pair-service.ts); absent: not paired. */
   pair?: PairService | null;
+  /** The pair's catch-up at a takeover (pair/catch-up.ts); the recorder hands it events recorded as standby that commit later. */
+  pairCatchUp?: PairCatchUp | null;
   /** The streams' newest full-resolution frames, for event snapshots, and their access units, for the console's live view (the stream supervisor). */
   video?: FullFrameSource & FrameTap & { onAccessUnit(streamId: string, listener: AccessUnitListener): () => void };
 }
@@ -150,21 +152,22 @@ export function startTiers(parts: DaemonParts, ctx: PartContext): void {
 export async function startPair(parts: DaemonParts, ctx: PartContext, audit: AuditRecorder): Promise<void> {
   const { cfg } = parts;
   if (!cfg.pair.enabled) return;
+  const caughtUp = parts.store
+    ? new PairCatchUp({ store: parts.store, device: cfg.device, rules: () => parts.cfg.rules, log: ctx.rootLog.child({ component: 'pair' }) })
+    : null;
   const pair = new PairService({
     config: cfg.pair, device: cfg.device, stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair' }),
     onTransition: (t) => {
       audit({ outcome: 'accepted', transport: 'pair', method: t.to === 'active' ? 'pair.takeover' : 'pair.step_down', request_id: null,
         operator: null, key_id: null, reason: `epoch ${t.epoch}: ${t.reason}`.slice(0, 300) }, t.to === 'active' ? 'alert' : 'warning');
       parts.uplink?.publishState();
-      if (t.to === 'active' && t.from === 'standby' && parts.store) {
-        const queued = catchUp({ store: parts.store, device: cfg.device, rules: parts.cfg.rules, since: t.peerHeardAt ?? Date.now(),
-          stamp: pair.stamp(), log: ctx.log });
-        if (queued > 0) ctx.log.info({ queued, epoch: t.epoch }, 'pair: events since the peer was last heard queued for the hub');
-      }
+      if (t.to === 'active' && t.from === 'standby') caughtUp?.takeover(t.peerHeardAt ?? Date.now(), pair.stamp());
+      if (t.to === 'standby') caughtUp?.standby();
     },
     ready: () => ctx.state().streams.every((s) => s.state === 'playing' || s.state === 'disabled'),
   });
   await pair.start();
   if (parts.uplink) pair.attachBroker(parts.uplink);
   parts.pair = pair;
+  parts.pairCatchUp = caughtUp;
 }

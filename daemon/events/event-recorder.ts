@@ -39,7 +39,10 @@ export class EventRecorder implements EventSink {
     // Not for an event whose snapshot the interval will skip: a rule firing on every frame must not cost a copy per frame.
     const full = later !== hit && tiers?.evidence.due(hit.streamId, hit.ruleId)
       ? eventCapture(hit, this.parts.video?.latestFullFrame(hit.streamId) ?? null, this.parts.cfg.rules) : null;
+    // Recorded as standby (no message): if it commits after a takeover, the pair's catch-up sends it.
+    const asStandby = this.parts.pair?.active === false;
     const event = writer.record(eventOf(hit), held ? undefined : toOutbox, (stored) => {
+      if (asStandby) this.parts.pairCatchUp?.committed(stored);
       if (input) this.parts.learning?.screen.onEvent(stored.id, input.frame, input.context, held ? toOutbox : null);
       this.parts.tiers?.clips?.start(stored.id, hit, opens !== true);
       this.parts.tiers?.recorded(later, stored.id, full);

@@ -135,6 +135,7 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
   const takeovers: number[] = [];
   const firstAlerts: number[] = [];
   const gaps: number[] = [];
+  const ownTerm: number[] = [];
   for (let k = 0; k < 3; k++) {
     const fromB = b.lines.length;
     const killedAt = performance.now();
@@ -149,9 +150,14 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
     assert.equal(record.severity, 'alert');
     const alert = await waitFor('an alert from b', () => alertsFrom('b', killedAt).find((h) => h.json['pair_epoch'] === epoch), 10_000);
     // The catch-up: b's events since it last heard a go out too, so the hub sees no gap in frame time.
-    const lastOfOld = Math.max(...alertsFrom('a').map((h) => Date.parse(String(h.json['ts']))));
+    // Measured against the newest alert of any earlier term, from either device: after a hand-back
+    // a is killed within a frame of its takeover and has often published nothing of its term yet
+    // (b published until it stepped down); a's own last alert was then from before the previous
+    // kill, 6-9 s earlier, which is what was once taken for a catch-up that missed events.
+    const framesBefore = heard.filter((h) => h.topic.endsWith('/alerts') && Number(h.json['pair_epoch']) < epoch).map((h) => Date.parse(String(h.json['ts'])));
     const firstOfNew = Math.min(...alertsFrom('b', killedAt).filter((h) => h.json['pair_epoch'] === epoch).map((h) => Date.parse(String(h.json['ts']))));
-    gaps.push(firstOfNew - lastOfOld);
+    gaps.push(firstOfNew - Math.max(...framesBefore));
+    ownTerm.push(alertsFrom('a').filter((h) => h.json['pair_epoch'] === epoch - 1).length);
     takeovers.push(audit.at - killedAt);
     firstAlerts.push(alert.at - killedAt);
     assert.ok(audit.at - killedAt <= BOUND_MS, `takeover after ${(audit.at - killedAt).toFixed(0)} ms, bound ${BOUND_MS} ms`);
@@ -169,11 +175,10 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
   const sorted = (v: number[]): number[] => [...v].sort((x, y) => x - y);
   t.diagnostic(`takeover (kill → audit at the hub) ms: ${takeovers.map((v) => v.toFixed(0)).join(', ')}; `
     + `p50 ${sorted(takeovers)[1]?.toFixed(0)}, max ${Math.max(...takeovers).toFixed(0)}; `
-    + `kill → first alert ms: ${firstAlerts.map((v) => v.toFixed(0)).join(', ')}; frame-time gap old → new active ms: ${gaps.join(', ')}`);
-  // Known defect (docs/fault-tolerance.md, "Gaps"): after a hand-back, a later takeover's catch-up
-  // can miss the seconds before it (8-9 s gaps on the third kill here); the first takeover of a
-  // fresh pair is held to one heartbeat.
-  assert.ok((gaps[0] ?? Infinity) <= HEARTBEAT_MS + 500, `gaps ${gaps.join(', ')} ms`);
+    + `kill → first alert ms: ${firstAlerts.map((v) => v.toFixed(0)).join(', ')}; frame-time gap to the new active ms: ${gaps.join(', ')}; `
+    + `alerts a published in the term it was killed in: ${ownTerm.join(', ')}`);
+  // Every takeover, not only the first: at 4 analysed frames per second the gap is a frame or two.
+  for (const [k, gap] of gaps.entries()) assert.ok(gap <= HEARTBEAT_MS + 500, `kill ${k + 1}: frame-time gap ${gap} ms (all: ${gaps.join(', ')})`);
   // The stepped-down b publishes nothing new: what it committed while active has left once its count stops.
   const settled = await waitFor('b\'s alerts to stop', async () => {
     const n = alertsFrom('b').length;
