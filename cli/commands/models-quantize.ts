@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_SOCKET } from '../control-client.js';
 
 /** What a signed package of the result needs, when --package is given (package-model only). */
 export interface PackageRequest {
@@ -14,7 +15,8 @@ export interface PackageRequest {
 }
 
 interface QuantizeOptions {
-  manifest: string; modelsDir?: string; images?: string; video: string[]; step: string; frames: string; holdout: string;
+  manifest: string; modelsDir?: string; images?: string; video: string[]; stream?: string[]; duration?: string; keepFrames?: string; socket?: string;
+  step: string; frames: string; holdout: string;
   method: 'minmax' | 'percentile'; activations: 'uint8' | 'int8'; bar: string; keepFloat: string; out: string; threads: string;
   package?: string; name?: string; version?: string; key?: string;
 }
@@ -30,7 +32,8 @@ function num(v: string, what: string, min: number, max: number): number {
 /**
  * `quantize`: an INT8 (QDQ) version of a detector from calibration frames, refused when it
  * disagrees with fp32 on held-out frames. Shared by `vigilctl models quantize` (on a device, frames
- * from its clips) and `package-model quantize` (a publisher's image folder, `packageIt` set).
+ * sampled from its own streams by the running vigild, or from its clips) and `package-model
+ * quantize` (a publisher's image folder, `packageIt` set).
  */
 export function quantizeCommand(print: (s: string) => void, packageIt?: (int8File: string, o: PackageRequest) => Promise<void>): Command {
   const cmd = new Command('quantize').description('make an INT8 (QDQ) model from calibration frames and check it against fp32')
@@ -47,6 +50,13 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
     .option('--keep-float <n|auto>', 'most sensitive nodes left in float', 'auto')
     .option('--threads <n>', 'onnxruntime threads (0: its choice)', '0')
     .requiredOption('--out <file>', 'the INT8 ONNX file to write (its report goes to <file>.report.json)');
+  if (!packageIt) {
+    // On a device: frames of its own streams, sampled by the running vigild over time.
+    cmd.option('--stream <id>', 'sample calibration frames from this stream of the running vigild (repeatable)', collect, [])
+      .option('--duration <time>', 'with --stream: how long to sample (600, 90s, 10m, 2h)', '10m')
+      .option('--keep-frames <dir>', 'with --stream: keep the sampled frames as JPEGs (and frames.json) in this folder; else they live only for the job')
+      .option('--socket <path>', 'vigild control socket; env VIGIL_SOCKET', DEFAULT_SOCKET);
+  }
   if (packageIt) {
     cmd.option('--package <file>', 'also build a signed package with the INT8 file as its int8 variant')
       .option('--name <name>', 'package model name (with --package)')
@@ -58,12 +68,22 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
       throw new InvalidArgumentError('--package needs --name, --version and --key');
     }
     const keep = o.keepFloat === 'auto' ? 'auto' : num(o.keepFloat, '--keep-float', 0, 10_000);
+    const streams = o.stream ?? [];
+    if (streams.length === 0 && o.keepFrames !== undefined) throw new InvalidArgumentError('--keep-frames needs --stream');
+    const frames = num(o.frames, '--frames', 2, 100_000);
+    let sources: import('../../daemon/video/frame.js').Frame[][] | undefined;
+    if (streams.length > 0) {
+      if (frames > 1000) throw new InvalidArgumentError(`--frames: at most 1000 with --stream (each is held in vigild's memory), got ${frames}`);
+      const { framesFromStreams, parseDuration } = await import('./quantize-stream-frames.js');
+      sources = (await framesFromStreams({ socket: o.socket ?? DEFAULT_SOCKET, streams, count: frames, durationS: parseDuration(o.duration ?? '10m'),
+        keepDir: o.keepFrames, progress: (line) => process.stderr.write(`${line}\n`) })).sources;
+    }
     // Loaded here: onnxruntime's native library and the protobuf code would otherwise load with
     // every vigilctl command (this file is part of the CLI's command tree).
     const { reportText, runQuantizeJob } = await import('../../daemon/models/quantize/quantize-job.js');
     const result = await runQuantizeJob({
-      manifest: o.manifest, modelsDir: o.modelsDir, images: o.images, videos: o.video, step: num(o.step, '--step', 1, 10_000),
-      frames: num(o.frames, '--frames', 2, 100_000), holdout: num(o.holdout, '--holdout', 0.01, 0.99), method: o.method, activations: o.activations,
+      manifest: o.manifest, modelsDir: o.modelsDir, images: o.images, videos: o.video, sources, step: num(o.step, '--step', 1, 10_000),
+      frames, holdout: num(o.holdout, '--holdout', 0.01, 0.99), method: o.method, activations: o.activations,
       bar: num(o.bar, '--bar', 0, 1), keepFloat: keep, out: o.out, threads: num(o.threads, '--threads', 0, 256),
       progress: (line) => process.stderr.write(`${line}\n`),
     });

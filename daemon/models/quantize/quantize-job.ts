@@ -16,6 +16,8 @@ export interface QuantizeJob {
   images?: string | undefined;
   /** Video files, sampled every `step`-th frame. */
   videos: readonly string[];
+  /** Frames already gathered (a device's own streams), one array per source, each in frame order. */
+  sources?: readonly (readonly Frame[])[] | undefined;
   step: number;
   /** Most frames read in all (calibration and held-out). */
   frames: number;
@@ -39,12 +41,15 @@ export interface QuantizeJobResult { report: QuantizeReport; out: string; peakRs
  * fails the bar is not written; its report is, so the figures can be read.
  */
 export async function runQuantizeJob(j: QuantizeJob): Promise<QuantizeJobResult> {
-  if (j.images === undefined && j.videos.length === 0) throw new QuantizeError('no calibration frames: give a folder of images or a video file');
+  const given = j.sources ?? [];
+  if (j.images === undefined && j.videos.length === 0 && given.length === 0) {
+    throw new QuantizeError('no calibration frames: give a folder of images, a video file or a stream of the running vigild');
+  }
   if (!(j.holdout > 0 && j.holdout < 1)) throw new QuantizeError(`holdout must be between 0 and 1, got ${j.holdout}`);
   const m = await loadManifest(j.manifest, j.modelsDir);
   const size: InputSize = { width: m.manifest.input.width, height: m.manifest.input.height, letterbox: m.manifest.input.resize === 'letterbox' };
-  const sources: Frame[][] = [];
-  const per = Math.max(1, Math.floor(j.frames / ((j.images === undefined ? 0 : 1) + j.videos.length)));
+  const sources: (readonly Frame[])[] = [...given];
+  const per = Math.max(1, Math.floor(j.frames / ((j.images === undefined ? 0 : 1) + j.videos.length + given.length)));
   if (j.images !== undefined) sources.push(await framesFromFolder(j.images, size, per));
   for (const v of j.videos) sources.push(await framesFromVideo(v, size, j.step, per));
   const calibration: Frame[] = [];

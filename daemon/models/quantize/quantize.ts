@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../../errors.js';
-import { type LocalDetector, loadDetector } from '../../inference/detector.js';
+import { type InputSize, type LocalDetector, loadDetector } from '../../inference/detector.js';
 import { loadManifest, type ResolvedManifest } from '../../inference/manifest.js';
 import { Preprocessor } from '../../inference/preprocess.js';
 import type { Detection } from '../../inference/types.js';
@@ -11,6 +11,7 @@ import type { Frame } from '../../video/frame.js';
 import { sha256File } from '../../inference/checksum.js';
 import { calibrate, type CalibrationInput, type CalibrationMethod } from './calibrate.js';
 import { compareDetections, type Fidelity } from './fidelity.js';
+import { fitSize } from './frames.js';
 import { type Model, readModel, upgradeToOpset13 } from './onnx-graph.js';
 import { planQuantization } from './qdq-plan.js';
 import { type ActivationType, writeQdq } from './qdq-writer.js';
@@ -75,7 +76,7 @@ export class FidelityRefused extends QuantizeError {
 const AUTO_STEPS = [0, 1, 2, 4, 8, 16];
 export const LOW_SCORE = 0.05;
 
-function toInput(pre: Preprocessor, frames: readonly Frame[], inputName: string, what: string): CalibrationInput {
+function toInput(pre: Preprocessor, frames: readonly Frame[], inputName: string, what: string, size: InputSize): CalibrationInput {
   return {
     name: inputName, dims: pre.dims,
     frames: frames.map((f, i) => {
@@ -85,9 +86,23 @@ function toInput(pre: Preprocessor, frames: readonly Frame[], inputName: string,
       } catch (err) {
         throw new QuantizeError(`${what} frame ${i} (${f.streamId} #${f.seq}): ${errorMessage(err)}`);
       }
+      checkFit(f, i, what, size);
       return target.tensor;
     }),
   };
+}
+
+/**
+ * A smaller frame fits a letterboxed input too, but the model never sees the scene that small:
+ * such frames were scaled for another model's input (a stream running a smaller one). GStreamer
+ * rounds the fit its own way, hence the 2 px of slack.
+ */
+function checkFit(f: Frame, i: number, what: string, size: InputSize): void {
+  const fit = fitSize(f.sourceWidth, f.sourceHeight, size);
+  if (Math.abs(f.width - fit.width) > 2 || Math.abs(f.height - fit.height) > 2) {
+    throw new QuantizeError(`${what} frame ${i} (${f.streamId} #${f.seq}) is ${f.width}x${f.height}, but this model takes a `
+      + `${f.sourceWidth}x${f.sourceHeight} camera frame scaled to ${fit.width}x${fit.height}: the frames were scaled for another model's input`);
+  }
 }
 
 /** A detector on a model file that has no manifest of its own (the candidate INT8 model). */
@@ -130,7 +145,9 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
   if (o.heldOut.length === 0) throw new QuantizeError(`no held-out frames to check ${where}'s INT8 version against fp32`);
   const pre = new Preprocessor(m.manifest.input);
   const inputName = m.manifest.input.name ?? model.graph?.input[0]?.name ?? '';
-  const calib = toInput(pre, o.calibration, inputName, 'calibration');
+  const size: InputSize = { width: m.manifest.input.width, height: m.manifest.input.height, letterbox: m.manifest.input.resize === 'letterbox' };
+  const calib = toInput(pre, o.calibration, inputName, 'calibration', size);
+  o.heldOut.forEach((f, i) => checkFit(f, i, 'held-out', size));
 
   say(`calibrating ${plan.tensors.length} activations on ${o.calibration.length} frames (${method})`);
   const ranges = await calibrate(model, plan.tensors, calib, method, o.percentile ?? 99.99, threads);
