@@ -14,6 +14,7 @@ import {
 } from './parts.js';
 import { ClipTaps } from './evidence/clip-taps.js';
 import { ServiceList } from './services.js';
+import { startReplica, startScrub } from './store/replica/replica-service.js';
 import { appStatus, stateInfo, type AppStatus } from './status/app-status.js';
 import { StreamSupervisor } from './streams/stream-supervisor.js';
 import type { ProtocolVersion } from './uplink/client-options.js';
@@ -72,13 +73,18 @@ export class App implements LiveTarget {
       state: () => stateInfo(p, this.models, this.streams) };
     // Start order; stop is the reverse. The store writer starts with the store (the uplink's first state reports its health).
     this.services = new ServiceList([
-      { name: 'event store', start: () => openStore(p, ctx), stop: () => { p.store?.close(); p.store = null; } },
+      { name: 'event store', start: () => openStore(p, ctx, this.recorder.recordAudit), stop: () => { p.store?.close(); p.store = null; } },
+      // Stops after every writer, with a last copy of what they committed (docs/data-replication.md).
+      { name: 'replica', start: () => { p.replica = startReplica(p, rootLog, this.recorder.recordAudit); },
+        stop: async () => { await p.replica?.stop(1200); p.replica = null; } },
       { name: 'uplink', start: (signal) => startUplink(p, ctx, signal), stop: async () => { await p.uplink?.stop(); } },
       { name: 'pair', start: () => startPair(p, ctx, this.recorder.recordAudit), stop: () => { p.pair?.stop(); p.pair = null; p.pairCatchUp = null; } },
       { name: 'test alerts', start: () => startTestAlerts(p, ctx), stop: () => { p.testAlerts?.stop(); p.testAlerts = null; } },
       { name: 'telemetry', start: (signal) => startTelemetry(p, ctx, signal), stop: async () => { await p.telemetry?.stop(); } },
       { name: 'learning', start: (signal) => startLearning(p, ctx, signal), stop: async () => { await p.learning?.stop(); } },
       { name: 'response tiers', start: () => startTiers(p, ctx), stop: async () => { await p.tiers?.stop(); } },
+      { name: 'evidence scrub', start: () => { p.scrub = startScrub(p, rootLog, this.recorder.recordAudit); },
+        stop: async () => { await p.scrub?.stop(); p.scrub = null; } },
       // Subscribed before the streams start, so their pipelines build the access-unit branch from the start.
       { name: 'event clips', start: () => this.tapClips(), stop: async () => { await p.tiers?.clips?.stop(1500); } },
       { name: 'models', deadline: false, start: (signal) => this.models.start(p.cfg, (sev, n) => this.recorder.reportModel(sev, n), signal),

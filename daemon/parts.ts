@@ -9,6 +9,10 @@ import type { AuditRecorder } from './control/audit.js';
 import type { Logger } from './log.js';
 import type { AppStatus } from './status/app-status.js';
 import { EventStore } from './store/event-store.js';
+import type { EvidenceScrub } from './evidence/evidence-scrub.js';
+import type { Replicator } from './store/replica/replica.js';
+import type { RestoreReport } from './store/replica/replica-restore.js';
+import { reportRestore, restoreHook } from './store/replica/replica-service.js';
 import { evidenceOutbox } from './uplink/evidence-message.js';
 import { DATABASE_FILE } from './store/open.js';
 import { StoreWriter } from './store/store-writer.js';
@@ -40,6 +44,10 @@ export interface DaemonParts {
   learning: LearningService | null;
   /** The hot-standby pair (pair/pair-service.ts); absent: not paired. */
   pair?: PairService | null;
+  /** The event database's copy on another volume (store/replica/); absent: storage.replica.dir not set. */
+  replica?: Replicator | null;
+  /** The evidence files' periodic re-hash (evidence/evidence-scrub.ts); absent: off. */
+  scrub?: EvidenceScrub | null;
   /** The pair's catch-up at a takeover (pair/catch-up.ts); the recorder hands it events recorded as standby that commit later. */
   pairCatchUp?: PairCatchUp | null;
   /** The streams' newest full-resolution frames, for event snapshots, and their access units, for the console's live view (the stream supervisor). */
@@ -58,16 +66,21 @@ export interface PartContext {
 
 // Each part is built from the config and the parts started before it (app.ts lists the order).
 
-export function openStore(parts: DaemonParts, ctx: PartContext): void {
+export function openStore(parts: DaemonParts, ctx: PartContext, audit?: AuditRecorder): void {
   const { cfg } = parts;
-  // recover: a corrupt database is moved aside and reported instead of failing every restart.
+  let restored: RestoreReport | null = null;
+  const restore = restoreHook(cfg, ctx.rootLog.child({ component: 'store', part: 'replica' }), (r) => { restored = r; });
+  // recover: a corrupt database is moved aside and reported instead of failing every restart;
+  // with a replica (storage.replica.dir), rebuilt from it (docs/data-replication.md).
   const store = EventStore.open(cfg.storage.dir, {
+    ...(restore ? { restore } : {}),
     recover: true, budgetBytes: cfg.storage.max_db_mb * 1024 * 1024, notices: storageOutbox(cfg.device),
     disk: { reserveBytes: cfg.storage.reserve_mb !== undefined ? cfg.storage.reserve_mb * 1024 * 1024 : null },
     log: ctx.rootLog.child({ component: 'store' }),
   });
   parts.store = store;
   ctx.log.info({ db: path.join(cfg.storage.dir, DATABASE_FILE) }, 'event store open');
+  if (restored) reportRestore(restored, store.quarantine !== null, audit, ctx.rootLog.child({ component: 'store', part: 'replica' }));
   parts.writer = new StoreWriter({
     file: path.join(cfg.storage.dir, DATABASE_FILE), store, device: cfg.device, log: ctx.rootLog.child({ component: 'store' }),
     publisher: () => parts.uplink, maxHeld: cfg.storage.degraded_queue,

@@ -65,6 +65,18 @@ function pairLine(s: AppStatus): string[] {
     `state ${p.peerState ?? 'unknown'}  takeovers ${p.takeovers}`];
 }
 
+/** The database's replica and the evidence scrub (docs/data-replication.md) in one line; nothing when neither runs. */
+function replicaLine(s: AppStatus): string[] {
+  const r = s.replica;
+  const c = s.scrub;
+  const scrub = c ? `  scrub: ${c.passes} pass(es), ${c.files} files, bad ${c.mismatches + c.missing} (repaired ${c.repaired})` : '';
+  if (!r) return c ? [`evidence${scrub.slice(1)}`] : [];
+  const state = r.state === 'ok' ? 'ok' : r.state.toUpperCase();
+  return [`replica: ${state} ${r.dir}  lag ${r.lag_ms === null ? '-' : `${r.lag_ms} ms`} (max ${r.max_lag_ms})` +
+    `${r.reason !== null ? `: ${r.reason}` : ''}  evidence copies ${r.evidence.copied}${r.evidence.pending > 0 ? ` (${r.evidence.pending} pending)` : ''}` +
+    `${r.same_volume ? '  SAME VOLUME as storage.dir' : ''}${scrub}`];
+}
+
 const ms = (p: { p50: number; p95: number } | null): string => (p === null ? '-' : `${p.p50.toFixed(0)}/${p.p95.toFixed(0)}`);
 
 export function human(s: AppStatus): string {
@@ -78,6 +90,7 @@ export function human(s: AppStatus): string {
     ...health(s),
     ...storageLine(s),
     ...pairLine(s),
+    ...replicaLine(s),
     ...tiers(s),
     '',
     table([

@@ -7,6 +7,7 @@ import { lostBySeveritySchema, storedEventSchema } from '../store/types.js';
 import { telemetrySchema } from '../uplink/payloads.js';
 import type { Method } from './protocol.js';
 import { pairStatusSchema } from '../pair/pair-status.js';
+import { replicaStatusSchema, scrubStatsSchema } from '../store/replica/replica-status.js';
 
 /**
  * What each control method answers, in zod: the other half of the method table (methods.ts). The
@@ -105,6 +106,8 @@ export const appStatusSchema = z.strictObject({
   telemetry: telemetrySchema.optional(),
   tiers: tiersStatusSchema.optional(),
   pair: pairStatusSchema.optional(),
+  replica: replicaStatusSchema.optional(),
+  scrub: scrubStatsSchema.optional(),
 });
 
 

@@ -2,6 +2,8 @@ import type { ModelRegistry, ModelStatus } from '../models/model-registry.js';
 import type { DaemonParts } from '../parts.js';
 import type { PairStatus } from '../pair/pair-service.js';
 import type { StorageStatus } from '../store/types.js';
+import type { ReplicaStatus } from '../store/replica/replica.js';
+import type { ScrubStats } from '../evidence/evidence-scrub.js';
 import type { StreamLine, StreamSupervisor } from '../streams/stream-supervisor.js';
 import type { TiersStatus } from '../tiers/response-tiers.js';
 import type { TelemetryPayload } from '../uplink/payloads.js';
@@ -24,6 +26,10 @@ export interface AppStatus {
   tiers?: TiersStatus;
   /** The hot-standby pair (docs/fault-tolerance.md); absent: not paired. */
   pair?: PairStatus;
+  /** The event database's copy on another volume (docs/data-replication.md); absent: none configured. */
+  replica?: ReplicaStatus;
+  /** The evidence files' re-hash; absent: off. */
+  scrub?: ScrubStats;
 }
 
 /** The daemon's status (control `status`, telemetry, the periodic stream stats). */
@@ -39,6 +45,8 @@ export function appStatus(parts: DaemonParts, models: ModelRegistry, streams: St
     ...(telemetry?.latest ? { telemetry: telemetry.latest } : {}),
     ...(tiers ? { tiers: tiers.status() } : {}),
     ...(parts.pair ? { pair: parts.pair.status() } : {}),
+    ...(parts.replica ? { replica: parts.replica.status() } : {}),
+    ...(parts.scrub ? { scrub: { ...parts.scrub.stats } } : {}),
   };
 }
 

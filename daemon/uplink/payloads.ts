@@ -319,8 +319,8 @@ export type TelemetryPayload = z.infer<typeof telemetrySchema>;
  */
 export const auditEntrySchema = z.strictObject({
   outcome: z.enum(['accepted', 'refused']),
-  /** `mqtt`: through the hub; `socket`: the local control socket (a technician on the device); `console`: the web console (docs/console.md); `pair`: a hot-standby role change (docs/fault-tolerance.md). */
-  transport: z.enum(['mqtt', 'socket', 'console', 'pair']),
+  /** `mqtt`: through the hub; `socket`: the local control socket (a technician on the device); `console`: the web console (docs/console.md); `pair`: a hot-standby role change (docs/fault-tolerance.md); `store`: the daemon's own data care: a database restored from its replica, the replica failing or back, an evidence file found bad by the scrub (docs/data-replication.md). */
+  transport: z.enum(['mqtt', 'socket', 'console', 'pair', 'store']),
   method: z.string().max(64),
   request_id: z.string().max(128).nullable(),
   /** The operator's configured name when the key is known; `local` on the socket; `console:<user>` from the web console. */

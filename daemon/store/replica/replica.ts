@@ -3,8 +3,11 @@ import { Worker } from 'node:worker_threads';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { EvidenceCopyStats } from './replica-evidence.js';
+import type { ReplicaStatus } from './replica-status.js';
 import type { FromReplica, ReplicaFault, ReplicaInit, ToReplica } from './replica-protocol.js';
 import { REPLICA_FILE, type RowCounts } from './replica-sync.js';
+
+export type { ReplicaStatus } from './replica-status.js';
 import path from 'node:path';
 
 export interface ReplicaSettings {
@@ -12,29 +15,6 @@ export interface ReplicaSettings {
   interval_ms: number;
   max_lag_ms: number;
   evidence: boolean;
-}
-
-/** What `vigilctl status` shows of the copy. */
-export interface ReplicaStatus {
-  /** ok: within its lag bound; behind: beyond it; degraded: the copy cannot be written; starting: not reached yet. */
-  state: 'starting' | 'ok' | 'behind' | 'degraded';
-  dir: string;
-  file: string;
-  reason: string | null;
-  /** Since when not ok (ms since the epoch). */
-  since: number | null;
-  /** How far behind the primary the copy is now, ms (null before the first copy). */
-  lag_ms: number | null;
-  /** The largest lag seen since start, ms. */
-  max_lag_ms: number;
-  copied: RowCounts;
-  removed: RowCounts;
-  /** Ticks that failed (the volume missing, read-only, full, failing). */
-  faults: number;
-  last_tick_ms: number | null;
-  evidence: EvidenceCopyStats;
-  /** The copy is on the same filesystem as the primary: it survives a corrupt file, not a failed card. */
-  same_volume: boolean;
 }
 
 /** What is worth an audit record: the copy failing, coming back, or a foreign copy moved aside. */
