@@ -70,8 +70,11 @@ export class CalibrationSampler {
     const score = weight + (motion?.score ?? 0);
     const best = this.candidate;
     if (best !== null && best.weight + best.motion >= score) return;
-    // The pipeline's buffer is the frame path's; the kept copy is ours.
-    this.candidate = { frame: { ...frame, data: Buffer.from(frame.data) }, motion: motion?.score ?? 0, detections: detections?.length ?? null, weight };
+    // The pipeline's buffer is the frame path's; the kept copy is ours. A candidate beaten within
+    // its window lends its buffer to the next one, so a busy window allocates once.
+    const data = best !== null && best.frame.data.length === frame.data.length ? best.frame.data : Buffer.allocUnsafe(frame.data.length);
+    frame.data.copy(data);
+    this.candidate = { frame: { ...frame, data }, motion: motion?.score ?? 0, detections: detections?.length ?? null, weight };
   }
 
   /** The window's candidate into the reservoir (or not). */
