@@ -75,10 +75,13 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 /** Runs the built vigild with `args`; killed (SIGKILL) when the test ends if it is still running. */
 let sockets = 0;
 
-export function spawnDaemon(t: TestContext, args: string[], env: Record<string, string> = {}): Daemon {
+export function spawnDaemon(t: TestContext, args: string[], env: Record<string, string> = {}, opts: { netns?: string } = {}): Daemon {
   // Each daemon gets its own control socket: the default, /run/vigil/vigild.sock, is the device's.
   const socket = env['VIGIL_SOCKET'] ?? path.join(tmpdir(), `vigil-e2e-${process.pid}-${++sockets}.sock`);
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, DAEMON_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ ...env, VIGIL_SOCKET: socket }) });
+  const command = [process.execPath, ...DAEMON_NODE_FLAGS, DAEMON_MAIN, ...args];
+  // `ip netns exec` execs vigild in place (same pid), so a signal to the child reaches vigild itself.
+  if (opts.netns !== undefined) command.unshift('ip', 'netns', 'exec', opts.netns);
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ ...env, VIGIL_SOCKET: socket }) });
   const lines: LogLine[] = [];
   const badLines: string[] = [];
   let out = '';
