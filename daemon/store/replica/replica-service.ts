@@ -32,7 +32,8 @@ export function restoreHook(cfg: Config, log: Logger, done: (report: RestoreRepo
     try {
       const report = restoreFromReplica({ replicaDir, target, corrupt });
       if (report) done(report);
-      else log.error({ replica: replicaDir }, 'the database must be rebuilt but the replica has no copy; starting an empty database');
+      // A missing database with no copy either is a first start: nothing to say.
+      else if (corrupt !== null) log.error({ replica: replicaDir }, 'the database was corrupt and the replica has no copy; starting an empty database');
     } catch (err) {
       log.error({ err: errorMessage(err), replica: replicaDir }, 'restoring the database from the replica failed; starting an empty database');
       throw err;
