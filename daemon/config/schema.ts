@@ -161,6 +161,8 @@ export const streamSchema = z.strictObject({
   priority: z.enum(['low', 'normal', 'high']).default('normal'),
   /** Event clips of this stream's rules: off, or other lengths than `evidence.clips`. */
   clips: clipOverrideSchema.optional(),
+  /** Decode in a child process of this stream's own (docs/process-isolation.md); absent: `video.isolation`. */
+  isolation: z.enum(['in-process', 'process']).optional(),
 });
 
 /** Rule geometry is in source pixels, or normalised to 0..1 of the camera's width and height. */
@@ -391,6 +393,10 @@ export const configSchema = z.strictObject({
     worker: z.boolean().default(true),
   }).prefault({}),
   streams: z.array(streamSchema).default([]),
+  /** Where streams decode: `process` gives each stream a child process (docs/process-isolation.md). */
+  video: z.strictObject({
+    isolation: z.enum(['in-process', 'process']).default('in-process'),
+  }).prefault({}),
   rules: z.array(ruleSchema).default([]),
   /** Installed model packages: who may publish them, how many are kept, and how a new one is watched. See docs/models.md. */
   model_store: z.strictObject({

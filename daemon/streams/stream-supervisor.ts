@@ -18,6 +18,7 @@ import type { AccessUnitListener } from '../video/access-unit.js';
 import type { StreamStatus } from '../video/frame.js';
 import type { FullFrame } from '../video/full-frame.js';
 import { MOTION_ONLY_ANALYSIS, type AnalysisSize } from '../video/pipeline.js';
+import { ProcessIsolation } from '../video/isolated-pipeline.js';
 import { VideoStream } from '../video/stream.js';
 
 interface RunningStream {
@@ -81,7 +82,12 @@ export class StreamSupervisor {
       analysis = { width: size.width, height: size.height, resize: size.letterbox ? 'fit' : 'stretch', format: 'BGRx' };
     }
     const listeners = this.auListeners.get(config.id);
-    const video = new VideoStream(config, { log: this.rootLog, analysis, accessUnits: listeners !== undefined && listeners.size > 0 });
+    // Isolated: decoding in a child process of the stream's own (docs/process-isolation.md).
+    const isolated = (config.isolation ?? this.parts.cfg.video.isolation) === 'process';
+    const host = isolated ? new ProcessIsolation({ log: this.rootLog.child({ component: 'video', stream: config.id }) }) : undefined;
+    const video = new VideoStream(config, {
+      log: this.rootLog, analysis, accessUnits: listeners !== undefined && listeners.size > 0, ...(host ? { host } : {}),
+    });
     if (listeners !== undefined && listeners.size > 0) this.relayAccessUnits(video, listeners);
     const learning = this.parts.learning;
     const analyzer = new StreamAnalyzer({

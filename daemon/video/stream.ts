@@ -14,7 +14,7 @@ import type { AccessUnitListener } from './access-unit.js';
 import { AccessUnitTap, type AccessUnitStats } from './access-unit-tap.js';
 import { i420Layout, type FullFrame } from './full-frame.js';
 import { LatestFrameSlot } from './latest-frame.js';
-import { buildPipeline, ELEMENT, MOTION_ONLY_ANALYSIS, type AnalysisSize, type FrameFormat } from './pipeline.js';
+import { buildPipeline, ELEMENT, MOTION_ONLY_ANALYSIS, type AnalysisSize, type BuiltPipeline, type FrameFormat, type PipelineSpec } from './pipeline.js';
 import { parseStreamUri, type StreamSource } from './uri.js';
 import { redactUri } from '../util/redact.js';
 
@@ -49,6 +49,16 @@ export interface VideoStreamOptions {
   readonly accessUnits?: boolean;
   /** The full-resolution branch for snapshots (`latestFullFrame`); on unless turned off. */
   readonly fullFrames?: boolean;
+  /**
+   * Runs each pipeline somewhere else (a child process: isolated-pipeline.ts) and returns a
+   * pipeline whose sinks carry the in-process names; without it the pipeline runs in this process.
+   */
+  readonly host?: PipelineHost;
+}
+
+/** Where a stream's pipeline runs when not in this process; see `VideoStreamOptions.host`. */
+export interface PipelineHost {
+  open(spec: PipelineSpec, built: BuiltPipeline): Promise<GstPipeline>;
 }
 
 /**
@@ -77,6 +87,7 @@ export class VideoStream implements Service {
   private readonly analysis: AnalysisSize;
   private readonly timers: StreamTimers;
   private readonly makePipeline: PipelineFactory;
+  private readonly host: PipelineHost | null;
   private readonly registry: ElementRegistry | Promise<ElementRegistry>;
   private readonly backoff: Backoff;
   private readonly slot = new LatestFrameSlot();
@@ -129,6 +140,7 @@ export class VideoStream implements Service {
     this.analysis = opts.analysis ?? MOTION_ONLY_ANALYSIS;
     this.timers = opts.timers ?? realTimers;
     this.makePipeline = opts.createPipeline ?? gstCreatePipeline;
+    this.host = opts.host ?? null;
     this.registry = opts.registry ?? platformRegistry();
     this.fullFrames = opts.fullFrames ?? true;
     this.backoff = new Backoff({
@@ -276,7 +288,7 @@ export class VideoStream implements Service {
       const decoder = source.kind === 'test' ? null : chooseDecoder(this.codec, await this.registry);
       if (gen !== this.gen || this.stopped) return;
       this.decoder = decoder;
-      const built = buildPipeline({
+      const spec: PipelineSpec = {
         source,
         decoder,
         fps: this.config.fps,
@@ -286,11 +298,18 @@ export class VideoStream implements Service {
         rtsp: { transport: this.config.rtsp_transport, latencyMs: this.config.rtsp_latency_ms },
         accessUnits: this.tap !== null,
         fullFrames: this.fullFrames,
-      });
+      };
+      const built = buildPipeline(spec);
       this.log.debug({ pipeline: redactUri(built.description) }, 'pipeline');
-      const pipeline = this.makePipeline(built.description);
+      const pipeline = this.host !== null ? await this.host.open(spec, built) : this.makePipeline(built.description);
+      if (gen !== this.gen || this.stopped) {
+        // Stopped or restarted while a host was starting it.
+        pipeline.stop();
+        return;
+      }
       this.pipeline = pipeline;
-      for (const s of built.secrets) {
+      // A host sets the credentials where the source runs.
+      for (const s of this.host !== null ? [] : built.secrets) {
         const el = pipeline.findChild(s.element);
         if (el === undefined) throw new Error(`pipeline has no element "${s.element}"`);
         el[s.property] = s.value;

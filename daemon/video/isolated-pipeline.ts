@@ -1,0 +1,289 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { open, mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { createPipeline as gstCreatePipeline, type GstBusMessage, type GstElement, type GstPipeline, type PipelineFactory } from './gst.js';
+import { isCrossingElement, isolatedDescriptions, sniffContainer, type Container } from './isolated-descriptions.js';
+import { isFromChild, type FromChild, type ToChild } from './isolated-protocol.js';
+import type { BuiltPipeline, PipelineSpec } from './pipeline.js';
+
+const CHILD_ENTRY = fileURLToPath(new URL('./isolated-child.js', import.meta.url));
+
+/**
+ * V8 limits for the child: it runs no JavaScript per frame (GStreamer moves the frames), so a
+ * small heap is plenty, and every MiB here is a MiB per isolated stream.
+ */
+const CHILD_NODE_FLAGS = ['--max-old-space-size=24', '--max-semi-space-size=1'];
+
+/** How long a child may take from its start to every socket created. */
+const READY_MS = 15_000;
+/** After `stop` is asked: a child not gone by then is killed (SIGKILL). */
+const KILL_AFTER_MS = 2_000;
+/** A shmsrc error waits this long for the child's exit, whose cause says more than "socket closed". */
+const EXIT_REPORT_MS = 1_000;
+/** Lines of a child's stderr logged per child: GStreamer's criticals before a crash say what crashed. */
+const STDERR_LINES = 20;
+
+export interface ProcessIsolationOptions {
+  readonly log: Logger;
+  /** Where each child's sockets live (a directory per child); the system's temporary directory by default. */
+  readonly dir?: string;
+  readonly createPipeline?: PipelineFactory;
+  /** Seen for each child spawned: tests signal it, the bench measures it. */
+  readonly onChild?: (child: ChildProcess) => void;
+}
+
+/**
+ * Opens stream pipelines whose decoding runs in a child process of their own (VideoStream's
+ * `host`). A stream's process serves one pipeline: the stream's restart (an error, a stall, the
+ * end of a looped file, a crash of the child) ends it and starts another, so a reconnecting camera
+ * leaves nothing behind in either process. See docs/process-isolation.md.
+ */
+export class ProcessIsolation {
+  private readonly log: Logger;
+  private readonly makePipeline: PipelineFactory;
+  private current: IsolatedPipeline | null = null;
+  /** Children spawned, and those that ended with a signal (a native crash, or a kill). */
+  readonly stats = { spawned: 0, crashed: 0 };
+
+  constructor(private readonly opts: ProcessIsolationOptions) {
+    this.log = opts.log;
+    this.makePipeline = opts.createPipeline ?? gstCreatePipeline;
+  }
+
+  /** The running child's process id, if any. */
+  get pid(): number | null {
+    return this.current?.pid ?? null;
+  }
+
+  async open(spec: PipelineSpec, built: BuiltPipeline): Promise<GstPipeline> {
+    const container = spec.source.kind === 'file' ? await containerOf(spec.source.path) : null;
+    const dir = await mkdtemp(path.join(this.opts.dir ?? tmpdir(), 'vigil-iso-'));
+    let d;
+    try {
+      d = isolatedDescriptions(built, spec.analysis, dir, container);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    const child = fork(CHILD_ENTRY, [], {
+      execArgv: CHILD_NODE_FLAGS,
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'json',
+      // Its only pool thread in use is the bus poll; vigild's own pool size would be wasted here.
+      env: { ...process.env, UV_THREADPOOL_SIZE: '4' },
+    });
+    this.stats.spawned++;
+    this.opts.onChild?.(child);
+    const running = new IsolatedPipeline(child, dir, this.log, () => { this.stats.crashed++; });
+    this.current = running;
+    try {
+      const start: ToChild = { type: 'start', description: d.child, secrets: built.secrets, dir, sockets: d.crossings.map((c) => c.socket) };
+      child.send(start);
+      await running.ready();
+      running.attach(this.makePipeline(d.parent));
+      return running;
+    } catch (err) {
+      running.stop();
+      throw err;
+    }
+  }
+}
+
+/** The container of a file source, for the child's demuxer (isolated-descriptions.ts). */
+async function containerOf(file: string): Promise<Container> {
+  let head: Buffer;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const { buffer, bytesRead } = await fh.read({ buffer: Buffer.alloc(4096), position: 0 });
+      head = buffer.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw new Error(`file not found: ${file} (${errorMessage(err)})`);
+  }
+  const c = sniffContainer(head);
+  if (c === null) {
+    throw new Error(`process isolation: ${file} is not MP4/MOV, Matroska/WebM, MPEG-TS or raw H.264/H.265; analyse it in-process (isolation: in-process)`);
+  }
+  return c;
+}
+
+/**
+ * vigild's side of one isolated pipeline: its own `shmsrc ! gdpdepay ! sink` pipeline (the sinks
+ * the stream pulls from) and the child that feeds it. Errors of either, and the child's end,
+ * reach the stream as bus errors, so the stream restarts it with its usual backoff.
+ */
+class IsolatedPipeline implements GstPipeline {
+  private native: GstPipeline | null = null;
+  private bus: ((msg: GstBusMessage) => void) | null = null;
+  private readonly exited: Promise<string>;
+  private exitReason: string | null = null;
+  private childError: FromChild & { type: 'error' } | null = null;
+  private readyWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private isReady = false;
+  private stopped = false;
+  /** Set once an error went to the stream: one is enough to restart it. */
+  private reported = false;
+
+  constructor(private readonly child: ChildProcess, private readonly dir: string, private readonly log: Logger, onCrash: () => void) {
+    let lines = 0;
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) {
+        if (line.trim() === '' || lines++ >= STDERR_LINES) continue;
+        this.log.warn({ pid: child.pid, line: line.slice(0, 500) }, 'stream process stderr');
+      }
+    });
+    child.on('message', (msg: unknown) => {
+      if (!isFromChild(msg)) return;
+      switch (msg.type) {
+        case 'ready':
+          this.isReady = true;
+          this.readyWaiter?.resolve();
+          return;
+        case 'error':
+          this.childError ??= msg;
+          this.readyWaiter?.reject(new Error(this.errorText()));
+          this.report(msg.element, msg.message);
+          return;
+      }
+    });
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        const reason = signal !== null ? `killed by ${signal}` : `exited with code ${code ?? '?'}`;
+        this.exitReason = reason;
+        if (signal !== null && !this.stopped) onCrash();
+        if (!this.stopped) this.log.warn({ pid: child.pid, reason }, 'stream process ended');
+        void this.cleanup(child.pid);
+        this.readyWaiter?.reject(new Error(this.errorText()));
+        this.report('stream process', this.errorText());
+        resolve(reason);
+      });
+    });
+    child.on('error', (err) => {
+      this.readyWaiter?.reject(new Error(`stream process: ${errorMessage(err)}`));
+      this.report('stream process', errorMessage(err));
+    });
+  }
+
+  get pid(): number | null {
+    return this.child.pid ?? null;
+  }
+
+  /** Resolves once the child's sockets exist; rejects with its error, its end, or after READY_MS. */
+  ready(): Promise<void> {
+    if (this.isReady) return Promise.resolve();
+    if (this.exitReason !== null || this.childError !== null) return Promise.reject(new Error(this.errorText()));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`stream process did not start its pipeline within ${READY_MS} ms`)), READY_MS);
+      const settle = (): void => {
+        clearTimeout(timer);
+        this.readyWaiter = null;
+      };
+      this.readyWaiter = {
+        resolve: () => { settle(); resolve(); },
+        reject: (e) => { settle(); reject(e); },
+      };
+    });
+  }
+
+  attach(native: GstPipeline): void {
+    this.native = native;
+  }
+
+  private errorText(): string {
+    if (this.childError !== null) return this.childError.message;
+    return `stream process ${this.child.pid ?? '?'} ${this.exitReason ?? 'failed'}`;
+  }
+
+  /** One error to the stream's bus callback, named as the in-process pipeline would name it. */
+  private report(element: string | null, message: string): void {
+    if (this.reported || this.stopped || this.bus === null) return;
+    this.reported = true;
+    const msg: GstBusMessage = element === null ? { type: 'error', message } : { type: 'error', message, _src_element_name: element };
+    this.bus(msg);
+  }
+
+  play(): void {
+    this.native?.play();
+  }
+
+  pause(): void {
+    this.native?.pause();
+  }
+
+  /** Stops vigild's side at once and ends the child: asked first, killed after KILL_AFTER_MS. */
+  stop(): void {
+    this.stopped = true;
+    try {
+      this.native?.stop();
+    } finally {
+      if (this.exitReason === null) {
+        if (this.child.connected) this.child.send({ type: 'stop' } satisfies ToChild, () => undefined);
+        else this.child.kill('SIGTERM');
+        const timer = setTimeout(() => {
+          if (this.exitReason === null) this.child.kill('SIGKILL');
+        }, KILL_AFTER_MS);
+        timer.unref();
+        void this.exited.then(() => clearTimeout(timer));
+      }
+    }
+  }
+
+  /**
+   * Not carried to the child: a file that loops ends the child, and the stream starts a new one
+   * (VideoStream restarts a pipeline that cannot seek).
+   */
+  seek(): boolean {
+    return false;
+  }
+
+  queryPosition(): number {
+    return this.native?.queryPosition() ?? -1;
+  }
+
+  queryDuration(): number {
+    return this.native?.queryDuration() ?? -1;
+  }
+
+  findChild(name: string): GstElement | undefined {
+    return this.native?.findChild(name);
+  }
+
+  pollBus(callback: (msg: GstBusMessage) => void): void {
+    this.bus = callback;
+    this.native?.pollBus((msg) => {
+      if (msg.type === 'error' && isCrossingElement(msg._src_element_name)) {
+        // The child went away (or is going): its own error or its exit names the cause.
+        void Promise.race([this.exited, new Promise((r) => setTimeout(r, EXIT_REPORT_MS))]).then(() => {
+          this.report(this.childError?.element ?? 'stream process', this.exitReason !== null || this.childError !== null
+            ? this.errorText() : `${msg._src_element_name ?? 'shmsrc'}: ${msg.message ?? 'shared-memory link failed'}`);
+        });
+        return;
+      }
+      callback(msg);
+    });
+    if (this.exitReason !== null || this.childError !== null) this.report(this.childError?.element ?? 'stream process', this.errorText());
+  }
+
+  /** The child's socket directory, and the shared areas a child that did not stop cleanly left in /dev/shm. */
+  private async cleanup(pid: number | undefined): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+    if (pid === undefined) return;
+    // shmsink names its areas "/shmpipe.%5d.%5d" (pid, index) and unlinks them when it stops; a
+    // child killed or crashed never stops them, and each would hold its written pages until reboot.
+    const names = await readdir('/dev/shm').catch(() => [] as string[]);
+    for (const name of names) {
+      const m = /^shmpipe\.\s*(\d+)\./.exec(name);
+      if (m !== null && Number(m[1]) === pid) {
+        await unlink(path.join('/dev/shm', name)).catch((err: unknown) => this.log.debug({ name, err: errorMessage(err) }, 'could not remove a shared area'));
+      }
+    }
+  }
+}
