@@ -10,7 +10,7 @@ import type { ChangeResult, LiveTarget } from './manage/live-manager.js';
 import type { LogRing } from './manage/log-ring.js';
 import { ModelRegistry } from './models/model-registry.js';
 import {
-  openStore, startLearning, startPair, startTelemetry, startTestAlerts, startTiers, startUplink, type DaemonParts, type PartContext,
+  openStore, startLearning, startPair, startTelemetry, startTestAlerts, startTiers, startUplink, type ColdStreams, type DaemonParts, type PartContext,
 } from './parts.js';
 import { ClipTaps } from './evidence/clip-taps.js';
 import { ServiceList } from './services.js';
@@ -78,7 +78,7 @@ export class App implements LiveTarget {
       { name: 'replica', start: () => { p.replica = startReplica(p, rootLog, this.recorder.recordAudit); },
         stop: async () => { await p.replica?.stop(1200); p.replica = null; } },
       { name: 'uplink', start: (signal) => startUplink(p, ctx, signal), stop: async () => { await p.uplink?.stop(); } },
-      { name: 'pair', start: () => startPair(p, ctx, this.recorder.recordAudit), stop: () => { p.pair?.stop(); p.pair = null; p.pairCatchUp = null; } },
+      { name: 'pair', start: () => startPair(p, ctx, this.recorder.recordAudit, this.coldStreams), stop: () => { p.pair?.stop(); p.pair = null; p.pairCatchUp = null; } },
       { name: 'test alerts', start: () => startTestAlerts(p, ctx), stop: () => { p.testAlerts?.stop(); p.testAlerts = null; } },
       { name: 'telemetry', start: (signal) => startTelemetry(p, ctx, signal), stop: async () => { await p.telemetry?.stop(); } },
       { name: 'learning', start: (signal) => startLearning(p, ctx, signal), stop: async () => { await p.learning?.stop(); } },
@@ -94,10 +94,29 @@ export class App implements LiveTarget {
       // the uplink, which stop later; held events still go out directly.
       { name: 'store writer', start: () => {}, stop: async () => { await p.writer?.close(1500); p.writer = null; } },
       { name: 'schedulers', start: () => {}, stop: () => this.models.closeSchedulers() },
-      { name: 'streams', deadline: false, start: (signal) => this.streams.start(signal), stop: () => this.streams.stop() },
+      { name: 'streams', deadline: false, start: (signal) => this.startStreams(signal), stop: () => this.streams.stop() },
       { name: 'control', deadline: false, start: () => this.control.start(), stop: () => this.control.stop() },
     ], this.log);
   }
+
+  /** A cold standby of a pair (docs/fault-tolerance.md) starts no stream until it is active. */
+  private async startStreams(signal: AbortSignal): Promise<void> {
+    const { pair } = this.parts.cfg;
+    if (!(pair.enabled && pair.mode === 'cold' && this.parts.pair?.active !== true)) await this.streams.start(signal);
+    this.streamsStarted = true;
+  }
+
+  /** Set once the streams service has started: before that a takeover leaves the streams to it. */
+  private streamsStarted = false;
+  private readonly coldStreams: ColdStreams = {
+    resume: async () => {
+      if (!this.streamsStarted) return;
+      for (const s of this.parts.cfg.streams.filter((x) => x.enabled)) await this.startConfiguredStream(s.id);
+    },
+    pause: async () => {
+      for (const s of this.parts.cfg.streams) await this.stopStream(s.id, 'stream_ended');
+    },
+  };
 
   async start(signal: AbortSignal): Promise<void> {
     await this.services.start(signal);

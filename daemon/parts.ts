@@ -157,14 +157,26 @@ export function startTiers(parts: DaemonParts, ctx: PartContext): void {
   parts.tiers = tiers;
 }
 
+/** A cold standby's pipelines (pair.mode `cold`): the App starts them at a takeover and stops them at a step-down. */
+export interface ColdStreams {
+  resume(): Promise<void>;
+  pause(): Promise<void>;
+}
+
 /**
  * After the uplink (its broker path) and before the streams: a paired device starts as standby,
  * so its first events are not published until it knows it is active. A role change is an audit
  * record at severity `alert`.
  */
-export async function startPair(parts: DaemonParts, ctx: PartContext, audit: AuditRecorder): Promise<void> {
+export async function startPair(parts: DaemonParts, ctx: PartContext, audit: AuditRecorder, cold: ColdStreams): Promise<void> {
   const { cfg } = parts;
   if (!cfg.pair.enabled) return;
+  // A cold standby's pipelines start at its takeover and stop at its step-down, one change at a time.
+  let pipelines = Promise.resolve();
+  const coldRole = (active: boolean): void => {
+    pipelines = pipelines.then(() => (active ? cold.resume() : cold.pause()))
+      .catch((err: unknown) => ctx.log.error({ err: errorMessage(err) }, active ? 'pair: streams did not start at the takeover' : 'pair: streams did not stop at the step-down'));
+  };
   const caughtUp = parts.store
     ? new PairCatchUp({ store: parts.store, device: cfg.device, rules: () => parts.cfg.rules, log: ctx.rootLog.child({ component: 'pair' }) })
     : null;
@@ -176,8 +188,10 @@ export async function startPair(parts: DaemonParts, ctx: PartContext, audit: Aud
       parts.uplink?.publishState();
       if (t.to === 'active' && t.from === 'standby') caughtUp?.takeover(t.peerHeardAt ?? Date.now(), pair.stamp());
       if (t.to === 'standby') caughtUp?.standby();
+      if (cfg.pair.mode === 'cold') coldRole(t.to === 'active');
     },
-    ready: () => ctx.state().streams.every((s) => s.state === 'playing' || s.state === 'disabled'),
+    // A cold standby runs no stream: being up and hearing the peer is all it can show.
+    ready: () => cfg.pair.mode === 'cold' || ctx.state().streams.every((s) => s.state === 'playing' || s.state === 'disabled'),
   });
   await pair.start();
   if (parts.uplink) pair.attachBroker(parts.uplink);

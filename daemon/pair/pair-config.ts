@@ -26,8 +26,12 @@ export const pairSchema = z.strictObject({
    * take its role back once it has heard the active peer continuously for N seconds.
    */
   hand_back: z.union([z.literal('stay'), z.strictObject({ preferred_after_s: z.number().min(0).max(86_400) })]).default('stay'),
-  /** `warm`: the standby analyses and stores in parallel and only stops short of publishing and acting. */
-  mode: z.literal('warm').default('warm'),
+  /**
+   * `warm`: the standby analyses and stores in parallel and only stops short of publishing and acting.
+   * `cold`: the standby keeps its models loaded but runs no pipeline (no decoding, no inference)
+   * until it takes over; a takeover then waits for the pipelines to start and their first keyframe.
+   */
+  mode: z.enum(['warm', 'cold']).default('warm'),
 }).superRefine((v, ctx) => {
   if (!v.enabled) return;
   for (const key of ['peer', 'peer_device', 'key'] as const) {
