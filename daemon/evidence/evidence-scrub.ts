@@ -213,7 +213,8 @@ export class EvidenceScrub {
         h.update(buf.subarray(0, bytesRead));
         done += bytesRead;
         const due = (done / this.opts.settings.bytesPerS) * 1000 - (performance.now() - started);
-        if (due > 1) await sleep(due, undefined, { signal: this.abort.signal, ref: false });
+        // Referenced: a pass under way is work in progress (stop() aborts it); only the wait between passes is not.
+        if (due > 1) await sleep(due, undefined, { signal: this.abort.signal });
       }
       return h.digest('hex');
     } catch (err) {
