@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { configSchema, streamSchema } from '../../daemon/config/schema.js';
+import { silentLogger } from '../../daemon/log.js';
+import type { AccessUnit } from '../../daemon/video/access-unit.js';
+import type { Frame } from '../../daemon/video/frame.js';
+import { isolatedDescriptions, sniffContainer } from '../../daemon/video/isolated-descriptions.js';
+import { ProcessIsolation } from '../../daemon/video/isolated-pipeline.js';
+import { buildPipeline, type AnalysisSize } from '../../daemon/video/pipeline.js';
+import type { VideoStream } from '../../daemon/video/stream.js';
+import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
+import { capturedLogger, startStream, streamConfig, takeFrames } from './fixtures.js';
+
+const pedestrians = sharedPath('video', 'pedestrians.mp4');
+const detector416: AnalysisSize = { width: 416, height: 416, resize: 'fit', format: 'BGRx' };
+
+/** An isolation host whose children the test can see and signal. */
+function isolation(log = silentLogger()): { host: ProcessIsolation; children: ChildProcess[] } {
+  const children: ChildProcess[] = [];
+  return { host: new ProcessIsolation({ log, onChild: (c) => children.push(c) }), children };
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** /dev/shm areas shmsink made for process `pid` ("shmpipe.%5d.%5d"). */
+async function shmAreasOf(pid: number): Promise<string[]> {
+  return (await readdir('/dev/shm')).filter((n) => Number(/^shmpipe\.\s*(\d+)\./.exec(n)?.[1]) === pid);
+}
+
+void test('config: video.isolation defaults to in-process, and a stream may override it', () => {
+  const base = { device: { id: 'd', site: 's' }, mqtt: { url: 'mqtt://localhost' } };
+  assert.equal(configSchema.parse(base).video.isolation, 'in-process');
+  const cfg = configSchema.parse({ ...base, video: { isolation: 'process' }, streams: [{ id: 'a', uri: 'test://ball' }, { id: 'b', uri: 'test://ball', isolation: 'in-process' }] });
+  assert.equal(cfg.video.isolation, 'process');
+  assert.deepEqual(cfg.streams.map((s) => s.isolation), [undefined, 'in-process']);
+  const bad = streamSchema.safeParse({ id: 'a', uri: 'test://ball', isolation: 'thread' });
+  assert.equal(bad.success, false);
+});
+
+void test('descriptions: every sink crosses as gdppay ! shmsink, vigild reads each with a sink of the same name, credentials stay out', () => {
+  const built = buildPipeline({
+    source: { kind: 'rtsp', location: 'rtsp://cam/stream', user: 'viewer', password: 'top-secret' },
+    decoder: { codec: 'h264', family: 'software', element: 'avdec_h264' },
+    fps: 5, analysis: detector416, sync: true, rtsp: { transport: 'tcp', latencyMs: 200 }, accessUnits: true, fullFrames: true,
+  });
+  const d = isolatedDescriptions(built, detector416, '/run/x', null);
+  assert.deepEqual(d.crossings.map((c) => c.sink).sort(), ['au', 'full', 'probe', 'sink']);
+  assert.doesNotMatch(d.child, /appsink|fakesink/);
+  assert.equal(d.child.match(/gdppay ! shmsink/g)?.length, 4);
+  // The child paces live output as the in-process appsink would; vigild's sinks never wait on a clock.
+  assert.match(d.child, /shmsink socket-path="\/run\/x\/sink" shm-size=\d+ wait-for-connection=true sync=true/);
+  assert.match(d.parent, /shmsrc name=ipc_sink socket-path="\/run\/x\/sink" is-live=true ! gdpdepay ! appsink name=sink max-buffers=1 drop=true sync=false/);
+  assert.match(d.parent, /gdpdepay ! fakesink name=probe enable-last-sample=true sync=false/);
+  assert.match(d.parent, /gdpdepay ! appsink name=au /);
+  assert.match(d.parent, /gdpdepay ! fakesink name=full enable-last-sample=true/);
+  assert.ok(!`${d.child} ${d.parent}`.includes('top-secret'));
+});
+
+void test('containers are told apart by their first bytes', async () => {
+  assert.equal(sniffContainer(await readFile(pedestrians)), 'mp4');
+  assert.equal(sniffContainer(await readFile(sharedPath('video', 'pedestrians.h264'))), 'raw');
+  assert.equal(sniffContainer(Buffer.from('not a video at all')), null);
+});
+
+void test('isolated: the same frames as in-process, with the source size, full-resolution frames and access units, from a child process', { timeout: 30_000 }, async (t) => {
+  const uri = `file://${pedestrians}`;
+  const inline = await startStream(t, streamConfig('inline', uri, { fps: 120, realtime: false }), { log: silentLogger(), analysis: detector416 });
+  const { host, children } = isolation();
+  const iso = await startStream(t, streamConfig('iso', uri, { fps: 120, realtime: false }), { log: silentLogger(), analysis: detector416, host, accessUnits: true });
+  const aus: AccessUnit[] = [];
+  iso.onAccessUnit((au) => aus.push(au));
+  // Paced files hand out every decoded frame in order: the first ten must be the same bytes.
+  const a = await takeFrames(inline, 10);
+  const b = await takeFrames(iso, 10);
+  for (let i = 0; i < 10; i++) {
+    const [x, y] = [a[i], b[i]] as [Frame, Frame];
+    assert.deepEqual([y.width, y.height, y.sourceWidth, y.sourceHeight, y.format], [416, 234, 960, 540, 'BGRx']);
+    assert.ok(x.data.equals(y.data), `frame ${i} differs between in-process and isolated`);
+  }
+  const pid = host.pid;
+  assert.ok(pid !== null && pid !== process.pid && children.length === 1 && alive(pid));
+  const full = await waitFor('a full-resolution frame', () => iso.latestFullFrame() ?? undefined);
+  assert.deepEqual([full.width, full.height, full.format], [960, 540, 'I420']);
+  await waitFor('access units with a keyframe', () => (aus.some((au) => au.key) && aus.length > 5 ? true : undefined));
+  assert.equal(aus[0]?.track.codecString.startsWith('avc1'), true);
+
+  await iso.stop();
+  await waitFor('the child to end after stop', () => (alive(pid) ? undefined : true), 5_000);
+  assert.deepEqual(await shmAreasOf(pid), []);
+});
+
+void test('SIGSEGV in one isolated stream restarts that stream alone; the other stream\'s frames show no gap', { timeout: 30_000 }, async (t) => {
+  const uri = `file://${pedestrians}`;
+  const { log, lines } = capturedLogger('debug');
+  const a = isolation(log);
+  const b = isolation();
+  const sa = await startStream(t, streamConfig('a', uri, { fps: 10, realtime: true }), { log, analysis: detector416, host: a.host });
+  const sb = await startStream(t, streamConfig('b', uri, { fps: 10, realtime: true }), { log: silentLogger(), analysis: detector416, host: b.host });
+  await takeFrames(sa, 3);
+  await takeFrames(sb, 3);
+  // B's consumer notes when each frame arrives, through A's crash and restart.
+  const arrivals: number[] = [];
+  let consuming = true;
+  const consumer = (async (): Promise<void> => {
+    while (consuming) {
+      const f = await sb.next();
+      if (f === null) return;
+      arrivals.push(performance.now());
+    }
+  })();
+  await waitFor('B to run alongside', () => (arrivals.length >= 3 ? true : undefined));
+  const victim = a.host.pid;
+  assert.ok(victim !== null);
+  const pulledBefore = sa.status().framesPulled;
+  const killedAt = performance.now();
+  process.kill(victim, 'SIGSEGV');
+  await waitFor('A to fail with the signal', () => (sa.status().lastError?.includes('SIGSEGV') === true ? true : undefined), 5_000);
+  await waitFor('A to play again', () => (sa.status().state === 'playing' && sa.status().framesPulled > pulledBefore ? true : undefined), 10_000);
+  const restartMs = performance.now() - killedAt;
+  const afterRestart = arrivals.length;
+  await waitFor('B to go on after A\'s restart', () => (arrivals.length >= afterRestart + 3 ? true : undefined));
+  consuming = false;
+  await consumer;
+
+  const gaps = arrivals.slice(1).map((x, i) => x - (arrivals[i] ?? x));
+  const worst = Math.max(...gaps);
+  t.diagnostic(`A: killed → playing again in ${restartMs.toFixed(0)} ms (backoff min 100 ms); B: ${arrivals.length} frames, largest gap ${worst.toFixed(0)} ms at 10 fps`);
+  assert.equal(sb.status().restarts, 0);
+  assert.equal(sb.status().lastError, null);
+  assert.ok(worst < 300, `B's frames stalled for ${worst.toFixed(0)} ms during A's crash`);
+  assert.ok(sa.status().restarts >= 1);
+  assert.equal(a.host.stats.crashed, 1);
+  assert.notEqual(a.host.pid, victim);
+  assert.ok(lines.some((l) => l.includes('stream process ended') && l.includes('SIGSEGV')));
+  await waitFor('the crashed child\'s shared areas removed', async () => ((await shmAreasOf(victim)).length === 0 ? true : undefined), 5_000);
+});
+
+void test('isolated: a file in a container the child cannot demux fails the stream with a clear error, and no child is spawned', { timeout: 15_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'notes.bin');
+  await writeFile(file, 'this is no video');
+  const { host, children } = isolation();
+  const s: VideoStream = await startStream(t, streamConfig('odd', `file://${file}`), { log: silentLogger(), host });
+  const err = await waitFor('the stream to fail', () => s.status().lastError ?? undefined);
+  assert.match(err, /process isolation: .*notes\.bin is not MP4/);
+  assert.equal(children.length, 0);
+  assert.equal(existsSync(file), true);
+});
