@@ -43,6 +43,36 @@ export const trackerConfigSchema = z.strictObject({
   momentum_weight: z.number().min(0).max(1).default(0.2),
   /** Frames back over which a track's direction of motion is observed (OC-SORT's Δt). */
   momentum_frames: z.number().int().min(1).max(8).default(3),
+  /**
+   * The appearance cue (OSNet x0.25, Deep OC-SORT style, docs/tracking.md "Appearance"): crops are
+   * embedded only where motion cannot decide, and only when the caller gives the tracker the frame
+   * (`updateSeeing`); `update` never looks.
+   */
+  appearance: z.strictObject({
+    enabled: z.boolean().default(false),
+    /** Weight of the appearance term in a pair's cost (1 − IoU), for pairs whose both sides have an embedding. */
+    weight: z.number().min(0).max(2).default(0.5),
+    /**
+     * Similarity at which the appearance term is zero: more similar pairs gain, less similar lose.
+     * Between OSNet's same-person (about 0.9) and other-person (0.4-0.5) similarities.
+     */
+    pivot: z.number().min(-1).max(1).default(0.7),
+    /**
+     * Least IoU for a first-stage pair that appearance vouches for (similarity ≥ pivot): a person
+     * stepping out from behind another overlaps their own track less than `match_iou`.
+     */
+    gate_iou: z.number().min(0).max(1).default(0.1),
+    /** A detection is ambiguous when a second track's cost is within this of its best (or a track's second detection is). */
+    margin: z.number().min(0).max(1).default(0.5),
+    /** Least similarity for a track to take a detection by appearance alone, no IoU (after the IoU stages). */
+    reid_similarity: z.number().min(-1).max(1).default(0.75),
+    /** Deep OC-SORT's α_f: how much of a track's embedding a confident new crop leaves in place. */
+    ema: z.number().min(0).max(1).default(0.95),
+    /** A track near another one (centres within this many box heights) gets its embedding before they meet. */
+    near: z.number().min(0).max(10).default(1.5),
+    /** A track's embedding is refreshed at most this often while it stays near others. */
+    refresh_ms: z.number().int().min(0).max(600_000).default(1000),
+  }).prefault({}),
   /** Match detections to tracks across classes (a detector that flickers between "car" and "truck"). */
   class_agnostic: z.boolean().default(false),
   kalman: z.strictObject({

@@ -4,3 +4,4 @@ export { iou } from './iou.js';
 export { BoxKalman, type KalmanNoise } from './kalman.js';
 export type { TrackedObject, TrackState } from './track.js';
 export { Tracker, type TrackerFrame } from './tracker.js';
+export { blendEmbedding, cosine, embedderLook, type AppearanceStats, type Look } from './appearance.js';

@@ -53,6 +53,10 @@ export class Track {
   /** Filter state at the latest observation, and the steps predicted since: what re-update replays. */
   private saved: Float64Array | null = null;
   private readonly gap: number[] = [];
+  /** Appearance (L2-normalised EMA of OSNet embeddings), only once the cue looked at this track; null otherwise. */
+  embedding: Float32Array | null = null;
+  /** When `embedding` last took a crop (ms); -Infinity before. */
+  embeddedAt = Number.NEGATIVE_INFINITY;
 
   constructor(det: Detection, ts: number, noise: KalmanNoise, private readonly reUpdate = false) {
     this.kf = new BoxKalman(det.box, noise);

@@ -1,6 +1,7 @@
 import type { Box, Detection } from '../../inference/types.js';
 import { AssignmentSolver } from './assignment.js';
 import { trackerConfigSchema, type TrackerConfig, type TrackerConfigInput } from './config.js';
+import { blendEmbedding, cosine, type AppearanceStats, type Look } from './appearance.js';
 import { iou } from './iou.js';
 import type { KalmanNoise } from './kalman.js';
 import { Track, type TrackedObject } from './track.js';
@@ -13,6 +14,15 @@ export interface TrackerFrame {
   lost: TrackedObject[];
   /** Ids of tracks removed in this frame, lost for longer than `max_lost_ms`: their activity ended. */
   removed: number[];
+}
+
+/** One frame between prediction and association (what `updateSeeing` holds while it looks). */
+interface Step {
+  ts: number;
+  starting: boolean;
+  high: Detection[];
+  low: Detection[];
+  established: Track[];
 }
 
 // Gated pairs get a cost above every real one (1 − IoU ≤ 1), so the solver uses them only when
@@ -40,6 +50,10 @@ export class Tracker {
   private lastTs: number | null = null;
   private readonly solver = new AssignmentSolver();
   private cost = new Float64Array(64);
+  /** The IoU behind each entry of `cost`, for the appearance gate. */
+  private overlap = new Float64Array(64);
+  private busy = false;
+  readonly appearanceStats: AppearanceStats = { frames: 0, looked: 0, crops: 0, changed: 0, reidentified: 0, lookMs: 0 };
 
   constructor(config: TrackerConfigInput | TrackerConfig = {}) {
     this.config = trackerConfigSchema.parse(config);
@@ -49,26 +63,77 @@ export class Tracker {
 
   /**
    * Feeds one analysed frame's detections (source pixels) taken at `ts` (ms). Frames must come in
-   * time order; a timestamp that goes backwards is treated as no time passing.
+   * time order; a timestamp that goes backwards is treated as no time passing. Motion only: the
+   * appearance cue needs the frame, see `updateSeeing`.
    */
   update(ts: number, detections: readonly Detection[]): TrackerFrame {
+    this.enter();
+    try {
+      return this.conclude(this.begin(ts, detections), null);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * `update` with the appearance cue (when `appearance.enabled`): before the first stage, the
+   * detections motion cannot place (two tracks within `margin` of each other's cost, a lost track
+   * re-found, a track about to meet another) are embedded through `look`, and only those; every
+   * other frame costs what `update` costs. The tracker must not be fed again until this settles.
+   */
+  async updateSeeing(ts: number, detections: readonly Detection[], look: Look): Promise<TrackerFrame> {
+    this.enter();
+    try {
+      const step = this.begin(ts, detections);
+      if (!this.config.appearance.enabled) return this.conclude(step, null);
+      this.appearanceStats.frames += 1;
+      const wanted = this.wanted(step);
+      if (wanted.length === 0) return this.conclude(step, null);
+      const started = performance.now();
+      const vectors = await look(wanted.map((d) => d.box));
+      this.appearanceStats.lookMs += performance.now() - started;
+      if (vectors.length !== wanted.length) throw new Error(`appearance: asked for ${wanted.length} embeddings, got ${vectors.length}`);
+      this.appearanceStats.looked += 1;
+      this.appearanceStats.crops += wanted.length;
+      const seen = new Map<Detection, Float32Array>();
+      wanted.forEach((d, k) => seen.set(d, vectors[k]!));
+      return this.conclude(step, seen);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private enter(): void {
+    // updateSeeing awaits between its halves; a second frame in between would predict twice.
+    if (this.busy) throw new Error('tracker: a frame was fed before the previous one was finished');
+    this.busy = true;
+  }
+
+  /** Predicts every track to `ts` and splits the detections by score: the part before any association. */
+  private begin(ts: number, detections: readonly Detection[]): Step {
     const c = this.config;
     const starting = this.lastTs === null;
     const dt = this.lastTs === null ? 0 : Math.max(0, ts - this.lastTs) / 1000;
     this.lastTs = ts;
     for (const t of this.tracks) t.predict(dt);
-
     const high: Detection[] = [];
     const low: Detection[] = [];
     for (const d of detections) {
       if (d.score >= c.high_score) high.push(d);
       else if (d.score >= c.low_score) low.push(d);
     }
+    return { ts, starting, high, low, established: this.tracks.filter((t) => t.state !== 'tentative') };
+  }
 
-    const established = this.tracks.filter((t) => t.state !== 'tentative');
-    const first = this.associate(established, high, c.match_iou, 'predicted', c.momentum_weight);
-    for (const [t, d] of first.pairs) this.hit(t, d, ts);
-
+  private conclude({ ts, starting, high, low, established }: Step, seen: Map<Detection, Float32Array> | null): TrackerFrame {
+    const c = this.config;
+    const first = this.associate(established, high, c.match_iou, 'predicted', c.momentum_weight, seen);
+    for (const [t, d] of first.pairs) {
+      this.hit(t, d, ts);
+      const v = seen?.get(d);
+      // A crop that overlaps another detection shows two people: used to decide, never to learn from.
+      if (v !== undefined && cleanCrop(d, high, low)) this.remember(t, v, d.score, ts);
+    }
     const stillTracked = first.tracks.filter((t) => t.state === 'confirmed');
     const second = this.associate(stillTracked, low, c.low_match_iou);
     for (const [t, d] of second.pairs) this.hit(t, d, ts);
@@ -80,6 +145,7 @@ export class Tracker {
       for (const [t, d] of recovered.pairs) this.hit(t, d, ts);
       leftover = recovered.detections;
     }
+    if (seen !== null && leftover.length > 0) leftover = this.reidentify(established, leftover, seen, ts, high, low);
     for (const t of second.tracks) if (t.state === 'confirmed' && t.lastSeen !== ts) t.state = 'lost';
 
     const tentative = this.tracks.filter((t) => t.state === 'tentative');
@@ -139,14 +205,82 @@ export class Tracker {
    * Optimal IoU assignment, against each track's prediction or its last observed box; returns the
    * pairs and whatever stayed unmatched on either side. With momentum, a pair whose direction
    * agrees with the track's observed motion gains up to `momentum_weight`, scaled by the
-   * detection's score as in OC-SORT; the IoU gate is unchanged.
+   * detection's score as in OC-SORT; with embeddings (`seen`), a pair whose two sides both have one
+   * gains or loses `appearance.weight × (similarity − pivot)`. Neither moves the IoU gate.
    */
   private associate(tracks: readonly Track[], dets: readonly Detection[], minIou: number, against: 'predicted' | 'observed' = 'predicted',
-    momentum = 0): { pairs: [Track, Detection][]; tracks: Track[]; detections: Detection[] } {
+    momentum = 0, seen: Map<Detection, Float32Array> | null = null): { pairs: [Track, Detection][]; tracks: Track[]; detections: Detection[] } {
     if (tracks.length === 0 || dets.length === 0) return { pairs: [], tracks: [...tracks], detections: [...dets] };
     const rows = tracks.length;
     const cols = dets.length;
-    if (this.cost.length < rows * cols) this.cost = new Float64Array(2 * rows * cols);
+    const looking = seen !== null && seen.size > 0;
+    const a = this.config.appearance;
+    const cost = this.motionCost(tracks, dets, looking ? Math.min(minIou, a.gate_iou) : minIou, against, momentum);
+    let plain: Int32Array | null = null;
+    if (looking) {
+      const overlap = this.overlap;
+      // What motion alone would have chosen (the strict gate, no appearance), only to count the
+      // decisions appearance changed; then the appearance term, which alone may pass a pair whose
+      // IoU is between gate_iou and minIou.
+      const strict = Float64Array.from(cost.subarray(0, rows * cols), (c, k) => (overlap[k]! < minIou ? GATED : c));
+      plain = this.solver.solve(strict, rows, cols).slice();
+      const sims = new Float64Array(rows * cols).fill(Number.NaN);
+      const rowMax = new Float64Array(rows).fill(-1);
+      const colMax = new Float64Array(cols).fill(-1);
+      for (let i = 0; i < rows; i++) {
+        const e = tracks[i]!.embedding;
+        if (e === null) continue;
+        for (let j = 0; j < cols; j++) {
+          const v = seen.get(dets[j]!);
+          if (v === undefined || cost[i * cols + j]! >= GATED) continue;
+          const sim = cosine(e, v);
+          sims[i * cols + j] = sim;
+          rowMax[i] = Math.max(rowMax[i]!, sim);
+          colMax[j] = Math.max(colMax[j]!, sim);
+        }
+      }
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < cols; j++) {
+          const k = i * cols + j;
+          if (cost[k]! >= GATED) continue;
+          const sim = sims[k]!;
+          if (Number.isNaN(sim)) {
+            if (overlap[k]! < minIou) cost[k] = GATED;
+          } else if (overlap[k]! < minIou && sim < a.pivot) {
+            cost[k] = GATED;
+          } else if (rowMax[i]! >= a.pivot || colMax[j]! >= a.pivot) {
+            // Only when some pair here looks alike: when nothing does (a stale embedding, a person
+            // turning round), differences among low similarities are noise and motion decides.
+            cost[k]! -= a.weight * (sim - a.pivot);
+          }
+        }
+      }
+    }
+    const assigned = this.solver.solve(cost, rows, cols);
+    const pairs: [Track, Detection][] = [];
+    const unmatchedTracks: Track[] = [];
+    const taken = new Uint8Array(cols);
+    for (let i = 0; i < rows; i++) {
+      const j = assigned[i]!;
+      if (plain !== null && plain[i] !== j) this.appearanceStats.changed += 1;
+      if (j >= 0 && cost[i * cols + j]! < GATED / 2) {
+        pairs.push([tracks[i]!, dets[j]!]);
+        taken[j] = 1;
+      } else {
+        unmatchedTracks.push(tracks[i]!);
+      }
+    }
+    return { pairs, tracks: unmatchedTracks, detections: dets.filter((_, j) => taken[j] === 0) };
+  }
+
+  /** The cost matrix (row-major, tracks × detections, in the tracker's own buffer): 1 − IoU less momentum, GATED below `minIou`. */
+  private motionCost(tracks: readonly Track[], dets: readonly Detection[], minIou: number, against: 'predicted' | 'observed', momentum: number): Float64Array {
+    const rows = tracks.length;
+    const cols = dets.length;
+    if (this.cost.length < rows * cols) {
+      this.cost = new Float64Array(2 * rows * cols);
+      this.overlap = new Float64Array(2 * rows * cols);
+    }
     const cost = this.cost;
     const agnostic = this.config.class_agnostic;
     for (let i = 0; i < rows; i++) {
@@ -159,23 +293,151 @@ export class Tracker {
         let c = overlap >= minIou && overlap > 0 ? 1 - overlap : GATED;
         if (dir !== null && c < GATED) c -= momentum * d.score * directionAgreement(dir, t.observed, d.box);
         cost[i * cols + j] = c;
+        this.overlap[i * cols + j] = overlap;
+      }
+    }
+    return cost;
+  }
+
+  /**
+   * The high-score detections worth a crop this frame, from the first stage's motion costs with
+   * the appearance gate's looser IoU (a person stepping out of a group overlaps their track less):
+   *
+   * - ambiguous: a detection whose second-best track is within `margin` of its best, or one of a
+   *   track's detections within `margin` of each other — when a track there has an embedding to
+   *   compare with;
+   * - re-found: a detection whose best track is a lost one with an embedding;
+   * - about to meet: the one clear detection of a confirmed track that has another track's centre
+   *   within `near` box heights and no embedding newer than `refresh_ms`, provided the crop is clean
+   *   (it overlaps no other detection): its embedding is taken while it still shows one person.
+   */
+  private wanted({ ts, high, low, established }: Step): Detection[] {
+    const a = this.config.appearance;
+    const rows = established.length;
+    const cols = high.length;
+    if (rows === 0 || cols === 0) return [];
+    const cost = this.motionCost(established, high, Math.min(this.config.match_iou, a.gate_iou), 'predicted', this.config.momentum_weight);
+    const want = new Uint8Array(cols);
+    const rowBest = new Float64Array(rows).fill(GATED);
+    const rowSecond = new Float64Array(rows).fill(GATED);
+    const rowCount = new Int32Array(rows);
+    const rowOnly = new Int32Array(rows).fill(-1);
+    const colCount = new Int32Array(cols);
+    for (let j = 0; j < cols; j++) {
+      let best = GATED;
+      let second = GATED;
+      let bestRow = -1;
+      let known = false;
+      for (let i = 0; i < rows; i++) {
+        const c = cost[i * cols + j]!;
+        if (c >= GATED) continue;
+        colCount[j]! += 1;
+        rowCount[i]! += 1;
+        rowOnly[i] = j;
+        if (established[i]!.embedding !== null) known = true;
+        if (c < best) { second = best; best = c; bestRow = i; } else if (c < second) second = c;
+        if (c < rowBest[i]!) { rowSecond[i] = rowBest[i]!; rowBest[i] = c; } else if (c < rowSecond[i]!) rowSecond[i] = c;
+      }
+      if (bestRow < 0) {
+        // No track can take it by motion: worth a look if it would start a track where a lost one
+        // with an embedding could have gone.
+        const d = high[j]!;
+        if (d.score >= this.config.new_track_score && established.some((t) => t.state === 'lost' && t.embedding !== null && withinReach(t, d.box, a.near, ts))) want[j] = 1;
+        continue;
+      }
+      const bestTrack = established[bestRow]!;
+      if (known && second - best <= a.margin) want[j] = 1;
+      if (bestTrack.state === 'lost' && bestTrack.embedding !== null) want[j] = 1;
+    }
+    for (let i = 0; i < rows; i++) {
+      const t = established[i]!;
+      if (rowCount[i]! >= 2 && t.embedding !== null && rowSecond[i]! - rowBest[i]! <= a.margin) {
+        for (let j = 0; j < cols; j++) {
+          const c = cost[i * cols + j]!;
+          if (c < GATED && c - rowBest[i]! <= a.margin) want[j] = 1;
+        }
+      }
+      const j = rowOnly[i]!;
+      if (t.state !== 'confirmed' || rowCount[i] !== 1 || colCount[j] !== 1 || want[j] === 1) continue;
+      if (t.embedding !== null && ts - t.embeddedAt < a.refresh_ms) continue;
+      if (nearAnother(t, established, a.near) && cleanCrop(high[j]!, high, low)) want[j] = 1;
+    }
+    return high.filter((_, j) => want[j] === 1);
+  }
+
+  /**
+   * The last chance before a detection starts a new track: tracks unmatched this frame that have
+   * an embedding take leftover detections that look like them (similarity ≥ `reid_similarity`)
+   * and lie within their reach (`near` box heights per second unseen, at least one), one optimal
+   * assignment on 1 − similarity. This is what re-finds a person whose predicted box ran off while
+   * they were hidden behind someone, where IoU no longer can.
+   */
+  private reidentify(established: readonly Track[], leftover: Detection[], seen: Map<Detection, Float32Array>, ts: number,
+    high: readonly Detection[], low: readonly Detection[]): Detection[] {
+    const a = this.config.appearance;
+    const tracks = established.filter((t) => t.embedding !== null && t.lastSeen !== ts);
+    const dets = leftover.filter((d) => seen.has(d));
+    if (tracks.length === 0 || dets.length === 0) return leftover;
+    const rows = tracks.length;
+    const cols = dets.length;
+    const cost = new Float64Array(rows * cols);
+    for (let i = 0; i < rows; i++) {
+      const t = tracks[i]!;
+      for (let j = 0; j < cols; j++) {
+        const d = dets[j]!;
+        const sim = cosine(t.embedding!, seen.get(d)!);
+        const ok = sim >= a.reid_similarity && withinReach(t, d.box, a.near, ts) && (this.config.class_agnostic || d.classId === t.classId);
+        cost[i * cols + j] = ok ? 1 - sim : GATED;
       }
     }
     const assigned = this.solver.solve(cost, rows, cols);
-    const pairs: [Track, Detection][] = [];
-    const unmatchedTracks: Track[] = [];
-    const taken = new Uint8Array(cols);
+    const taken = new Set<Detection>();
     for (let i = 0; i < rows; i++) {
       const j = assigned[i]!;
-      if (j >= 0 && cost[i * cols + j]! < GATED / 2) {
-        pairs.push([tracks[i]!, dets[j]!]);
-        taken[j] = 1;
-      } else {
-        unmatchedTracks.push(tracks[i]!);
-      }
+      if (j < 0 || cost[i * cols + j]! >= GATED / 2) continue;
+      const t = tracks[i]!;
+      const d = dets[j]!;
+      this.hit(t, d, ts);
+      if (cleanCrop(d, high, low)) this.remember(t, seen.get(d)!, d.score, ts);
+      taken.add(d);
+      this.appearanceStats.reidentified += 1;
     }
-    return { pairs, tracks: unmatchedTracks, detections: dets.filter((_, j) => taken[j] === 0) };
+    return taken.size === 0 ? leftover : leftover.filter((d) => !taken.has(d));
   }
+
+  /** Folds a crop matched to `t` into its embedding (Deep OC-SORT's confidence-weighted EMA). */
+  private remember(t: Track, v: Float32Array, score: number, ts: number): void {
+    t.embedding = t.embedding === null ? Float32Array.from(v) : blendEmbedding(t.embedding, v, score, this.config.appearance.ema, this.config.high_score);
+    t.embeddedAt = ts;
+  }
+}
+
+/** Another track's centre within `heights` of `t`'s predicted box height: the two may meet soon. */
+function nearAnother(t: Track, tracks: readonly Track[], heights: number): boolean {
+  const [x1, y1, x2, y2] = t.predicted;
+  const cx = (x1 + x2) / 2;
+  const cy = (y1 + y2) / 2;
+  const reach = heights * (y2 - y1);
+  for (const o of tracks) {
+    if (o === t) continue;
+    const b = o.predicted;
+    if (Math.hypot((b[0] + b[2]) / 2 - cx, (b[1] + b[3]) / 2 - cy) <= reach) return true;
+  }
+  return false;
+}
+
+/** The box's centre within `heights` of the track's last observed box height per second unseen (at least one). */
+function withinReach(t: Track, box: Readonly<Box>, heights: number, ts: number): boolean {
+  const o = t.observed;
+  const reach = heights * (o[3] - o[1]) * Math.max(1, (ts - t.lastSeen) / 1000);
+  return Math.hypot((box[0] + box[2] - o[0] - o[2]) / 2, (box[1] + box[3] - o[1] - o[3]) / 2) <= reach;
+}
+
+/** The detection overlaps no other: its crop shows one object, fit to describe a track. */
+function cleanCrop(d: Detection, high: readonly Detection[], low: readonly Detection[]): boolean {
+  for (const o of high) if (o !== d && iou(o.box, d.box) > 0) return false;
+  for (const o of low) if (iou(o.box, d.box) > 0) return false;
+  return true;
 }
 
 /**
