@@ -23,6 +23,8 @@ export interface ScenarioStream {
   realtime: boolean;
   priority?: 'low' | 'normal' | 'high';
   gate?: boolean;
+  /** Decode in a child process (docs/process-isolation.md); scripts/bench-isolation.ts compares. */
+  isolation?: 'in-process' | 'process';
 }
 
 export interface Scenario {
@@ -139,7 +141,7 @@ const cfg = validateConfig({
   control: { enabled: false }, telemetry: { prometheus: { enabled: false } }, evidence: { encoder: sc.evidenceEncoder ?? 'auto' },
   streams: sc.streams.map((s) => ({
     id: s.id, uri: s.uri, model: 'm', fps: s.fps, realtime: s.realtime, loop: true, priority: s.priority ?? 'normal',
-    motion: { gate: { enabled: s.gate ?? false } },
+    motion: { gate: { enabled: s.gate ?? false } }, ...(s.isolation ? { isolation: s.isolation } : {}),
   })),
   rules: sc.streams.map((s) => ({ id: `people-${s.id}`, stream: s.id, kind: 'presence', classes: ['person'], min_score: 0.3, cooldown_s: sc.cooldownS })),
 }, 'bench');
