@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
+import { spawnDaemon, writeConfig, type LogLine } from './daemon-harness.js';
+
+/** Processes whose parent is `ppid` and whose command line runs the isolated stream's entry point. */
+function streamProcesses(ppid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+      if (parent === ppid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('isolated-child.js')) out.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const playing = (id: string) => (l: LogLine): boolean => l['msg'] === 'stream playing' && l['stream'] === id;
+
+void test('vigild with video.isolation: process: a SIGSEGV in one stream\'s process restarts that stream alone, and a killed vigild leaves no stream process behind', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t, 'vigil-e2e-iso-');
+  const clip = pathToFileURL(sharedPath('video', 'pedestrians.mp4')).href;
+  const config = await writeConfig(dir, {
+    device: { id: 'iso-1', site: 'lab' }, storage: { dir: `${dir}/state` },
+    // No broker is needed for this: the uplink retries in the background.
+    mqtt: { url: 'mqtt://127.0.0.1:1', reconnect_min_ms: 1000, reconnect_max_ms: 5000 },
+    video: { isolation: 'process' },
+    streams: [
+      { id: 'a', uri: clip, fps: 10, loop: true, restart_min_ms: 100, restart_max_ms: 400 },
+      { id: 'b', uri: clip, fps: 10, loop: true, isolation: 'in-process' },
+    ],
+    telemetry: { prometheus: { enabled: false } },
+    control: { enabled: false },
+  });
+  const vigild = spawnDaemon(t, ['--config', config]);
+  await vigild.waitForLine('stream a playing', playing('a'));
+  await vigild.waitForLine('stream b playing', playing('b'));
+  const vigildPid = vigild.child.pid ?? 0;
+  const [first, ...others] = streamProcesses(vigildPid);
+  assert.ok(first !== undefined && others.length === 0, 'one stream process: a is isolated, b is in-process');
+
+  const from = vigild.lines.length;
+  process.kill(first, 'SIGSEGV');
+  const ended = await vigild.waitForLine('the crash reported', (l) => l['msg'] === 'stream process ended', 10_000, from);
+  assert.equal(ended['stream'], 'a');
+  assert.match(String(ended['reason']), /SIGSEGV/);
+  await vigild.waitForLine('stream a playing again', playing('a'), 15_000, from);
+  const second = await waitFor('a new stream process', () => streamProcesses(vigildPid).find((p) => p !== first));
+  // b ran on in vigild's own process throughout: no failure, no restart.
+  assert.deepEqual(vigild.lines.slice(from).filter((l) => l['stream'] === 'b' && (l.level === 'warn' || l.level === 'error')), []);
+
+  vigild.child.kill('SIGKILL');
+  await vigild.exited;
+  // The stream process notices its IPC channel close and ends by itself.
+  await waitFor('the stream process to end after vigild was killed', () => (alive(second) ? undefined : true), 10_000);
+});
