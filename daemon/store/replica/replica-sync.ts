@@ -243,11 +243,13 @@ function prepare(db: Database) {
     maxEventRowid: one<[]>('SELECT max(rowid) FROM main.events'),
     maxSeq: one<[]>('SELECT max(seq) FROM main.outbox'),
     countEvents: one<[]>('SELECT count(*) FROM main.events'),
-    countPrimaryEvents: one<[number]>('SELECT count(*) FROM p.events WHERE rowid <= ?'),
+    // All rows less the new ones: count(*) of a whole table reads its smallest index, a rowid range
+    // reads the table itself (100 ms at 100 000 events, against 7).
+    countPrimaryEvents: one<[number]>('SELECT (SELECT count(*) FROM p.events) - (SELECT count(*) FROM p.events WHERE rowid > ?)'),
     idAt: one<[number]>('SELECT id FROM main.events WHERE rowid = ?'),
     primaryIdAt: one<[number]>('SELECT id FROM p.events WHERE rowid = ?'),
     countOutbox: one<[]>('SELECT count(*) FROM main.outbox'),
-    countPrimaryOutbox: one<[number]>('SELECT count(*) FROM p.outbox WHERE seq <= ?'),
+    countPrimaryOutbox: one<[number]>('SELECT (SELECT count(*) FROM p.outbox) - (SELECT count(*) FROM p.outbox WHERE seq > ?)'),
     sequence: one<[]>("SELECT seq FROM p.sqlite_sequence WHERE name = 'outbox'"),
     // Evicted events, and rowids the primary handed out again after its newest rows were evicted.
     goneEvents: db.prepare(`INSERT INTO temp.gone_events SELECT rowid FROM main.events re
