@@ -125,9 +125,10 @@ function tree(root: number): number[] {
   return out;
 }
 
-interface TreeSample { at: number; pssMiB: number; ticks: Map<number, number> }
+/** `at`: wall clock (ms since epoch), to compare with the scenario's window. */
+interface TreeSample { at: number; pssMiB: number; childrenPssMiB: number; ticks: Map<number, number> }
 
-interface Run { result: ScenarioResult; pssMiB: number; treeCpuPercent: number; processes: number }
+interface Run { result: ScenarioResult; pssMiB: number; childrenPssMiB: number; treeCpuPercent: number; processes: number }
 
 let mqttUrl = '';
 const TICK_HZ = 100;
@@ -145,12 +146,15 @@ async function scenario(streams: ScenarioStream[], cooldownS = 0): Promise<Run> 
     const pids = tree(root);
     const ticks = new Map<number, number>();
     let pss = 0;
+    let children = 0;
     for (const pid of pids) {
-      pss += pssKiB(pid);
+      const kib = pssKiB(pid);
+      pss += kib;
+      if (pid !== root) children += kib;
       const st = procStat(pid);
       if (st) ticks.set(pid, st.ticks);
     }
-    samples.push({ at: performance.now(), pssMiB: pss / 1024, ticks });
+    samples.push({ at: Date.now(), pssMiB: pss / 1024, childrenPssMiB: children / 1024, ticks });
   }, 200);
   await new Promise<void>((resolve, reject) => {
     let stderr = '';
@@ -158,17 +162,15 @@ async function scenario(streams: ScenarioStream[], cooldownS = 0): Promise<Run> 
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scenario exited ${code ?? '?'}: ${stderr.trim()}`))));
   }).finally(() => clearInterval(sampler));
   const result = JSON.parse(await readFile(out, 'utf8')) as ScenarioResult;
-  // The scenario's measuring window is its last `seconds` before it stops; the last samples fall
-  // into its stop, so the window is taken from 0.5 s before the end back over 80 % of `seconds`.
-  const end = (samples.at(-1)?.at ?? 0) - 500;
-  const window = samples.filter((s) => s.at <= end && s.at >= end - 0.8 * seconds * 1000);
+  // Only the samples inside the scenario's measuring window: its start and stop spawn and end processes.
+  const window = samples.filter((s) => s.at >= (result.windowStartMs ?? Infinity) && s.at <= (result.windowEndMs ?? -Infinity));
   const first = window[0];
   const last = window.at(-1);
   let ticks = 0;
   if (first && last) for (const [pid, t] of last.ticks) ticks += t - (first.ticks.get(pid) ?? t);
   const span = first && last ? (last.at - first.at) / 1000 : NaN;
   return {
-    result, pssMiB: pct(window.map((s) => s.pssMiB), 50), treeCpuPercent: (100 * ticks) / TICK_HZ / span,
+    result, pssMiB: pct(window.map((s) => s.pssMiB), 50), childrenPssMiB: pct(window.map((s) => s.childrenPssMiB), 50), treeCpuPercent: (100 * ticks) / TICK_HZ / span,
     processes: last?.ticks.size ?? 0,
   };
 }
@@ -259,10 +261,10 @@ try {
   roundsOut.forEach((x, i) => process.stdout.write(`${i + 1}      ${f(x.limit).padEnd(9)}  ${`${f(x.fps['in-process'])} (${f(x.ratio['in-process'], 2)}, ${f(x.cpu['in-process'], 0)})`.padEnd(34)}  ${f(x.fps.process)} (${f(x.ratio.process, 2)}, ${f(x.cpu.process, 0)})\n`));
   process.stdout.write(`median ratio: in-process ${f(median('in-process'), 2)}, isolated ${f(median('process'), 2)}\n`);
   process.stdout.write(`\nCamera streams (clip looped in real time at ${streamFps} fps; memory = PSS of vigild and its stream processes, median over the window)\n`);
-  process.stdout.write('mode        N  processes  fps/stream min  tree cpu %  PSS MiB\n');
+  process.stdout.write('mode        N  processes  fps/stream min  tree cpu %  PSS MiB  of which stream processes\n');
   for (const m of multi) {
     const fps = m.run.result.streams.map((s) => s.inferredFps);
-    process.stdout.write(`${m.mode.padEnd(10)}  ${String(m.streams).padEnd(2)} ${String(m.run.processes).padEnd(10)} ${f(Math.min(...fps)).padEnd(15)} ${f(m.run.treeCpuPercent, 0).padEnd(11)} ${f(m.run.pssMiB, 0)}\n`);
+    process.stdout.write(`${m.mode.padEnd(10)}  ${String(m.streams).padEnd(2)} ${String(m.run.processes).padEnd(10)} ${f(Math.min(...fps)).padEnd(15)} ${f(m.run.treeCpuPercent, 0).padEnd(11)} ${f(m.run.pssMiB, 0).padEnd(8)} ${f(m.run.childrenPssMiB, 0)}\n`);
   }
   const perStream: Record<Mode, number> = { 'in-process': NaN, process: NaN };
   for (const mode of MODES) {
@@ -273,7 +275,7 @@ try {
   process.stdout.write(`memory per added stream (PSS): in-process ${f(perStream['in-process'])} MiB, isolated ${f(perStream.process)} MiB\n`);
   process.stdout.write(`\nSIGSEGV of an isolated stream's process × ${crash.restartMs.length} (backoff minimum 100 ms): kill → that stream's next frame p50 ${f(pct(crash.restartMs, 50), 0)} ms, max ${f(Math.max(...crash.restartMs), 0)} ms; `
     + `the other isolated stream: ${crash.otherFrames} frames, largest gap ${f(crash.otherMaxGapMs, 0)} ms at ${streamFps} fps\n`);
-  await writeFile(args.out, JSON.stringify({ when: new Date().toISOString(), model: args.model, clip: args.clip, rounds: roundsOut, multi: multi.map((m) => ({ mode: m.mode, streams: m.streams, pssMiB: m.run.pssMiB, treeCpuPercent: m.run.treeCpuPercent, processes: m.run.processes, result: m.run.result })), perStream, crash }, null, 2));
+  await writeFile(args.out, JSON.stringify({ when: new Date().toISOString(), model: args.model, clip: args.clip, rounds: roundsOut, multi: multi.map((m) => ({ mode: m.mode, streams: m.streams, pssMiB: m.run.pssMiB, childrenPssMiB: m.run.childrenPssMiB, treeCpuPercent: m.run.treeCpuPercent, processes: m.run.processes, result: m.run.result })), perStream, crash }, null, 2));
   process.stdout.write(`\nresults: ${args.out}\n`);
 } finally {
   await ctx.cleanup();

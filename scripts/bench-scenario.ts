@@ -82,6 +82,9 @@ export interface ScenarioResult {
   heapMiB: number;
   /** Set when the scenario failed; the other fields are then empty. */
   error?: string;
+  /** The measuring window, wall clock (ms since epoch): for a caller sampling the processes from outside. */
+  windowStartMs?: number;
+  windowEndMs?: number;
 }
 
 const [json, out] = process.argv.slice(2);
@@ -169,6 +172,7 @@ const busyTotal = (): number => app.inferenceProfiles().models[0]?.profile?.busy
 const busy0 = busyTotal();
 measuring = true;
 const cpu0 = process.cpuUsage();
+const windowStartMs = Date.now();
 const t0 = performance.now();
 let rss = 0;
 const rssSamples: number[] = [];
@@ -179,6 +183,7 @@ while (performance.now() - t0 < sc.seconds * 1000) {
   await new Promise((r) => setTimeout(r, 100));
 }
 const seconds = (performance.now() - t0) / 1000;
+const windowEndMs = Date.now();
 const cpu = process.cpuUsage(cpu0);
 const after = snapshot();
 const busyMs = busyTotal() - busy0;
@@ -206,6 +211,7 @@ const result: ScenarioResult = {
   modelBusy: busyMs / 1000 / seconds, idleMsP50: p50(profile?.idleMs), idleMsP95: profile?.idleMs?.percentiles()?.p95 ?? NaN,
   preMsP50: p50(profile?.preMs), postMsP50: p50(profile?.postMs), afterMsP50: afterMs, eventFrameMsP50: eventFrameMs, events,
   e2eMsP50: pct(e2e, 50), e2eMsP99: pct(e2e, 99), e2eSamples: e2e.length,
+  windowStartMs, windowEndMs,
   cpuPercent: (100 * (cpu.user + cpu.system)) / 1e6 / seconds, rssMiB: rss / 2 ** 20, rssMedianMiB: pct(rssSamples, 50) / 2 ** 20, heapMiB: heap / 2 ** 20,
 };
 await writeFile(out, JSON.stringify(result));
