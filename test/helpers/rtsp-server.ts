@@ -29,7 +29,10 @@ const PYTHON = '/usr/bin/python3';
 // The .py file is not compiled, so it is found in the source tree from either test/ or dist/test/.
 const SCRIPT = path.join(repoRoot, 'test', 'helpers', 'rtsp_server.py');
 
-/** Starts the Python GStreamer RTSP server serving `clip` and resolves once it listens. */
+/** Serve this as the clip for an endless live feed (a camera: no duration in its RTSP range). */
+export const LIVE_CAMERA = 'live:';
+
+/** Starts the Python GStreamer RTSP server serving `clip` (a file, or LIVE_CAMERA) and resolves once it listens. */
 export async function startRtspServer(clip: string, opts: { port?: number; codec?: 'h264' | 'h265' } = {}): Promise<RtspServer> {
   const port = opts.port ?? await freePort();
   const child = spawn(PYTHON, [SCRIPT, String(port), clip, opts.codec ?? 'h264'], { stdio: ['ignore', 'pipe', 'pipe'] });

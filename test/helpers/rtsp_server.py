@@ -1,6 +1,7 @@
 """A real GStreamer RTSP server for tests: serves one H.264/H.265 MP4 clip on a given port.
 
 Usage: rtsp_server.py PORT CLIP [h264|h265]. Prints "READY rtsp://127.0.0.1:PORT/stream" once listening.
+CLIP "live:" serves an endless encoded test pattern instead, as a camera does: no duration in its range.
 Run with /usr/bin/python3 (Debian's), which sees the gi packages.
 """
 import sys
@@ -22,10 +23,16 @@ def main() -> None:
     factory = GstRtspServer.RTSPMediaFactory()
     # Shared: every client sees one live feed, as from a camera. config-interval=-1 repeats SPS/PPS
     # with every key frame so that a client joining mid-stream can start decoding at once.
-    location = clip.replace('\\', '\\\\').replace('"', '\\"')
-    factory.set_launch(
-        f'( filesrc location="{location}" ! qtdemux ! {codec}parse config-interval=-1 '
-        f'! rtp{codec}pay name=pay0 pt=96 config-interval=-1 )')
+    if clip == 'live:':
+        # A camera's stream has no end: its RTSP range is open ("npt=now-"), unlike a file's, and
+        # clients treat the two differently (rtpjitterbuffer schedules an EOS timer for a file).
+        enc = 'x264enc' if codec == 'h264' else 'x265enc'
+        source = (f'videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 '
+                  f'! {enc} speed-preset=ultrafast tune=zerolatency key-int-max=10 ! {codec}parse config-interval=-1')
+    else:
+        location = clip.replace('\\', '\\\\').replace('"', '\\"')
+        source = f'filesrc location="{location}" ! qtdemux ! {codec}parse config-interval=-1'
+    factory.set_launch(f'( {source} ! rtp{codec}pay name=pay0 pt=96 config-interval=-1 )')
     factory.set_shared(True)
     server.get_mount_points().add_factory('/stream', factory)
     if server.attach(None) == 0:
