@@ -8,7 +8,7 @@ import type { MotionGate } from './motion-gate.js';
 import { SampleRing } from '../util/sample-ring.js';
 import type { DetectorPort, EventSink, FrameSource, MotionPort } from './ports.js';
 import { asObject, type EndReason, type Rule, type RuleHit, type RuleInput, type RuleOutput } from './rules/types.js';
-import type { Tracker, TrackedObject, TrackerFrame } from './tracker/index.js';
+import type { Look, Tracker, TrackedObject, TrackerFrame } from './tracker/index.js';
 import type { PxReference } from './rules/geometry.js';
 import { wallClock } from '../util/clock.js';
 import { trackOf, triggerOf, type ActivityEndFacts } from '../events/event-kinds.js';
@@ -88,6 +88,11 @@ export interface AnalyzerOptions {
    * a second frame while it runs one (the inference worker) never waits for this loop.
    */
   pipelineDepth?: number;
+  /**
+   * The tracker's appearance cue (docs/tracking.md, "Appearance"): how to embed crops of a frame.
+   * Absent or null, the tracker runs on motion alone and this loop never waits for it.
+   */
+  look?: ((frame: Frame) => Look) | null;
 }
 
 /**
@@ -257,7 +262,10 @@ export class StreamAnalyzer {
     const eventsBefore = this.stats.events + this.stats.eventErrors;
     this.followResolution(frame);
     this.lastTs = frame.ts;
-    const tracked = this.opts.tracker?.update(frame.ts, detections) ?? { tracks: [], lost: [], removed: [] };
+    const tracker = this.opts.tracker;
+    const look = this.opts.look;
+    const tracked = !tracker ? { tracks: [], lost: [], removed: [] }
+      : look ? await tracker.updateSeeing(frame.ts, detections, look(frame)) : tracker.update(frame.ts, detections);
     this.lastTracked = tracked;
     this.stats.tracks = tracked.tracks.length;
     this.lastDetections = detections;
