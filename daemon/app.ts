@@ -14,7 +14,7 @@ import {
 } from './parts.js';
 import { ClipTaps } from './evidence/clip-taps.js';
 import { ServiceList } from './services.js';
-import { startReplica, startScrub } from './store/replica/replica-service.js';
+import { registerDataCareMetrics, startReplica, startScrub } from './store/replica/replica-service.js';
 import { appStatus, stateInfo, type AppStatus } from './status/app-status.js';
 import { StreamSupervisor } from './streams/stream-supervisor.js';
 import type { ProtocolVersion } from './uplink/client-options.js';
@@ -83,7 +83,7 @@ export class App implements LiveTarget {
       { name: 'telemetry', start: (signal) => startTelemetry(p, ctx, signal), stop: async () => { await p.telemetry?.stop(); } },
       { name: 'learning', start: (signal) => startLearning(p, ctx, signal), stop: async () => { await p.learning?.stop(); } },
       { name: 'response tiers', start: () => startTiers(p, ctx), stop: async () => { await p.tiers?.stop(); } },
-      { name: 'evidence scrub', start: () => { p.scrub = startScrub(p, rootLog, this.recorder.recordAudit); },
+      { name: 'evidence scrub', start: () => { p.scrub = startScrub(p, rootLog, this.recorder.recordAudit); registerDataCareMetrics(p); },
         stop: async () => { await p.scrub?.stop(); p.scrub = null; } },
       // Subscribed before the streams start, so their pipelines build the access-unit branch from the start.
       { name: 'event clips', start: () => this.tapClips(), stop: async () => { await p.tiers?.clips?.stop(1500); } },

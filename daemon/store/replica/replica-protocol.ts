@@ -23,7 +23,7 @@ export interface ReplicaFault {
 
 export type FromReplica =
   /** A tick that reached the copy: every commit before `currentAsOf` is in it (null: still catching up). */
-  | { type: 'tick'; currentAsOf: number | null; copied: RowCounts; removed: RowCounts; ms: number; evidence: EvidenceCopyStats; replaced: string | null }
+  | { type: 'tick'; at: number; currentAsOf: number | null; copied: RowCounts; removed: RowCounts; ms: number; evidence: EvidenceCopyStats; replaced: string | null }
   | { type: 'fault'; fault: ReplicaFault; at: number }
   | { type: 'flushed'; id: number; ok: boolean }
   | { type: 'closed' };

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { Gauge } from 'prom-client';
 import type { Config, Severity } from '../../config/schema.js';
 import type { AuditRecorder } from '../../control/audit.js';
 import { errorMessage } from '../../errors.js';
@@ -93,4 +94,27 @@ export function startScrub(parts: DaemonParts, rootLog: Logger, audit: AuditReco
   });
   scrub.start();
   return scrub;
+}
+
+/**
+ * Gauges on the telemetry's /metrics, read from the parts at scrape time: the copy's state and lag,
+ * and what the scrub found. After the telemetry service (which owns the registry) has started.
+ */
+export function registerDataCareMetrics(parts: DaemonParts): void {
+  const registry = parts.telemetry?.registry;
+  if (!registry) return;
+  if (parts.cfg.storage.replica.dir !== undefined) {
+    new Gauge({ name: 'vigil_replica_ok', help: '1 while the database copy on storage.replica.dir is within its lag bound, else 0', registers: [registry],
+      collect() { this.set(parts.replica?.status().state === 'ok' ? 1 : 0); } });
+    new Gauge({ name: 'vigil_replica_lag_seconds', help: 'How far the database copy is behind the primary', registers: [registry],
+      collect() { this.set((parts.replica?.status().lag_ms ?? 0) / 1000); } });
+    new Gauge({ name: 'vigil_replica_faults', help: 'Copies that failed since start (volume missing, read-only, full, failing)', registers: [registry],
+      collect() { this.set(parts.replica?.status().faults ?? 0); } });
+  }
+  new Gauge({ name: 'vigil_evidence_scrub_bad_files', help: 'Evidence files found not matching their sha256 (or missing) since start, by outcome',
+    labelNames: ['outcome'] as const, registers: [registry],
+    collect() {
+      this.set({ outcome: 'repaired' }, parts.scrub?.stats.repaired ?? 0);
+      this.set({ outcome: 'unrepaired' }, parts.scrub?.stats.unrepaired ?? 0);
+    } });
 }

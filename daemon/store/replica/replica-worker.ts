@@ -64,7 +64,7 @@ function tick(force: boolean): boolean {
       evidenceDirty = false;
       copier.copy(sync.evidenceRows(), init.evidenceBytesPerTick);
     }
-    post({ type: 'tick', currentAsOf: r.complete ? r.snapshotAt : null, copied, removed, ms: performance.now() - started,
+    post({ type: 'tick', at: Date.now(), currentAsOf: r.complete ? r.snapshotAt : null, copied, removed, ms: performance.now() - started,
       evidence: { ...(copier?.stats ?? { copied: 0, bytes: 0, pending: 0, mismatched: 0 }) }, replaced: sync.replaced });
     sync.replaced = null;
     backoff.succeeded();
