@@ -12,7 +12,7 @@ const PEM = '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lsh
 test('the schema marks every path field of vigil.yaml, and loading resolves each against the config file\'s folder', async (t) => {
   // The list is the manual's: a path field added without its mark shows up here as missing.
   assert.deepEqual(pathFieldNames(configSchema), [
-    'storage.dir', 'mqtt.ca', 'mqtt.cert', 'mqtt.key', 'models_dir', 'models[].manifest', 'model_store.trusted_keys[]',
+    'storage.dir', 'storage.replica.dir', 'mqtt.ca', 'mqtt.cert', 'mqtt.key', 'models_dir', 'models[].manifest', 'model_store.trusted_keys[]',
     'control.socket', 'learning.embedding_model', 'learning.device_key', 'learning.hub_sign_key', 'learning.hub_encrypt_key',
     'console.tls.cert', 'console.tls.key',
   ]);
@@ -21,7 +21,7 @@ test('the schema marks every path field of vigil.yaml, and loading resolves each
   const file = path.join(dir, 'vigil.yaml');
   await writeFile(file, JSON.stringify({
     device: { id: 'cam-1', site: 'lab' },
-    storage: { dir: 'state' },
+    storage: { dir: 'state', replica: { dir: 'card' } },
     mqtt: { url: 'mqtts://hub.invalid:8883', ca: 'tls/ca.pem', cert: 'tls/device.pem', key: '../private/device.key' },
     models_dir: 'models',
     models: [{ name: 'det', manifest: 'manifests/det.json' }, { name: 'abs', manifest: '/opt/vigil/abs.json' }],
@@ -36,6 +36,7 @@ test('the schema marks every path field of vigil.yaml, and loading resolves each
   const cfg = loadConfigFile(path.relative(process.cwd(), file));
   const at = (p: string): string => path.join(dir, p);
   assert.equal(cfg.storage.dir, at('state'));
+  assert.equal(cfg.storage.replica.dir, at('card'));
   assert.deepEqual([cfg.mqtt.ca, cfg.mqtt.cert, cfg.mqtt.key], [at('tls/ca.pem'), at('tls/device.pem'), path.resolve(dir, '../private/device.key')]);
   assert.equal(cfg.models_dir, at('models'));
   assert.deepEqual(cfg.models.map((m) => m.manifest), [at('manifests/det.json'), '/opt/vigil/abs.json']);
