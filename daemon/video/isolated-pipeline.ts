@@ -221,8 +221,13 @@ class IsolatedPipeline implements GstPipeline {
   /** Stops vigild's side at once and ends the child: asked first, killed after KILL_AFTER_MS. */
   stop(): void {
     this.stopped = true;
+    // Let go of vigild's side at once: the child object, which lives on until it ends (and longer
+    // where someone holds it), must not keep the pipeline and its sockets alive through our handlers.
+    const native = this.native;
+    this.native = null;
+    this.bus = null;
     try {
-      this.native?.stop();
+      native?.stop();
     } finally {
       if (this.exitReason === null) {
         if (this.child.connected) this.child.send({ type: 'stop' } satisfies ToChild, () => undefined);

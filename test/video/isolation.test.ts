@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { configSchema, streamSchema } from '../../daemon/config/schema.js';
 import { silentLogger } from '../../daemon/log.js';
 import type { AccessUnit } from '../../daemon/video/access-unit.js';
@@ -14,6 +16,9 @@ import { buildPipeline, type AnalysisSize } from '../../daemon/video/pipeline.js
 import type { VideoStream } from '../../daemon/video/stream.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
 import { capturedLogger, startStream, streamConfig, takeFrames } from './fixtures.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const pedestrians = sharedPath('video', 'pedestrians.mp4');
 const detector416: AnalysisSize = { width: 416, height: 416, resize: 'fit', format: 'BGRx' };
@@ -156,4 +161,37 @@ void test('isolated: a file in a container the child cannot demux fails the stre
   assert.match(err, /process isolation: .*notes\.bin is not MP4/);
   assert.equal(children.length, 0);
   assert.equal(existsSync(file), true);
+});
+
+void test('isolated: ten crashes and restarts leave vigild\'s descriptors flat and no shared area, socket directory or process behind', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t, 'vigil-iso-leak-');
+  const children: ChildProcess[] = [];
+  const host = new ProcessIsolation({ log: silentLogger(), dir, onChild: (c) => children.push(c) });
+  const s = await startStream(t, streamConfig('flap', `file://${pedestrians}`, { fps: 10, loop: true, restart_min_ms: 10, restart_max_ms: 20 }),
+    { log: silentLogger(), analysis: detector416, host, accessUnits: true });
+  await takeFrames(s, 2);
+  // vigild's side of each restart is a pipeline of shmsrcs, whose sockets the binding releases when
+  // the pipeline's wrapper is collected (as for in-process pipelines: test/video/reconnect-leak.test.ts).
+  const fds = async (): Promise<number> => {
+    for (let i = 0; i < 2; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    return (await readdir('/proc/self/fd')).length;
+  };
+  const before = await fds();
+  for (let i = 0; i < 10; i++) {
+    const pid = host.pid;
+    assert.ok(pid !== null);
+    const pulled = s.status().framesPulled;
+    process.kill(pid, 'SIGSEGV');
+    await waitFor(`restart ${i + 1}`, () => (host.pid !== pid && s.status().framesPulled > pulled + 1 ? true : undefined), 10_000);
+  }
+  const after = await fds();
+  t.diagnostic(`descriptors ${before} → ${after} over 10 crashes`);
+  assert.ok(after <= before + 2, `descriptors grew from ${before} to ${after}`);
+  await s.stop();
+  await waitFor('every child ended', () => (children.every((c) => c.exitCode !== null || c.signalCode !== null) ? true : undefined), 5_000);
+  await waitFor('no socket directory left', async () => ((await readdir(dir)).length === 0 ? true : undefined), 5_000);
+  for (const c of children) assert.deepEqual(await shmAreasOf(c.pid ?? -1), []);
 });
