@@ -63,10 +63,14 @@ test('appearance keeps two ids through an occlusion where motion swaps them', as
   assert.ok(on.tracker.appearanceStats.reidentified >= 1, JSON.stringify(on.tracker.appearanceStats));
 });
 
-test('the cue looks only where motion is ambiguous: never while the two are far apart, a few crops in all', async () => {
+test('the cue looks once per new track, then only where motion is ambiguous: never while the two are far apart', async () => {
   const { asked, tracker } = await walk(true);
-  // Centres are 300 − 20 f apart: within 1.5 box heights (150 px) from frame 8 on.
-  for (let f = 0; f < 8; f++) assert.equal(asked[f] ?? 0, 0, `frame ${f}: ${asked[f]} crops while the two are far apart`);
+  // One first look at each track when it is confirmed (frame 1, the first with a prediction to
+  // match against); then nothing while the two are far apart: centres are 300 − 20 f apart, within
+  // 1.5 box heights (150 px) from frame 8 on.
+  assert.equal(asked[0] ?? 0, 0, 'frame 0: no track yet to look for');
+  assert.equal(asked[1], 2, 'frame 1: one first look per track');
+  for (let f = 2; f < 8; f++) assert.equal(asked[f] ?? 0, 0, `frame ${f}: ${asked[f]} crops while the two are far apart`);
   const crops = asked.reduce((s, n) => s + (n ?? 0), 0);
   assert.ok(crops > 0 && crops <= 16, `${crops} crops over 31 frames of 2 people (every track every frame would be 55)`);
   assert.equal(tracker.appearanceStats.crops, crops);

@@ -307,9 +307,11 @@ export class Tracker {
    *   track's detections within `margin` of each other — when a track there has an embedding to
    *   compare with;
    * - re-found: a detection whose best track is a lost one with an embedding;
+   * - a first look: the one clear detection of a confirmed track that has no embedding yet;
    * - about to meet: the one clear detection of a confirmed track that has another track's centre
-   *   within `near` box heights and no embedding newer than `refresh_ms`, provided the crop is clean
-   *   (it overlaps no other detection): its embedding is taken while it still shows one person.
+   *   within `near` box heights and no embedding newer than `refresh_ms`;
+   *
+   * the last two only from a clean crop (one that overlaps no other detection), which shows one person.
    */
   private wanted({ ts, high, low, established }: Step): Detection[] {
     const a = this.config.appearance;
@@ -359,8 +361,11 @@ export class Tracker {
       }
       const j = rowOnly[i]!;
       if (t.state !== 'confirmed' || rowCount[i] !== 1 || colCount[j] !== 1 || want[j] === 1) continue;
-      if (t.embedding !== null && ts - t.embeddedAt < a.refresh_ms) continue;
-      if (nearAnother(t, established, a.near) && cleanCrop(high[j]!, high, low)) want[j] = 1;
+      // Every track gets one look once confirmed (one crop in its life, so a pillar can hide it and
+      // it still be re-found); after that only near another track, at most every refresh_ms.
+      const first = t.embedding === null;
+      if (!first && ts - t.embeddedAt < a.refresh_ms) continue;
+      if ((first || nearAnother(t, established, a.near)) && cleanCrop(high[j]!, high, low)) want[j] = 1;
     }
     return high.filter((_, j) => want[j] === 1);
   }
