@@ -14,6 +14,7 @@ import { isolatedDescriptions, sniffContainer } from '../../daemon/video/isolate
 import { ProcessIsolation } from '../../daemon/video/isolated-pipeline.js';
 import { buildPipeline, type AnalysisSize } from '../../daemon/video/pipeline.js';
 import type { VideoStream } from '../../daemon/video/stream.js';
+import { startRtspServer } from '../helpers/rtsp-server.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
 import { capturedLogger, startStream, streamConfig, takeFrames } from './fixtures.js';
 
@@ -194,4 +195,19 @@ void test('isolated: ten crashes and restarts leave vigild\'s descriptors flat a
   await waitFor('every child ended', () => (children.every((c) => c.exitCode !== null || c.signalCode !== null) ? true : undefined), 5_000);
   await waitFor('no socket directory left', async () => ((await readdir(dir)).length === 0 ? true : undefined), 5_000);
   for (const c of children) assert.deepEqual(await shmAreasOf(c.pid ?? -1), []);
+});
+
+void test('isolated RTSP camera: frames through the child, whose command line and environment hold no credentials', { timeout: 40_000 }, async (t) => {
+  const server = await startRtspServer(pedestrians);
+  t.after(() => server.kill());
+  const { host } = isolation();
+  const uri = server.url.replace('rtsp://', 'rtsp://viewer:top-secret@');
+  const s = await startStream(t, streamConfig('cam', uri, { fps: 10, rtsp_latency_ms: 50 }), { log: silentLogger(), analysis: detector416, host });
+  const [f] = await takeFrames(s, 3);
+  assert.deepEqual([f?.width, f?.height, f?.sourceWidth, f?.sourceHeight], [416, 234, 960, 540]);
+  const pid = host.pid;
+  assert.ok(pid !== null);
+  for (const file of ['cmdline', 'environ']) {
+    assert.ok(!(await readFile(`/proc/${pid}/${file}`, 'latin1')).includes('top-secret'), `credentials in the child's ${file}`);
+  }
 });
