@@ -80,6 +80,11 @@ function trackerSettings(json: string | undefined): TrackerConfig {
   if (!parsed.success) {
     throw new CliError(`bench mot: --tracker: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, EXIT.usage);
   }
+  if (parsed.data.appearance.enabled) {
+    // Refused rather than ignored: the figures would be motion-only under a name that says otherwise.
+    throw new CliError('bench mot: --tracker: appearance.enabled needs the frames, and the bench reads sequences as detections only; '
+      + 'the cue is measured on video (docs/tracking.md, "Appearance")', EXIT.usage);
+  }
   return parsed.data;
 }
 

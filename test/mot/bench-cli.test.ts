@@ -86,6 +86,7 @@ test('usage errors exit with 2', async () => {
   await usage(['--gt', gt, '--hyp', gt, '--benchmark', 'MOT99'], /--benchmark/);
   await usage(['--gt', gt, '--hyp', gt, '--tracker', '{high_score: 1'], /--tracker is not JSON/);
   await usage(['--gt', gt, '--hyp', gt, '--tracker', '{"min_hits": 0}'], /--tracker: min_hits: /);
+  await usage(['--gt', gt, '--hyp', gt, '--tracker', '{"appearance": {"enabled": true}}'], /appearance.enabled needs the frames/);
   await usage(['--gt', gt, '--det', gt, '--hyp', gt], /exactly one of --det and --hyp/);
   await usage(['--gt', gt, '--hyp', gt, '--out', '/tmp/x'], /--out .* needs --det/);
   await usage(['--gt', gt, '--hyp', gt, '--fps', 'fast'], /--fps/);
