@@ -21,6 +21,8 @@ test('the scrub finds tampered and missing evidence files and repairs them from 
   const replica = new Replicator({
     primaryFile: path.join(dir, DATABASE_FILE), storageDir: dir, log: captureLogger('warn').log,
     settings: { dir: card, interval_ms: 100, max_lag_ms: 1000, evidence: true },
+    // 200 KiB a tick: each 512 KiB clip is copied over three ticks, resumed where the last one stopped.
+    evidenceBytesPerTick: 200 * 1024,
   });
   stopBeforeTempDirsRemoved(t, async () => {
     await replica.stop(500);

@@ -60,7 +60,7 @@ function tick(force: boolean): boolean {
       if (copier && r.evidenceGone.length > 0) copier.drop(r.evidenceGone);
       if (r.copied.evidence > 0) evidenceDirty = true;
     } while (!r.complete && performance.now() - started < 200);
-    if (copier && (evidenceDirty || copier.stats.pending > 0)) {
+    if (copier && (evidenceDirty || copier.stats.pending > 0 || copier.busy)) {
       evidenceDirty = false;
       copier.copy(sync.evidenceRows(), init.evidenceBytesPerTick);
     }
@@ -71,6 +71,7 @@ function tick(force: boolean): boolean {
     return true;
   } catch (err) {
     sync.close();
+    copier?.abort();
     evidenceDirty = true;
     const e = err as { code?: unknown; message?: unknown };
     post({ type: 'fault', fault: { code: typeof e.code === 'string' ? e.code : 'ERROR', message: typeof e.message === 'string' ? e.message : String(err) }, at: Date.now() });
