@@ -4,6 +4,13 @@ import type { EvidenceService } from './evidence-service.js';
 import { EMPTY_OVERLAY, ruleGeometry, type SnapshotOverlay } from './full-snapshot.js';
 
 
+/**
+ * How long a snapshot waits for a stream's first full frame after adding its branch: a camera
+ * usually reconnects within it, and vigilctl (5 s by default) still gets the answer; the branch
+ * stays, so a retry is immediate.
+ */
+const FULL_FRAME_WAIT_MS = 3_000;
+
 export interface SnapshotRequest {
   readonly stream: string;
   readonly overlay: boolean;
@@ -41,6 +48,13 @@ export async function takeSnapshot(deps: SnapshotDeps, req: SnapshotRequest): Pr
   const { video, evidence } = deps;
   if (!video || !evidence) throw new Error('snapshots are not available: the daemon is starting or stopping');
   if (!video.isRunning(req.stream)) throw new Error(`stream "${req.stream}" is not running`);
+  // Streams whose rules take no evidence snapshots, with the console off, decode no full frames
+  // until asked: the first snapshot of such a stream restarts its pipeline once to add the branch.
+  const branch = await video.ensureFullFrames?.(req.stream, FULL_FRAME_WAIT_MS);
+  if (branch === 'timeout') {
+    throw new Error(`stream "${req.stream}" had no full-resolution frames (no evidence snapshots for its rules, console off); `
+      + `its pipeline was restarted to add them, but no frame came within ${FULL_FRAME_WAIT_MS / 1000} s: try again (see vigilctl status)`);
+  }
   const { jpeg, width, height, ts } = await evidence.snapshot(() => {
     const frame = video.latestFullFrame(req.stream);
     if (frame === null) throw new Error(`stream "${req.stream}" has no decoded frame yet (see vigilctl status)`);

@@ -20,6 +20,7 @@ import type { FullFrame } from '../video/full-frame.js';
 import { MOTION_ONLY_ANALYSIS, type AnalysisSize } from '../video/pipeline.js';
 import { ProcessIsolation } from '../video/isolated-pipeline.js';
 import { VideoStream } from '../video/stream.js';
+import { fullFramesWanted } from './full-frame-need.js';
 
 interface RunningStream {
   config: StreamConfig;
@@ -87,6 +88,7 @@ export class StreamSupervisor {
     const host = isolated ? new ProcessIsolation({ log: this.rootLog.child({ component: 'video', stream: config.id }) }) : undefined;
     const video = new VideoStream(config, {
       log: this.rootLog, analysis, accessUnits: listeners !== undefined && listeners.size > 0, ...(host ? { host } : {}),
+      fullFrames: fullFramesWanted(this.parts.cfg, config.id),
     });
     if (listeners !== undefined && listeners.size > 0) this.relayAccessUnits(video, listeners);
     const learning = this.parts.learning;
@@ -143,6 +145,8 @@ export class StreamSupervisor {
     const tracker = configs.some(usesTracks) ? s.tracker ?? new Tracker(s.config.tracker) : null;
     s.tracker = tracker;
     s.analyzer.setRules(s.rules.map((r) => r.rule), { tracker });
+    // A rule whose events now get snapshots needs the full-resolution branch from its first event.
+    s.video.setFullFrames(fullFramesWanted(this.parts.cfg, streamId));
   }
 
   /**
@@ -204,6 +208,21 @@ export class StreamSupervisor {
   /** The newest decoded frame of stream `id` at the camera's size (a copy, made now); null when none. */
   latestFullFrame(id: string): FullFrame | null {
     return this.streams.find((s) => s.config.id === id)?.video.latestFullFrame() ?? null;
+  }
+
+  /**
+   * Makes stream `id` keep full frames for a snapshot asked for by hand (`vigilctl snapshot`):
+   * where nothing else needs the branch it is added (one pipeline restart) and kept until the
+   * stream restarts. `'had'`: it was there; `'added'`: added and a frame came; `'timeout'`: added,
+   * but no frame within `timeoutMs`; `'not running'`: no such stream runs.
+   */
+  async ensureFullFrames(id: string, timeoutMs: number): Promise<'had' | 'added' | 'timeout' | 'not running'> {
+    const video = this.streams.find((s) => s.config.id === id)?.video;
+    if (!video) return 'not running';
+    const had = video.keepsFullFrames;
+    if (!had) this.log.info({ stream: id }, 'snapshot asked: adding the full-resolution branch, which nothing else of this stream needs');
+    if (await video.whenFullFrames(timeoutMs)) return had ? 'had' : 'added';
+    return 'timeout';
   }
 
   /** What stream `id`'s newest analysed frame showed (tracks or detections), for the console's overlay; null before one. */

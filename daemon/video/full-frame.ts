@@ -53,4 +53,9 @@ export interface FullFrameSource {
   latestFullFrame(streamId: string): FullFrame | null;
   isRunning(streamId: string): boolean;
   latestObjects?(streamId: string): OverlayObjects | null;
+  /**
+   * For a snapshot asked for by hand: adds the full-resolution branch where nothing else needs it
+   * (one pipeline restart) and waits up to `timeoutMs` for its first frame (StreamSupervisor).
+   */
+  ensureFullFrames?(streamId: string, timeoutMs: number): Promise<'had' | 'added' | 'timeout' | 'not running'>;
 }

@@ -47,7 +47,11 @@ export interface VideoStreamOptions {
    * `onAccessUnit` restarts the pipeline once to add it. Coded sources only.
    */
   readonly accessUnits?: boolean;
-  /** The full-resolution branch for snapshots (`latestFullFrame`); on unless turned off. */
+  /**
+   * The full-resolution branch for snapshots (`latestFullFrame`); on unless turned off. The daemon
+   * asks for it only where something takes snapshots (stream-supervisor.ts); `setFullFrames` and
+   * `whenFullFrames` change that later.
+   */
   readonly fullFrames?: boolean;
   /**
    * Runs each pipeline somewhere else (a child process: isolated-pipeline.ts) and returns a
@@ -102,7 +106,8 @@ export class VideoStream implements Service {
   private sink: GstAppSink | null = null;
   private probe: GstElement | null = null;
   private full: GstElement | null = null;
-  private readonly fullFrames: boolean;
+  /** Whether the next pipeline gets the full-resolution branch. */
+  private fullFrames: boolean;
   /** Present once access units were asked for (option or first listener); it outlives pipelines. */
   private tap: AccessUnitTap | null = null;
   private pulling = false;
@@ -236,6 +241,48 @@ export class VideoStream implements Service {
     if (typeof width !== 'number' || typeof height !== 'number' || format !== 'I420') return null;
     if (sample.buf.length < i420Layout(width, height).size) return null;
     return { streamId: this.config.id, ts: this.timers.now(), width, height, format: 'I420', data: sample.buf };
+  }
+
+  /** Whether the stream keeps full frames: its next pipeline is built with the branch. */
+  get keepsFullFrames(): boolean {
+    return this.fullFrames;
+  }
+
+  /**
+   * Adds or drops the full-resolution branch. Adding restarts a running pipeline at once, as
+   * `onAccessUnit` does, since whoever asked wants a snapshot soon; dropping only takes effect at
+   * the next restart (a reconnect, a config change), so that nothing interrupts the frames now.
+   */
+  setFullFrames(on: boolean): void {
+    if (on === this.fullFrames) return;
+    this.fullFrames = on;
+    if (on) this.addFullFrameBranch();
+  }
+
+  /** Restarts a running pipeline that lacks the branch the stream now wants. */
+  private addFullFrameBranch(): void {
+    if (this.stopped || this.pipeline === null || this.full !== null || !this.fullFrames) return;
+    this.log.info({ uri: this.redactedUri }, 'restarting the pipeline to add its full-resolution branch');
+    this.teardown();
+    void this.launch();
+  }
+
+  /**
+   * Makes the stream keep full frames (see `setFullFrames`) and resolves true once one can be read,
+   * false if none came within `timeoutMs` (stopped, failing, or slow to reconnect).
+   */
+  async whenFullFrames(timeoutMs: number): Promise<boolean> {
+    this.setFullFrames(true);
+    const deadline = this.timers.now() + timeoutMs;
+    for (;;) {
+      // Read only once the pipeline with the branch has delivered an analysis frame: each read
+      // copies a whole frame, and the branch is fed before the analysis.
+      if (this.full !== null && this.attemptFrames > 0 && this.latestFullFrame() !== null) return true;
+      if (this.stopped || this.state === 'ended' || this.timers.now() >= deadline) return false;
+      // A pipeline that was being opened when the branch was asked for came up without it.
+      this.addFullFrameBranch();
+      await new Promise<void>((resolve) => { this.timers.setTimeout(resolve, 50); });
+    }
   }
 
   private newTap(): AccessUnitTap {
