@@ -60,6 +60,7 @@ test('the primary database scribbled over while vigild is stopped: it starts wit
   const second = spawnDaemon(t, ['--config', config]);
   const restored = await second.waitForLine('the restore', (l) => l.msg === 'the database was corrupt: restored from the replica', 30_000);
   assert.equal(restored['from'], path.join(replica, 'vigil-replica.db'));
+  t.diagnostic(`restore: ${JSON.stringify({ ...restored, time: undefined, pid: undefined })}`);
   assert.ok(Number(restored['events']) >= accepted.length, `restored ${String(restored['events'])} of ${accepted.length}`);
   assert.ok(readdirSync(storage).some((f) => f.startsWith('vigil.corrupt-') && f.endsWith('.db')), 'the damaged file is kept aside');
 
