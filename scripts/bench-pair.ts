@@ -64,7 +64,9 @@ interface ModeResult {
   load: { seconds: number; active: { cpuPct: number; rssMb: number }; standby: { cpuPct: number; rssMb: number } };
   takeoverMs: number[];
   firstAlertMs: number[];
-  summary: { takeoverP50: number; takeoverP99: number; takeoverMax: number; firstAlertP50: number; firstAlertP99: number; firstAlertMax: number };
+  /** Kill → the new active's log line (its clock): detection and the epoch's fsync. */
+  detectMs: number[];
+  summary: { detectP50: number; detectP99: number; takeoverP50: number; takeoverP99: number; takeoverMax: number; firstAlertP50: number; firstAlertP99: number; firstAlertMax: number };
 }
 
 async function runMode(mode: 'warm' | 'cold'): Promise<ModeResult> {
@@ -103,10 +105,12 @@ async function runMode(mode: 'warm' | 'cold'): Promise<ModeResult> {
   /** A standby ready for the next kill: it hears the active, and (warm) its pipeline plays. */
   const ready = (id: 'a' | 'b'): Promise<true> => waitFor(`${id} ready as standby`, async () => {
     const shown = await vigilctl(['status', '--json', '--socket', sockets[id]]);
-    if (shown.code !== 0) return undefined;
+    if (shown.code !== 0) throw new Error(`vigilctl status: ${shown.err}`);
     const s = JSON.parse(shown.out) as { streams: { state: string }[]; pair?: { role: string; peerHeardMsAgo: number | null } };
     const hears = s.pair?.role === 'standby' && s.pair.peerHeardMsAgo !== null && s.pair.peerHeardMsAgo < 1500;
-    return hears && (mode === 'cold' || s.streams.every((x) => x.state === 'playing')) ? true : undefined;
+    if (hears && (mode === 'cold' || s.streams.every((x) => x.state === 'playing'))) return true as const;
+    // The last answer is what a timeout reports.
+    throw new Error(`not ready: pair ${JSON.stringify(s.pair)}, streams ${JSON.stringify(s.streams.map((x) => x.state))}`);
   }, 60_000, 250);
 
   const daemons: Record<'a' | 'b', Daemon> = { a: start('a'), b: undefined as unknown as Daemon };
@@ -130,11 +134,13 @@ async function runMode(mode: 'warm' | 'cold'): Promise<ModeResult> {
 
   const takeoverMs: number[] = [];
   const firstAlertMs: number[] = [];
+  const detectMs: number[] = [];
   let active: 'a' | 'b' = 'a';
   for (let k = 0; k < KILLS; k++) {
     const standby: 'a' | 'b' = active === 'a' ? 'b' : 'a';
     const from = daemons[standby].lines.length;
     const killedAt = performance.now();
+    const killedWall = Date.now();
     daemons[active].child.kill('SIGKILL');
     await daemons[active].exited;
     const line = await daemons[standby].waitForLine(`${standby} to take over (kill ${k + 1})`, isActive, 30_000, from);
@@ -144,16 +150,22 @@ async function runMode(mode: 'warm' | 'cold'): Promise<ModeResult> {
     const alert = await waitFor('the new active\'s first alert', () => heard.find((h) => h.at >= killedAt && h.topic.endsWith(`/${standby}/alerts`)
       && h.json['pair_epoch'] === epoch), 30_000);
     takeoverMs.push(Math.round(audit.at - killedAt));
+    // The new active's own log time: its detection and the epoch's fsync, without the way to the hub.
+    detectMs.push(Date.parse(line.time) - killedWall);
     firstAlertMs.push(Math.round(alert.at - killedAt));
-    process.stderr.write(`${mode} kill ${k + 1}: takeover ${takeoverMs.at(-1)} ms, first alert ${firstAlertMs.at(-1)} ms\n`);
+    process.stderr.write(`${mode} kill ${k + 1}: detected ${detectMs.at(-1)} ms, takeover at the hub ${takeoverMs.at(-1)} ms, first alert ${firstAlertMs.at(-1)} ms\n`);
     daemons[active] = start(active);
-    await ready(active);
+    await ready(active).catch((err: unknown) => {
+      const tail = daemons[active].lines.slice(-8).map((l) => `${l.time} ${l.level} ${l.msg}`).join('\n');
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\nlast lines of ${active}:\n${tail}\nstderr: ${daemons[active].stderr().slice(-500)}`);
+    });
     active = standby;
   }
   for (const d of Object.values(daemons)) d.child.kill('SIGKILL');
   return {
-    mode, load, takeoverMs, firstAlertMs,
+    mode, load, takeoverMs, firstAlertMs, detectMs,
     summary: {
+      detectP50: pct(detectMs, 50), detectP99: pct(detectMs, 99),
       takeoverP50: pct(takeoverMs, 50), takeoverP99: pct(takeoverMs, 99), takeoverMax: Math.max(...takeoverMs),
       firstAlertP50: pct(firstAlertMs, 50), firstAlertP99: pct(firstAlertMs, 99), firstAlertMax: Math.max(...firstAlertMs),
     },
@@ -169,7 +181,7 @@ async function main(): Promise<void> {
   const out = { kills: KILLS, loadavg: loadavg(), results };
   writeFileSync(values.out, JSON.stringify(out, null, 2));
   for (const r of results) {
-    process.stdout.write(`${r.mode}: ${r.takeoverMs.length} kills; kill → takeover p50 ${r.summary.takeoverP50} ms, p99 ${r.summary.takeoverP99} ms, max ${r.summary.takeoverMax} ms; `
+    process.stdout.write(`${r.mode}: ${r.takeoverMs.length} kills; kill → detected p50 ${r.summary.detectP50} ms, p99 ${r.summary.detectP99} ms; kill → takeover at the hub p50 ${r.summary.takeoverP50} ms, p99 ${r.summary.takeoverP99} ms, max ${r.summary.takeoverMax} ms; `
       + `kill → first alert p50 ${r.summary.firstAlertP50} ms, p99 ${r.summary.firstAlertP99} ms, max ${r.summary.firstAlertMax} ms; `
       + `standby ${r.load.standby.cpuPct} % CPU ${r.load.standby.rssMb} MB, active ${r.load.active.cpuPct} % CPU ${r.load.active.rssMb} MB\n`);
   }

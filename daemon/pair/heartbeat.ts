@@ -85,11 +85,14 @@ export class HeartbeatLink {
     return this.socket?.address().port ?? 0;
   }
 
-  send(beat: Omit<Heartbeat, 'v' | 'boot' | 'seq'>): void {
-    const socket = this.socket;
-    if (!socket) return;
+  /**
+   * Sends the next heartbeat and returns it signed: the broker path sends the same bytes, so both
+   * paths share one sequence and the peer can tell which of two beats is the newer.
+   */
+  send(beat: Omit<Heartbeat, 'v' | 'boot' | 'seq'>): Buffer {
     const data = encodeHeartbeat({ v: 1, boot: this.boot, seq: this.seq++, ...beat }, this.opts.key);
-    socket.send(data, this.opts.peer.port, this.opts.peer.host, () => { /* errors reach the 'error' listener */ });
+    this.socket?.send(data, this.opts.peer.port, this.opts.peer.host, () => { /* errors reach the 'error' listener */ });
+    return data;
   }
 
   close(): void {

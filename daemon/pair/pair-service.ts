@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TOPIC_ROOT, assertTopicLevel } from '../uplink/topics.js';
 import { readEpoch, writeEpoch } from './epoch-file.js';
-import { HeartbeatLink, decodeHeartbeat, encodeHeartbeat, type Heartbeat, type PairRole } from './heartbeat.js';
+import { HeartbeatLink, decodeHeartbeat, type Heartbeat, type PairRole } from './heartbeat.js';
 import { splitHostPort, type PairConfig } from './pair-config.js';
 import type { PairStatus } from './pair-status.js';
 
@@ -80,6 +80,8 @@ export class PairService {
   /** Since when `ready` has said yes without a break; null: not ready now. */
   private readySince: number | null = null;
   private takeovers = 0;
+  /** Peer beats older than one heard before on the other path, ignored (see onBeat). */
+  private staleBeats = 0;
   private stepDowns = 0;
   /** One persisting write at a time, in order. */
   private writes: Promise<void> = Promise.resolve();
@@ -165,17 +167,16 @@ export class PairService {
       peerRole: this.peerBeat?.role ?? null, peerEpoch: this.peerBeat?.epoch ?? null,
       peerHeardMsAgo: this.peerUdpAt === null ? null : now - this.peerUdpAt,
       peerBrokerHeardMsAgo: this.peerBrokerAt === null ? null : now - this.peerBrokerAt,
-      peerState: this.peerState, takeovers: this.takeovers, stepDowns: this.stepDowns, dropped: this.link.dropped,
+      peerState: this.peerState, takeovers: this.takeovers, stepDowns: this.stepDowns, dropped: this.link.dropped, stale: this.staleBeats,
       since: new Date(this.since).toISOString(),
     };
   }
 
   private beat(): void {
     const beat = { device: this.opts.device.id, role: this.role, epoch: this.epoch, preferred: this.cfg.preferred };
-    this.link.send(beat);
+    const data = this.link.send(beat);
     const broker = this.broker;
     if (broker?.isConnected) {
-      const data = encodeHeartbeat({ v: 1, boot: this.link.boot, seq: this.ticks, ...beat }, this.cfg.key);
       // QoS 0: a late heartbeat is worth nothing; a failure is the silence the peer measures.
       broker.publishDirect(this.topics.own, data, { qos: 0 }).catch(() => undefined);
     }
@@ -190,6 +191,16 @@ export class PairService {
     if (this.heardSince === null || this.silentFor(now) >= this.windowMs) this.heardSince = now;
     if (path === 'udp') this.peerUdpAt = now;
     else this.peerBrokerAt = now;
+    // Both paths carry one sequence. A beat older than one already heard on the other path (the
+    // broker's TCP backlog delivered after a partition heals) still shows the path works, but its
+    // role and epoch are stale: taken as news, a peer already active again looked standby, and this
+    // device "won the tie" and took over a second time.
+    const last = this.peerBeat;
+    if (last !== null && last.boot === beat.boot && beat.seq <= last.seq) {
+      // Equal: the same beat arriving by its second path, as every beat normally does.
+      if (beat.seq < last.seq) this.staleBeats += 1;
+      return;
+    }
     this.peerBeat = beat;
     this.guard(() => this.decide(now));
   }

@@ -21,6 +21,8 @@ export const pairStatusSchema = z.strictObject({
   stepDowns: z.number().int().min(0),
   /** Heartbeats dropped: bad signature, replayed, malformed. */
   dropped: z.number().int().min(0),
+  /** Heartbeats older than one already heard on the other path (a backlog delivered late), ignored. */
+  stale: z.number().int().min(0),
   /** When the role last changed (or the service started). */
   since: z.string(),
 });

@@ -158,6 +158,9 @@ test('pair in two network namespaces: a SIGKILL is taken over within 5 s and the
   // What b recorded as the partition's active, up to its step-down: every one of them reaches the hub.
   const heldByB = eventsBetween('b', cutAt, timeOf(stepDown));
   await waitFor('b\'s held alerts at the hub', () => (atHub(heldByB).length === 0 ? true : undefined), 30_000);
+  // Stale heartbeats the broker delivers from its backlog after the heal must not start another round.
+  assert.equal(b.lines.slice(fromB).filter(isActive).length, 0, 'b took over again after stepping down');
+  assert.equal(a.lines.slice(fromA).filter(isStandby).length, 0, 'a stepped down after the heal');
   const late = alerts.filter((x) => x.producer === 'b' && x.epoch === bEpoch && x.at >= healedAt);
   assert.ok(late.length >= 4, `b's partition alerts reached the hub late, with epoch ${bEpoch}: ${late.length}`);
 
@@ -165,7 +168,11 @@ test('pair in two network namespaces: a SIGKILL is taken over within 5 s and the
   // LAN keeps b standby), then both are SIGKILLed; a alone restarts with its uplink back: it
   // becomes active after one window and its undelivered alerts reach the hub.
   net.cutUplink('a');
-  await waitFor('a to hold alerts it cannot send', () => (queuedAlerts('a') >= 4 ? true : undefined), 15_000);
+  await waitFor('a to hold alerts it cannot send', () => {
+    if (queuedAlerts('a') >= 4) return true;
+    throw new Error(`${queuedAlerts('a')} queued, ${query('a', (db) => db.prepare("SELECT count(*) FROM events WHERE rule = 'dog'").pluck().get() as number)} events; `
+      + `a: ${a.lines.slice(-6).map((l) => `${l.time} ${l.msg}`).join(' | ')}; b roles: ${b.lines.filter((l) => isActive(l) || isStandby(l)).map((l) => `${l.time} ${l.msg}`).join(' | ')}`);
+  }, 15_000);
   const powerCut = Date.now();
   a.child.kill('SIGKILL');
   b.child.kill('SIGKILL');

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { EPOCH_FILE, readEpoch } from '../../daemon/pair/epoch-file.js';
+import { encodeHeartbeat } from '../../daemon/pair/heartbeat.js';
 import { pairSchema } from '../../daemon/pair/pair-config.js';
 import { PairService, type PairTransition } from '../../daemon/pair/pair-service.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
@@ -81,4 +83,43 @@ test('an active that hears a standby with a later epoch opens a term above it; t
   assert.equal(b.pair.active, false);
   assert.equal(b.transitions.length, 0);
   assert.equal(readEpoch(b.dir), 10);
+});
+
+test('a heartbeat the broker delivers late, older than one heard over UDP, does not count as news', async (t) => {
+  const dir = await tempDir(t, 'vigil-pair-stale-');
+  const peer = createSocket('udp4');
+  await new Promise<void>((resolve) => { peer.bind(0, '127.0.0.1', resolve); });
+  t.after(() => { peer.close(); });
+  const port = await freeUdpPort();
+  const key = 'role-rules-key-0123456789';
+  const transitions: PairTransition[] = [];
+  const pair = new PairService({
+    config: pairSchema.parse({ enabled: true, key, preferred: false, peer_device: 'a', heartbeat_ms: 100, misses: 3,
+      listen: `127.0.0.1:${port}`, peer: `127.0.0.1:${peer.address().port}` }),
+    device: { id: 'b', site: 'yard' }, stateDir: dir, log: captureLogger('error').log, onTransition: (tr) => transitions.push(tr),
+  });
+  // The broker path as the uplink gives it: connected, and a handler per subscription.
+  const handlers = new Map<string, (topic: string, payload: Buffer) => void>();
+  pair.attachBroker({
+    isConnected: true, subscribe: (filter, handler) => { handlers.set(filter, handler); }, unsubscribe: () => undefined, publishDirect: () => Promise.resolve(),
+  });
+  await pair.start();
+  t.after(() => pair.stop());
+  const beat = (seq: number, role: 'active' | 'standby', epoch: number): Buffer =>
+    encodeHeartbeat({ v: 1, device: 'a', boot: 'boot-a', seq, role, epoch, preferred: true }, key);
+  const sendUdp = (data: Buffer): void => { peer.send(data, port, '127.0.0.1'); };
+
+  // a, active at epoch 3, heard over UDP: b adopts the epoch and stays standby.
+  sendUdp(beat(10, 'active', 3));
+  await waitFor('b to adopt epoch 3', () => (pair.status().epoch === 3 ? true : undefined), 2000);
+  // Then the broker delivers a's beat from before (a standby at 2): the backlog of a healed link.
+  handlers.get('vigil/v1/yard/a/pair')?.('vigil/v1/yard/a/pair', beat(5, 'standby', 2));
+  assert.equal(pair.status().stale, 1);
+  assert.equal(pair.status().peerRole, 'active', 'the stale beat replaced what b knows of a');
+  assert.equal(pair.status().peerEpoch, 3);
+  // b's checks (every 25 ms) run on what it knows; a later fresh beat shows they have run since.
+  sendUdp(beat(11, 'active', 3));
+  await waitFor('the fresh beat', () => (pair.status().peerHeardMsAgo !== null && pair.status().peerHeardMsAgo! < 50 ? true : undefined), 2000);
+  await waitFor('a few checks', () => (pair.status().peerHeardMsAgo! >= 100 ? true : undefined), 2000);
+  assert.deepEqual(transitions, [], 'b took over on a stale beat');
 });
