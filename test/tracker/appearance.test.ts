@@ -90,3 +90,16 @@ test('a second frame fed while the tracker is still looking at the first is refu
   await pending;
   assert.doesNotThrow(() => tracker.update(2 * FRAME_MS, frame(10)));
 });
+
+test('a look that fails leaves the frame to motion alone, counted, and the next frame looks again', async () => {
+  const tracker = new Tracker({ appearance: { enabled: true } });
+  await tracker.updateSeeing(0, frame(0), lookAt(0, []));
+  const broken: Look = () => Promise.reject(new Error('onnxruntime: session released'));
+  const out = await tracker.updateSeeing(FRAME_MS, frame(1), broken);
+  assert.deepEqual(out.tracks.map((t) => t.id), [1, 2], 'both tracks matched on motion');
+  assert.equal(tracker.appearanceStats.lookFailures, 1);
+  assert.match(tracker.appearanceStats.lastLookError ?? '', /session released/);
+  const asked: number[] = [];
+  await tracker.updateSeeing(2 * FRAME_MS, frame(2), lookAt(2, asked));
+  assert.equal(asked[2], 2, 'the first looks are taken at the next frame');
+});

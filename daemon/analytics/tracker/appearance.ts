@@ -21,6 +21,9 @@ export interface AppearanceStats {
   reidentified: number;
   /** Wall time spent waiting for embeddings, ms. */
   lookMs: number;
+  /** Frames whose look failed (the model threw, or answered the wrong count): they were tracked on motion alone. */
+  lookFailures: number;
+  lastLookError?: string;
 }
 
 /**

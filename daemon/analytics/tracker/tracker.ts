@@ -53,7 +53,7 @@ export class Tracker {
   /** The IoU behind each entry of `cost`, for the appearance gate. */
   private overlap = new Float64Array(64);
   private busy = false;
-  readonly appearanceStats: AppearanceStats = { frames: 0, looked: 0, crops: 0, changed: 0, reidentified: 0, lookMs: 0 };
+  readonly appearanceStats: AppearanceStats = { frames: 0, looked: 0, crops: 0, changed: 0, reidentified: 0, lookMs: 0, lookFailures: 0 };
 
   constructor(config: TrackerConfigInput | TrackerConfig = {}) {
     this.config = trackerConfigSchema.parse(config);
@@ -90,9 +90,19 @@ export class Tracker {
       const wanted = this.wanted(step);
       if (wanted.length === 0) return this.conclude(step, null);
       const started = performance.now();
-      const vectors = await look(wanted.map((d) => d.box));
-      this.appearanceStats.lookMs += performance.now() - started;
-      if (vectors.length !== wanted.length) throw new Error(`appearance: asked for ${wanted.length} embeddings, got ${vectors.length}`);
+      let vectors: readonly Float32Array[];
+      try {
+        vectors = await look(wanted.map((d) => d.box));
+        if (vectors.length !== wanted.length) throw new Error(`asked for ${wanted.length} embeddings, got ${vectors.length}`);
+      } catch (err) {
+        // The frame is half-way (tracks predicted): finish it on motion alone rather than leave
+        // the tracker in between, and let the caller see the count, not an exception per frame.
+        this.appearanceStats.lookFailures += 1;
+        this.appearanceStats.lastLookError = err instanceof Error ? err.message : String(err);
+        return this.conclude(step, null);
+      } finally {
+        this.appearanceStats.lookMs += performance.now() - started;
+      }
       this.appearanceStats.looked += 1;
       this.appearanceStats.crops += wanted.length;
       const seen = new Map<Detection, Float32Array>();
