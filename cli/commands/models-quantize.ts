@@ -1,5 +1,6 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { DEFAULT_SOCKET } from '../control-client.js';
+import { CliError, EXIT } from '../errors.js';
 
 /** What a signed package of the result needs, when --package is given (package-model only). */
 export interface PackageRequest {
@@ -23,9 +24,10 @@ interface QuantizeOptions {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
+/** CliError, not commander's InvalidArgumentError: thrown from an action, the latter exits 2 unprinted. */
 function num(v: string, what: string, min: number, max: number): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${what}: expected a number from ${min} to ${max}, got "${v}"`);
+  if (!Number.isFinite(n) || n < min || n > max) throw new CliError(`${what}: expected a number from ${min} to ${max}, got "${v}"`, EXIT.usage);
   return n;
 }
 
@@ -65,15 +67,21 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
   }
   return cmd.action(async (o: QuantizeOptions) => {
     if (o.package !== undefined && (o.name === undefined || o.version === undefined || o.key === undefined)) {
-      throw new InvalidArgumentError('--package needs --name, --version and --key');
+      throw new CliError('--package needs --name, --version and --key', EXIT.usage);
     }
     const keep = o.keepFloat === 'auto' ? 'auto' : num(o.keepFloat, '--keep-float', 0, 10_000);
     const streams = o.stream ?? [];
-    if (streams.length === 0 && o.keepFrames !== undefined) throw new InvalidArgumentError('--keep-frames needs --stream');
+    if (streams.length === 0 && o.keepFrames !== undefined) throw new CliError('--keep-frames needs --stream', EXIT.usage);
     const frames = num(o.frames, '--frames', 2, 100_000);
     let sources: import('../../daemon/video/frame.js').Frame[][] | undefined;
+    const holdout = num(o.holdout, '--holdout', 0.01, 0.99);
     if (streams.length > 0) {
-      if (frames > 1000) throw new InvalidArgumentError(`--frames: at most 1000 with --stream (each is held in vigild's memory), got ${frames}`);
+      if (frames > 1000) throw new CliError(`--frames: at most 1000 with --stream (each is held in vigild's memory), got ${frames}`, EXIT.usage);
+      // Refused before sampling for minutes: the quantizer would refuse the result anyway (its MIN_CALIBRATION_FRAMES).
+      const calibration = Math.round(frames * (1 - holdout));
+      if (calibration < 8) {
+        throw new CliError(`--frames ${frames} with --holdout ${holdout} leaves ${calibration} calibration frames; at least 8 are needed`, EXIT.usage);
+      }
       const { framesFromStreams, parseDuration } = await import('./quantize-stream-frames.js');
       sources = (await framesFromStreams({ socket: o.socket ?? DEFAULT_SOCKET, streams, count: frames, durationS: parseDuration(o.duration ?? '10m'),
         keepDir: o.keepFrames, progress: (line) => process.stderr.write(`${line}\n`) })).sources;
@@ -83,7 +91,7 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
     const { reportText, runQuantizeJob } = await import('../../daemon/models/quantize/quantize-job.js');
     const result = await runQuantizeJob({
       manifest: o.manifest, modelsDir: o.modelsDir, images: o.images, videos: o.video, sources, step: num(o.step, '--step', 1, 10_000),
-      frames, holdout: num(o.holdout, '--holdout', 0.01, 0.99), method: o.method, activations: o.activations,
+      frames, holdout, method: o.method, activations: o.activations,
       bar: num(o.bar, '--bar', 0, 1), keepFloat: keep, out: o.out, threads: num(o.threads, '--threads', 0, 256),
       progress: (line) => process.stderr.write(`${line}\n`),
     });

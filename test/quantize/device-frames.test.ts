@@ -61,9 +61,14 @@ test('vigilctl models quantize --stream: frames sampled by a running vigild over
     '--duration', '2s', '--out', path.join(dir, 'x.onnx'), '--socket', socket]);
   assert.equal(r.code, 1);
   assert.match(r.err, /stream "motion-only" runs no model/);
-  // Too few: 3 s at 5 fps cannot give 8 calibration frames besides the held-out ones.
+  // Too few asked for: refused before any sampling.
   r = await vigilctl(['models', 'quantize', '--manifest', manifestPath('nanodet-m'), '--models-dir', MODELS_DIR, '--stream', 'plaza',
-    '--frames', '6', '--duration', '3s', '--out', path.join(dir, 'few.onnx'), '--socket', socket]);
+    '--frames', '10', '--out', path.join(dir, 'few.onnx'), '--socket', socket]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--frames 10 with --holdout 0.3 leaves 7 calibration frames; at least 8 are needed/);
+  // Too few given: 1 s at 5 fps cannot give 8 calibration frames besides the held-out ones.
+  r = await vigilctl(['models', 'quantize', '--manifest', manifestPath('nanodet-m'), '--models-dir', MODELS_DIR, '--stream', 'plaza',
+    '--frames', '30', '--duration', '1s', '--out', path.join(dir, 'few.onnx'), '--socket', socket]);
   assert.equal(r.code, 1);
   assert.match(r.err, /\d calibration frames for model .*nanodet-m.*; at least 8 are needed/);
   await assert.rejects(stat(path.join(dir, 'few.onnx')), 'no model written');
