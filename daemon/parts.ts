@@ -175,7 +175,7 @@ export async function startPair(parts: DaemonParts, ctx: PartContext, audit: Aud
   let pipelines = Promise.resolve();
   const coldRole = (active: boolean): void => {
     pipelines = pipelines.then(() => (active ? cold.resume() : cold.pause()))
-      .then(() => ctx.log.info({ active }, active ? 'pair: cold standby taken over, streams started' : 'pair: cold standby, streams stopped'))
+      .then(() => ctx.log.info({ active }, active ? 'pair (cold): active, streams started' : 'pair (cold): standby, streams stopped'))
       .catch((err: unknown) => ctx.log.error({ err: errorMessage(err) }, active ? 'pair: streams did not start at the takeover' : 'pair: streams did not stop at the step-down'));
   };
   const caughtUp = parts.store

@@ -105,7 +105,7 @@ test('cold standby: no stream and no event while standby; a takeover starts the 
   a = start('a');
   await a.waitForLine('a to take its role back', isActive, 40_000);
   await b.waitForLine('b to step down', isStandby, 10_000, from);
-  const stopped = await b.waitForLine('b\'s streams to stop', (l) => l.msg === 'pair: cold standby, streams stopped', 10_000, from);
+  const stopped = await b.waitForLine('b\'s streams to stop', (l) => l.msg === 'pair (cold): standby, streams stopped', 10_000, from);
   assert.deepEqual((await shown('b')).streams, []);
   await waitFor('a\'s alerts after the hand-back', () => (alerts.filter((x) => x.producer === 'a' && x.epoch > epoch).length >= 6 ? true : undefined), 20_000);
   assert.equal(eventsOfB(Date.parse(stopped.time)), 0, 'b analysed frames after its step-down');
