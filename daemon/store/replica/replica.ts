@@ -144,7 +144,9 @@ export class Replicator {
   // ---- internals ----
 
   private lag(): number | null {
-    if (this.currentAsOf === null) return this.fault ? Date.now() - this.startedAt : null;
+    // Before the first complete copy: behind by as long as it has been trying (a first copy of a
+    // large database, or a card too slow to finish one, is reported once past the bound).
+    if (this.currentAsOf === null) return Date.now() - this.startedAt;
     return Math.max(0, Date.now() - this.currentAsOf);
   }
 
