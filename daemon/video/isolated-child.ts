@@ -52,7 +52,10 @@ function start(description: string, secrets: readonly { element: string; propert
       el[s.property] = s.value;
     }
     p.pollBus((msg) => {
-      if (msg.type !== 'error' || ending) return;
+      if (ending) return;
+      // vigild decides what an end means (loop, or the stream ended) and stops this process.
+      if (msg.type === 'eos') send({ type: 'eos' });
+      if (msg.type !== 'error') return;
       send({ type: 'error', element: msg._src_element_name ?? null, message: msg.message ?? 'unknown GStreamer error' }, () => end(1));
     });
     p.play();

@@ -23,7 +23,7 @@ const READY_MS = 15_000;
 /** After `stop` is asked: a child not gone by then is killed (SIGKILL). */
 const KILL_AFTER_MS = 2_000;
 /** A shmsrc error waits this long for the child's exit, whose cause says more than "socket closed". */
-const EXIT_REPORT_MS = 1_000;
+const EXIT_REPORT_MS = 2_000;
 /** Lines of a child's stderr logged per child: GStreamer's criticals before a crash say what crashed. */
 const STDERR_LINES = 20;
 
@@ -146,6 +146,9 @@ class IsolatedPipeline implements GstPipeline {
         case 'ready':
           this.isReady = true;
           this.readyWaiter?.resolve();
+          return;
+        case 'eos':
+          if (!this.stopped) this.bus?.({ type: 'eos' });
           return;
         case 'error':
           this.childError ??= msg;

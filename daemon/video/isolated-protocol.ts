@@ -16,6 +16,11 @@ export type ToChild =
 export type FromChild =
   /** Every shmsink has created its socket: vigild's shmsrcs can connect. */
   | { readonly type: 'ready' }
+  /**
+   * The child's pipeline ended (a file): GDP does not carry EOS across (gdppay forwards the event
+   * but writes no packet for it), so it comes this way.
+   */
+  | { readonly type: 'eos' }
   /** An error on the child's bus, as the in-process stream would have seen it. */
   | { readonly type: 'error'; readonly element: string | null; readonly message: string };
 
@@ -23,6 +28,7 @@ export function isFromChild(v: unknown): v is FromChild {
   if (typeof v !== 'object' || v === null || !('type' in v)) return false;
   switch (v.type) {
     case 'ready':
+    case 'eos':
       return true;
     case 'error':
       return 'message' in v && typeof v.message === 'string';
