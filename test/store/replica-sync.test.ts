@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
@@ -112,6 +113,15 @@ test('restore: a missing primary comes back from the copy; a quarantined one too
   const primary = path.join(dir, DATABASE_FILE);
   const events = store.recordEvents(Array.from({ length: 40 }, (_, i) => newEvent(i)), toOutbox);
   store.ackOutbox(store.peekOutbox(10).map((r) => r.seq));
+  // A snapshot whose copy is on the card; the card-failure case loses the primary's file.
+  const jpeg = Buffer.from('not really a jpeg, but bytes with a sha256');
+  const snapshot = path.join(dir, 'evidence', 'gate', `${events[3]!.id}.jpg`);
+  for (const f of [snapshot, path.join(replicaDir, 'evidence', 'gate', `${events[3]!.id}.jpg`)]) {
+    mkdirSync(path.dirname(f), { recursive: true });
+    writeFileSync(f, jpeg);
+  }
+  assert.ok(store.addEvidenceFile({ eventId: events[3]!.id, kind: 'snapshot', path: snapshot, bytes: jpeg.length,
+    sha256: createHash('sha256').update(jpeg).digest('hex'), width: 1, height: 1, createdAt: Date.now() }));
   const sync = new ReplicaSync(primary, replicaDir);
   sync.cycle();
   sync.close();
@@ -124,8 +134,11 @@ test('restore: a missing primary comes back from the copy; a quarantined one too
   // The primary as recovery.ts leaves a damaged one, moved aside: what the copy lacks is read from it.
   const damaged = path.join(dir, 'vigil.corrupt-x.db');
   copyFileSync(primary, damaged);
+  unlinkSync(snapshot);
   const report = restoreFromReplica({ replicaDir, target: path.join(dir, 'restored.db'), corrupt: damaged });
   assert.ok(report);
+  assert.equal(report.evidence_restored, 1);
+  assert.deepEqual(readFileSync(snapshot), jpeg, 'the snapshot put back from the card, before anything is sent');
   assert.equal(report.method, 'copy');
   assert.equal(report.salvage_error, null);
   assert.equal(report.salvaged?.events, 5, 'the five events after the last copy');

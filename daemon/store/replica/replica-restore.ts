@@ -1,7 +1,9 @@
-import { copyFileSync, existsSync, renameSync, unlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { errorMessage } from '../../errors.js';
+import { replicaEvidencePath } from './replica-evidence.js';
 import { REPLICA_FILE } from './replica-sync.js';
 
 export interface SalvageCounts {
@@ -33,6 +35,8 @@ export interface RestoreReport {
   salvaged: SalvageCounts | null;
   /** Why nothing could be read from the damaged file (its header is gone, say). */
   salvage_error: string | null;
+  /** Evidence files missing (or of the wrong size) under storage.dir put back from the replica's copies, verified by sha256. */
+  evidence_restored: number;
 }
 
 const SIDECARS = ['-wal', '-shm', '-journal'] as const;
@@ -66,6 +70,7 @@ export function restoreFromReplica(opts: { replicaDir: string; target: string; c
         salvageError = errorMessage(err);
       }
     }
+    const files = restoreEvidence(db, path.dirname(opts.target), opts.replicaDir);
     const count = (sql: string): number => Number(db.prepare(sql).pluck().get() ?? 0);
     report = {
       from, method,
@@ -74,7 +79,7 @@ export function restoreFromReplica(opts: { replicaDir: string; target: string; c
       outbox: count('SELECT count(*) FROM outbox'),
       evidence: count('SELECT count(*) FROM evidence_files'),
       newest: (db.prepare('SELECT max(created_at) FROM events').pluck().get() as number | null) ?? null,
-      salvaged, salvage_error: salvageError,
+      salvaged, salvage_error: salvageError, evidence_restored: files,
     };
     // The rebuilt file must stand alone: its WAL folded in before it takes the primary's name.
     db.pragma('wal_checkpoint(TRUNCATE)');
@@ -201,5 +206,42 @@ function removeIfThere(file: string): void {
     unlinkSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/**
+ * A failed card takes the evidence files with the database: those missing (or of another size)
+ * are put back from the replica's copies before the uplink starts, or the send path would refuse
+ * them as missing. Each copy is verified against its sha256; a copy that does not match is left.
+ */
+function restoreEvidence(db: Database, storageDir: string, replicaDir: string): number {
+  const rows = db.prepare("SELECT path, bytes, sha256 FROM evidence_files WHERE sha256 != ''").all() as { path: string; bytes: number; sha256: string }[];
+  let restored = 0;
+  for (const row of rows) {
+    if (sizeOf(row.path) === row.bytes) continue;
+    const copy = replicaEvidencePath(storageDir, replicaDir, row.path);
+    if (copy === null || sizeOf(copy) !== row.bytes) continue;
+    const tmp = `${row.path}.restoring`;
+    try {
+      mkdirSync(path.dirname(row.path), { recursive: true });
+      copyFileSync(copy, tmp);
+      if (createHash('sha256').update(readFileSync(tmp)).digest('hex') !== row.sha256) {
+        unlinkSync(tmp);
+        continue;
+      }
+      renameSync(tmp, row.path);
+      restored += 1;
+    } catch {
+      removeIfThere(tmp);
+    }
+  }
+  return restored;
+}
+
+function sizeOf(file: string): number | null {
+  try {
+    return statSync(file).size;
+  } catch {
+    return null;
   }
 }
