@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -224,4 +225,31 @@ void test('isolated, paced file: every frame arrives (back-pressure crosses the 
   assert.equal(n, 419);
   assert.equal(s.status().state, 'ended');
   assert.equal(s.status().framesDropped, 0);
+});
+
+void test('isolated: a camera that changes resolution mid-stream: the source size follows, through the probe branch that crosses too', { timeout: 60_000 }, async (t) => {
+  // As resolution-change.test.ts: one scene encoded at two sizes of the same aspect, the Annex-B
+  // streams concatenated, so both reach the analysis as the same fitted frame.
+  const dir = await tempDir(t);
+  const parts: Buffer[] = [];
+  for (const [w, h] of [[960, 636], [640, 424]] as const) {
+    const file = path.join(dir, `${w}.h264`);
+    await promisify(execFile)('gst-launch-1.0', ['-q', 'filesrc', `location=${sharedPath('images', 'person.jpg')}`, '!', 'decodebin', '!',
+      'imagefreeze', 'num-buffers=20', '!', 'videoconvert', '!', 'videoscale', '!', `video/x-raw,width=${w},height=${h},framerate=10/1`, '!',
+      'videoconvert', '!', 'video/x-raw,format=I420', '!', 'x264enc', 'speed-preset=ultrafast', 'tune=zerolatency', 'key-int-max=10', '!',
+      'h264parse', '!', 'video/x-h264,stream-format=byte-stream', '!', 'filesink', `location=${file}`], { timeout: 60_000 });
+    parts.push(await readFile(file));
+  }
+  const clip = path.join(dir, 'two-sizes.h264');
+  await writeFile(clip, Buffer.concat(parts));
+  const { host } = isolation();
+  const s = await startStream(t, streamConfig('resize', `file://${clip}`, { fps: 120, realtime: false }), { log: silentLogger(), analysis: detector416, host });
+  const sizes: string[] = [];
+  for await (const f of s.frames()) {
+    assert.deepEqual([f.width, f.height], [416, 276]);
+    const size = `${f.sourceWidth}x${f.sourceHeight}`;
+    if (sizes.at(-1) !== size) sizes.push(size);
+  }
+  assert.deepEqual(sizes, ['960x636', '640x424']);
+  assert.equal(s.status().resolutionChanges, 1);
 });
