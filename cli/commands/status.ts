@@ -70,7 +70,8 @@ function replicaLine(s: AppStatus): string[] {
   const r = s.replica;
   const c = s.scrub;
   const scrub = c ? `  scrub: ${c.passes} pass(es), ${c.files} files, bad ${c.mismatches + c.missing} (repaired ${c.repaired})` : '';
-  if (!r) return c ? [`evidence${scrub.slice(1)}`] : [];
+  // Without a replica the scrub has a line only once it found something.
+  if (!r) return c && c.mismatches + c.missing > 0 ? [`evidence${scrub.slice(1)}`] : [];
   const state = r.state === 'ok' ? 'ok' : r.state.toUpperCase();
   return [`replica: ${state} ${r.dir}  lag ${r.lag_ms === null ? '-' : `${r.lag_ms} ms`} (max ${r.max_lag_ms})` +
     `${r.reason !== null ? `: ${r.reason}` : ''}  evidence copies ${r.evidence.copied}${r.evidence.pending > 0 ? ` (${r.evidence.pending} pending)` : ''}` +
