@@ -33,7 +33,7 @@ const isStandby = (l: LogLine): boolean => l.msg === 'pair: this device is now s
 const epochOf = (l: LogLine): number => Number(l['epoch']);
 
 test('pair in two network namespaces: a SIGKILL is taken over within 5 s and the dead active\'s committed events reach the hub; a cut LAN cable changes nothing; '
-  + 'a partition heals to one active within 5 s with duplicates only across the epoch change; after a power cut of both one restarts active and sends what it held', { timeout: 240_000 }, async (t) => {
+  + 'a partition (of the active, then of the standby) heals to one active within 5 s with duplicates only across the epoch change; after a power cut of both one restarts active and sends what it held', { timeout: 240_000 }, async (t) => {
   const net = createPairNetwork(t);
   const dir = await tempDir(t, 'vigil-netns-pair-');
   const clip = pathToFileURL(await makeDogClip(dir)).href;
@@ -92,7 +92,7 @@ test('pair in two network namespaces: a SIGKILL is taken over within 5 s and the
   // 1. Both start as standby; the preferred a wins the tie at epoch 1.
   let a = start('a');
   await a.waitForLine('a\'s pair to start', (l) => l.msg === 'pair started as standby', 30_000);
-  const b = start('b');
+  let b = start('b');
   const first = await a.waitForLine('a to become active', isActive, 40_000);
   let epoch = epochOf(first);
   assert.equal(epoch, 1);
@@ -164,28 +164,46 @@ test('pair in two network namespaces: a SIGKILL is taken over within 5 s and the
   const late = alerts.filter((x) => x.producer === 'b' && x.epoch === bEpoch && x.at >= healedAt);
   assert.ok(late.length >= 4, `b's partition alerts reached the hub late, with epoch ${bEpoch}: ${late.length}`);
 
-  // 5. Power-cut approximation: the active a loses its uplink (its alerts pile up in its outbox, the
-  // LAN keeps b standby), then both are SIGKILLed; a alone restarts with its uplink back: it
+  // 4b. Partition the standby b instead: with neither the cable nor the broker it has no witness
+  // and takes over (cameras must be watched), holding its alerts, while a stays active. The heal
+  // makes a, at the lower epoch, step down; b's held alerts arrive with b's higher epoch.
+  const fromA2 = a.lines.length;
+  const fromB2 = b.lines.length;
+  net.cutLan();
+  net.cutUplink('b');
+  const alone = await b.waitForLine('b, cut off, to take over', isActive, 15_000, fromB2);
+  assert.ok(epochOf(alone) > epoch);
+  epoch = epochOf(alone);
+  await waitFor('b to hold alerts it cannot send', () => (queuedAlerts('b') >= 4 ? true : undefined), 15_000);
+  assert.equal(a.lines.slice(fromA2).filter(isStandby).length, 0, 'a stepped down while it could not hear b');
+  net.healUplink('b');
+  net.healLan();
+  const healed2 = performance.now();
+  await a.waitForLine('a to step down after the heal', isStandby, 5000, fromA2);
+  const heal2Ms = performance.now() - healed2;
+  const heldByB2 = query('b', (db) => db.prepare("SELECT json_extract(payload, '$.id') FROM outbox WHERE topic LIKE '%/alerts'").pluck().all() as string[]);
+  await waitFor('b\'s alerts from the partition at the hub', () => (atHub(heldByB2).length === 0 ? true : undefined), 30_000);
+  assert.equal(b.lines.slice(fromB2).filter(isStandby).length, 0, 'b stepped down after the heal');
+  assert.equal(a.lines.slice(fromA2).filter(isActive).length, 0, 'a took over again after stepping down');
+
+  // 5. Power-cut approximation: the active b loses its uplink (its alerts pile up in its outbox, the
+  // LAN keeps a standby), then both are SIGKILLed; b alone restarts with its uplink back: it
   // becomes active after one window and its undelivered alerts reach the hub.
-  net.cutUplink('a');
-  await waitFor('a to hold alerts it cannot send', () => {
-    if (queuedAlerts('a') >= 4) return true;
-    throw new Error(`${queuedAlerts('a')} queued, ${query('a', (db) => db.prepare("SELECT count(*) FROM events WHERE rule = 'dog'").pluck().get() as number)} events; `
-      + `a: ${a.lines.slice(-6).map((l) => `${l.time} ${l.msg}`).join(' | ')}; b roles: ${b.lines.filter((l) => isActive(l) || isStandby(l)).map((l) => `${l.time} ${l.msg}`).join(' | ')}`);
-  }, 15_000);
+  net.cutUplink('b');
+  await waitFor('b to hold alerts it cannot send', () => (queuedAlerts('b') >= 4 ? true : undefined), 15_000);
   const powerCut = Date.now();
   a.child.kill('SIGKILL');
   b.child.kill('SIGKILL');
   await Promise.all([a.exited, b.exited]);
-  const heldByA = query('a', (db) => db.prepare("SELECT json_extract(payload, '$.id') FROM outbox WHERE topic LIKE '%/alerts'").pluck().all() as string[]);
-  assert.ok(heldByA.length >= 4);
-  net.healUplink('a');
-  a = start('a');
-  const restarted = await a.waitForLine('a, alone, to become active', isActive, 40_000);
+  const heldOverCut = query('b', (db) => db.prepare("SELECT json_extract(payload, '$.id') FROM outbox WHERE topic LIKE '%/alerts'").pluck().all() as string[]);
+  assert.ok(heldOverCut.length >= 4);
+  net.healUplink('b');
+  b = start('b');
+  const restarted = await b.waitForLine('b, alone, to become active', isActive, 40_000);
   assert.ok(epochOf(restarted) > epoch, `epoch ${epochOf(restarted)} after ${epoch}`);
   epoch = epochOf(restarted);
-  await waitFor('a\'s held alerts at the hub', () => (atHub(heldByA).length === 0 ? true : undefined), 20_000);
-  await waitFor('a\'s alerts in the new term', () => alerts.find((x) => x.producer === 'a' && x.epoch === epoch), 20_000);
+  await waitFor('b\'s held alerts at the hub', () => (atHub(heldOverCut).length === 0 ? true : undefined), 20_000);
+  await waitFor('b\'s alerts in the new term', () => alerts.find((x) => x.producer === 'b' && x.epoch === epoch), 20_000);
 
   // The hub's view: one producer per epoch (a duplicate never shares the epoch of the original),
   // and up to the power cut every frame time is covered by an alert within a heartbeat.
@@ -195,9 +213,10 @@ test('pair in two network namespaces: a SIGKILL is taken over within 5 s and the
   const times = [...new Set(alerts.filter((x) => x.ts < powerCut - 1000).map((x) => x.ts))].sort((x, y) => x - y);
   let widest = 0;
   for (let i = 1; i < times.length; i++) widest = Math.max(widest, times[i]! - times[i - 1]!);
-  t.diagnostic(`kill → b's first alert ${killToAlert.toFixed(0)} ms; partition heal → one active ${healMs.toFixed(0)} ms; `
+  t.diagnostic(`kill → b's first alert ${killToAlert.toFixed(0)} ms; partition heal → one active ${healMs.toFixed(0)} ms (active cut off), `
+    + `${heal2Ms.toFixed(0)} ms (standby cut off); `
     + `alerts at the hub ${alerts.length} over epochs ${[...producers.keys()].join(', ')}; widest frame-time gap ${widest} ms; `
-    + `a held ${heldByA.length} alerts over the power cut`);
+    + `b held ${heldOverCut.length} alerts over the power cut`);
   assert.ok(widest <= HEARTBEAT_MS + 500, `a gap of ${widest} ms in frame time at the hub`);
 });
 
