@@ -74,6 +74,8 @@ export class FidelityRefused extends QuantizeError {
 }
 
 const AUTO_STEPS = [0, 1, 2, 4, 8, 16];
+/** Fewer calibration frames give ranges that do not hold beyond them. */
+export const MIN_CALIBRATION_FRAMES = 8;
 export const LOW_SCORE = 0.05;
 
 function toInput(pre: Preprocessor, frames: readonly Frame[], inputName: string, what: string, size: InputSize): CalibrationInput {
@@ -132,7 +134,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
   const method = o.method ?? 'minmax';
   const threads = o.threads ?? 0;
   const acts = o.activations ?? 'uint8';
-  const minFrames = o.minFrames ?? 8;
+  const minFrames = o.minFrames ?? MIN_CALIBRATION_FRAMES;
   const m = await loadManifest(o.manifestPath, o.modelsDir);
   const where = `model ${m.modelPath}`;
   // The model first: a file that cannot be quantized at all is the more useful refusal.
