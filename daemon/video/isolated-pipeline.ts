@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
+import { redactUri } from '../util/redact.js';
 import type { Logger } from '../log.js';
 import { createPipeline as gstCreatePipeline, type GstBusMessage, type GstElement, type GstPipeline, type PipelineFactory } from './gst.js';
 import { isCrossingElement, isolatedDescriptions, sniffContainer, type Container } from './isolated-descriptions.js';
@@ -77,6 +78,7 @@ export class ProcessIsolation {
       env: { ...process.env, UV_THREADPOOL_SIZE: '4' },
     });
     this.stats.spawned++;
+    this.log.debug({ pid: child.pid, pipeline: redactUri(d.child) }, 'stream process started');
     this.opts.onChild?.(child);
     const running = new IsolatedPipeline(child, dir, this.log, () => { this.stats.crashed++; });
     this.current = running;
