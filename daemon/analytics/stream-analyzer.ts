@@ -57,6 +57,8 @@ export interface AnalyzerStats {
   pendingInferences: number;
   /** True once the analysis loop has ended (its source ended or the stream stopped) with every frame concluded. */
   finished: boolean;
+  /** The tracker's appearance cue, where it runs: crops embedded, tracks re-found by appearance alone, frames whose look failed. */
+  appearance?: { crops: number; reidentified: number; failures: number };
   /** Times the camera's frame size changed mid-stream (absent until the first); each reset the tracker (see followResolution). */
   resolutionChanges?: number;
   /**
@@ -268,6 +270,10 @@ export class StreamAnalyzer {
       : look ? await tracker.updateSeeing(frame.ts, detections, look(frame)) : tracker.update(frame.ts, detections);
     this.lastTracked = tracked;
     this.stats.tracks = tracked.tracks.length;
+    if (tracker && look) {
+      const a = tracker.appearanceStats;
+      this.stats.appearance = { crops: a.crops, reidentified: a.reidentified, failures: a.lookFailures };
+    }
     this.lastDetections = detections;
     this.lastDetectedAt = this.current.inferredAt ?? 0;
     const input: RuleInput = {

@@ -32,6 +32,9 @@ export function referenceProblems(raw: unknown, view: ConfigView): string[] {
       problems.push(`streams[${i}].model: unknown model "${s.model}" (configured: ${[...models].join(', ') || 'none'})`);
     }
     if (s.restart_max_ms < s.restart_min_ms) problems.push(`streams[${i}].restart_max_ms: must be >= restart_min_ms`);
+    if (s.tracker.appearance.enabled && view.learning !== undefined && view.learning.embedding_model === undefined) {
+      problems.push(`streams[${i}].tracker.appearance.enabled: the appearance cue needs learning.embedding_model (the OSNet x0.25 ONNX file)`);
+    }
   });
   view.rules.forEach((r, i) => {
     if (r && !streams.has(r.stream)) problems.push(`rules[${i}].stream: unknown stream "${r.stream}"`);

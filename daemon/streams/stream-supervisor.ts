@@ -20,6 +20,7 @@ import type { FullFrame } from '../video/full-frame.js';
 import { MOTION_ONLY_ANALYSIS, type AnalysisSize } from '../video/pipeline.js';
 import { ProcessIsolation } from '../video/isolated-pipeline.js';
 import { VideoStream } from '../video/stream.js';
+import { AppearanceLooks } from './appearance-looks.js';
 import { fullFramesWanted } from './full-frame-need.js';
 
 interface RunningStream {
@@ -55,9 +56,14 @@ export class StreamSupervisor {
   private readonly auListeners = new Map<string, Set<AccessUnitListener>>();
   /** Frame observers by stream id (calibration sampling), handed on to a stream's replacement. */
   private readonly frameObservers = new Map<string, FrameObserver>();
+  /** The tracker's appearance cue, for the streams that turn it on (one OSNet session for all). */
+  private readonly looks: AppearanceLooks;
 
   constructor(private readonly parts: DaemonParts, private readonly models: ModelRegistry,
-    private readonly sink: EventSink, private readonly rootLog: Logger, private readonly log: Logger) {}
+    private readonly sink: EventSink, private readonly rootLog: Logger, private readonly log: Logger) {
+    this.looks = new AppearanceLooks(parts.cfg.learning.embedding_model, parts.cfg.inference.threads,
+      rootLog.child({ component: 'analytics' }));
+  }
 
   /** The enabled streams of the running config, in order. */
   async start(signal: AbortSignal): Promise<void> {
@@ -85,13 +91,14 @@ export class StreamSupervisor {
     const listeners = this.auListeners.get(config.id);
     // Isolated: decoding in a child process of the stream's own (docs/process-isolation.md).
     const isolated = (config.isolation ?? this.parts.cfg.video.isolation) === 'process';
-    const host = isolated ? new ProcessIsolation({ log: this.rootLog.child({ component: 'video', stream: config.id }) }) : undefined;
+    const host = isolated ? new ProcessIsolation({ log: this.rootLog.child({ component: 'video', stream: config.id }), loop: config.loop }) : undefined;
     const video = new VideoStream(config, {
       log: this.rootLog, analysis, accessUnits: listeners !== undefined && listeners.size > 0, ...(host ? { host } : {}),
       fullFrames: fullFramesWanted(this.parts.cfg, config.id),
     });
     if (listeners !== undefined && listeners.size > 0) this.relayAccessUnits(video, listeners);
     const learning = this.parts.learning;
+    const look = await this.looks.lookFor(config);
     const analyzer = new StreamAnalyzer({
       streamId: config.id, source: learning ? tapFrames(video, (f) => this.parts.learning?.noteFrame(f)) : video, rules, sink: this.sink,
       detector: detector && config.model !== undefined ? this.models.scheduler(config.model)?.lane(schedulerLaneOptions(config)) ?? detector : null,
@@ -99,6 +106,7 @@ export class StreamSupervisor {
       // Two frames in flight keep a worker-thread model busy while this loop handles the last one.
       pipelineDepth: detector?.pipelineDepth ?? 1,
       tracker,
+      look,
       motion: config.motion.enabled ? new MotionDetector({ threshold: config.motion.threshold, minArea: config.motion.min_area }) : null,
       log: this.rootLog.child({ component: 'analytics', stream: config.id }),
       updateIntervalMs: config.activity_update_s * 1000,
@@ -270,5 +278,6 @@ export class StreamSupervisor {
       await s.video.stop();
       await s.done;
     }, this.log)));
+    await this.looks.close();
   }
 }
