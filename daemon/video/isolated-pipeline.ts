@@ -33,6 +33,12 @@ export interface ProcessIsolationOptions {
   /** Where each child's sockets live (a directory per child); the system's temporary directory by default. */
   readonly dir?: string;
   readonly createPipeline?: PipelineFactory;
+  /**
+   * The stream's `loop`. A looping file still ends its child at each end and the stream starts
+   * another: the child cannot seek back itself, since gdppay refuses seek events and GStreamer
+   * 1.22's shmsink stalls after a flushing seek (tried: frames stopped until the stall timeout).
+   */
+  readonly loop?: boolean;
   /** Seen for each child spawned: tests signal it, the bench measures it. */
   readonly onChild?: (child: ChildProcess) => void;
 }

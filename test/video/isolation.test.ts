@@ -253,3 +253,15 @@ void test('isolated: a camera that changes resolution mid-stream: the source siz
   assert.deepEqual(sizes, ['960x636', '640x424']);
   assert.equal(s.status().resolutionChanges, 1);
 });
+
+void test('isolated, looping file: at each end of the clip the stream starts a new child and goes on', { timeout: 60_000 }, async (t) => {
+  const children: ChildProcess[] = [];
+  const host = new ProcessIsolation({ log: silentLogger(), loop: true, onChild: (c) => children.push(c) });
+  const s = await startStream(t, streamConfig('loop', `file://${pedestrians}`, { fps: 120, realtime: false, loop: true }), { log: silentLogger(), analysis: detector416, host });
+  // 419 frames a pass: two and a half passes.
+  const frames = await takeFrames(s, 1000);
+  assert.equal(frames.at(-1)?.seq, 999);
+  assert.equal(s.status().restarts, 2);
+  assert.equal(s.status().lastError, null);
+  assert.equal(children.length, 3);
+});
