@@ -4,7 +4,7 @@ import { sha256File } from '../daemon/inference/checksum.js';
 import { loadManifest } from '../daemon/inference/manifest.js';
 import type { CalibrationMethod } from '../daemon/models/quantize/calibrate.js';
 import { framesFromVideo } from '../daemon/models/quantize/frames.js';
-import { FidelityRefused, quantizeModel, type QuantizeReport } from '../daemon/models/quantize/quantize.js';
+import { Int8Refused, quantizeModel, type QuantizeReport } from '../daemon/models/quantize/quantize.js';
 import { QuantizeError } from '../daemon/models/quantize/quantize-error.js';
 
 export interface BenchInt8 {
@@ -39,7 +39,7 @@ export async function quantizeForBench(o: { manifest: string; modelsDir: string;
     await writeFile(manifest, JSON.stringify({ ...m.manifest, file, labels: [...m.labels], sha256: await sha256File(file) }));
     return { manifest, refused: null, report, summary: summary(report, performance.now() - t0) };
   } catch (err) {
-    if (err instanceof FidelityRefused) return { manifest: null, refused: err.message, report: err.report, summary: summary(err.report, performance.now() - t0) };
+    if (err instanceof Int8Refused) return { manifest: null, refused: err.message, report: err.report, summary: summary(err.report, performance.now() - t0) };
     if (err instanceof QuantizeError) return { manifest: null, refused: err.message, report: null, summary: '' };
     throw err;
   }

@@ -144,7 +144,7 @@ async function benchModel(name: string, method: CalibrationMethod, runs: number,
   const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 100);
   const t0 = performance.now();
   const { model, report } = await quantizeModel({ manifestPath, modelsDir, calibration: plaza.slice(0, half),
-    heldOut: plaza.slice(half), method, activations: args.activations === 'int8' ? 'int8' : 'uint8', bar: 0, threads: 0 });
+    heldOut: plaza.slice(half), method, activations: args.activations === 'int8' ? 'int8' : 'uint8', bar: 0, minSpeedup: 0, threads: 0 });
   const quantizeS = (performance.now() - t0) / 1000;
   clearInterval(sampler);
 
@@ -163,7 +163,7 @@ async function benchModel(name: string, method: CalibrationMethod, runs: number,
       const frames = await framesFromVideo(path.join(shared, 'video', clip), size, step);
       const cut = Math.floor(frames.length / 2);
       const own = await quantizeModel({ manifestPath, modelsDir, calibration: frames.slice(0, Math.min(cut, 21)), heldOut: frames.slice(cut),
-        method, bar: 0, threads: 0 });
+        method, bar: 0, minSpeedup: 0, threads: 0 });
       ownScene[`${clip} (2nd half)`] = own.report.fidelity;
     }
   }

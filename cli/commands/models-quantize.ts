@@ -18,7 +18,7 @@ export interface PackageRequest {
 interface QuantizeOptions {
   manifest: string; modelsDir?: string; images?: string; video: string[]; stream?: string[]; duration?: string; keepFrames?: string; socket?: string;
   step: string; frames: string; holdout: string;
-  method: 'minmax' | 'percentile'; activations: 'uint8' | 'int8'; bar: string; keepFloat: string; out: string; threads: string;
+  method: 'minmax' | 'percentile' | 'entropy'; activations: 'uint8' | 'int8'; bar: string; minSpeedup: string; keepFloat: string; out: string; threads: string;
   package?: string; name?: string; version?: string; key?: string;
 }
 
@@ -46,9 +46,10 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
     .option('--step <n>', 'keep every n-th video frame', '10')
     .option('--frames <n>', 'most frames read in all, calibration and held-out', '300')
     .option('--holdout <share>', 'the last share of each source\'s frames, held out for the fidelity check', '0.3')
-    .addOption(new Option('--method <m>', 'activation calibration').choices(['minmax', 'percentile']).default('minmax'))
+    .addOption(new Option('--method <m>', 'activation calibration').choices(['minmax', 'percentile', 'entropy']).default('minmax'))
     .addOption(new Option('--activations <t>', 'uint8 (fastest on onnxruntime x86) or int8 (symmetric, for TensorRT)').choices(['uint8', 'int8']).default('uint8'))
     .option('--bar <x>', 'refuse below this mAP@0.5 and recall against fp32', '0.95')
+    .option('--min-speedup <x>', 'refuse unless INT8 is this many times faster than fp32 on held-out frames (0: not timed)', '1')
     .option('--keep-float <n|auto>', 'most sensitive nodes left in float', 'auto')
     .option('--threads <n>', 'onnxruntime threads (0: its choice)', '0')
     .requiredOption('--out <file>', 'the INT8 ONNX file to write (its report goes to <file>.report.json)');
@@ -92,7 +93,7 @@ export function quantizeCommand(print: (s: string) => void, packageIt?: (int8Fil
     const result = await runQuantizeJob({
       manifest: o.manifest, modelsDir: o.modelsDir, images: o.images, videos: o.video, sources, step: num(o.step, '--step', 1, 10_000),
       frames, holdout, method: o.method, activations: o.activations,
-      bar: num(o.bar, '--bar', 0, 1), keepFloat: keep, out: o.out, threads: num(o.threads, '--threads', 0, 256),
+      bar: num(o.bar, '--bar', 0, 1), minSpeedup: num(o.minSpeedup, '--min-speedup', 0, 1000), keepFloat: keep, out: o.out, threads: num(o.threads, '--threads', 0, 256),
       progress: (line) => process.stderr.write(`${line}\n`),
     });
     print(reportText(result));

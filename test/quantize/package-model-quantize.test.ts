@@ -24,7 +24,7 @@ test('package-model quantize --package: a signed package whose int8 variant is t
   const pkg = path.join(dir, 'nanodet.vpkg');
   // --bar 0: this checks the packaging of the result; the figures are checked in quantize.test.ts.
   await p.parseAsync(['quantize', '--manifest', path.join(repoRoot, 'models', 'nanodet-m.json'), '--models-dir', sharedPath('models'),
-    '--video', sharedPath('video', 'pedestrians.mp4'), '--step', '40', '--frames', '11', '--keep-float', '0', '--bar', '0', '--threads', '2',
+    '--video', sharedPath('video', 'pedestrians.mp4'), '--step', '40', '--frames', '11', '--keep-float', '0', '--bar', '0', '--min-speedup', '0', '--threads', '2',
     '--out', int8, '--package', pkg, '--name', 'detector', '--version', '2026.12.1', '--key', path.join(dir, 'pub.key.pem')], { from: 'user' });
   assert.match(lines.join('\n'), /INT8 \(QDQ\), 1\.\d\d MB against 3\.80 MB fp32/);
   const v = await readPackageHeader(pkg, [loadPublicKey(path.join(dir, 'pub.pub.pem'))]);

@@ -5,7 +5,7 @@ import type { Frame } from '../../video/frame.js';
 import type { CalibrationMethod } from './calibrate.js';
 import type { ActivationType } from './qdq-writer.js';
 import { framesFromFolder, framesFromVideo } from './frames.js';
-import { FidelityRefused, quantizeModel, type QuantizeReport } from './quantize.js';
+import { Int8Refused, quantizeModel, type QuantizeReport } from './quantize.js';
 import { QuantizeError } from './quantize-error.js';
 
 /** What `vigilctl models quantize` and `package-model quantize` both take. */
@@ -26,6 +26,8 @@ export interface QuantizeJob {
   method: CalibrationMethod;
   activations: ActivationType;
   bar: number;
+  /** Refused unless INT8 is this many times faster than fp32 (0: not timed). */
+  minSpeedup: number;
   keepFloat: number | 'auto';
   out: string;
   threads: number;
@@ -64,13 +66,13 @@ export async function runQuantizeJob(j: QuantizeJob): Promise<QuantizeJobResult>
   try {
     const { model, report } = await quantizeModel({
       manifestPath: j.manifest, modelsDir: j.modelsDir, calibration, heldOut, method: j.method, activations: j.activations, bar: j.bar,
-      keepFloat: j.keepFloat, threads: j.threads, ...(j.progress ? { progress: j.progress } : {}),
+      keepFloat: j.keepFloat, threads: j.threads, minSpeedup: j.minSpeedup, ...(j.progress ? { progress: j.progress } : {}),
     });
     await writeFile(j.out, model);
     await writeFile(`${j.out}.report.json`, JSON.stringify(report, null, 2));
     return { report, out: j.out, peakRssBytes: Math.max(peak, process.memoryUsage().rss) };
   } catch (err) {
-    if (err instanceof FidelityRefused) await writeFile(`${j.out}.report.json`, JSON.stringify(err.report, null, 2));
+    if (err instanceof Int8Refused) await writeFile(`${j.out}.report.json`, JSON.stringify(err.report, null, 2));
     throw err;
   } finally {
     clearInterval(timer);
@@ -86,6 +88,8 @@ export function reportText(r: QuantizeJobResult): string {
     `calibration: ${p.calibrationFrames} frames, ${p.method}, ${p.activations} activations; ${p.quantizedNodes} of ${p.totalNodes} nodes quantized`,
     `kept in float (most sensitive): ${p.keptFloat.length === 0 ? 'none' : p.keptFloat.map((k) => `${k.node} (${k.op})`).join(', ')}`,
     `fidelity on ${f.frames} held-out frames (${f.referenceBoxes} fp32 boxes): mAP@0.5 ${f.map50.toFixed(3)}, recall ${f.recall.toFixed(3)} (bar ${p.bar})`,
+    p.speed === undefined ? 'speed: not timed' : `speed on ${p.speed.frames} held-out frames, ${p.speed.runs} alternating runs: fp32 ${p.speed.fp32Ms.toFixed(1)} ms, `
+      + `INT8 ${p.speed.int8Ms.toFixed(1)} ms a frame (medians): ×${p.speed.speedup.toFixed(2)} (required ×${p.speed.minSpeedup})`,
     `time ${(p.ms.total / 1000).toFixed(1)} s (calibration ${(p.ms.calibrate / 1000).toFixed(1)} s, sensitivity ${(p.ms.sensitivity / 1000).toFixed(1)} s), peak memory ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
     `report: ${r.out}.report.json`,
   ].join('\n');

@@ -43,7 +43,28 @@ export interface QuantizeOptions {
   /** Fewest calibration frames accepted (default 8). */
   minFrames?: number;
   threads?: number;
+  /**
+   * Refused unless INT8 is this many times faster than fp32 on the held-out frames (default 1:
+   * not slower); 0 skips the timing. A slower INT8 model (YOLOX-Nano here) costs accuracy for nothing.
+   */
+  minSpeedup?: number;
+  /** Timed runs of each model, alternating (default 5); one run is a pass over up to 8 held-out frames. */
+  speedRuns?: number;
   progress?: (line: string) => void;
+}
+
+/** fp32 and INT8 inference timed alternately on the same held-out frames. */
+export interface SpeedCheck {
+  runs: number;
+  frames: number;
+  /** Median ms per frame of each model, and every run's figure, in the order they ran. */
+  fp32Ms: number;
+  int8Ms: number;
+  fp32Runs: number[];
+  int8Runs: number[];
+  /** fp32Ms / int8Ms. */
+  speedup: number;
+  minSpeedup: number;
 }
 
 export interface QuantizeReport {
@@ -58,25 +79,73 @@ export interface QuantizeReport {
   sensitivity: LayerSensitivity[];
   fidelity: Fidelity;
   bar: number;
+  /** Absent when the timing was skipped (minSpeedup 0) or never reached (fidelity refused first). */
+  speed?: SpeedCheck;
   fp32Bytes: number;
   int8Bytes: number;
   ms: { calibrate: number; sensitivity: number; search: number; fidelity: number; total: number };
+  // ms.fidelity includes the speed check's timed runs.
 }
 
 export interface QuantizeResult { model: Uint8Array; report: QuantizeReport }
 
-/** INT8 disagreed with fp32 on held-out frames; the figures are in `report`. */
-export class FidelityRefused extends QuantizeError {
-  constructor(readonly report: QuantizeReport, readonly model: Uint8Array) {
+/** The INT8 model was made but is not fit for use; the figures are in `report`. */
+export class Int8Refused extends QuantizeError {
+  constructor(message: string, readonly report: QuantizeReport, readonly model: Uint8Array) { super(message); }
+}
+
+/** INT8 disagreed with fp32 on held-out frames. */
+export class FidelityRefused extends Int8Refused {
+  constructor(report: QuantizeReport, model: Uint8Array) {
     super(`INT8 model refused: on ${report.fidelity.frames} held-out frames (${report.fidelity.referenceBoxes} fp32 boxes) ` +
-      `mAP@0.5 against fp32 is ${report.fidelity.map50.toFixed(3)} and recall ${report.fidelity.recall.toFixed(3)}, below the bar of ${report.bar}`);
+      `mAP@0.5 against fp32 is ${report.fidelity.map50.toFixed(3)} and recall ${report.fidelity.recall.toFixed(3)}, below the bar of ${report.bar}`, report, model);
   }
+}
+
+/** INT8 was not faster than fp32 by the asked factor. */
+export class SpeedRefused extends Int8Refused {
+  constructor(report: QuantizeReport & { speed: SpeedCheck }, model: Uint8Array) {
+    const s = report.speed;
+    super(`INT8 model refused: on ${s.frames} held-out frames, ${s.runs} alternating runs each, INT8 took ${s.int8Ms.toFixed(1)} ms a frame `
+      + `and fp32 ${s.fp32Ms.toFixed(1)} ms (medians; ×${s.speedup.toFixed(2)}), below the required speed-up of ×${s.minSpeedup}`, report, model);
+  }
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m] as number : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/**
+ * Alternates the two models run by run, so a neighbour's load falls on both alike; the median
+ * drops the run a burst of load hit. One untimed warm-up each first (allocation, kernel choice).
+ */
+async function timeBoth(fp32: LocalDetector, int8: LocalDetector, frames: readonly Frame[], runs: number, minSpeedup: number): Promise<SpeedCheck> {
+  const pass = async (d: LocalDetector): Promise<number> => {
+    const t = performance.now();
+    for (const f of frames) await d.detect(f, { scoreThreshold: LOW_SCORE });
+    return (performance.now() - t) / frames.length;
+  };
+  await pass(fp32);
+  await pass(int8);
+  const fp32Runs: number[] = [];
+  const int8Runs: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    // Which goes first alternates too: the second of a pair may find caches warmer.
+    if (r % 2 === 0) { fp32Runs.push(await pass(fp32)); int8Runs.push(await pass(int8)); }
+    else { int8Runs.push(await pass(int8)); fp32Runs.push(await pass(fp32)); }
+  }
+  const fp32Ms = median(fp32Runs);
+  const int8Ms = median(int8Runs);
+  return { runs, frames: frames.length, fp32Ms, int8Ms, fp32Runs, int8Runs, speedup: fp32Ms / int8Ms, minSpeedup };
 }
 
 const AUTO_STEPS = [0, 1, 2, 4, 8, 16];
 /** Fewer calibration frames give ranges that do not hold beyond them. */
 export const MIN_CALIBRATION_FRAMES = 8;
 export const LOW_SCORE = 0.05;
+const SPEED_FRAMES = 8;
 
 function toInput(pre: Preprocessor, frames: readonly Frame[], inputName: string, what: string, size: InputSize): CalibrationInput {
   return {
@@ -188,16 +257,26 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
     say(`fidelity check on ${o.heldOut.length} held-out frames`);
     const int8 = await detectorFor(m, chosen.bytes, dir, 'int8', threads);
     const fidelity = compareDetections(await detectAll(fp32, o.heldOut, LOW_SCORE), await detectAll(int8, o.heldOut, LOW_SCORE), rule);
+    const passes = fidelity.map50 >= bar && fidelity.recall >= bar;
+    const minSpeedup = o.minSpeedup ?? 1;
+    let speed: SpeedCheck | undefined;
+    if (passes && minSpeedup > 0) {
+      const runs = o.speedRuns ?? 5;
+      const frames = o.heldOut.slice(0, SPEED_FRAMES);
+      say(`timing fp32 and INT8 alternately, ${runs} runs each on ${frames.length} held-out frames`);
+      speed = await timeBoth(fp32, int8, frames, runs, minSpeedup);
+    }
     await int8.close();
     await fp32.close();
     const t4 = performance.now();
     const report: QuantizeReport = {
       method, activations: acts, calibrationFrames: o.calibration.length, quantizedNodes: plan.nodes.size - chosen.kept.length,
       totalNodes: model.graph?.node.length ?? 0, keptFloat: chosen.kept, sensitivity: ranked.slice(0, 10), fidelity, bar,
-      fp32Bytes: (await stat(m.modelPath)).size, int8Bytes: chosen.bytes.length,
+      ...(speed !== undefined ? { speed } : {}), fp32Bytes: (await stat(m.modelPath)).size, int8Bytes: chosen.bytes.length,
       ms: { calibrate: t1 - t0, sensitivity: t2 - t1, search: t3 - t2, fidelity: t4 - t3, total: t4 - t0 },
     };
-    if (fidelity.map50 < bar || fidelity.recall < bar) throw new FidelityRefused(report, chosen.bytes);
+    if (!passes) throw new FidelityRefused(report, chosen.bytes);
+    if (speed !== undefined && speed.speedup < speed.minSpeedup) throw new SpeedRefused({ ...report, speed }, chosen.bytes);
     return { model: chosen.bytes, report };
   } finally {
     await rm(dir, { recursive: true, force: true });
