@@ -156,6 +156,7 @@ class IsolatedPipeline implements GstPipeline {
           this.readyWaiter?.resolve();
           return;
         case 'eos':
+          this.log.debug({ pid: child.pid }, 'stream process reached the end of its source');
           if (!this.stopped) this.bus?.({ type: 'eos' });
           return;
         case 'error':
@@ -283,6 +284,7 @@ class IsolatedPipeline implements GstPipeline {
         });
         return;
       }
+      if (msg.type === 'eos') this.log.debug({ pid: this.child.pid }, 'the shared-memory side reached its end');
       callback(msg);
     });
     if (this.exitReason !== null || this.childError !== null) this.report(this.childError?.element ?? 'stream process', this.errorText());

@@ -54,13 +54,24 @@ void test('vigild with video.isolation: process: a SIGSEGV in one stream\'s proc
   const [first, ...others] = streamProcesses(vigildPid);
   assert.ok(first !== undefined && others.length === 0, 'one stream process: a is isolated, b is in-process');
 
-  const from = vigild.lines.length;
-  process.kill(first, 'SIGSEGV');
-  const ended = await vigild.waitForLine('the crash reported', (l) => l['msg'] === 'stream process ended', 10_000, from);
+  // Right after a child starts, vigild's side sometimes reports an end of stream and the stream
+  // replaces the child once (docs/process-isolation.md): a victim already being replaced is not a
+  // crash, so the kill is repeated on the current child until one is reported as crashed.
+  let victim = first;
+  let from = vigild.lines.length;
+  let ended: LogLine | undefined;
+  for (let attempt = 0; attempt < 3 && ended === undefined; attempt++) {
+    from = vigild.lines.length;
+    process.kill(victim, 'SIGSEGV');
+    ended = await vigild.waitForLine('the crash reported', (l) => l['msg'] === 'stream process ended' && l['pid'] === victim, 5_000, from)
+      .catch(() => undefined);
+    if (ended === undefined) victim = await waitFor('the current stream process', () => streamProcesses(vigildPid).find((p) => p !== victim));
+  }
+  assert.ok(ended, 'a SIGSEGV of the stream process was reported');
   assert.equal(ended['stream'], 'a');
   assert.match(String(ended['reason']), /SIGSEGV/);
   await vigild.waitForLine('stream a playing again', playing('a'), 15_000, from);
-  const second = await waitFor('a new stream process', () => streamProcesses(vigildPid).find((p) => p !== first));
+  const second = await waitFor('a new stream process', () => streamProcesses(vigildPid).find((p) => p !== victim));
   // b ran on in vigild's own process throughout: no failure, no restart.
   assert.deepEqual(vigild.lines.slice(from).filter((l) => l['stream'] === 'b' && (l.level === 'warn' || l.level === 'error')), []);
 
