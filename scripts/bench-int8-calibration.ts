@@ -3,13 +3,13 @@
  * entropy on the first half of each clip (up to 21 frames, its own scene) and checked against fp32
  * on the second half, nothing kept in float (so only the calibration differs), not timed.
  *
- *   node dist/scripts/bench-int8-calibration.js [--model nanodet-m] [--clips pedestrians.mp4:10,one-by-one-person-detection.mp4:25]
+ *   node dist/scripts/bench-int8-calibration.js [--model nanodet-m] [--methods minmax,percentile,entropy] [--clips pedestrians.mp4:10,one-by-one-person-detection.mp4:25]
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadManifest } from '../daemon/inference/manifest.js';
 import { Preprocessor } from '../daemon/inference/preprocess.js';
-import { calibrate, CALIBRATION_METHODS, type Range } from '../daemon/models/quantize/calibrate.js';
+import { calibrate, CALIBRATION_METHODS, type CalibrationMethod, type Range } from '../daemon/models/quantize/calibrate.js';
 import { framesFromVideo } from '../daemon/models/quantize/frames.js';
 import { readModel, upgradeToOpset13 } from '../daemon/models/quantize/onnx-graph.js';
 import { planQuantization } from '../daemon/models/quantize/qdq-plan.js';
@@ -19,6 +19,7 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..',
 const shared = process.env['VIGIL_SHARED_DIR'] ?? path.resolve(root, '..', 'shared');
 const { values: args } = parseArgs({ options: {
   model: { type: 'string', default: 'nanodet-m' },
+  methods: { type: 'string', default: CALIBRATION_METHODS.join(',') },
   clips: { type: 'string', default: 'pedestrians.mp4:10,one-by-one-person-detection.mp4:25,car-detection.mp4:6' },
 } });
 
@@ -29,6 +30,7 @@ const size = { width: m.manifest.input.width, height: m.manifest.input.height, l
 const model = await readModel(m.modelPath);
 upgradeToOpset13(model, m.modelPath);
 const plan = planQuantization(model, m.modelPath);
+const methods = (args.methods ?? '').split(',').filter((k): k is CalibrationMethod => (CALIBRATION_METHODS as readonly string[]).includes(k));
 const rows: string[] = [];
 for (const spec of (args.clips ?? '').split(',').filter(Boolean)) {
   const [clip, step] = spec.split(':');
@@ -44,7 +46,7 @@ for (const spec of (args.clips ?? '').split(',').filter(Boolean)) {
     return t.tensor;
   }) };
   const byMethod = new Map<string, Map<string, Range>>();
-  for (const method of CALIBRATION_METHODS) {
+  for (const method of methods) {
     const t = performance.now();
     byMethod.set(method, await calibrate(model, plan.tensors, input, method, 99.99, 0));
     rows.push(`${clip}: calibration ${method} ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -52,12 +54,12 @@ for (const spec of (args.clips ?? '').split(',').filter(Boolean)) {
   const picks = [plan.tensors[0], plan.tensors[Math.floor(plan.tensors.length / 2)], plan.tensors[plan.tensors.length - 1]];
   for (const name of picks) {
     if (name === undefined) continue;
-    rows.push(`${clip}: ${name}: ${CALIBRATION_METHODS.map((k) => {
+    rows.push(`${clip}: ${name}: ${methods.map((k) => {
       const r = byMethod.get(k)?.get(name);
       return `${k} [${r?.min.toFixed(3)}, ${r?.max.toFixed(3)}]`;
     }).join(', ')}`);
   }
-  for (const method of CALIBRATION_METHODS) {
+  for (const method of methods) {
     const { report } = await quantizeModel({ manifestPath, modelsDir, calibration, heldOut, method, bar: 0, minSpeedup: 0, keepFloat: 0,
       sensitivityFrames: 2, threads: 0 });
     const f = report.fidelity;

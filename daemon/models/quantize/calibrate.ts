@@ -112,10 +112,14 @@ export async function calibrate(model: Model, tensors: readonly string[], input:
         }
       });
     }
+    // The graph's input is the camera's pixels, a few hundred distinct values: its |x| histogram is a
+    // comb, which the KL search reads as structure the grid destroys, and clipping pixels only loses
+    // (the 8-bit grid over their full range is already as fine as the pixels). It keeps min/max.
+    const pixels = new Set((model.graph?.input ?? []).map((i) => i.name));
     const clipped = new Map<string, Range>();
     for (const [name, r] of ranges) {
       const h = hists.get(name);
-      clipped.set(name, h === undefined ? r : abs ? entropyRange(h, r) : percentileRange(h, r, percentile));
+      clipped.set(name, h === undefined || (abs && pixels.has(name)) ? r : abs ? entropyRange(h, r) : percentileRange(h, r, percentile));
     }
     return clipped;
   } finally {
