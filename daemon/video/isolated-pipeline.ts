@@ -6,10 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { redactUri } from '../util/redact.js';
 import type { Logger } from '../log.js';
-import { createPipeline as gstCreatePipeline, type GstBusMessage, type GstElement, type GstPipeline, type PipelineFactory } from './gst.js';
+import { createPipeline as gstCreatePipeline, isAppSink, type GstAppSink, type GstBusMessage, type GstCaps, type GstElement, type GstPipeline, type PipelineFactory } from './gst.js';
 import { isCrossingElement, isolatedDescriptions, sniffContainer, type Container } from './isolated-descriptions.js';
 import { isFromChild, type FromChild, type ToChild } from './isolated-protocol.js';
-import type { BuiltPipeline, PipelineSpec } from './pipeline.js';
+import { ELEMENT, type BuiltPipeline, type PipelineSpec } from './pipeline.js';
 
 const CHILD_ENTRY = fileURLToPath(new URL('./isolated-child.js', import.meta.url));
 
@@ -25,6 +25,13 @@ const READY_MS = 15_000;
 const KILL_AFTER_MS = 2_000;
 /** A shmsrc error waits this long for the child's exit, whose cause says more than "socket closed". */
 const EXIT_REPORT_MS = 2_000;
+/**
+ * The child reports its source's end once its sinks have written their last buffers, which vigild
+ * may not have taken yet: the end goes to the stream once a pull of the frame sink has waited this
+ * long with nothing to give (or after END_DRAIN_MAX_MS).
+ */
+const END_DRAIN_MS = 200;
+const END_DRAIN_MAX_MS = 5_000;
 /** Lines of a child's stderr logged per child: GStreamer's criticals before a crash say what crashed. */
 const STDERR_LINES = 20;
 
@@ -157,7 +164,7 @@ class IsolatedPipeline implements GstPipeline {
           return;
         case 'eos':
           this.log.debug({ pid: child.pid }, 'stream process reached the end of its source');
-          if (!this.stopped) this.bus?.({ type: 'eos' });
+          this.endWhenDrained(Date.now() + END_DRAIN_MAX_MS);
           return;
         case 'error':
           this.childError ??= msg;
@@ -270,7 +277,33 @@ class IsolatedPipeline implements GstPipeline {
   }
 
   findChild(name: string): GstElement | undefined {
-    return this.native?.findChild(name);
+    const el = this.native?.findChild(name);
+    return name === ELEMENT.sink && isAppSink(el) ? this.watched(el) : el;
+  }
+
+  /** When a pull of the frame sink began and is still waiting (null: none waiting). */
+  private pullWaitingSince: number | null = null;
+
+  /** The frame sink, its pulls watched so that the end can wait for the last frames. */
+  private watched(sink: GstAppSink): GstAppSink {
+    const pull = (callback: (buf: Buffer | null, caps: GstCaps) => void): void => {
+      this.pullWaitingSince = Date.now();
+      sink.pull((buf, caps) => {
+        this.pullWaitingSince = null;
+        callback(buf, caps);
+      });
+    };
+    return new Proxy(sink, { get: (target, prop) => (prop === 'pull' ? pull : target[prop as string]) });
+  }
+
+  private endWhenDrained(deadline: number): void {
+    if (this.stopped) return;
+    const waiting = this.pullWaitingSince;
+    if ((waiting !== null && Date.now() - waiting >= END_DRAIN_MS) || Date.now() >= deadline) {
+      this.bus?.({ type: 'eos' });
+      return;
+    }
+    setTimeout(() => this.endWhenDrained(deadline), 50);
   }
 
   pollBus(callback: (msg: GstBusMessage) => void): void {
@@ -284,7 +317,14 @@ class IsolatedPipeline implements GstPipeline {
         });
         return;
       }
-      if (msg.type === 'eos') this.log.debug({ pid: this.child.pid }, 'the shared-memory side reached its end');
+      if (msg.type === 'eos') {
+        // GDP writes no packet for EOS, so a real end comes from the child ('eos' over IPC). One
+        // seen here is not the source's end (docs/process-isolation.md, "A spurious end"): ending
+        // the stream on it would stop a file for good; a restart loses a few hundred ms.
+        this.log.debug({ pid: this.child.pid }, 'the shared-memory side reached its end');
+        this.report(null, 'the shared-memory side ended before its stream process did');
+        return;
+      }
       callback(msg);
     });
     if (this.exitReason !== null || this.childError !== null) this.report(this.childError?.element ?? 'stream process', this.errorText());
