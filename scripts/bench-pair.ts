@@ -9,7 +9,7 @@
  *
  *   node dist/scripts/bench-pair.js [--kills 20] [--modes warm,cold] [--load-s 10] [--out FILE]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,9 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connectAsync } from 'mqtt';
 import type { ConfigInput } from '../daemon/config/schema.js';
-import { MODELS_DIR, makeDogClip, manifestPath, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../test/e2e/daemon-harness.js';
+import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../test/e2e/daemon-harness.js';
+import { cpuSeconds, rssMb } from '../test/helpers/proc-stats.js';
+import { dogCameraDevice } from '../test/pair/pair-config.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { tempDir, waitFor } from '../test/helpers/shared.js';
 import { vigilctl } from '../test/helpers/vigilctl.js';
@@ -45,14 +47,6 @@ const ctx = new ScriptContext();
 // The test helpers' context: cleanups run in reverse order, so the daemons stop before their directories go.
 const t = { after: (fn: () => Promise<void> | void) => ctx.after(fn), diagnostic: (m: string) => process.stderr.write(`${m}\n`) };
 
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
-  return Number(line.replace(/\D+/g, '')) / 1024;
-}
 /** Nearest rank. */
 function pct(values: readonly number[], p: number): number {
   const sorted = [...values].sort((x, y) => x - y);
@@ -86,14 +80,7 @@ async function runMode(mode: 'warm' | 'cold'): Promise<ModeResult> {
     const other = id === 'a' ? 'b' : 'a';
     await mkdir(path.join(dir, id));
     const cfg: ConfigInput = {
-      device: { id, site: SITE }, storage: { dir: path.join(dir, id, 'state') },
-      mqtt: { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
-      models_dir: MODELS_DIR,
-      models: [{ name: 'yolox', manifest: manifestPath('yolox-nano'), providers: ['cpu'] }],
-      streams: [{ id: 'gate', uri: clip, model: 'yolox', loop: true, realtime: true, fps: 4 }],
-      rules: [{ id: 'dog', stream: 'gate', kind: 'presence', classes: ['dog'], min_score: 0.3, cooldown_s: 0, severity: 'alert' }],
-      telemetry: { prometheus: { enabled: false } },
-      evidence: { enabled: false },
+      ...dogCameraDevice(id, SITE, path.join(dir, id, 'state'), { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000 }, clip),
       pair: {
         enabled: true, key: 'bench-pair-key-0123456789abcdef', preferred: id === 'a', peer_device: other, mode,
         listen: `${net.lan[id]}:7420`, peer: `${net.lan[other]}:7420`, heartbeat_ms: 1000, misses: 3, hand_back: 'stay',

@@ -9,7 +9,8 @@ import type { ConfigInput } from '../../daemon/config/schema.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { vigilctl } from '../helpers/vigilctl.js';
-import { MODELS_DIR, makeDogClip, manifestPath, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { dogCameraDevice } from './pair-config.js';
 import { freeUdpPort, startUdpRelay } from './udp-relay.js';
 
 /**
@@ -47,14 +48,7 @@ test('cold standby: no stream and no event while standby; a takeover starts the 
   for (const id of ['a', 'b'] as const) {
     await mkdir(path.join(dir, id));
     const cfg: ConfigInput = {
-      device: { id, site: SITE }, storage: { dir: storage[id] },
-      mqtt: { url: broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
-      models_dir: MODELS_DIR,
-      models: [{ name: 'yolox', manifest: manifestPath('yolox-nano'), providers: ['cpu'] }],
-      streams: [{ id: 'gate', uri: clip, model: 'yolox', loop: true, realtime: true, fps: 4 }],
-      rules: [{ id: 'dog', stream: 'gate', kind: 'presence', classes: ['dog'], min_score: 0.3, cooldown_s: 0, severity: 'alert' }],
-      telemetry: { prometheus: { enabled: false } },
-      evidence: { enabled: false },
+      ...dogCameraDevice(id, SITE, storage[id], { url: broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 }, clip),
       pair: {
         enabled: true, key: KEY, preferred: id === 'a', peer_device: id === 'a' ? 'b' : 'a', mode: 'cold',
         listen: `127.0.0.1:${listen[id]}`, peer: `127.0.0.1:${id === 'a' ? relay.portForA : relay.portForB}`,

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -11,7 +10,9 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { vigilctl } from '../helpers/vigilctl.js';
-import { MODELS_DIR, makeDogClip, manifestPath, openDb, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { makeDogClip, openDb, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { cpuSeconds, rssMb } from '../helpers/proc-stats.js';
+import { dogCameraDevice } from './pair-config.js';
 import { freeUdpPort, startUdpRelay } from './udp-relay.js';
 
 /**
@@ -33,15 +34,6 @@ const isActive = (l: LogLine): boolean => l.msg === 'pair: this device is now ac
 const isStandby = (l: LogLine): boolean => l.msg === 'pair: this device is now standby';
 const epochOf = (l: LogLine): number => Number(l['epoch']);
 
-/** CPU seconds (user + system) of a process so far, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
-  return Number(line.replace(/\D+/g, '')) / 1024;
-}
 
 test('hot-standby pair: only the active publishes; a SIGKILL is taken over within the bound with a higher epoch; '
   + 'a cut LAN link alone changes nothing; a full partition heals to one active; the preferred device takes its role back', { timeout: 170_000 }, async (t) => {
@@ -70,13 +62,7 @@ test('hot-standby pair: only the active publishes; a SIGKILL is taken over withi
     await mkdir(sub);
     const storage = path.join(sub, 'state');
     const cfg: ConfigInput = {
-      device: { id, site: SITE }, storage: { dir: storage },
-      mqtt: { url: id === 'a' ? proxyA.url : broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
-      models_dir: MODELS_DIR,
-      models: [{ name: 'yolox', manifest: manifestPath('yolox-nano'), providers: ['cpu'] }],
-      streams: [{ id: 'gate', uri: clip, model: 'yolox', loop: true, realtime: true, fps: 4 }],
-      rules: [{ id: 'dog', stream: 'gate', kind: 'presence', classes: ['dog'], min_score: 0.3, cooldown_s: 0, severity: 'alert' }],
-      telemetry: { prometheus: { enabled: false } },
+      ...dogCameraDevice(id, SITE, storage, { url: id === 'a' ? proxyA.url : broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 }, clip),
       // Evidence on (the default): the standby must not send its snapshots either.
       evidence: { enabled: true, min_interval_s: 1 },
       // A local action on every alert (published on the same broker here): only the active may run it.

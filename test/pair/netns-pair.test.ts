@@ -10,7 +10,8 @@ import { alertSchema } from '../../daemon/uplink/payloads.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { vigilctl } from '../helpers/vigilctl.js';
-import { MODELS_DIR, makeDogClip, manifestPath, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { dogCameraDevice } from './pair-config.js';
 import { createPairNetwork } from './netns.js';
 
 /**
@@ -56,15 +57,8 @@ test('pair in two network namespaces: a SIGKILL is taken over within 5 s and the
     const other = id === 'a' ? 'b' : 'a';
     await mkdir(path.join(dir, id));
     const cfg: ConfigInput = {
-      device: { id, site: SITE }, storage: { dir: storage[id] },
       // A short keepalive: a device whose uplink was cut notices a dead connection and reconnects soon after the heal.
-      mqtt: { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000, keepalive_s: 5 },
-      models_dir: MODELS_DIR,
-      models: [{ name: 'yolox', manifest: manifestPath('yolox-nano'), providers: ['cpu'] }],
-      streams: [{ id: 'gate', uri: clip, model: 'yolox', loop: true, realtime: true, fps: 4 }],
-      rules: [{ id: 'dog', stream: 'gate', kind: 'presence', classes: ['dog'], min_score: 0.3, cooldown_s: 0, severity: 'alert' }],
-      telemetry: { prometheus: { enabled: false } },
-      evidence: { enabled: false },
+      ...dogCameraDevice(id, SITE, storage[id], { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000, keepalive_s: 5 }, clip),
       pair: {
         enabled: true, key: KEY, preferred: id === 'a', peer_device: other,
         listen: `${net.lan[id]}:${PORT}`, peer: `${net.lan[other]}:${PORT}`, heartbeat_ms: HEARTBEAT_MS, misses: 3, hand_back: 'stay',
