@@ -95,7 +95,7 @@ test('entropy through the real quantize path: NanoDet-m ranges inside min/max; -
     '--step', '25', '--frames', '16', '--holdout', '0.4', '--keep-float', '0', '--bar', '0', '--method', 'entropy', '--min-speedup', '100',
     '--threads', '2', '--out', out]);
   assert.equal(r.code, 1, r.err);
-  assert.match(r.err, /INT8 model refused: on 6 held-out frames, 5 alternating runs each, INT8 took \d+\.\d ms a frame and fp32 \d+\.\d ms \(medians; ×\d+\.\d\d\), below the required speed-up of ×100/);
+  assert.match(r.err, /INT8 model refused: on 6 held-out frames, 5 alternating runs each, INT8 took \d+\.\d ms a frame and fp32 \d+\.\d ms \(medians; ×\d+\.\d{3}\), below the required speed-up of ×100/);
   await assert.rejects(stat(out), { code: 'ENOENT' });
   assert.equal(await sha256File(m.modelPath), before);
   const report = JSON.parse(await readFile(`${out}.report.json`, 'utf8')) as { method: string; speed: { fp32Runs: number[]; int8Runs: number[]; speedup: number } };

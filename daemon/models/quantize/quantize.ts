@@ -26,8 +26,9 @@ export interface QuantizeOptions {
   /** Frames not used for calibration, on which INT8 must agree with fp32. */
   heldOut: readonly Frame[];
   /**
-   * Default minmax: on the shared clips percentile gave the same figures within one box
-   * (docs/int8.md) and needs a second pass over the frames, which doubles calibration on a device.
+   * Default minmax, by the rule in docs/int8.md (best worst clip, ties to the cheaper method): on
+   * the shared clips its worst clip beat percentile's, which also needs a second pass over the
+   * frames; entropy (KL) lost on every clip.
    */
   method?: CalibrationMethod;
   /** uint8 (default; fastest on onnxruntime's x86 kernels) or int8 (symmetric, for TensorRT). */
@@ -107,7 +108,7 @@ export class SpeedRefused extends Int8Refused {
   constructor(report: QuantizeReport & { speed: SpeedCheck }, model: Uint8Array) {
     const s = report.speed;
     super(`INT8 model refused: on ${s.frames} held-out frames, ${s.runs} alternating runs each, INT8 took ${s.int8Ms.toFixed(1)} ms a frame `
-      + `and fp32 ${s.fp32Ms.toFixed(1)} ms (medians; ×${s.speedup.toFixed(2)}), below the required speed-up of ×${s.minSpeedup}`, report, model);
+      + `and fp32 ${s.fp32Ms.toFixed(1)} ms (medians; ×${s.speedup.toFixed(3)}), below the required speed-up of ×${s.minSpeedup}`, report, model);
   }
 }
 
