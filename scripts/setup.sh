@@ -22,6 +22,8 @@ APT_PACKAGES=(
   e2fsprogs util-linux mount
   # the console's browser tests drive Debian's Chromium through playwright-core
   chromium
+  # the pair tests put each device in a network namespace of its own (ip netns, veth pairs)
+  iproute2
 )
 
 missing=()
