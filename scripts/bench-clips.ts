@@ -8,19 +8,15 @@
  *
  *   node dist/scripts/bench-clips.js [--streams 1,4] [--seconds 10] [--rounds 2] [--every 2] [--model nanodet-m] [--out FILE]
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { runWithDaemonSettings } from './daemon-settings.js';
 import { ScriptContext } from './script-context.js';
 
 // As scripts/bench.ts: the daemon's thread pool and malloc settings, read once at start.
-const { DAEMON_ENV, missingMallocTunables } = await import('../daemon/node-flags.cjs');
-if (process.env['UV_THREADPOOL_SIZE'] === undefined || missingMallocTunables(process.env).length > 0) {
-  const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16', ...DAEMON_ENV } });
-  process.exit(again.status ?? 1);
-}
+await runWithDaemonSettings();
 const { App } = await import('../daemon/app.js');
 const { validateConfig } = await import('../daemon/config/load.js');
 const { silentLogger } = await import('../daemon/log.js');

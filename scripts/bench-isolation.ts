@@ -12,21 +12,19 @@
  *
  *   npm run bench:isolation -- [--model models/nanodet-m.json] [--rounds 3] [--seconds 8] [--streams 4] [--kills 10] [--out FILE]
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Scenario, ScenarioResult, ScenarioStream } from './bench-scenario.js';
+import { runWithDaemonSettings } from './daemon-settings.js';
 import { ScriptContext } from './script-context.js';
 
 // As bench.ts: the pool size and malloc settings vigild runs with are set before anything starts.
-const { DAEMON_ENV, DAEMON_NODE_FLAGS, missingMallocTunables } = await import('../daemon/node-flags.cjs');
-if (process.env['UV_THREADPOOL_SIZE'] === undefined || missingMallocTunables(process.env).length > 0) {
-  const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16', ...DAEMON_ENV } });
-  process.exit(again.status ?? 1);
-}
+await runWithDaemonSettings();
+const { DAEMON_NODE_FLAGS } = await import('../daemon/node-flags.cjs');
 const { loadDetector } = await import('../daemon/inference/detector.js');
 const { silentLogger } = await import('../daemon/log.js');
 const { streamSchema } = await import('../daemon/config/schema.js');

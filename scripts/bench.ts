@@ -23,7 +23,7 @@
  *   --beside-pairs: pairs of inference loops alone / beside a paced decoder (default 3; quick 1, full 5)
  *   --rounds: single-stream rounds, each against the mean of the inference limits measured just before and just after it (default 5; quick 1, full 7)
  */
-import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +32,7 @@ import { parseArgs, promisify } from 'node:util';
 import type { Frame } from '../daemon/video/frame.js';
 import type { InputSize } from '../daemon/inference/detector.js';
 import type { Scenario, ScenarioResult, ScenarioStream } from './bench-scenario.js';
+import { runWithDaemonSettings } from './daemon-settings.js';
 import { ScriptContext } from './script-context.js';
 
 // libuv sizes its pool once, and loading this ES module already started it (see
@@ -39,11 +40,7 @@ import { ScriptContext } from './script-context.js';
 // inference can starve each other. glibc reads its malloc settings once, at start, and the limits
 // measured here must run with the settings vigild runs with (they make inference faster alone too).
 // Run again with both.
-const { DAEMON_ENV, missingMallocTunables } = await import('../daemon/node-flags.cjs');
-if (process.env['UV_THREADPOOL_SIZE'] === undefined || missingMallocTunables(process.env).length > 0) {
-  const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '16', ...DAEMON_ENV } });
-  process.exit(again.status ?? 1);
-}
+await runWithDaemonSettings();
 const { loadDetector } = await import('../daemon/inference/detector.js');
 const { silentLogger } = await import('../daemon/log.js');
 const { streamSchema } = await import('../daemon/config/schema.js');
