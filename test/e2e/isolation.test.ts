@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { alive } from '../helpers/proc-stats.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
 import { spawnDaemon, writeConfig, type LogLine } from './daemon-harness.js';
 
@@ -20,15 +21,6 @@ function streamProcesses(ppid: number): number[] {
   }
   return out;
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const playing = (id: string) => (l: LogLine): boolean => l['msg'] === 'stream playing' && l['stream'] === id;
 

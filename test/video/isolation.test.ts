@@ -15,6 +15,7 @@ import { isolatedDescriptions, sniffContainer } from '../../daemon/video/isolate
 import { ProcessIsolation } from '../../daemon/video/isolated-pipeline.js';
 import { buildPipeline, type AnalysisSize } from '../../daemon/video/pipeline.js';
 import type { VideoStream } from '../../daemon/video/stream.js';
+import { alive } from '../helpers/proc-stats.js';
 import { startRtspServer } from '../helpers/rtsp-server.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
 import { capturedLogger, startStream, streamConfig, takeFrames } from './fixtures.js';
@@ -30,15 +31,6 @@ function isolation(log = silentLogger()): { host: ProcessIsolation; children: Ch
   const children: ChildProcess[] = [];
   return { host: new ProcessIsolation({ log, onChild: (c) => children.push(c) }), children };
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** /dev/shm areas shmsink made for process `pid` ("shmpipe.%5d.%5d"). */
 async function shmAreasOf(pid: number): Promise<string[]> {
