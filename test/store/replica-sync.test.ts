@@ -138,6 +138,7 @@ test('restore: a missing primary comes back from the copy; a quarantined one too
   const report = restoreFromReplica({ replicaDir, target: path.join(dir, 'restored.db'), corrupt: damaged });
   assert.ok(report);
   assert.equal(report.evidence_restored, 1);
+  assert.equal(report.evidence_failed, 0);
   assert.deepEqual(readFileSync(snapshot), jpeg, 'the snapshot put back from the card, before anything is sent');
   assert.equal(report.method, 'copy');
   assert.equal(report.salvage_error, null);

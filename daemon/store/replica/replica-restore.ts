@@ -37,6 +37,9 @@ export interface RestoreReport {
   salvage_error: string | null;
   /** Evidence files missing (or of the wrong size) under storage.dir put back from the replica's copies, verified by sha256. */
   evidence_restored: number;
+  /** Evidence files whose good copy could not be put back (the primary volume refused the write), and the first error. */
+  evidence_failed: number;
+  evidence_error: string | null;
 }
 
 const SIDECARS = ['-wal', '-shm', '-journal'] as const;
@@ -79,7 +82,7 @@ export function restoreFromReplica(opts: { replicaDir: string; target: string; c
       outbox: count('SELECT count(*) FROM outbox'),
       evidence: count('SELECT count(*) FROM evidence_files'),
       newest: (db.prepare('SELECT max(created_at) FROM events').pluck().get() as number | null) ?? null,
-      salvaged, salvage_error: salvageError, evidence_restored: files,
+      salvaged, salvage_error: salvageError, evidence_restored: files.restored, evidence_failed: files.failed, evidence_error: files.error,
     };
     // The rebuilt file must stand alone: its WAL folded in before it takes the primary's name.
     db.pragma('wal_checkpoint(TRUNCATE)');
@@ -214,9 +217,11 @@ function removeIfThere(file: string): void {
  * are put back from the replica's copies before the uplink starts, or the send path would refuse
  * them as missing. Each copy is verified against its sha256; a copy that does not match is left.
  */
-function restoreEvidence(db: Database, storageDir: string, replicaDir: string): number {
+function restoreEvidence(db: Database, storageDir: string, replicaDir: string): { restored: number; failed: number; error: string | null } {
   const rows = db.prepare("SELECT path, bytes, sha256 FROM evidence_files WHERE sha256 != ''").all() as { path: string; bytes: number; sha256: string }[];
   let restored = 0;
+  let failed = 0;
+  let error: string | null = null;
   for (const row of rows) {
     if (sizeOf(row.path) === row.bytes) continue;
     const copy = replicaEvidencePath(storageDir, replicaDir, row.path);
@@ -231,11 +236,13 @@ function restoreEvidence(db: Database, storageDir: string, replicaDir: string): 
       }
       renameSync(tmp, row.path);
       restored += 1;
-    } catch {
+    } catch (err) {
+      failed += 1;
+      error ??= `${row.path}: ${errorMessage(err)}`;
       removeIfThere(tmp);
     }
   }
-  return restored;
+  return { restored, failed, error };
 }
 
 function sizeOf(file: string): number | null {

@@ -46,12 +46,14 @@ export function restoreHook(cfg: Config, log: Logger, done: (report: RestoreRepo
 export function reportRestore(report: RestoreReport, corrupt: boolean, audit: AuditRecorder | undefined, log: Logger): void {
   const s = report.salvaged;
   log.warn({ from: report.from, method: report.method, events: report.events, undelivered: report.undelivered, outbox: report.outbox,
-    evidence: report.evidence, evidence_restored: report.evidence_restored, newest: report.newest === null ? null : new Date(report.newest).toISOString(), salvaged: s,
+    evidence: report.evidence, evidence_restored: report.evidence_restored,
+    evidence_failed: report.evidence_failed, evidence_error: report.evidence_error, newest: report.newest === null ? null : new Date(report.newest).toISOString(), salvaged: s,
     salvage_error: report.salvage_error }, `the database was ${corrupt ? 'corrupt' : 'missing'}: restored from the replica`);
   const salvaged = s ? `; salvaged from the damaged file: ${s.events} events, ${s.outbox} outbox rows, ${s.uplinked} deliveries`
     : report.salvage_error !== null ? `; nothing salvaged (${report.salvage_error})` : '';
   audited(audit, 'store.restore', `database ${corrupt ? 'corrupt' : 'missing'}; restored ${report.events} events ` +
-    `(${report.undelivered} undelivered, ${report.outbox} queued) and ${report.evidence_restored} evidence files from ${report.from}${salvaged}`, 'alert', log);
+    `(${report.undelivered} undelivered, ${report.outbox} queued) and ${report.evidence_restored} evidence files from ${report.from}${salvaged}` +
+    (report.evidence_failed > 0 ? `; ${report.evidence_failed} evidence files not put back (${report.evidence_error})` : ''), 'alert', log);
 }
 
 export function startReplica(parts: DaemonParts, rootLog: Logger, audit: AuditRecorder | undefined): Replicator | null {
