@@ -1,7 +1,7 @@
 import { unlinkSync } from 'node:fs';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { sha256File } from '../util/sha256-file.js';
+import { sha256File } from '../inference/checksum.js';
 import type { EvidenceCandidate, StoredEvidenceFile } from '../store/evidence-table.js';
 import type { EvidenceKind } from './evidence-files.js';
 

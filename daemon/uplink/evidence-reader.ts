@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { EvidenceRefusedNotice, OutboxFilePart } from '../store/types.js';
-import { sha256File } from '../util/sha256-file.js';
+import { sha256File } from '../inference/checksum.js';
 
 /** Why a file is not sent, as the store records and reports it. */
 export type Refusal = Omit<EvidenceRefusedNotice, 'kind' | 'event_id'>;
