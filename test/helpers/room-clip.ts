@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { streamSchema, type ConfigInput, type StreamConfig } from '../../daemon/config/schema.js';
 import { loadDetector, type Detector } from '../../daemon/inference/detector.js';
 import { silentLogger, type Logger } from '../../daemon/log.js';
+import type { Frame } from '../../daemon/video/frame.js';
 import { VideoStream } from '../../daemon/video/stream.js';
 import { repoRoot, sharedPath } from './shared.js';
 
@@ -14,16 +15,19 @@ import { repoRoot, sharedPath } from './shared.js';
  * Both are closed when the test ends.
  */
 export async function openRoomClip(t: TestContext, fps: number): Promise<{ detector: Detector; video: VideoStream; config: StreamConfig; log: Logger }> {
-  const log = silentLogger();
+  return openNanodetClip(t, 'room', sharedPath('video', 'one-by-one-person-detection.mp4'), fps, silentLogger());
+}
+
+/** A clip file as stream `id`, decoded at `fps` as fast as it goes, with NanoDet-m on one CPU thread at its input size; both closed when the test ends. */
+export async function openNanodetClip(t: TestContext, id: string, file: string, fps: number, log: Logger):
+  Promise<{ detector: Detector; video: VideoStream; config: StreamConfig; log: Logger }> {
   const detector = await loadDetector({
     name: 'nanodet-m', manifestPath: path.join(repoRoot, 'models', 'nanodet-m.json'), modelsDir: sharedPath('models'),
     providers: ['cpu'], threads: 1,
   }, log);
   t.after(() => detector.close());
   const size = detector.inputSize();
-  const config = streamSchema.parse({
-    id: 'room', uri: pathToFileURL(sharedPath('video', 'one-by-one-person-detection.mp4')).href, model: 'nanodet-m', realtime: false, fps,
-  });
+  const config = streamSchema.parse({ id, uri: pathToFileURL(file).href, model: 'nanodet-m', realtime: false, fps });
   const video = new VideoStream(config, { log, analysis: { width: size.width, height: size.height, resize: size.letterbox ? 'fit' : 'stretch', format: 'BGRx' } });
   await video.start(new AbortController().signal);
   t.after(() => video.stop());
@@ -47,4 +51,13 @@ export function roomZoneConfig(storage: string, brokerUrl: string): ConfigInput 
     }],
     evidence: { clips: { pre_roll_s: 3, post_roll_s: 2 } },
   };
+}
+
+/**
+ * The stream's frames stamped with clip time (`t0` plus frame number × `frameMs`) instead of decode
+ * time: rules that measure seconds (dwell, stays, lost tracks) then count the clip's seconds, however
+ * fast it decodes.
+ */
+export async function* inClipTime(video: VideoStream, t0: number, frameMs: number): AsyncIterable<Frame> {
+  for (let f = await video.next(); f; f = await video.next()) yield { ...f, ts: t0 + f.seq * frameMs };
 }

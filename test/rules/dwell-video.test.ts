@@ -7,8 +7,7 @@ import type { ActivityEnd } from '../../daemon/analytics/ports.js';
 import type { RuleHit } from '../../daemon/analytics/rules/types.js';
 import { trackOf, triggerOf } from '../../daemon/events/event-kinds.js';
 import { zoneRuleSchema } from '../../daemon/config/schema.js';
-import type { Frame } from '../../daemon/video/frame.js';
-import { openRoomClip } from '../helpers/room-clip.js';
+import { inClipTime, openRoomClip } from '../helpers/room-clip.js';
 
 /**
  * one-by-one-person-detection.mp4 (768×432, 10 fps, 139 s), looked at once by hand (a frame every
@@ -45,12 +44,8 @@ test('one-by-one-person-detection.mp4 → NanoDet-m → tracker → zone: 6 stay
   const ends: ActivityEnd[] = [];
   const analyzer = new StreamAnalyzer({
     streamId: 'room',
-    source: {
-      // Clip time, not decode time: dwell is measured in the clip's seconds.
-      async* frames(): AsyncIterable<Frame> {
-        for (let f = await video.next(); f; f = await video.next()) yield { ...f, ts: t0 + f.seq * FRAME_MS };
-      },
-    },
+    // Clip time, not decode time: dwell is measured in the clip's seconds.
+    source: { frames: () => inClipTime(video, t0, FRAME_MS) },
     detector, motion: null, rules: [rule], tracker: new Tracker(config.tracker), log,
     sink: {
       record: (h) => { starts.push(h); return `${triggerOf(h.facts)}-${starts.length}`; },

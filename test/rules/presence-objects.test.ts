@@ -8,8 +8,7 @@ import type { RuleHit } from '../../daemon/analytics/rules/types.js';
 import { validateConfig } from '../../daemon/config/load.js';
 import { presenceRuleSchema } from '../../daemon/config/schema.js';
 import { trackOf } from '../../daemon/events/event-kinds.js';
-import type { Frame } from '../../daemon/video/frame.js';
-import { openRoomClip } from '../helpers/room-clip.js';
+import { inClipTime, openRoomClip } from '../helpers/room-clip.js';
 import { at, brief, play } from './tracks.js';
 
 const square = [[100, 100], [500, 100], [500, 500], [100, 500]];
@@ -102,11 +101,7 @@ test('one-by-one-person-detection.mp4 → NanoDet-m → tracker: six presences b
   const ends: ActivityEnd[] = [];
   const analyzer = new StreamAnalyzer({
     streamId: 'room',
-    source: {
-      async* frames(): AsyncIterable<Frame> {
-        for (let f = await video.next(); f; f = await video.next()) yield { ...f, ts: t0 + f.seq * (1000 / fps) };
-      },
-    },
+    source: { frames: () => inClipTime(video, t0, 1000 / fps) },
     detector, motion: null, rules: [rule('objects', 'objects', 30), rule('frames', 'frames', 0)], tracker: new Tracker(config.tracker), log,
     sink: {
       record: (h) => { hits.push(h); return `${h.ruleId}-${hits.length}`; },

@@ -10,7 +10,7 @@ import { trackOf, triggerOf } from '../../daemon/events/event-kinds.js';
 import type { Detector } from '../../daemon/inference/detector.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import type { Frame } from '../../daemon/video/frame.js';
-import { openRoomClip } from '../helpers/room-clip.js';
+import { inClipTime, openRoomClip } from '../helpers/room-clip.js';
 
 /**
  * one-by-one-person-detection.mp4 (see test/rules/dwell-video.test.ts): person 2 stands at the
@@ -47,11 +47,7 @@ test('a person hidden for 2 s keeps the id: the zone stay and the dwell survive 
   const ends: ActivityEnd[] = [];
   const analyzer = new StreamAnalyzer({
     streamId: 'room',
-    source: {
-      async* frames(): AsyncIterable<Frame> {
-        for (let f = await video.next(); f; f = await video.next()) yield { ...f, ts: t0 + f.seq * FRAME_MS };
-      },
-    },
+    source: { frames: () => inClipTime(video, t0, FRAME_MS) },
     detector: pillar, motion: null, rules: [stand()], tracker: new Tracker(config.tracker), log,
     sink: {
       record: (h) => { starts.push(h); return `${triggerOf(h.facts)}-${starts.length}`; },

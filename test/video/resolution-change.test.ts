@@ -3,20 +3,18 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { ZoneRule } from '../../daemon/analytics/rules/index.js';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import { Tracker } from '../../daemon/analytics/tracker/index.js';
 import type { ActivityEnd } from '../../daemon/analytics/ports.js';
 import type { RuleHit } from '../../daemon/analytics/rules/types.js';
-import { streamSchema, zoneRuleSchema } from '../../daemon/config/schema.js';
-import { loadDetector } from '../../daemon/inference/detector.js';
+import { zoneRuleSchema } from '../../daemon/config/schema.js';
 import type { Box, Detection } from '../../daemon/inference/types.js';
 import type { Frame } from '../../daemon/video/frame.js';
-import { VideoStream } from '../../daemon/video/stream.js';
+import { openNanodetClip } from '../helpers/room-clip.js';
+import { sharedPath, tempDir } from '../helpers/shared.js';
 import { capturedLogger } from './fixtures.js';
-import { repoRoot, sharedPath, tempDir } from '../helpers/shared.js';
 
 const run = promisify(execFile);
 
@@ -62,17 +60,8 @@ void test('a camera switching from 1920x1272 to 1280x848 mid-stream: boxes, zone
   const dir = await tempDir(t);
   const clip = await twoResolutionClip(dir, FRAMES, FPS);
   const { log, lines } = capturedLogger('info');
-  const detector = await loadDetector({
-    name: 'nanodet-m', manifestPath: path.join(repoRoot, 'models', 'nanodet-m.json'), modelsDir: sharedPath('models'),
-    providers: ['cpu'], threads: 1,
-  }, log);
-  t.after(() => detector.close());
-  const size = detector.inputSize();
   // Analysed as fast as it decodes (paced): every frame reaches the detector.
-  const config = streamSchema.parse({ id: 'cam', uri: pathToFileURL(clip).href, model: 'nanodet-m', realtime: false, fps: FPS });
-  const video = new VideoStream(config, { log, analysis: { width: size.width, height: size.height, resize: size.letterbox ? 'fit' : 'stretch', format: 'BGRx' } });
-  await video.start(new AbortController().signal);
-  t.after(() => video.stop());
+  const { detector, video, config } = await openNanodetClip(t, 'cam', clip, FPS, log);
 
   // Drawn in px for the first size, around the person's feet (3 × (234, 386) = (703, 1158)). At
   // 1280x848 the feet are at (469, 772), outside these numbers: only a rescaled zone holds them.
