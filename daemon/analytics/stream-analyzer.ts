@@ -5,6 +5,7 @@ import type { MotionResult } from '../motion/motion-detector.js';
 import type { Frame } from '../video/frame.js';
 import { FrameSkipped } from '../inference/scheduler.js';
 import type { MotionGate } from './motion-gate.js';
+import type { RegionJob, RegionPass, RegionStats } from './regions/region-pass.js';
 import { SampleRing } from '../util/sample-ring.js';
 import type { DetectorPort, EventSink, FrameSource, MotionPort } from './ports.js';
 import { asObject, type EndReason, type Rule, type RuleHit, type RuleInput, type RuleOutput } from './rules/types.js';
@@ -66,6 +67,8 @@ export interface AnalyzerStats {
    * were taken to be drawn for. Such rules want `units: norm`.
    */
   geometryNote?: string;
+  /** Region detection (`detection.regions`), where it runs: the pass's own counters, live. */
+  regions?: RegionStats;
 }
 
 export interface AnalyzerOptions {
@@ -95,6 +98,11 @@ export interface AnalyzerOptions {
    * Absent or null, the tracker runs on motion alone and this loop never waits for it.
    */
   look?: ((frame: Frame) => Look) | null;
+  /**
+   * Also detect on crops of the full-resolution frame around motion (`detection.regions`,
+   * docs/small-objects.md); needs `motion`. Absent or null, one null check per inferred frame.
+   */
+  regions?: RegionPass | null;
 }
 
 /**
@@ -150,7 +158,9 @@ export class StreamAnalyzer {
   /** Set only while something samples this stream (a calibration job); one null check per frame otherwise. */
   frameObserver: FrameObserver | null = null;
 
-  constructor(private readonly opts: AnalyzerOptions) {}
+  constructor(private readonly opts: AnalyzerOptions) {
+    if (opts.regions) this.stats.regions = opts.regions.stats;
+  }
 
   async run(signal: AbortSignal): Promise<void> {
     const depth = Math.max(1, Math.floor(this.opts.pipelineDepth ?? 1));
@@ -236,7 +246,9 @@ export class StreamAnalyzer {
       this.stats.gatedFrames += 1;
       return { frame, motion, detections: null };
     }
-    return { frame, motion, detections: this.infer(frame) };
+    // Planned now: the motion result is reused by the next frame's detection.
+    const regions = this.opts.regions;
+    return { frame, motion, detections: this.infer(frame, regions ? regions.plan(frame, motion) : null) };
   }
 
   /** An observer that throws loses its place, never the frame. */
@@ -426,11 +438,12 @@ export class StreamAnalyzer {
     }
   }
 
-  private async infer(frame: Frame): Promise<Detection[] | null> {
+  private async infer(frame: Frame, regionJob: RegionJob | null): Promise<Detection[] | null> {
     const started = performance.now();
     this.stats.pendingInferences += 1;
     try {
-      const detections = await this.opts.detector!.detect(frame);
+      const detections = regionJob === null ? await this.opts.detector!.detect(frame)
+        : await this.opts.regions!.detect(frame, regionJob, this.opts.detector!);
       const ms = performance.now() - started;
       this.stats.inferenceMs = this.stats.inferences === 0 ? ms : 0.9 * this.stats.inferenceMs + 0.1 * ms;
       this.stats.inferences += 1;

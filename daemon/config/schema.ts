@@ -163,6 +163,13 @@ export const streamSchema = z.strictObject({
   clips: clipOverrideSchema.optional(),
   /** Decode in a child process of this stream's own (docs/process-isolation.md); absent: `video.isolation`. */
   isolation: z.enum(['in-process', 'process']).optional(),
+  /** Small objects: also detect on crops around motion at the model's size (docs/small-objects.md). */
+  detection: z.strictObject({
+    /** `motion`: crops of the full-resolution frame around moving boxes, beside the whole-frame pass. */
+    regions: z.enum(['off', 'motion']).default('off'),
+    /** Crops per frame, those with the most motion first: each is one more model run. */
+    max_regions: z.number().int().min(1).max(8).default(2),
+  }).prefault({}),
 });
 
 /** Rule geometry is in source pixels, or normalised to 0..1 of the camera's width and height. */

@@ -3,6 +3,7 @@ import { Tracker } from '../analytics/tracker/index.js';
 import { StreamAnalyzer, type AnalyzerStats, type FrameObserver, type LatestObjects } from '../analytics/stream-analyzer.js';
 import type { EventSink } from '../analytics/ports.js';
 import { motionGateFor, schedulerLaneOptions } from '../analytics/throughput-config.js';
+import { regionPassFor } from '../analytics/regions/region-config.js';
 import type { RuleConfig, StreamConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { tapFrames } from '../learning/frame-tap.js';
@@ -103,6 +104,7 @@ export class StreamSupervisor {
       streamId: config.id, source: learning ? tapFrames(video, (f) => this.parts.learning?.noteFrame(f)) : video, rules, sink: this.sink,
       detector: detector && config.model !== undefined ? this.models.scheduler(config.model)?.lane(schedulerLaneOptions(config)) ?? detector : null,
       gate: motionGateFor(config),
+      regions: detector ? regionPassFor(config, detector.inputSize(), () => video.latestFullFrame(), this.log) : null,
       // Two frames in flight keep a worker-thread model busy while this loop handles the last one.
       pipelineDepth: detector?.pipelineDepth ?? 1,
       tracker,

@@ -1,0 +1,141 @@
+import { FrameSkipped } from '../../inference/scheduler.js';
+import type { Detection } from '../../inference/types.js';
+import type { MotionResult } from '../../motion/motion-detector.js';
+import type { Frame } from '../../video/frame.js';
+import type { FullFrame } from '../../video/full-frame.js';
+import type { DetectorPort } from '../ports.js';
+import { cropI420ToBgrx } from './i420-crop.js';
+import { cutByRegionEdge, mergeDetections } from './region-merge.js';
+import { planRegions, type MovingBox, type Region } from './region-plan.js';
+
+export interface RegionPassOptions {
+  /** The stream's newest full-resolution frame (VideoStream.latestFullFrame); null when the branch has none. */
+  fullFrame: () => FullFrame | null;
+  /** The detector's input size: a region is at least its larger side, and is handed in at most this size. */
+  modelWidth: number;
+  modelHeight: number;
+  /** Regions run per frame (`detection.max_regions`): each costs one more model run. */
+  maxRegions: number;
+  /** The model's NMS IoU threshold, for detections where regions overlap. */
+  iou?: number;
+  maxDetections?: number;
+}
+
+/** What a frame's region pass will do, fixed when the frame arrives (the motion result is reused by the next frame). */
+export interface RegionJob {
+  full: FullFrame;
+  regions: Region[];
+}
+
+export interface RegionStats {
+  /** Frames with motion whose regions were planned, and regions run on them. */
+  framesWithRegions: number;
+  regionsRun: number;
+  /** Regions over `max_regions`, regions too large to gain over the whole frame, regions the scheduler skipped (overload). */
+  regionsCapped: number;
+  regionsLowGain: number;
+  regionsSkipped: number;
+  /** Frames with motion but no full-resolution frame of the analysed frame's size to crop. */
+  noFullFrame: number;
+  /** Detections the regions added that the whole-frame pass did not have. */
+  detectionsAdded: number;
+}
+
+/**
+ * Detection on crops around motion at the model's native size (as Frigate does), beside the
+ * whole-frame pass: a person 30 px tall in a 1080p frame is 6 px at a 416 model's input when the
+ * whole frame is scaled to it, too small for the model; in a 416×416 crop it keeps its 30 px. The
+ * whole frame is still inferred on every frame the analyzer infers (big objects, still ones and
+ * everything outside motion, with no change in what the tracker gets); regions only add to it.
+ * docs/small-objects.md has the measurements and the rule for turning it on.
+ */
+export class RegionPass {
+  readonly stats: RegionStats = {
+    framesWithRegions: 0, regionsRun: 0, regionsCapped: 0, regionsLowGain: 0, regionsSkipped: 0, noFullFrame: 0, detectionsAdded: 0,
+  };
+  private readonly modelSize: number;
+  /** Crop buffers handed back after their run: two frames' regions may be in flight at once (pipeline depth 2). */
+  private readonly pool: Buffer[] = [];
+
+  constructor(private readonly opts: RegionPassOptions) {
+    this.modelSize = Math.max(opts.modelWidth, opts.modelHeight);
+  }
+
+  /**
+   * Runs when the frame arrives, before its inference: only on frames with moving boxes, so a still
+   * scene costs nothing. Takes the full frame now, since the branch holds the analysed frame (or the
+   * next one) only until the pipeline decodes further.
+   */
+  plan(frame: Frame, motion: MotionResult | undefined): RegionJob | null {
+    if (motion === undefined || !motion.motion || motion.regions.length === 0) return null;
+    const boxes: MovingBox[] = motion.regions.map((r) => ({ x: r.x, y: r.y, width: r.width, height: r.height, cells: r.cells }));
+    const plan = planRegions(boxes, frame.sourceWidth, frame.sourceHeight, { modelSize: this.modelSize, maxRegions: this.opts.maxRegions });
+    this.stats.regionsCapped += plan.capped;
+    this.stats.regionsLowGain += plan.lowGain;
+    if (plan.regions.length === 0) return null;
+    const full = this.opts.fullFrame();
+    // A size change in flight: the boxes are in the analysed frame's size, which the crop must match.
+    if (full === null || full.width !== frame.sourceWidth || full.height !== frame.sourceHeight) {
+      this.stats.noFullFrame += 1;
+      return null;
+    }
+    this.stats.framesWithRegions += 1;
+    return { full, regions: plan.regions };
+  }
+
+  /**
+   * The whole frame through `port`, then each region in turn, merged, in source pixels, highest
+   * score first. A skipped whole-frame run skips the frame (FrameSkipped, as without regions); a
+   * skipped region run (a newer frame of the stream was handed in meanwhile) ends the regions of
+   * this frame, counted: under overload the newest frame wins over this frame's regions.
+   */
+  async detect(frame: Frame, job: RegionJob | null, port: DetectorPort): Promise<Detection[]> {
+    const whole = await port.detect(frame);
+    if (job === null) return whole;
+    const found = await this.detectInRegions(frame, job, port);
+    const merged = mergeDetections(whole, found, {
+      iou: this.opts.iou ?? 0.5, sameObjectIou: 0.3, maxDetections: this.opts.maxDetections ?? 100,
+    });
+    this.stats.detectionsAdded += merged.length - whole.length;
+    return merged;
+  }
+
+  /** Each region's detections in source pixels, those cut by an inner region edge left out. */
+  async detectInRegions(frame: Pick<Frame, 'streamId' | 'seq' | 'ts'>, job: RegionJob, port: DetectorPort): Promise<Detection[]> {
+    const out: Detection[] = [];
+    const { full } = job;
+    for (let i = 0; i < job.regions.length; i++) {
+      const region = job.regions[i] as Region;
+      const scale = Math.min(1, this.opts.modelWidth / region.width, this.opts.modelHeight / region.height);
+      const width = Math.max(1, Math.min(this.opts.modelWidth, Math.round(region.width * scale)));
+      const height = Math.max(1, Math.min(this.opts.modelHeight, Math.round(region.height * scale)));
+      const data = this.take(this.opts.modelWidth * this.opts.modelHeight * 4);
+      let detections: Detection[];
+      try {
+        cropI420ToBgrx(full, region, width, height, data);
+        detections = await port.detect({
+          streamId: frame.streamId, seq: frame.seq, ts: frame.ts, format: 'BGRx', width, height,
+          data: data.subarray(0, width * height * 4), sourceWidth: region.width, sourceHeight: region.height,
+        });
+      } catch (err) {
+        if (!(err instanceof FrameSkipped)) throw err;
+        this.stats.regionsSkipped += job.regions.length - i;
+        break;
+      } finally {
+        this.pool.push(data);
+      }
+      this.stats.regionsRun += 1;
+      for (const d of detections) {
+        const box: Detection['box'] = [d.box[0] + region.x, d.box[1] + region.y, d.box[2] + region.x, d.box[3] + region.y];
+        if (cutByRegionEdge(box, region, full.width, full.height)) continue;
+        out.push({ ...d, box });
+      }
+    }
+    return out;
+  }
+
+  private take(bytes: number): Buffer {
+    const b = this.pool.pop();
+    return b !== undefined && b.length >= bytes ? b : Buffer.alloc(bytes);
+  }
+}
