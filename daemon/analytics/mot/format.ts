@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { VigilError } from '../../errors.js';
 import type { Box } from '../../inference/types.js';
 
@@ -73,16 +75,29 @@ export function parseMot(text: string, file: string): MotRow[] {
   return rows;
 }
 
-/** Reads and parses a MOTChallenge file; a missing or unreadable file is a MotFormatError too. */
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * Reads and parses a MOTChallenge file, gunzipping one whose name ends in `.gz` (the test fixtures
+ * keep MOTChallenge's files compressed, unchanged); a missing, unreadable or corrupt file is a
+ * MotFormatError too.
+ */
 export async function loadMotFile(file: string): Promise<MotRow[]> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new MotFormatError(file, null, code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? String(err)})`);
   }
-  return parseMot(text, file);
+  if (file.endsWith('.gz')) {
+    try {
+      bytes = await gunzipAsync(bytes);
+    } catch (err) {
+      throw new MotFormatError(file, null, `is not a gzip file (${(err as Error).message})`);
+    }
+  }
+  return parseMot(bytes.toString('utf8'), file);
 }
 
 /** Writes rows as MOTChallenge text (10 columns, one line per row, final newline). */

@@ -19,12 +19,8 @@ export interface MotSequence {
 }
 
 /** The first of `candidates` (relative to `dir`) that exists, as MOTChallenge (`gt/gt.txt`) or flat (`gt.txt`) layouts put it. */
-function find(dir: string, candidates: readonly string[], what: string): string {
-  for (const c of candidates) {
-    const file = path.join(dir, c);
-    if (existsSync(file)) return file;
-  }
-  throw new MotFormatError(dir, null, `no ${what} (looked for ${candidates.join(', ')})`);
+function find(dir: string, candidates: readonly string[]): string | undefined {
+  return candidates.map((c) => path.join(dir, c)).find((file) => existsSync(file));
 }
 
 /** Reads `key=value` lines of seqinfo.ini; a missing file is no error, a bad number is. */
@@ -48,10 +44,23 @@ async function seqInfo(dir: string): Promise<{ fps?: number; frames?: number }> 
   return { ...(fps === undefined ? {} : { fps }), ...(frames === undefined ? {} : { frames }) };
 }
 
-/** Loads a sequence folder: `gt/gt.txt` or `gt.txt`, `det/det.txt` or `det.txt`, and `seqinfo.ini` if present. */
+/** Where a sequence folder may hold `name` (e.g. `gt`): MOTChallenge's layout or flat, each plain or gzip-compressed. */
+const layouts = (name: string): string[] => [`${name}/${name}.txt`, `${name}.txt`, `${name}/${name}.txt.gz`, `${name}.txt.gz`];
+
+/** A sequence folder with ground truth but no detection file: the bench passes over it when given several. */
+export class NoDetectionsError extends MotFormatError {}
+
+/**
+ * Loads a sequence folder: `gt/gt.txt` or `gt.txt`, `det/det.txt` or `det.txt` (each may be
+ * gzip-compressed, `.txt.gz`), and `seqinfo.ini` if present.
+ */
 export async function loadMotSequence(dir: string, defaultFps: number): Promise<MotSequence> {
-  const gt = await loadMotFile(find(dir, ['gt/gt.txt', 'gt.txt'], 'ground truth'));
-  const det = await loadMotFile(find(dir, ['det/det.txt', 'det.txt'], 'detections'));
+  const gtFile = find(dir, layouts('gt'));
+  if (gtFile === undefined) throw new MotFormatError(dir, null, `no ground truth (looked for ${layouts('gt').join(', ')})`);
+  const detFile = find(dir, layouts('det'));
+  if (detFile === undefined) throw new NoDetectionsError(dir, null, `no detections (looked for ${layouts('det').join(', ')})`);
+  const gt = await loadMotFile(gtFile);
+  const det = await loadMotFile(detFile);
   const info = await seqInfo(dir);
   const name = path.basename(path.resolve(dir));
   const last = Math.max(0, ...gt.map((r) => r.frame), ...det.map((r) => r.frame));
