@@ -4,6 +4,7 @@ import { errorMessage } from './errors.js';
 import { LearningService } from './learning/learning-service.js';
 import { PairCatchUp } from './pair/catch-up.js';
 import { PairService } from './pair/pair-service.js';
+import { PeerReplica } from './pair/peer-replica.js';
 import { reviewLabels } from './learning/review-labels.js';
 import type { AuditRecorder } from './control/audit.js';
 import type { Logger } from './log.js';
@@ -181,13 +182,20 @@ export async function startPair(parts: DaemonParts, ctx: PartContext, audit: Aud
   const caughtUp = parts.store
     ? new PairCatchUp({ store: parts.store, device: cfg.device, rules: () => parts.cfg.rules, log: ctx.rootLog.child({ component: 'pair' }) })
     : null;
+  // The event database streamed to the peer, the peer's kept here (docs/data-replication.md).
+  const replica = cfg.pair.replica && parts.store && cfg.pair.key !== undefined && cfg.pair.peer_device !== undefined
+    ? new PeerReplica({ replica: cfg.pair.replica, key: cfg.pair.key, device: cfg.device, peer: cfg.pair.peer_device, store: parts.store,
+      dbFile: path.join(cfg.storage.dir, DATABASE_FILE), stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair', part: 'replica' }) })
+    : null;
+  await replica?.start();
   const pair = new PairService({
-    config: cfg.pair, device: cfg.device, stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair' }),
+    config: cfg.pair, device: cfg.device, stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair' }), replica,
     onTransition: (t) => {
       audit({ outcome: 'accepted', transport: 'pair', method: t.to === 'active' ? 'pair.takeover' : 'pair.step_down', request_id: null,
         operator: null, key_id: null, reason: `epoch ${t.epoch}: ${t.reason}`.slice(0, 300) }, t.to === 'active' ? 'alert' : 'warning');
       parts.uplink?.publishState();
       if (t.to === 'active' && t.from === 'standby') caughtUp?.takeover(t.peerHeardAt ?? Date.now(), pair.stamp());
+      if (t.to === 'active' && t.from === 'standby') replica?.takeover();
       if (t.to === 'standby') caughtUp?.standby();
       if (cfg.pair.mode === 'cold') coldRole(t.to === 'active');
     },

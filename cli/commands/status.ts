@@ -62,7 +62,19 @@ function pairLine(s: AppStatus): string[] {
   const ago = (v: number | null): string => (v === null ? 'never' : `${(v / 1000).toFixed(1)} s ago`);
   return [`pair: ${p.role.toUpperCase()} epoch ${p.epoch}${p.preferred ? ' (preferred)' : ''} since ${p.since}  peer ${p.peer}: ` +
     `${p.peerRole ?? 'unknown'} epoch ${p.peerEpoch ?? '-'}, LAN ${ago(p.peerHeardMsAgo)}, broker ${ago(p.peerBrokerHeardMsAgo)}, ` +
-    `state ${p.peerState ?? 'unknown'}  takeovers ${p.takeovers}`];
+    `state ${p.peerState ?? 'unknown'}  takeovers ${p.takeovers}`, ...pairReplicaLine(p)];
+}
+
+/** The event database's stream to the peer and the peer's copy kept here (docs/data-replication.md). */
+function pairReplicaLine(p: NonNullable<AppStatus['pair']>): string[] {
+  const r = p.replica;
+  if (!r) return [];
+  const i = r.incoming;
+  const lag = r.lag ? `lag p50 ${r.lag.p50.toFixed(0)} ms p99 ${r.lag.p99.toFixed(0)} ms` : 'lag -';
+  return [`pair replica: ${r.state === 'ok' ? 'ok' : r.state.toUpperCase()} to ${p.peer}: behind ${r.behind} row(s)` +
+    `${r.oldestMs > 0 ? ` (oldest ${r.oldestMs} ms)` : ''}, ${lag}, last ack ${r.lastAckMsAgo === null ? 'never' : `${(r.lastAckMsAgo / 1000).toFixed(1)} s ago`}  ` +
+    `from ${p.peer}: ${i.connected ? 'connected' : 'not connected'}, ${i.pending} undelivered held, ${i.relayed} relayed` +
+    `${i.refused > 0 ? `, refused ${i.refused} (last: ${i.lastRefusal ?? '-'})` : ''}`];
 }
 
 /** The database's replica and the evidence scrub (docs/data-replication.md) in one line; nothing when neither runs. */

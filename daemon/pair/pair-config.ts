@@ -32,6 +32,19 @@ export const pairSchema = z.strictObject({
    * until it takes over; a takeover then waits for the pipelines to start and their first keyframe.
    */
   mode: z.enum(['warm', 'cold']).default('warm'),
+  /**
+   * The event database replicated to the peer (docs/data-replication.md): each device streams its
+   * outbox's event messages over TCP to `peer` and keeps the peer's in a file of its own; at a
+   * takeover the new active sends what the peer had accepted and not delivered. Absent: off.
+   */
+  replica: z.strictObject({
+    /** Where this device accepts the peer's stream. */
+    listen: hostPort,
+    /** The peer's `replica.listen`. */
+    peer: hostPort,
+    /** Beyond it the stream is reported `behind` (log, `vigilctl status`). */
+    max_lag_ms: z.number().int().min(50).max(600_000).default(1000),
+  }).optional(),
 }).superRefine((v, ctx) => {
   if (!v.enabled) return;
   for (const key of ['peer', 'peer_device', 'key'] as const) {

@@ -5,7 +5,7 @@ import { TOPIC_ROOT, assertTopicLevel } from '../uplink/topics.js';
 import { readEpoch, writeEpoch } from './epoch-file.js';
 import { HeartbeatLink, decodeHeartbeat, type Heartbeat, type PairRole } from './heartbeat.js';
 import { splitHostPort, type PairConfig } from './pair-config.js';
-import type { PairStatus } from './pair-status.js';
+import type { PairStatus, PeerReplicaStatus } from './pair-status.js';
 
 export type { PairStatus } from './pair-status.js';
 
@@ -42,6 +42,8 @@ export interface PairServiceOptions {
   onTransition(t: PairTransition): void;
   /** Whether this device's own pipelines are up (every enabled stream playing): the preferred one takes its role back only then. */
   ready?: () => boolean;
+  /** The event database's replica stream to and from the peer (peer-replica.ts): its status joins the pair's, and it stops with it. */
+  replica?: { status(): PeerReplicaStatus; stop(): Promise<void> } | null;
   now?: () => number;
 }
 
@@ -144,6 +146,7 @@ export class PairService {
       this.broker.unsubscribe(this.topics.peer);
       this.broker.unsubscribe(this.topics.peerState);
     }
+    this.opts.replica?.stop().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'pair replica did not stop cleanly'));
   }
 
   /** Whether this device publishes alerts and runs actions now. */
@@ -169,6 +172,7 @@ export class PairService {
       peerBrokerHeardMsAgo: this.peerBrokerAt === null ? null : now - this.peerBrokerAt,
       peerState: this.peerState, takeovers: this.takeovers, stepDowns: this.stepDowns, dropped: this.link.dropped, stale: this.staleBeats,
       since: new Date(this.since).toISOString(),
+      ...(this.opts.replica ? { replica: this.opts.replica.status() } : {}),
     };
   }
 

@@ -253,6 +253,18 @@ export class EventStore implements EvidenceFileSink {
   }
 
   /**
+   * Queues messages that are not this device's events, in one transaction at synchronous=FULL:
+   * a pair peer's accepted and undelivered event messages, relayed at a takeover
+   * (pair/peer-replica.ts). They must survive a power cut as the peer's own commit did.
+   */
+  enqueueDurable(messages: readonly OutboxMessage[]): number[] {
+    if (messages.length === 0) return [];
+    const seqs = this.withFullDiskRetry(() => writeTransaction(this.db, () => messages.map((m) => this.enqueueOne(m)))());
+    this.announceEnqueued();
+    return seqs;
+  }
+
+  /**
    * Subscribes to new outbox rows: told after every commit that added some (recordEvent(s),
    * enqueue, enqueueForEvent, and the store writer's commits through announceEnqueued), so the
    * uplink wakes its drainer without each writer ringing it. Returns the unsubscribe.

@@ -1,0 +1,173 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { PeerCopy } from './peer-replica-copy.js';
+import {
+  FrameReader, FrameSigner, PROTOCOL_VERSION, newNonce, parseBody, senderMessageSchema, toRanges, type SenderMessage,
+} from './peer-replica-protocol.js';
+
+export interface ReceiverOptions {
+  listen: { host: string; port: number };
+  key: string;
+  /** This device's id (in its hello) and the only device whose stream is taken. */
+  device: string;
+  peer: string;
+  copy: PeerCopy;
+  log: Logger;
+  now?: () => number;
+}
+
+/** A connection must say who it is within this long. */
+const HELLO_TIMEOUT_MS = 5000;
+/** Refused connections are logged once per this long, so that a port scan cannot flood the journal. */
+const REFUSAL_LOG_EVERY_MS = 10_000;
+
+/**
+ * The standby side of the replica stream: accepts the peer's connection on `pair.replica.listen`,
+ * checks its hello against the pair key, and stores each batch of rows before acknowledging it.
+ * One sender at a time (a newer authenticated connection replaces the older). Anything that fails
+ * (a wrong key, a garbled or replayed frame, a frame beyond the bound, a message of the wrong
+ * shape) closes that connection with one log line naming the address and why; vigild goes on.
+ */
+export class ReplicaReceiver {
+  private server: Server | null = null;
+  private current: Socket | null = null;
+  private readonly now: () => number;
+  refused = 0;
+  lastRefusal: string | null = null;
+  private lastRefusalLog = 0;
+  /** When the last batch was stored (wall clock, ms). */
+  lastRowsAt: number | null = null;
+  received = 0;
+
+  constructor(private readonly opts: ReceiverOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((socket) => this.accept(socket));
+    server.on('error', (err) => this.opts.log.error({ err: errorMessage(err) }, 'pair replica listener failed'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.listen.port, this.opts.listen.host, () => { server.off('error', reject); resolve(); });
+    });
+    this.server = server;
+  }
+
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a !== 'string' ? a.port : 0;
+  }
+
+  get connected(): boolean {
+    return this.current !== null && !this.current.destroyed;
+  }
+
+  async stop(): Promise<void> {
+    this.current?.destroy();
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    socket.setNoDelay(true);
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const signer = new FrameSigner(this.opts.key, 'r');
+    const reader = new FrameReader();
+    const nonce = newNonce();
+    let source: string | null = null;
+    const timer = setTimeout(() => refuse('no hello within 5 s'), HELLO_TIMEOUT_MS);
+    timer.unref();
+    const refuse = (why: string): void => {
+      clearTimeout(timer);
+      if (socket.destroyed) return;
+      socket.destroy();
+      this.refused += 1;
+      this.lastRefusal = `${remote}: ${why}`;
+      const now = this.now();
+      if (now - this.lastRefusalLog >= REFUSAL_LOG_EVERY_MS) {
+        this.lastRefusalLog = now;
+        this.opts.log.warn({ remote, reason: why, refused: this.refused }, 'pair replica connection refused');
+      }
+    };
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (this.current === socket) {
+        this.current = null;
+        this.opts.log.info({ remote }, 'pair replica: the peer\'s stream closed');
+      }
+    });
+    socket.write(signer.hello({ t: 'hello', v: PROTOCOL_VERSION, device: this.opts.device, nonce }, ''));
+    socket.on('data', (chunk: Buffer) => {
+      const read = reader.push(chunk);
+      if ('error' in read) {
+        refuse(read.error);
+        return;
+      }
+      for (const f of read.frames) {
+        if (socket.destroyed) return;
+        try {
+          if (source === null) {
+            if (!signer.checkHello(f.body, f.tag, nonce)) return refuse('bad signature on the hello (another pair key?)');
+            const parsed = parseBody(f.body, senderMessageSchema);
+            if ('error' in parsed) return refuse(parsed.error);
+            const hello = parsed.message;
+            if (hello.t !== 'hello') return refuse(`expected a hello, got "${hello.t}"`);
+            if (hello.device !== this.opts.peer) return refuse(`hello from device "${hello.device}", expected "${this.opts.peer}"`);
+            clearTimeout(timer);
+            signer.open(hello.nonce, nonce);
+            source = hello.source;
+            this.welcome(socket, signer, hello, remote);
+            continue;
+          }
+          if (!signer.check(f.body, f.tag)) return refuse('bad signature (garbled, replayed or reordered frame)');
+          const parsed = parseBody(f.body, senderMessageSchema);
+          if ('error' in parsed) return refuse(parsed.error);
+          const wrong = this.handle(socket, signer, source, parsed.message);
+          if (wrong !== null) return refuse(wrong);
+        } catch (err) {
+          // The copy's file failing (disk full, I/O) ends this connection; the sender resumes later.
+          this.opts.log.error({ err: errorMessage(err), remote }, 'pair replica: the peer\'s rows could not be stored');
+          socket.destroy();
+          return;
+        }
+      }
+    });
+  }
+
+  private welcome(socket: Socket, signer: FrameSigner, hello: Extract<SenderMessage, { t: 'hello' }>, remote: string): void {
+    const { copy } = this.opts;
+    if (copy.watermark(hello.source) > hello.high) {
+      this.opts.log.warn({ source: hello.source, upto: copy.watermark(hello.source), high: hello.high },
+        'pair replica: the peer\'s database went back in time; the rows held are kept apart and its stream starts again');
+      copy.rewind(hello.source, this.now());
+    }
+    if (this.current && this.current !== socket) this.current.destroy();
+    this.current = socket;
+    const upto = copy.watermark(hello.source);
+    const pending = copy.pending(hello.source);
+    this.opts.log.info({ remote, source: hello.source, upto, pending: pending.length }, 'pair replica: the peer\'s stream connected');
+    socket.write(signer.encode({ t: 'resume', upto, pending: toRanges(pending) }));
+  }
+
+  /** Applies one message; returns why the connection must end, or null. */
+  private handle(socket: Socket, signer: FrameSigner, source: string, message: SenderMessage): string | null {
+    switch (message.t) {
+      case 'hello':
+        return 'a second hello on one connection';
+      case 'rows': {
+        const now = this.now();
+        this.opts.copy.apply(source, message.rows, message.upto, now);
+        this.received += message.rows.length;
+        if (message.rows.length > 0) this.lastRowsAt = now;
+        socket.write(signer.encode({ t: 'ack', upto: message.upto }));
+        return null;
+      }
+      case 'gone':
+        this.opts.copy.gone(source, message.seqs);
+        return null;
+    }
+  }
+}

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { EventStore } from '../store/event-store.js';
+import type { OutboxMessage } from '../store/types.js';
+import { TOPIC_ROOT } from '../uplink/topics.js';
+import type { PairConfig } from './pair-config.js';
+import { splitHostPort } from './pair-config.js';
+import type { PeerReplicaStatus } from './pair-status.js';
+import { PeerCopy } from './peer-replica-copy.js';
+import { ReplicaReceiver } from './peer-replica-receiver.js';
+import { ReplicaSender } from './peer-replica-sender.js';
+
+export interface PeerReplicaOptions {
+  replica: NonNullable<PairConfig['replica']>;
+  key: string;
+  device: { id: string; site: string };
+  peer: string;
+  store: EventStore;
+  /** The store's database file (the sender reads it on a connection of its own). */
+  dbFile: string;
+  /** Where the copy of the peer's rows is kept (storage.dir). */
+  stateDir: string;
+  log: Logger;
+  now?: () => number;
+}
+
+/**
+ * The pair's replica of the event database (docs/data-replication.md, "Replication to the standby
+ * peer"). Both devices run both sides, whatever their role: each streams its own undelivered event
+ * messages to the other and keeps the other's. When this device takes over from standby, it sends
+ * the peer's rows the peer had not delivered (its storage may be gone with it), unchanged: the same
+ * event ids, device, epoch and producer, on this device's own topics.
+ */
+export class PeerReplica {
+  private readonly sender: ReplicaSender;
+  private readonly receiver: ReplicaReceiver;
+  private readonly copy: PeerCopy;
+  private readonly now: () => number;
+  private unsubscribe: (() => void) | null = null;
+  private relayed = 0;
+  private counts: { at: number; pending: number; relayed: number } | null = null;
+
+  constructor(private readonly opts: PeerReplicaOptions) {
+    this.now = opts.now ?? Date.now;
+    this.copy = new PeerCopy(opts.stateDir, opts.peer);
+    this.receiver = new ReplicaReceiver({
+      listen: splitHostPort(opts.replica.listen), key: opts.key, device: opts.device.id, peer: opts.peer,
+      copy: this.copy, log: opts.log, now: this.now,
+    });
+    this.sender = new ReplicaSender({
+      peer: splitHostPort(opts.replica.peer), key: opts.key, device: opts.device.id, peerDevice: opts.peer,
+      dbFile: opts.dbFile, source: sourceId(opts.store), maxLagMs: opts.replica.max_lag_ms, log: opts.log, now: this.now,
+    });
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.receiver.start();
+    } catch (err) {
+      this.copy.close();
+      throw new Error(`pair.replica.listen ${this.opts.replica.listen}: ${errorMessage(err)}`);
+    }
+    this.sender.start();
+    // The store tells of every commit that queued rows (the store writer's thread's too): sent at once.
+    this.unsubscribe = this.opts.store.onEnqueued(() => this.sender.kick());
+    this.opts.log.info({ listen: this.opts.replica.listen, peer: this.opts.replica.peer, copy: this.copy.counts() }, 'pair replica started');
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.sender.stop();
+    await this.receiver.stop();
+    this.copy.close();
+  }
+
+  /** The receiver's bound port (tests bind port 0). */
+  get port(): number {
+    return this.receiver.port;
+  }
+
+  /** Main-thread ms spent reading and sending this device's rows. */
+  get busyMs(): number {
+    return this.sender.busyMs;
+  }
+
+  /**
+   * At a takeover from standby: queues, durably and in one transaction, every row the peer had not
+   * delivered when last heard, on this device's topics; a row is relayed once. Returns how many.
+   */
+  takeover(): number {
+    const rows = this.copy.toRelay();
+    if (rows.length === 0) return 0;
+    const from = `${TOPIC_ROOT}/${this.opts.device.site}/${this.opts.peer}/`;
+    const to = `${TOPIC_ROOT}/${this.opts.device.site}/${this.opts.device.id}/`;
+    const messages: OutboxMessage[] = [];
+    // The same message kept under two sources (the peer's database restored from an older copy) goes once.
+    const seen = new Set<string>();
+    let foreign = 0;
+    for (const r of rows) {
+      if (!r.topic.startsWith(from)) {
+        foreign += 1;
+        continue;
+      }
+      const key = `${r.topic}\n${r.payload}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      messages.push({ topic: to + r.topic.slice(from.length), payload: r.payload, qos: r.qos === 0 ? 0 : 1, priority: r.priority });
+    }
+    try {
+      this.opts.store.enqueueDurable(messages);
+    } catch (err) {
+      this.opts.log.error({ err: errorMessage(err), rows: messages.length }, 'pair replica: the peer\'s undelivered events could not be queued');
+      return 0;
+    }
+    // Queued first, then marked: a crash in between sends them twice (the same ids), never not at all.
+    this.copy.markRelayed(rows, this.now());
+    this.relayed += messages.length;
+    this.counts = null;
+    this.opts.log.warn({ peer: this.opts.peer, relayed: messages.length, foreign, oldest: new Date(rows[0]!.created_at).toISOString(),
+      newest: new Date(rows.at(-1)!.created_at).toISOString() }, 'pair replica: the peer\'s accepted and undelivered events queued for the hub');
+    return messages.length;
+  }
+
+  status(): PeerReplicaStatus {
+    const now = this.now();
+    // The copy's counts scan its table: at most once a second, however often status is asked.
+    if (this.counts === null || now - this.counts.at >= 1000) this.counts = { at: now, ...this.copy.counts() };
+    const oldestMs = this.sender.oldestUnackedMs();
+    const connected = this.sender.connected;
+    return {
+      state: !connected ? 'disconnected' : oldestMs > this.opts.replica.max_lag_ms ? 'behind' : 'ok',
+      connected, behind: this.sender.behind(), oldestMs, lag: this.sender.lagPercentiles(), maxLagMs: this.opts.replica.max_lag_ms,
+      lastAckMsAgo: this.sender.lastAckAt === null ? null : now - this.sender.lastAckAt,
+      sent: this.sender.sent, acked: this.sender.acked,
+      incoming: {
+        connected: this.receiver.connected, pending: this.counts.pending, relayed: this.counts.relayed,
+        lastRowsMsAgo: this.receiver.lastRowsAt === null ? null : now - this.receiver.lastRowsAt,
+        refused: this.receiver.refused, lastRefusal: this.receiver.lastRefusal,
+      },
+    };
+  }
+}
+
+/**
+ * This database's id, kept in the database itself: a fresh database (the old one quarantined, or
+ * lost with its card) starts its outbox seqs again and gets a new id with them, so that the peer
+ * never takes its rows for ones it already holds.
+ */
+function sourceId(store: EventStore): string {
+  store.db.exec('CREATE TABLE IF NOT EXISTS pair_replica_source (id TEXT NOT NULL) STRICT');
+  const existing = store.db.prepare<[], string>('SELECT id FROM pair_replica_source LIMIT 1').pluck().get();
+  if (existing !== undefined) return existing;
+  const id = randomUUID();
+  store.db.prepare('INSERT INTO pair_replica_source (id) VALUES (?)').run(id);
+  return id;
+}
