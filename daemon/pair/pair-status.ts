@@ -26,6 +26,8 @@ export const peerReplicaStatusSchema = z.strictObject({
     pending: count,
     relayed: count,
     lastRowsMsAgo: msAgo,
+    /** Rows received since start. */
+    received: count,
     /** Connections refused on the replica port (bad key, garbled frames, another device). */
     refused: count,
     lastRefusal: z.string().nullable(),

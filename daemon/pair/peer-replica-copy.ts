@@ -54,8 +54,8 @@ export class PeerCopy {
     this.insert = this.db.prepare(`INSERT OR IGNORE INTO rows (source, seq, event_id, topic, payload, qos, priority, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     this.remove = this.db.prepare('DELETE FROM rows WHERE source = ? AND seq = ? AND relayed_at IS NULL');
-    this.setMark = this.db.prepare(`INSERT INTO sources (source, upto, updated_at) VALUES (?1, ?2, ?3)
-      ON CONFLICT (source) DO UPDATE SET upto = max(upto, ?2), updated_at = ?3`);
+    this.setMark = this.db.prepare(`INSERT INTO sources (source, upto, updated_at) VALUES (?, ?, ?)
+      ON CONFLICT (source) DO UPDATE SET upto = max(upto, excluded.upto), updated_at = excluded.updated_at`);
     this.mark = this.db.prepare<[string], number>('SELECT upto FROM sources WHERE source = ?').pluck();
     this.pendingOf = this.db.prepare<[string], number>('SELECT seq FROM rows WHERE source = ? AND relayed_at IS NULL ORDER BY seq').pluck();
   }

@@ -194,6 +194,8 @@ export class ReplicaSender {
       this.resumed = false;
       this.signer = null;
       this.inflight = [];
+      // What was sent and not acknowledged is sent again after the resume: until then it is behind.
+      this.sentUpto = this.ackedUpto;
       if (this.stopped) return;
       const delay = this.backoff * (0.75 + Math.random() * 0.5);
       this.backoff = Math.min(RECONNECT_MAX_MS, this.backoff * 2);
