@@ -6,10 +6,10 @@
  * tracker's time per frame.
  *
  *   node dist/scripts/bench-appearance.js --seq DIR [--seq DIR ...] [--tuned TUD-Campus] [--detections public|nanodet-m]
- *     [--every 1] [--rounds 2] [--tracker JSON] [--json FILE]
+ *     [--every 1] [--rounds 2] [--fps 25] [--tracker JSON] [--json FILE]
  *
  * A sequence folder holds what `vigilctl bench mot` reads (gt/gt.txt or gt.txt, det/det.txt or
- * det.txt, seqinfo.ini for the frame rate) and the frames in img1/ or img/ (*.jpg, frame n = the
+ * det.txt, seqinfo.ini for the frame rate, else `--fps`) and the frames in img1/ or img/ (*.jpg, frame n = the
  * n-th name in order). docs/tracking.md ("Appearance", "Scored against ground truth") says where
  * to get them; they are not in the repository (their licence forbids it).
  *
