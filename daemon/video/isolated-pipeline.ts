@@ -1,29 +1,22 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { open, mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { redactUri } from '../util/redact.js';
 import type { Logger } from '../log.js';
 import { createPipeline as gstCreatePipeline, isAppSink, type GstAppSink, type GstBusMessage, type GstCaps, type GstElement, type GstPipeline, type PipelineFactory } from './gst.js';
 import { isCrossingElement, isolatedDescriptions, sniffContainer, type Container } from './isolated-descriptions.js';
-import { isFromChild, type FromChild, type ToChild } from './isolated-protocol.js';
+import { sharedStreamHost, type StreamExit, type StreamHost, type StreamMessage, type StreamProcess } from './isolated-server.js';
 import { ELEMENT, type BuiltPipeline, type PipelineSpec } from './pipeline.js';
-
-const CHILD_ENTRY = fileURLToPath(new URL('./isolated-child.js', import.meta.url));
-
-/**
- * V8 limits for the child: it runs no JavaScript per frame (GStreamer moves the frames), so a
- * small heap is plenty, and every MiB here is a MiB per isolated stream.
- */
-const CHILD_NODE_FLAGS = ['--max-old-space-size=24', '--max-semi-space-size=1'];
 
 /** How long a child may take from its start to every socket created. */
 const READY_MS = 15_000;
 /** After `stop` is asked: a child not gone by then is killed (SIGKILL). */
 const KILL_AFTER_MS = 2_000;
-/** A shmsrc error waits this long for the child's exit, whose cause says more than "socket closed". */
+/**
+ * vigild's side failing (a shmsrc's error, and the end of stream its source pushes after it) waits
+ * this long for the child's exit, whose cause says more than "socket closed".
+ */
 const EXIT_REPORT_MS = 2_000;
 /**
  * The child reports its source's end once its sinks have written their last buffers, which vigild
@@ -32,40 +25,43 @@ const EXIT_REPORT_MS = 2_000;
  */
 const END_DRAIN_MS = 200;
 const END_DRAIN_MAX_MS = 5_000;
-/** Lines of a child's stderr logged per child: GStreamer's criticals before a crash say what crashed. */
-const STDERR_LINES = 20;
 
 export interface ProcessIsolationOptions {
   readonly log: Logger;
   /** Where each child's sockets live (a directory per child); the system's temporary directory by default. */
   readonly dir?: string;
   readonly createPipeline?: PipelineFactory;
+  /** The server children are forked from; by default the one this vigild's isolated streams share. */
+  readonly server?: StreamHost;
   /**
    * The stream's `loop`. A looping file still ends its child at each end and the stream starts
    * another: the child cannot seek back itself, since gdppay refuses seek events and GStreamer
    * 1.22's shmsink stalls after a flushing seek (tried: frames stopped until the stall timeout).
    */
   readonly loop?: boolean;
-  /** Seen for each child spawned: tests signal it, the bench measures it. */
-  readonly onChild?: (child: ChildProcess) => void;
+  /** Seen for each child started: tests signal it, the bench measures it. */
+  readonly onChild?: (child: StreamProcess) => void;
 }
 
 /**
  * Opens stream pipelines whose decoding runs in a child process of their own (VideoStream's
- * `host`). A stream's process serves one pipeline: the stream's restart (an error, a stall, the
- * end of a looped file, a crash of the child) ends it and starts another, so a reconnecting camera
- * leaves nothing behind in either process. See docs/process-isolation.md.
+ * `host`), forked by the stream host (isolated-server.ts). A stream's process serves one pipeline:
+ * the stream's restart (an error, a stall, the end of a looped file, a crash of the child) ends it
+ * and starts another, so a reconnecting camera leaves nothing behind in either process. See
+ * docs/process-isolation.md.
  */
 export class ProcessIsolation {
   private readonly log: Logger;
   private readonly makePipeline: PipelineFactory;
+  private readonly server: StreamHost;
   private current: IsolatedPipeline | null = null;
-  /** Children spawned, and those that ended with a signal (a native crash, or a kill). */
+  /** Children started, and those that ended with a signal (a native crash, or a kill). */
   readonly stats = { spawned: 0, crashed: 0 };
 
   constructor(private readonly opts: ProcessIsolationOptions) {
     this.log = opts.log;
     this.makePipeline = opts.createPipeline ?? gstCreatePipeline;
+    this.server = opts.server ?? sharedStreamHost(opts.log);
   }
 
   /** The running child's process id, if any. */
@@ -83,21 +79,13 @@ export class ProcessIsolation {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
-    const child = fork(CHILD_ENTRY, [], {
-      execArgv: CHILD_NODE_FLAGS,
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      serialization: 'json',
-      // Its only pool thread in use is the bus poll; vigild's own pool size would be wasted here.
-      env: { ...process.env, UV_THREADPOOL_SIZE: '4' },
-    });
+    const child = this.server.start({ description: d.child, secrets: built.secrets, dir, sockets: d.crossings.map((c) => c.socket) });
     this.stats.spawned++;
-    this.log.debug({ pid: child.pid, pipeline: redactUri(d.child) }, 'stream process started');
+    this.log.debug({ id: child.id, pipeline: redactUri(d.child) }, 'stream process started');
     this.opts.onChild?.(child);
     const running = new IsolatedPipeline(child, dir, this.log, () => { this.stats.crashed++; });
     this.current = running;
     try {
-      const start: ToChild = { type: 'start', description: d.child, secrets: built.secrets, dir, sockets: d.crossings.map((c) => c.socket) };
-      child.send(start);
       await running.ready();
       running.attach(this.makePipeline(d.parent));
       return running;
@@ -137,26 +125,19 @@ async function containerOf(file: string): Promise<Container> {
 class IsolatedPipeline implements GstPipeline {
   private native: GstPipeline | null = null;
   private bus: ((msg: GstBusMessage) => void) | null = null;
-  private readonly exited: Promise<string>;
+  private readonly exited: Promise<StreamExit>;
   private exitReason: string | null = null;
-  private childError: FromChild & { type: 'error' } | null = null;
+  private childError: StreamMessage & { type: 'error' } | null = null;
   private readyWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private isReady = false;
   private stopped = false;
   /** Set once an error went to the stream: one is enough to restart it. */
   private reported = false;
+  /** Set once vigild's side failed: its error and its end of stream are one failure, reported once. */
+  private sideFailed = false;
 
-  constructor(private readonly child: ChildProcess, private readonly dir: string, private readonly log: Logger, onCrash: () => void) {
-    let lines = 0;
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) {
-        if (line.trim() === '' || lines++ >= STDERR_LINES) continue;
-        this.log.warn({ pid: child.pid, line: line.slice(0, 500) }, 'stream process stderr');
-      }
-    });
-    child.on('message', (msg: unknown) => {
-      if (!isFromChild(msg)) return;
+  constructor(private readonly child: StreamProcess, private readonly dir: string, private readonly log: Logger, onCrash: () => void) {
+    child.onMessage((msg) => {
       switch (msg.type) {
         case 'ready':
           this.isReady = true;
@@ -174,25 +155,22 @@ class IsolatedPipeline implements GstPipeline {
       }
     });
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        const reason = signal !== null ? `killed by ${signal}` : `exited with code ${code ?? '?'}`;
+      child.onExit((exit) => {
+        const reason = exit.host !== undefined ? `ended with its stream host (${exit.host})`
+          : exit.signal !== null ? `killed by ${exit.signal}` : `exited with code ${exit.code ?? '?'}`;
         this.exitReason = reason;
-        if (signal !== null && !this.stopped) onCrash();
+        if ((exit.signal !== null || exit.host !== undefined) && !this.stopped) onCrash();
         if (!this.stopped) this.log.warn({ pid: child.pid, reason }, 'stream process ended');
         void this.cleanup(child.pid);
         this.readyWaiter?.reject(new Error(this.errorText()));
         this.report('stream process', this.errorText());
-        resolve(reason);
+        resolve(exit);
       });
-    });
-    child.on('error', (err) => {
-      this.readyWaiter?.reject(new Error(`stream process: ${errorMessage(err)}`));
-      this.report('stream process', errorMessage(err));
     });
   }
 
   get pid(): number | null {
-    return this.child.pid ?? null;
+    return this.child.pid;
   }
 
   /** Resolves once the child's sockets exist; rejects with its error, its end, or after READY_MS. */
@@ -249,10 +227,9 @@ class IsolatedPipeline implements GstPipeline {
       native?.stop();
     } finally {
       if (this.exitReason === null) {
-        if (this.child.connected) this.child.send({ type: 'stop' } satisfies ToChild, () => undefined);
-        else this.child.kill('SIGTERM');
+        this.child.signal('SIGTERM');
         const timer = setTimeout(() => {
-          if (this.exitReason === null) this.child.kill('SIGKILL');
+          if (this.exitReason === null) this.child.signal('SIGKILL');
         }, KILL_AFTER_MS);
         timer.unref();
         void this.exited.then(() => clearTimeout(timer));
@@ -309,20 +286,21 @@ class IsolatedPipeline implements GstPipeline {
   pollBus(callback: (msg: GstBusMessage) => void): void {
     this.bus = callback;
     this.native?.pollBus((msg) => {
-      if (msg.type === 'error' && isCrossingElement(msg._src_element_name)) {
-        // The child went away (or is going): its own error or its exit names the cause.
+      // A shmsrc whose child went away posts an error, and then, as every source does after a
+      // fatal flow return, pushes an end of stream: with every branch ended the pipeline posts
+      // EOS. Neither is the source's end (GDP carries no EOS; a real one comes from the child),
+      // and either can arrive before the child's exit, which names the cause (SIGSEGV): both wait
+      // for it. Reporting the EOS at once, as before, named "the shared-memory side ended" for
+      // about half the crashes and lost the crash (test/video/isolation.test.ts).
+      const crossingError = msg.type === 'error' && isCrossingElement(msg._src_element_name);
+      if (crossingError || msg.type === 'eos') {
+        if (this.sideFailed) return;
+        this.sideFailed = true;
+        this.log.debug({ pid: this.child.pid, type: msg.type, element: msg._src_element_name }, 'the shared-memory side failed');
+        const fallback = crossingError ? `${msg._src_element_name ?? 'shmsrc'}: ${msg.message ?? 'shared-memory link failed'}` : 'the shared-memory side ended before its stream process did';
         void Promise.race([this.exited, new Promise((r) => setTimeout(r, EXIT_REPORT_MS))]).then(() => {
-          this.report(this.childError?.element ?? 'stream process', this.exitReason !== null || this.childError !== null
-            ? this.errorText() : `${msg._src_element_name ?? 'shmsrc'}: ${msg.message ?? 'shared-memory link failed'}`);
+          this.report(this.childError?.element ?? 'stream process', this.exitReason !== null || this.childError !== null ? this.errorText() : fallback);
         });
-        return;
-      }
-      if (msg.type === 'eos') {
-        // GDP writes no packet for EOS, so a real end comes from the child ('eos' over IPC). One
-        // seen here is not the source's end (docs/process-isolation.md, "A spurious end"): ending
-        // the stream on it would stop a file for good; a restart loses a few hundred ms.
-        this.log.debug({ pid: this.child.pid }, 'the shared-memory side reached its end');
-        this.report(null, 'the shared-memory side ended before its stream process did');
         return;
       }
       callback(msg);
@@ -331,9 +309,10 @@ class IsolatedPipeline implements GstPipeline {
   }
 
   /** The child's socket directory, and the shared areas a child that did not stop cleanly left in /dev/shm. */
-  private async cleanup(pid: number | undefined): Promise<void> {
+  private async cleanup(pid: number | null): Promise<void> {
+    // The stream host removes both when it reaps the child; this covers a host that ended itself.
     await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
-    if (pid === undefined) return;
+    if (pid === null) return;
     // shmsink names its areas "/shmpipe.%5d.%5d" (pid, index) and unlinks them when it stops; a
     // child killed or crashed never stops them, and each would hold its written pages until reboot.
     const names = await readdir('/dev/shm').catch(() => [] as string[]);

@@ -6,20 +6,26 @@ import { alive } from '../helpers/proc-stats.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
 import { spawnDaemon, writeConfig, type LogLine } from './daemon-harness.js';
 
-/** Processes whose parent is `ppid` and whose command line runs the isolated stream's entry point. */
-function streamProcesses(ppid: number): number[] {
+/** Processes whose parent is `ppid` (and, with `cmd`, whose command line holds it). */
+function childrenOf(ppid: number, cmd?: string): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
     try {
       const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
-      if (parent === ppid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('isolated-child.js')) out.push(pid);
+      if (parent === ppid && (cmd === undefined || readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(cmd))) out.push(pid);
     } catch {
       // gone meanwhile
     }
   }
   return out;
+}
+
+/** The isolated streams' processes: forked by vigild's stream host (daemon/video/child/stream-host.c). */
+function streamProcesses(vigild: number): { host: number | undefined; streams: number[] } {
+  const [host] = childrenOf(vigild, 'vigil-stream-host');
+  return { host, streams: host === undefined ? [] : childrenOf(host) };
 }
 
 const playing = (id: string) => (l: LogLine): boolean => l['msg'] === 'stream playing' && l['stream'] === id;
@@ -43,32 +49,22 @@ void test('vigild with video.isolation: process: a SIGSEGV in one stream\'s proc
   await vigild.waitForLine('stream a playing', playing('a'));
   await vigild.waitForLine('stream b playing', playing('b'));
   const vigildPid = vigild.child.pid ?? 0;
-  const [first, ...others] = streamProcesses(vigildPid);
-  assert.ok(first !== undefined && others.length === 0, 'one stream process: a is isolated, b is in-process');
+  const { host, streams: [victim, ...others] } = streamProcesses(vigildPid);
+  assert.ok(host !== undefined && victim !== undefined && others.length === 0, 'one stream process: a is isolated, b is in-process');
 
-  // Right after a child starts, vigild's side sometimes reports an end of stream and the stream
-  // replaces the child once (docs/process-isolation.md): a victim already being replaced is not a
-  // crash, so the kill is repeated on the current child until one is reported as crashed.
-  let victim = first;
-  let from = vigild.lines.length;
-  let ended: LogLine | undefined;
-  for (let attempt = 0; attempt < 3 && ended === undefined; attempt++) {
-    from = vigild.lines.length;
-    process.kill(victim, 'SIGSEGV');
-    ended = await vigild.waitForLine('the crash reported', (l) => l['msg'] === 'stream process ended' && l['pid'] === victim, 5_000, from)
-      .catch(() => undefined);
-    if (ended === undefined) victim = await waitFor('the current stream process', () => streamProcesses(vigildPid).find((p) => p !== victim));
-  }
-  assert.ok(ended, 'a SIGSEGV of the stream process was reported');
+  const from = vigild.lines.length;
+  process.kill(victim, 'SIGSEGV');
+  const ended = await vigild.waitForLine('the crash reported', (l) => l['msg'] === 'stream process ended' && l['pid'] === victim, 5_000, from);
   assert.equal(ended['stream'], 'a');
   assert.match(String(ended['reason']), /SIGSEGV/);
   await vigild.waitForLine('stream a playing again', playing('a'), 15_000, from);
-  const second = await waitFor('a new stream process', () => streamProcesses(vigildPid).find((p) => p !== victim));
+  const second = await waitFor('a new stream process', () => streamProcesses(vigildPid).streams.find((p) => p !== victim));
   // b ran on in vigild's own process throughout: no failure, no restart.
   assert.deepEqual(vigild.lines.slice(from).filter((l) => l['stream'] === 'b' && (l.level === 'warn' || l.level === 'error')), []);
 
   vigild.child.kill('SIGKILL');
   await vigild.exited;
-  // The stream process notices its IPC channel close and ends by itself.
+  // The stream host sees its stdin close and ends its stream processes, then itself.
   await waitFor('the stream process to end after vigild was killed', () => (alive(second) ? undefined : true), 10_000);
+  await waitFor('the stream host to end after vigild was killed', () => (alive(host) ? undefined : true), 10_000);
 });
