@@ -20,6 +20,8 @@ export const peerReplicaStatusSchema = z.strictObject({
   lastAckMsAgo: msAgo,
   sent: count,
   acked: count,
+  /** Event-loop time spent reading and sending this device's rows since start (ms): replication's cost on the active. */
+  cpuMs: z.number().min(0),
   /** The copy of the peer's undelivered rows kept here. */
   incoming: z.strictObject({
     connected: z.boolean(),

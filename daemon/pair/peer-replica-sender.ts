@@ -72,6 +72,8 @@ export class ReplicaSender {
   private sweepAt = 0;
   private lastSweep = 0;
   private sweepDue = false;
+  /** Every committed row up to the last data_version seen has been read. */
+  private readAll = false;
   private dataVersion = -1;
   private timer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -247,6 +249,7 @@ export class ReplicaSender {
         this.lastSweep = 0;
         this.sweepDue = true;
         this.dataVersion = -1;
+        this.readAll = false;
         this.opts.log.info({ peer: this.opts.peerDevice, upto: m.upto, pending: this.peerPending.size }, 'pair replica: streaming to the peer');
         this.kick();
         return;
@@ -285,16 +288,27 @@ export class ReplicaSender {
     if (db === null || socket === null || signer === null || !this.resumed) return;
     const version = db.pragma('data_version', { simple: true }) as number;
     // A commit by any connection (an acknowledgement on the store's) may have removed rows the peer holds.
-    if (version !== this.dataVersion) this.sweepDue = true;
+    const changed = version !== this.dataVersion;
+    if (changed) this.sweepDue = true;
     this.dataVersion = version;
+    // Idle: nothing committed by anyone since every row was read. The poll costs this check only.
+    if (!changed && this.readAll && !this.sweepDue) return;
+    this.readAll = false;
     while (this.inflight.length < WINDOW && socket.writableLength < BATCH_BYTES * 2) {
       const scanned = this.scan!.all(this.sentUpto, BATCH_ROWS);
-      if (scanned.length === 0) break;
+      if (scanned.length === 0) {
+        this.readAll = true;
+        break;
+      }
       const rows: ReplicaRow[] = [];
       let bytes = 0;
       let upto = this.sentUpto;
+      let full = false;
       for (const r of scanned) {
-        if (bytes > BATCH_BYTES) break;
+        if (bytes > BATCH_BYTES) {
+          full = true;
+          break;
+        }
         upto = r.seq;
         if (r.text !== 1 || r.event_id === null) continue;
         rows.push({ seq: r.seq, event_id: r.event_id, topic: r.topic, payload: r.payload, qos: r.qos === 0 ? 0 : 1, priority: r.priority, created_at: r.created_at });
@@ -305,7 +319,10 @@ export class ReplicaSender {
       for (const r of rows) this.peerPending.add(r.seq);
       this.sent += rows.length;
       this.sentUpto = upto;
-      if (scanned.length < BATCH_ROWS) break;
+      if (scanned.length < BATCH_ROWS && !full) {
+        this.readAll = true;
+        break;
+      }
     }
     if (this.sweepDue) this.sweep(db, socket, signer);
   }

@@ -133,7 +133,7 @@ export class PeerReplica {
       state: !connected ? 'disconnected' : oldestMs > this.opts.replica.max_lag_ms ? 'behind' : 'ok',
       connected, behind: this.sender.behind(), oldestMs, lag: this.sender.lagPercentiles(), maxLagMs: this.opts.replica.max_lag_ms,
       lastAckMsAgo: this.sender.lastAckAt === null ? null : now - this.sender.lastAckAt,
-      sent: this.sender.sent, acked: this.sender.acked,
+      sent: this.sender.sent, acked: this.sender.acked, cpuMs: Math.round(this.sender.busyMs * 10) / 10,
       incoming: {
         connected: this.receiver.connected, pending: this.counts.pending, relayed: this.counts.relayed,
         lastRowsMsAgo: this.receiver.lastRowsAt === null ? null : now - this.receiver.lastRowsAt, received: this.receiver.received,
