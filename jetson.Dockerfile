@@ -82,12 +82,12 @@ RUN set -eux; \
 
 # ---------------------------------------------------------------------------------------------
 # Stage 2: the app. npm ci compiles better-sqlite3, gstreamer-superficial and unix-dgram for arm64
-# against this image's headers; onnxruntime-node's install script is told to fetch nothing (its
+# against this image's headers (and npm run build the isolated streams' host, daemon/video/child/); onnxruntime-node's install script is told to fetch nothing (its
 # download is x86-64 CUDA), and its binding is replaced by stage 1's.
 FROM node AS app-build
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential python3 \
+ && apt-get install -y --no-install-recommends build-essential python3 pkg-config \
       libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/vigil

@@ -8,8 +8,8 @@ APT_PACKAGES=(
   # GStreamer runtime: decode (libav), RTSP (good), H.265/openh264 (bad), x264 for test clips (ugly)
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
-  # headers gstreamer-superficial compiles against
-  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  # headers gstreamer-superficial and the isolated streams' host (daemon/video/child/) compile against
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config
   # the broker the tests run, and the hub runs in small deployments
   mosquitto
   # the RTSP test server (GstRtspServer through Python's GObject bindings)
