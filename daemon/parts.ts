@@ -195,7 +195,8 @@ export async function startPair(parts: DaemonParts, ctx: PartContext, audit: Aud
         operator: null, key_id: null, reason: `epoch ${t.epoch}: ${t.reason}`.slice(0, 300) }, t.to === 'active' ? 'alert' : 'warning');
       parts.uplink?.publishState();
       if (t.to === 'active' && t.from === 'standby') caughtUp?.takeover(t.peerHeardAt ?? Date.now(), pair.stamp());
-      if (t.to === 'active' && t.from === 'standby') replica?.takeover();
+      // Only a silent peer's rows: one that hands back or loses a tie is alive and sends its own.
+      if (t.to === 'active' && t.from === 'standby' && t.peerSilent === true) replica?.takeover();
       if (t.to === 'standby') caughtUp?.standby();
       if (cfg.pair.mode === 'cold') coldRole(t.to === 'active');
     },

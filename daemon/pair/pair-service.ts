@@ -30,6 +30,8 @@ export interface PairTransition {
   reason: string;
   /** When the peer was last heard on either path (wall clock, ms); null: never. */
   peerHeardAt: number | null;
+  /** A takeover because the peer fell silent (dead, or cut off): what it had not delivered may be lost with it. */
+  peerSilent?: boolean;
 }
 
 
@@ -248,7 +250,7 @@ export class PairService {
         if (!vouched) {
           this.warnedCut = false;
           this.change('active', this.nextEpoch(), brokerUp ? `peer silent for ${this.windowMs} ms on the LAN and the broker (state ${this.peerState ?? 'unknown'})`
-            : `peer silent for ${this.windowMs} ms on the LAN, broker unreachable`);
+            : `peer silent for ${this.windowMs} ms on the LAN, broker unreachable`, true);
           return;
         }
         if (!this.warnedCut) {
@@ -304,7 +306,7 @@ export class PairService {
    * The epoch is on disk before the role changes, so a device restarted after a takeover never
    * reuses a term; the new role's first heartbeat goes out at once, so the peer learns it now.
    */
-  private change(to: PairRole, epoch: number, reason: string): void {
+  private change(to: PairRole, epoch: number, reason: string, peerSilent = false): void {
     this.changing = true;
     const from = this.role;
     this.writes = this.writes.then(() => writeEpoch(this.opts.stateDir, epoch)).then(() => {
@@ -318,7 +320,7 @@ export class PairService {
       this.beat();
       try {
         const heard = Math.max(this.peerUdpAt ?? -1, this.peerBrokerAt ?? -1);
-        this.opts.onTransition({ from, to, epoch, reason, peerHeardAt: heard < 0 ? null : heard });
+        this.opts.onTransition({ from, to, epoch, reason, peerHeardAt: heard < 0 ? null : heard, peerSilent });
       } catch (err) {
         this.log.error({ err: errorMessage(err) }, 'pair transition could not be recorded');
       }
