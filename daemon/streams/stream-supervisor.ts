@@ -20,6 +20,7 @@ import type { StreamStatus } from '../video/frame.js';
 import type { FullFrame } from '../video/full-frame.js';
 import { MOTION_ONLY_ANALYSIS, type AnalysisSize } from '../video/pipeline.js';
 import { ProcessIsolation } from '../video/isolated-pipeline.js';
+import { StreamHost } from '../video/isolated-server.js';
 import { VideoStream } from '../video/stream.js';
 import { AppearanceLooks } from './appearance-looks.js';
 import { fullFramesWanted } from './full-frame-need.js';
@@ -59,6 +60,8 @@ export class StreamSupervisor {
   private readonly frameObservers = new Map<string, FrameObserver>();
   /** The tracker's appearance cue, for the streams that turn it on (one OSNet session for all). */
   private readonly looks: AppearanceLooks;
+  /** The process isolated streams are forked from (one for all: each shares its pages), started with the first. */
+  private streamHost: StreamHost | null = null;
 
   constructor(private readonly parts: DaemonParts, private readonly models: ModelRegistry,
     private readonly sink: EventSink, private readonly rootLog: Logger, private readonly log: Logger) {
@@ -92,7 +95,10 @@ export class StreamSupervisor {
     const listeners = this.auListeners.get(config.id);
     // Isolated: decoding in a child process of the stream's own (docs/process-isolation.md).
     const isolated = (config.isolation ?? this.parts.cfg.video.isolation) === 'process';
-    const host = isolated ? new ProcessIsolation({ log: this.rootLog.child({ component: 'video', stream: config.id }), loop: config.loop }) : undefined;
+    const host = isolated ? new ProcessIsolation({
+      log: this.rootLog.child({ component: 'video', stream: config.id }), loop: config.loop,
+      server: this.streamHost ??= new StreamHost(this.rootLog.child({ component: 'video' })),
+    }) : undefined;
     const video = new VideoStream(config, {
       log: this.rootLog, analysis, accessUnits: listeners !== undefined && listeners.size > 0, ...(host ? { host } : {}),
       fullFrames: fullFramesWanted(this.parts.cfg, config.id),

@@ -6,7 +6,7 @@ import { redactUri } from '../util/redact.js';
 import type { Logger } from '../log.js';
 import { createPipeline as gstCreatePipeline, isAppSink, type GstAppSink, type GstBusMessage, type GstCaps, type GstElement, type GstPipeline, type PipelineFactory } from './gst.js';
 import { isCrossingElement, isolatedDescriptions, sniffContainer, type Container } from './isolated-descriptions.js';
-import { sharedStreamHost, type StreamExit, type StreamHost, type StreamMessage, type StreamProcess } from './isolated-server.js';
+import { StreamHost, type StreamExit, type StreamMessage, type StreamProcess } from './isolated-server.js';
 import { ELEMENT, type BuiltPipeline, type PipelineSpec } from './pipeline.js';
 
 /** How long a child may take from its start to every socket created. */
@@ -31,7 +31,10 @@ export interface ProcessIsolationOptions {
   /** Where each child's sockets live (a directory per child); the system's temporary directory by default. */
   readonly dir?: string;
   readonly createPipeline?: PipelineFactory;
-  /** The server children are forked from; by default the one this vigild's isolated streams share. */
+  /**
+   * The server children are forked from: vigild's streams share one (stream-supervisor.ts), since
+   * each stream process shares its pages; without it, this stream gets a server of its own.
+   */
   readonly server?: StreamHost;
   /**
    * The stream's `loop`. A looping file still ends its child at each end and the stream starts
@@ -61,7 +64,7 @@ export class ProcessIsolation {
   constructor(private readonly opts: ProcessIsolationOptions) {
     this.log = opts.log;
     this.makePipeline = opts.createPipeline ?? gstCreatePipeline;
-    this.server = opts.server ?? sharedStreamHost(opts.log);
+    this.server = opts.server ?? new StreamHost(opts.log);
   }
 
   /** The running child's process id, if any. */

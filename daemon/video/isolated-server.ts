@@ -183,14 +183,3 @@ export class StreamHost {
     }
   }
 }
-
-let shared: StreamHost | null = null;
-
-/**
- * The host every isolated stream of this vigild forks from. One per process on purpose: what it
- * saves (a stream process shares the server's pages) grows with the streams that share it.
- */
-export function sharedStreamHost(log: Logger): StreamHost {
-  shared ??= new StreamHost(log.child({ component: 'video' }));
-  return shared;
-}
