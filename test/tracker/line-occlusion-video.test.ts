@@ -3,13 +3,12 @@ import { test } from 'node:test';
 import { LineRule } from '../../daemon/analytics/rules/index.js';
 import type { RuleHit, RuleOutput } from '../../daemon/analytics/rules/types.js';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
-import { embedderLook, Tracker, type Look, type TrackerFrame } from '../../daemon/analytics/tracker/index.js';
+import { embedderLook, Tracker } from '../../daemon/analytics/tracker/index.js';
 import { lineRuleSchema } from '../../daemon/config/schema.js';
 import { trackOf } from '../../daemon/events/event-kinds.js';
-import type { Detector } from '../../daemon/inference/detector.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import { Embedder } from '../../daemon/learning/embedder.js';
-import type { Frame } from '../../daemon/video/frame.js';
+import { HIDDEN_MS, PILLAR_FPS, pillaredFrames, RecordingTracker, watchingDetector } from '../helpers/pillar-clip.js';
 import { openRoomClip } from '../helpers/room-clip.js';
 import { sharedPath } from '../helpers/shared.js';
 
@@ -25,35 +24,13 @@ import { sharedPath } from '../helpers/shared.js';
  * detection that would start a new track) the track is re-found with its id and the line rule
  * counts the crossing once, through the analyzer, when the person is seen again.
  */
-const FPS = 5;
-const FRAME_MS = 1000 / FPS;
-const HIDDEN: [number, number] = [23_700, 25_500];
-const PILLAR = { x1: 300, x2: 620 };
+const FPS = PILLAR_FPS;
+const HIDDEN = HIDDEN_MS;
 const END_MS = 30_000;
 
 const doorLine = (): LineRule => new LineRule(lineRuleSchema.parse({
   id: 'door', stream: 'room', kind: 'line', classes: ['person'], min_score: 0.4, line: [[430, 250], [430, 432]], margin: 8,
 }));
-
-/** A copy of the frame with the pillar painted over, in analysis pixels. */
-function pillarOver(frame: Frame): Frame {
-  const data = Buffer.from(frame.data);
-  const sx = frame.width / frame.sourceWidth;
-  const x1 = Math.floor(PILLAR.x1 * sx);
-  const x2 = Math.ceil(PILLAR.x2 * sx);
-  for (let y = 0; y < frame.height; y++) data.fill(128, (y * frame.width + x1) * 4, (y * frame.width + x2) * 4);
-  return { ...frame, data };
-}
-
-/** The analyzer's tracker, keeping what it answered for each frame. */
-class RecordingTracker extends Tracker {
-  readonly answers: { ts: number; frame: TrackerFrame }[] = [];
-  override async updateSeeing(ts: number, detections: readonly Detection[], look: Look): Promise<TrackerFrame> {
-    const frame = await super.updateSeeing(ts, detections, look);
-    this.answers.push({ ts, frame });
-    return frame;
-  }
-}
 
 test('a person crossing a line while hidden for 2 s keeps the id and is counted once (real video, NanoDet-m, OSNet)', async (t) => {
   const { detector, video, config, log } = await openRoomClip(t, FPS);
@@ -62,29 +39,13 @@ test('a person crossing a line while hidden for 2 s keeps the id and is counted 
   const t0 = Date.UTC(2024, 0, 1);
   const sec = (ts: number): number => (ts - t0) / 1000;
   const seen: { ts: number; detections: Detection[] }[] = [];
-  const watching: Detector = {
-    info: detector.info, labels: detector.labels, inputSize: () => detector.inputSize(), close: () => detector.close(),
-    detect: async (frame: Frame) => {
-      const found = await detector.detect(frame);
-      seen.push({ ts: frame.ts, detections: found });
-      return found;
-    },
-  };
+  const watching = watchingDetector(detector, seen);
   const crossings: RuleHit[] = [];
   const rule = doorLine();
   const tracker = new RecordingTracker({ ...config.tracker, appearance: { enabled: true } });
   const analyzer = new StreamAnalyzer({
     streamId: 'room',
-    source: {
-      async* frames(): AsyncIterable<Frame> {
-        for (let f = await video.next(); f; f = await video.next()) {
-          const clip = f.seq * FRAME_MS;
-          if (clip > END_MS) return;
-          const frame = { ...f, ts: t0 + clip };
-          yield clip >= HIDDEN[0] && clip <= HIDDEN[1] ? pillarOver(frame) : frame;
-        }
-      },
-    },
+    source: { frames: () => pillaredFrames(video, t0, END_MS) },
     detector: watching, motion: null, rules: [rule], tracker, log,
     look: (frame) => embedderLook(embedder, frame),
     sink: { record: (h) => { crossings.push(h); return `line-${crossings.length}`; }, end: () => undefined },

@@ -4,13 +4,12 @@ import type { ActivityEnd } from '../../daemon/analytics/ports.js';
 import { ZoneRule } from '../../daemon/analytics/rules/index.js';
 import type { RuleHit, RuleOutput } from '../../daemon/analytics/rules/types.js';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
-import { embedderLook, Tracker, type Look, type TrackerFrame } from '../../daemon/analytics/tracker/index.js';
+import { embedderLook, Tracker } from '../../daemon/analytics/tracker/index.js';
 import { zoneRuleSchema } from '../../daemon/config/schema.js';
 import { trackOf, triggerOf } from '../../daemon/events/event-kinds.js';
-import type { Detector } from '../../daemon/inference/detector.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import { Embedder } from '../../daemon/learning/embedder.js';
-import type { Frame } from '../../daemon/video/frame.js';
+import { HIDDEN_MS, PILLAR_FPS, pillaredFrames, RecordingTracker, watchingDetector } from '../helpers/pillar-clip.js';
 import { openRoomClip } from '../helpers/room-clip.js';
 import { sharedPath } from '../helpers/shared.js';
 
@@ -27,10 +26,8 @@ import { sharedPath } from '../helpers/shared.js';
  * on the same track. Fed the same detections, the stream's tracker without the cue gives them a
  * new id: a second enter, the first stay closed as track_lost, the dwell on the new track only.
  */
-const FPS = 5;
-const FRAME_MS = 1000 / FPS;
-const HIDDEN: [number, number] = [23_700, 25_500];
-const PILLAR = { x1: 300, x2: 620 };
+const FPS = PILLAR_FPS;
+const HIDDEN = HIDDEN_MS;
 const END_MS = 36_000;
 const DWELL_S = 8;
 
@@ -39,26 +36,6 @@ const floor = (): ZoneRule => new ZoneRule(zoneRuleSchema.parse({
   zone: [[200, 330], [620, 330], [620, 480], [200, 480]], events: ['enter', 'dwell'], dwell_s: DWELL_S,
 }));
 
-/** A copy of the frame with the pillar painted over, in analysis pixels. */
-function pillarOver(frame: Frame): Frame {
-  const data = Buffer.from(frame.data);
-  const sx = frame.width / frame.sourceWidth;
-  const x1 = Math.floor(PILLAR.x1 * sx);
-  const x2 = Math.ceil(PILLAR.x2 * sx);
-  for (let y = 0; y < frame.height; y++) data.fill(128, (y * frame.width + x1) * 4, (y * frame.width + x2) * 4);
-  return { ...frame, data };
-}
-
-/** The analyzer's tracker, keeping what it answered for each frame. */
-class RecordingTracker extends Tracker {
-  readonly answers: { ts: number; frame: TrackerFrame }[] = [];
-  override async updateSeeing(ts: number, detections: readonly Detection[], look: Look): Promise<TrackerFrame> {
-    const frame = await super.updateSeeing(ts, detections, look);
-    this.answers.push({ ts, frame });
-    return frame;
-  }
-}
-
 test('a person walking behind a pillar for 2 s keeps the id: the zone stay and the dwell survive (real video, NanoDet-m, OSNet)', async (t) => {
   const { detector, video, config, log } = await openRoomClip(t, FPS);
   const embedder = await Embedder.open(sharedPath('models', 'osnet-x0.25', 'model.onnx'));
@@ -66,29 +43,13 @@ test('a person walking behind a pillar for 2 s keeps the id: the zone stay and t
   const t0 = Date.UTC(2024, 0, 1);
   const sec = (ts: number): number => (ts - t0) / 1000;
   const seen: { ts: number; detections: Detection[] }[] = [];
-  const watching: Detector = {
-    info: detector.info, labels: detector.labels, inputSize: () => detector.inputSize(), close: () => detector.close(),
-    detect: async (frame: Frame) => {
-      const found = await detector.detect(frame);
-      seen.push({ ts: frame.ts, detections: found });
-      return found;
-    },
-  };
+  const watching = watchingDetector(detector, seen);
   const starts: RuleHit[] = [];
   const ends: ActivityEnd[] = [];
   const tracker = new RecordingTracker({ ...config.tracker, appearance: { enabled: true } });
   const analyzer = new StreamAnalyzer({
     streamId: 'room',
-    source: {
-      async* frames(): AsyncIterable<Frame> {
-        for (let f = await video.next(); f; f = await video.next()) {
-          const clip = f.seq * FRAME_MS;
-          if (clip > END_MS) return;
-          const frame = { ...f, ts: t0 + clip };
-          yield clip >= HIDDEN[0] && clip <= HIDDEN[1] ? pillarOver(frame) : frame;
-        }
-      },
-    },
+    source: { frames: () => pillaredFrames(video, t0, END_MS) },
     detector: watching, motion: null, rules: [floor()], tracker, log,
     look: (frame) => embedderLook(embedder, frame),
     sink: {

@@ -1,0 +1,58 @@
+import { Tracker, type Look, type TrackerFrame } from '../../daemon/analytics/tracker/index.js';
+import type { Detector } from '../../daemon/inference/detector.js';
+import type { Detection } from '../../daemon/inference/types.js';
+import type { Frame } from '../../daemon/video/frame.js';
+import type { VideoStream } from '../../daemon/video/stream.js';
+
+/**
+ * The occlusion tests' edit of one-by-one-person-detection.mp4 at 5 fps: from 23.7 to 25.5 s a
+ * grey pillar covers x 300-620 (source pixels) of the decoded frames, so person 2, walking in
+ * from the bottom left, is last seen at 23.6 s and next at 25.6 s, while their lost track runs on
+ * at walking speed. Motion alone cannot re-find them; the appearance cue can.
+ */
+export const PILLAR_FPS = 5;
+export const HIDDEN_MS: readonly [number, number] = [23_700, 25_500];
+const PILLAR = { x1: 300, x2: 620 };
+
+/** A copy of the frame with the pillar painted over, in analysis pixels. */
+export function pillarOver(frame: Frame): Frame {
+  const data = Buffer.from(frame.data);
+  const sx = frame.width / frame.sourceWidth;
+  const x1 = Math.floor(PILLAR.x1 * sx);
+  const x2 = Math.ceil(PILLAR.x2 * sx);
+  for (let y = 0; y < frame.height; y++) data.fill(128, (y * frame.width + x1) * 4, (y * frame.width + x2) * 4);
+  return { ...frame, data };
+}
+
+/** The clip's frames up to `endMs` of clip time, stamped from `t0`, the pillar painted while it stands. */
+export async function* pillaredFrames(video: VideoStream, t0: number, endMs: number): AsyncIterable<Frame> {
+  const frameMs = 1000 / PILLAR_FPS;
+  for (let f = await video.next(); f; f = await video.next()) {
+    const clip = f.seq * frameMs;
+    if (clip > endMs) return;
+    const frame = { ...f, ts: t0 + clip };
+    yield clip >= HIDDEN_MS[0] && clip <= HIDDEN_MS[1] ? pillarOver(frame) : frame;
+  }
+}
+
+/** The analyzer's tracker, keeping what it answered for each frame. */
+export class RecordingTracker extends Tracker {
+  readonly answers: { ts: number; frame: TrackerFrame }[] = [];
+  override async updateSeeing(ts: number, detections: readonly Detection[], look: Look): Promise<TrackerFrame> {
+    const frame = await super.updateSeeing(ts, detections, look);
+    this.answers.push({ ts, frame });
+    return frame;
+  }
+}
+
+/** `detector`, keeping what it found in each frame in `seen`. */
+export function watchingDetector(detector: Detector, seen: { ts: number; detections: Detection[] }[]): Detector {
+  return {
+    info: detector.info, labels: detector.labels, inputSize: () => detector.inputSize(), close: () => detector.close(),
+    detect: async (frame: Frame) => {
+      const found = await detector.detect(frame);
+      seen.push({ ts: frame.ts, detections: found });
+      return found;
+    },
+  };
+}
