@@ -45,7 +45,7 @@ export interface PairServiceOptions {
   /** Whether this device's own pipelines are up (every enabled stream playing): the preferred one takes its role back only then. */
   ready?: () => boolean;
   /** The event database's replica stream to and from the peer (peer-replica.ts): its status joins the pair's, and it stops with it. */
-  replica?: { status(): PeerReplicaStatus; stop(): Promise<void> } | null;
+  replica?: { status(): PeerReplicaStatus; stop(): Promise<void>; peerHeard(): void } | null;
   now?: () => number;
 }
 
@@ -194,6 +194,7 @@ export class PairService {
       return;
     }
     const now = this.now();
+    this.opts.replica?.peerHeard();
     if (this.heardSince === null || this.silentFor(now) >= this.windowMs) this.heardSince = now;
     if (path === 'udp') this.peerUdpAt = now;
     else this.peerBrokerAt = now;

@@ -140,6 +140,17 @@ export class ReplicaSender {
     return this.resumed;
   }
 
+  /**
+   * The peer was heard (a heartbeat): if the stream is waiting out a backoff, it connects now, so
+   * that a peer that has just started gets the rows within a heartbeat, not a backoff of seconds.
+   */
+  nudge(): void {
+    if (this.stopped || this.socket !== null || this.backoff <= RECONNECT_MIN_MS) return;
+    clearTimeout(this.reconnectTimer);
+    this.backoff = RECONNECT_MIN_MS;
+    this.connect();
+  }
+
   /** Rows not yet committed by the peer. */
   behind(): number {
     const db = this.db;

@@ -75,6 +75,11 @@ export class PeerReplica {
     this.copy.close();
   }
 
+  /** A heartbeat of the peer arrived (pair-service.ts). */
+  peerHeard(): void {
+    this.sender.nudge();
+  }
+
   /** The receiver's bound port (tests bind port 0). */
   get port(): number {
     return this.receiver.port;
