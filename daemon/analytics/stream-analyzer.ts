@@ -100,7 +100,7 @@ export interface AnalyzerOptions {
   look?: ((frame: Frame) => Look) | null;
   /**
    * Also detect on crops of the full-resolution frame around motion (`detection.regions`,
-   * docs/small-objects.md); needs `motion`. Absent or null, one null check per inferred frame.
+   * docs/small-objects.md). Absent or null, one null check per inferred frame.
    */
   regions?: RegionPass | null;
 }
@@ -246,9 +246,9 @@ export class StreamAnalyzer {
       this.stats.gatedFrames += 1;
       return { frame, motion, detections: null };
     }
-    // Planned now: the motion result is reused by the next frame's detection.
+    // Planned now, in frame order: the pass reads the full-resolution frame while it still holds this one.
     const regions = this.opts.regions;
-    return { frame, motion, detections: this.infer(frame, regions ? regions.plan(frame, motion) : null) };
+    return { frame, motion, detections: this.infer(frame, regions ? regions.plan(frame) : null) };
   }
 
   /** An observer that throws loses its place, never the frame. */
