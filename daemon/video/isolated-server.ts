@@ -124,7 +124,11 @@ export class StreamHost {
     if (!existsSync(this.binary)) {
       throw new Error(`the stream host ${this.binary} is not built (npm run build:stream-host; it needs gcc and libgstreamer1.0-dev)`);
     }
-    const proc = spawn(this.binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // vigild's malloc settings keep up to 32 MiB free per arena for inference's outputs
+    // (node-flags.cts); a decoder process runs no inference, and would keep that per thread.
+    const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_ARENA_MAX: '2' };
+    delete env['GLIBC_TUNABLES'];
+    const proc = spawn(this.binary, [], { stdio: ['pipe', 'pipe', 'pipe'], env });
     this.proc = proc;
     // The server holds nothing vigild must wait for: at vigild's exit its stdin closes and it ends.
     proc.unref();
