@@ -183,11 +183,18 @@ export async function startPair(parts: DaemonParts, ctx: PartContext, audit: Aud
     ? new PairCatchUp({ store: parts.store, device: cfg.device, rules: () => parts.cfg.rules, log: ctx.rootLog.child({ component: 'pair' }) })
     : null;
   // The event database streamed to the peer, the peer's kept here (docs/data-replication.md).
-  const replica = cfg.pair.replica && parts.store && cfg.pair.key !== undefined && cfg.pair.peer_device !== undefined
-    ? new PeerReplica({ replica: cfg.pair.replica, key: cfg.pair.key, device: cfg.device, peer: cfg.pair.peer_device, store: parts.store,
-      dbFile: path.join(cfg.storage.dir, DATABASE_FILE), stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair', part: 'replica' }) })
-    : null;
-  await replica?.start();
+  // It failing (its port taken, its file unwritable) costs the copy, not the pair: the cameras are watched either way.
+  let replica: PeerReplica | null = null;
+  if (cfg.pair.replica && parts.store && cfg.pair.key !== undefined && cfg.pair.peer_device !== undefined) {
+    try {
+      replica = new PeerReplica({ replica: cfg.pair.replica, key: cfg.pair.key, device: cfg.device, peer: cfg.pair.peer_device, store: parts.store,
+        dbFile: path.join(cfg.storage.dir, DATABASE_FILE), stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair', part: 'replica' }) });
+      await replica.start();
+    } catch (err) {
+      replica = null;
+      ctx.log.error({ err: errorMessage(err) }, 'pair replica unavailable: the pair runs without a copy on the peer');
+    }
+  }
   const pair = new PairService({
     config: cfg.pair, device: cfg.device, stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair' }), replica,
     onTransition: (t) => {

@@ -64,14 +64,17 @@ export class ReplicaReceiver {
   }
 
   async stop(): Promise<void> {
-    this.current?.destroy();
+    for (const socket of this.open) socket.destroy();
     const server = this.server;
     this.server = null;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  private readonly open = new Set<Socket>();
+
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
+    this.open.add(socket);
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const signer = new FrameSigner(this.opts.key, 'r');
     const reader = new FrameReader();
@@ -94,6 +97,7 @@ export class ReplicaReceiver {
     socket.on('error', () => undefined);
     socket.on('close', () => {
       clearTimeout(timer);
+      this.open.delete(socket);
       if (this.current === socket) {
         this.current = null;
         this.opts.log.info({ remote }, 'pair replica: the peer\'s stream closed');

@@ -145,7 +145,8 @@ export class ReplicaSender {
    * that a peer that has just started gets the rows within a heartbeat, not a backoff of seconds.
    */
   nudge(): void {
-    if (this.stopped || this.socket !== null || this.backoff <= RECONNECT_MIN_MS) return;
+    // Only while the peer was unreachable: a peer that answers and fails keeps its backoff.
+    if (this.stopped || this.socket !== null || !this.warnedUnreachable || this.backoff <= RECONNECT_MIN_MS) return;
     clearTimeout(this.reconnectTimer);
     this.backoff = RECONNECT_MIN_MS;
     this.connect();
@@ -249,7 +250,6 @@ export class ReplicaSender {
         this.signer = signer;
         this.resumed = true;
         this.connects += 1;
-        this.backoff = RECONNECT_MIN_MS;
         this.warnedUnreachable = false;
         this.sentUpto = m.upto;
         this.ackedUpto = m.upto;
@@ -274,6 +274,9 @@ export class ReplicaSender {
         }
         this.ackedUpto = Math.max(this.ackedUpto, m.upto);
         this.lastAckAt = now;
+        // Reset only once the peer has stored something: a peer that fails at every batch (its disk
+        // full) is retried with a growing delay, not five times a second.
+        this.backoff = RECONNECT_MIN_MS;
         this.kick();
         return;
       }

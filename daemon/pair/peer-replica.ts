@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { renameSync } from 'node:fs';
+import path from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/event-store.js';
@@ -7,7 +9,7 @@ import { TOPIC_ROOT } from '../uplink/topics.js';
 import type { PairConfig } from './pair-config.js';
 import { splitHostPort } from './pair-config.js';
 import type { PeerReplicaStatus } from './pair-status.js';
-import { PeerCopy } from './peer-replica-copy.js';
+import { PeerCopy, peerCopyFile } from './peer-replica-copy.js';
 import { ReplicaReceiver } from './peer-replica-receiver.js';
 import { ReplicaSender } from './peer-replica-sender.js';
 
@@ -43,7 +45,7 @@ export class PeerReplica {
 
   constructor(private readonly opts: PeerReplicaOptions) {
     this.now = opts.now ?? Date.now;
-    this.copy = new PeerCopy(opts.stateDir, opts.peer);
+    this.copy = openCopy(opts.stateDir, opts.peer, opts.log, this.now());
     this.receiver = new ReplicaReceiver({
       listen: splitHostPort(opts.replica.listen), key: opts.key, device: opts.device.id, peer: opts.peer,
       copy: this.copy, log: opts.log, now: this.now,
@@ -145,6 +147,33 @@ export class PeerReplica {
         refused: this.receiver.refused, lastRefusal: this.receiver.lastRefusal,
       },
     };
+  }
+}
+
+/**
+ * The copy of the peer's rows; one that cannot be opened or fails its check (a crash of the card
+ * it is on) is moved aside, never deleted, and a new one started: the peer sends its undelivered
+ * rows again at the next connection (its watermark is gone with the file).
+ */
+function openCopy(dir: string, peer: string, log: Logger, now: number): PeerCopy {
+  const file = path.join(dir, peerCopyFile(peer));
+  try {
+    const copy = new PeerCopy(dir, peer);
+    const check = copy.db.pragma('quick_check', { simple: true });
+    if (check === 'ok') return copy;
+    copy.close();
+    throw new Error(`quick_check: ${String(check)}`);
+  } catch (err) {
+    const aside = `${file}.corrupt-${now}`;
+    for (const suffix of ['', '-wal', '-shm']) {
+      try {
+        renameSync(file + suffix, aside + suffix);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    log.error({ err: errorMessage(err), file, moved_to: aside }, 'pair replica: the copy of the peer\'s rows was unreadable; moved aside, starting a new one');
+    return new PeerCopy(dir, peer);
   }
 }
 

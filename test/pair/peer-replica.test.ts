@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -35,8 +36,8 @@ interface Side {
   dir: string;
 }
 
-async function side(t: TestContext, device: DeviceIdentity, peer: string, listen: number, peerPort: number, maxLagMs = 1000): Promise<Side> {
-  const dir = await tempDir(t, `vigil-peer-replica-${device.id}-`);
+async function side(t: TestContext, device: DeviceIdentity, peer: string, listen: number, peerPort: number, maxLagMs = 1000, at?: string): Promise<Side> {
+  const dir = at ?? await tempDir(t, `vigil-peer-replica-${device.id}-`);
   const store = EventStore.open(dir, { recover: true });
   const { log, lines } = captureLogger('info');
   const replica = new PeerReplica({
@@ -238,4 +239,17 @@ test('replica lag under a steady 100 events/s through the real store writer stay
     + `whole test process (writer, both replicas, the loop) ${(((cpu.user + cpu.system) / 1000 / wall) * 100).toFixed(1)} % of one core`);
   assert.ok(lag.p99 <= 1000, `lag p99 ${lag.p99} ms above the 1 s bound`);
   assert.equal(a.replica.status().state, 'ok');
+});
+
+test('a copy file that is not a database is moved aside, reported, and replaced; the peer\'s rows are sent again', { timeout: 30_000 }, async (t) => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const dirB = await tempDir(t, 'vigil-peer-replica-b-');
+  await writeFile(path.join(dirB, peerCopyFile('a')), Buffer.alloc(8192, 0x5a));
+  const a = await side(t, devA, 'b', portA, portB);
+  a.store.recordEvent(alertEvent(1), alertOutbox(devA));
+  const b = await side(t, devB, 'a', portB, portA, 1000, dirB);
+  const line = b.lines.find((l) => l.msg === 'pair replica: the copy of the peer\'s rows was unreadable; moved aside, starting a new one');
+  assert.ok(line, 'the log says what was moved where');
+  assert.ok((await readdir(dirB)).some((f) => f.startsWith(`${peerCopyFile('a')}.corrupt-`)), 'the bad file is kept');
+  await waitFor('a\'s row at b', () => (b.replica.status().incoming.pending === 1 ? true : undefined), 10_000);
 });
