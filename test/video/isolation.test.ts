@@ -16,6 +16,7 @@ import { ProcessIsolation } from '../../daemon/video/isolated-pipeline.js';
 import type { StreamProcess } from '../../daemon/video/isolated-server.js';
 import { buildPipeline, type AnalysisSize } from '../../daemon/video/pipeline.js';
 import type { VideoStream } from '../../daemon/video/stream.js';
+import { makeClip } from '../helpers/media.js';
 import { alive } from '../helpers/proc-stats.js';
 import { startRtspServer } from '../helpers/rtsp-server.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
@@ -243,6 +244,22 @@ void test('isolated, paced file: every frame arrives (back-pressure crosses the 
   assert.equal(s.status().restarts, 0);
   assert.equal(s.status().state, 'ended');
   assert.equal(s.status().framesDropped, 0);
+});
+
+void test('isolated H.265 file: the child\'s error on the H.264 attempt reaches the same fallback, then every frame and the end', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const clip = await makeClip(dir, { codec: 'h265', frames: 60, width: 320, height: 240, source: { pattern: 'ball' } });
+  const { host, children } = isolation();
+  const s = await startStream(t, streamConfig('hevc', `file://${clip}`, { fps: 120, realtime: false }), { log: silentLogger(), analysis: detector416, host });
+  let n = 0;
+  for await (const f of s.frames()) {
+    assert.deepEqual([f.sourceWidth, f.sourceHeight], [320, 240]);
+    n++;
+  }
+  assert.equal(n, 60);
+  assert.deepEqual([s.status().codec, s.status().decoder, s.status().state], ['h265', 'avdec_h265', 'ended']);
+  // One child tried H.264 and failed to link, the second played H.265.
+  assert.equal(children.length, 2);
 });
 
 void test('isolated: a camera that changes resolution mid-stream: the source size follows, through the probe branch that crosses too', { timeout: 60_000 }, async (t) => {
