@@ -6,7 +6,7 @@
  * the filter's. No scoring is re-implemented here: every figure is a difference of two evaluations.
  *
  *   node dist/scripts/tracker-diagnose.js [--seq DIR ...] [--tracker JSON] [--variant NAME=JSON ...]
- *     [--ref NAME=DIR ...] [--json FILE]
+ *     [--only-variants] [--ref NAME=DIR ...] [--json FILE]
  *
  * Tags (a box may carry several):
  *   low        matched a detection below `high_score` (the second stage)
@@ -15,6 +15,8 @@
  *   refound    its track was lost in the previous frame (a re-find), and `refound+` the frames
  *              after a re-find until the track is lost again
  *   longgap    a re-find after more than 0.5 s lost
+ *   young-refound  a re-find of a track seen in 4 frames or fewer before it was lost, and
+ *              `young-refound+` every box of such a track from that re-find on
  *   short      its track is output in 5 frames or fewer in all
  *   dup        overlaps (IoU ≥ 0.5) the box of an older track in the same frame
  * A removed tag's ΔFP is the number of its boxes that were false positives (less any that the
@@ -38,7 +40,7 @@ import { Tracker } from '../daemon/analytics/tracker/tracker.js';
 import type { Box } from '../daemon/inference/types.js';
 import { repoRoot } from '../test/helpers/shared.js';
 
-const TAGS = ['low', 'start', 'first2', 'refound', 'refound+', 'longgap', 'short', 'dup'] as const;
+const TAGS = ['low', 'start', 'first2', 'refound', 'refound+', 'longgap', 'young-refound', 'young-refound+', 'short', 'dup'] as const;
 type Tag = (typeof TAGS)[number];
 
 interface TaggedRow { row: MotRow; tags: Set<Tag>; det: Box | null }
@@ -50,7 +52,7 @@ const { values } = parseArgs({
     variant: { type: 'string', multiple: true },
     ref: { type: 'string', multiple: true },
     json: { type: 'string' },
-    builtin: { type: 'boolean', default: true },
+    'only-variants': { type: 'boolean', default: false },
   },
 });
 
@@ -67,7 +69,7 @@ const BUILTIN: Record<string, TrackerConfigInput> = {
 };
 
 function variants(): [string, TrackerConfigInput][] {
-  const out: [string, TrackerConfigInput][] = values.builtin ? Object.entries(BUILTIN) : [];
+  const out: [string, TrackerConfigInput][] = values['only-variants'] ? [] : Object.entries(BUILTIN);
   for (const v of values.variant ?? []) {
     const eq = v.indexOf('=');
     if (eq < 1) throw new Error(`--variant wants NAME=JSON, got "${v}"`);
@@ -99,6 +101,7 @@ function tagged(seq: MotSequence): TaggedRow[] {
   const refoundStretch = new Set<number>();
   const outputs = new Map<number, number>();
   const wasLost = new Set<number>();
+  const youngRefound = new Set<number>();
   for (let f = 1; f <= seq.frames; f++) {
     const dets: Detection[] = (frames.get(f) ?? []).map((r) => ({ classId: 0, label: 'person', score: r.conf, box: [...r.box] }));
     const ts = ((f - 1) * 1000) / seq.fps;
@@ -117,6 +120,9 @@ function tagged(seq: MotSequence): TaggedRow[] {
         if (ts - lostAt.get(t.id)! > 500) tags.add('longgap');
       }
       if (refoundStretch.has(t.id)) tags.add('refound+');
+      if (wasLost.has(t.id) && t.hits <= 5 && !youngRefound.has(t.id)) youngRefound.add(t.id);
+      if (wasLost.has(t.id) && t.hits <= 5) tags.add('young-refound');
+      if (youngRefound.has(t.id)) tags.add('young-refound+');
       // The detection it matched: same score, most overlap with the filtered box.
       let det: Box | null = null;
       let best = 0;

@@ -5,7 +5,10 @@
  * sequence chooses the setting with the best mean HOTA on the others and scores it on the one left
  * out, and applies the written decision rule against the current defaults.
  *
- *   node dist/scripts/tracker-sweep.js [--seq DIR ...] [--out FILE.json]
+ *   node dist/scripts/tracker-sweep.js [--seq DIR ...] [--grid motion|structural|both] [--out FILE.json]
+ *
+ * `motion` is the 432 settings of the eleven-sequence sweep; `structural` the settings added after
+ * the diagnosis of issue 26 (scripts/tracker-diagnose.ts), everything else at its default; `both` all.
  *
  * Default sequences: every folder under test/fixtures/mot/ with detections.
  */
@@ -18,7 +21,7 @@ import { trackerConfigSchema, type TrackerConfigInput } from '../daemon/analytic
 import { repoRoot } from '../test/helpers/shared.js';
 
 /** The grid the rule names; each list holds the current default (checked below). */
-const GRID = {
+const MOTION_GRID = {
   re_update: [false, true],
   recovery_iou: [0, 0.3],
   momentum_weight: [0, 0.2],
@@ -26,10 +29,21 @@ const GRID = {
   new_track_score: [0.6, 0.7, 0.8],
   min_hits: [2, 3],
   max_lost_ms: [1000, 2000, 3000],
-} as const;
-type Key = keyof typeof GRID;
-type Setting = { [K in Key]: (typeof GRID)[K][number] };
-const KEYS = Object.keys(GRID) as Key[];
+};
+/**
+ * The structural settings of docs/tracking.md, "Where the false positives and identity switches
+ * come from": every value tried while diagnosing, so that leave-one-out, not the diagnosis, chooses.
+ */
+const STRUCTURAL_GRID = {
+  lost_after_tracked: [false, true],
+  lost_seen_ratio: [0, 0.5, 1, 2],
+};
+const GRIDS: Record<string, Record<string, readonly (number | boolean)[]>> = {
+  motion: MOTION_GRID,
+  structural: STRUCTURAL_GRID,
+  both: { ...MOTION_GRID, ...STRUCTURAL_GRID },
+};
+type Setting = Record<string, number | boolean>;
 
 /** The decision rule's thresholds, as written in docs/tracking.md before the sweep was run. */
 const RULE = { minMeanGain: 0.5, maxWorse: 2, maxDrop: 2.0 };
@@ -40,19 +54,24 @@ const { values } = parseArgs({
   options: {
     seq: { type: 'string', multiple: true },
     out: { type: 'string', default: '/tmp/vigil-tracker-sweep.json' },
+    grid: { type: 'string', default: 'motion' },
   },
 });
+const GRID = GRIDS[values.grid] ?? ((): never => {
+  throw new Error(`--grid must be one of ${Object.keys(GRIDS).join(', ')}, got "${values.grid}"`);
+})();
+const KEYS = Object.keys(GRID);
 
 function settings(): Setting[] {
   let all: Record<string, unknown>[] = [{}];
-  for (const key of KEYS) all = all.flatMap((s) => GRID[key].map((v) => ({ ...s, [key]: v })));
+  for (const key of KEYS) all = all.flatMap((s) => GRID[key]!.map((v) => ({ ...s, [key]: v })));
   return all as Setting[];
 }
 
 const defaults = trackerConfigSchema.parse({});
-const defaultSetting = Object.fromEntries(KEYS.map((k) => [k, defaults[k]])) as Setting;
+const defaultSetting = Object.fromEntries(KEYS.map((k) => [k, (defaults as Record<string, unknown>)[k]])) as Setting;
 for (const key of KEYS) {
-  if (!(GRID[key] as readonly unknown[]).includes(defaultSetting[key])) throw new Error(`the grid's ${key} lacks the default ${String(defaultSetting[key])}`);
+  if (!GRID[key]!.includes(defaultSetting[key]!)) throw new Error(`the grid's ${key} lacks the default ${String(defaultSetting[key])}`);
 }
 const changes = (s: Setting): number => KEYS.filter((k) => s[k] !== defaultSetting[k]).length;
 const describe = (s: Setting): string => KEYS.filter((k) => s[k] !== defaultSetting[k]).map((k) => `${k} ${String(s[k])}`).join(', ') || 'the defaults';
@@ -82,7 +101,7 @@ async function main(): Promise<void> {
   const scores: Figures[][] = grid.map((setting, i) => {
     if (i % 48 === 0) process.stderr.write(`setting ${i + 1}/${grid.length} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
     return seqs.map((seq) => {
-      const { metrics: m } = scoreSequence(seq, setting satisfies TrackerConfigInput);
+      const { metrics: m } = scoreSequence(seq, trackerConfigSchema.parse(setting) satisfies TrackerConfigInput);
       return { hota: m.hota, mota: m.mota, idf1: m.idf1 };
     });
   });

@@ -25,6 +25,18 @@ export const trackerConfigSchema = z.strictObject({
   /** A confirmed track not seen for longer than this is removed; until then it can be re-found with its id. */
   max_lost_ms: z.number().int().min(0).max(600_000).default(2000),
   /**
+   * A lost track is also removed once unseen for longer than this many times the span it was seen
+   * for (first to latest detection), so a track born of a few frames' clutter cannot be re-found
+   * by the next false box in the same place for `max_lost_ms`. 0 turns it off.
+   */
+  lost_seen_ratio: z.number().min(0).max(100).default(0),
+  /**
+   * Match the tracks seen in the previous frame first and lost tracks only against the high-score
+   * detections left over, instead of both in one assignment: a lost track's prediction has drifted
+   * and should not take a box from a track that is still being followed.
+   */
+  lost_after_tracked: z.boolean().default(false),
+  /**
    * OC-SORT's observation-centric re-update: a track re-found after missed frames replays them
    * with boxes interpolated between its last and its new observation, so its velocity is the one
    * it really had, not the filter's drift.

@@ -137,7 +137,7 @@ export class Tracker {
 
   private conclude({ ts, starting, high, low, established }: Step, seen: Map<Detection, Float32Array> | null): TrackerFrame {
     const c = this.config;
-    const first = this.associate(established, high, c.match_iou, 'predicted', c.momentum_weight, seen);
+    const first = this.firstStage(established, high, seen);
     for (const [t, d] of first.pairs) {
       this.hit(t, d, ts);
       const v = seen?.get(d);
@@ -165,7 +165,7 @@ export class Tracker {
 
     const removed: number[] = [];
     for (const t of this.tracks) {
-      if (t.state === 'lost' && ts - t.lastSeen > c.max_lost_ms) {
+      if (t.state === 'lost' && (ts - t.lastSeen > c.max_lost_ms || (c.lost_seen_ratio > 0 && ts - t.lastSeen > c.lost_seen_ratio * (t.lastSeen - t.firstSeen)))) {
         dropped.add(t);
         removed.push(t.id);
       }
@@ -209,6 +209,22 @@ export class Tracker {
     // Ids are handed out on confirmation, so the ids an operator sees have no gaps left by
     // tentative tracks that came to nothing.
     t.id = this.nextId++;
+  }
+
+  /**
+   * High-score detections against the confirmed and lost tracks: in one assignment, or with
+   * `lost_after_tracked` the tracks seen last frame first and the lost ones against what is left.
+   * The pairs are returned before any is applied, so the two halves see the same frame.
+   */
+  private firstStage(established: readonly Track[], high: readonly Detection[], seen: Map<Detection, Float32Array> | null):
+    { pairs: [Track, Detection][]; tracks: Track[]; detections: Detection[] } {
+    const c = this.config;
+    if (!c.lost_after_tracked) return this.associate(established, high, c.match_iou, 'predicted', c.momentum_weight, seen);
+    const tracked = established.filter((t) => t.state === 'confirmed');
+    const lost = established.filter((t) => t.state === 'lost');
+    const a = this.associate(tracked, high, c.match_iou, 'predicted', c.momentum_weight, seen);
+    const b = this.associate(lost, a.detections, c.match_iou, 'predicted', c.momentum_weight, seen);
+    return { pairs: [...a.pairs, ...b.pairs], tracks: [...a.tracks, ...b.tracks], detections: b.detections };
   }
 
   /**
