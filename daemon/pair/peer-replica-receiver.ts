@@ -74,6 +74,8 @@ export class ReplicaReceiver {
 
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
+    // A sender behind a pulled cable never says goodbye: keepalive probes end the connection.
+    socket.setKeepAlive(true, 5000);
     this.open.add(socket);
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const signer = new FrameSigner(this.opts.key, 'r');

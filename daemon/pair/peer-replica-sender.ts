@@ -33,6 +33,8 @@ const SWEEP_EVERY_MS = 250;
 const RECONNECT_MIN_MS = 200;
 const RECONNECT_MAX_MS = 5000;
 const LAG_SAMPLES = 2048;
+/** A batch not acknowledged within this long: the connection is taken for dead. */
+const ACK_TIMEOUT_MS = 5000;
 
 interface OutboxScan {
   seq: number;
@@ -66,7 +68,7 @@ export class ReplicaSender {
   private sentUpto = 0;
   private ackedUpto = 0;
   /** Batches sent and not yet acknowledged: their last seq, and each row's commit time. */
-  private inflight: { upto: number; created: number[] }[] = [];
+  private inflight: { upto: number; created: number[]; sentAt: number }[] = [];
   /** Rows the peer holds as undelivered (as far as this side knows). */
   private peerPending = new Set<number>();
   private sweepAt = 0;
@@ -183,8 +185,10 @@ export class ReplicaSender {
 
   private connect(): void {
     if (this.stopped) return;
-    const socket = connect({ host: this.opts.peer.host, port: this.opts.peer.port });
+    const socket = connect({ host: this.opts.peer.host, port: this.opts.peer.port, timeout: ACK_TIMEOUT_MS });
     socket.setNoDelay(true);
+    // A connect into a dead link (no route, a cut cable) gives up like a silent batch does.
+    socket.on('timeout', () => { if (!this.resumed) socket.destroy(new Error('no answer from the peer')); });
     this.socket = socket;
     const signer = new FrameSigner(this.opts.key, 's');
     const reader = new FrameReader();
@@ -247,6 +251,8 @@ export class ReplicaSender {
         socket.destroy();
         return;
       case 'resume': {
+        // From here on silence is judged by the acknowledgements, not by the connect's timeout.
+        socket.setTimeout(0);
         this.signer = signer;
         this.resumed = true;
         this.connects += 1;
@@ -300,6 +306,14 @@ export class ReplicaSender {
     const signer = this.signer;
     this.watchLag();
     if (db === null || socket === null || signer === null || !this.resumed) return;
+    // A cable pulled out sends no reset: TCP would retransmit for minutes before giving up. A batch
+    // unacknowledged for this long ends the connection, and the next one resumes from the peer's mark.
+    const waiting = this.inflight[0];
+    if (waiting !== undefined && this.now() - waiting.sentAt > ACK_TIMEOUT_MS) {
+      this.opts.log.warn({ peer: this.opts.peerDevice, waited_ms: this.now() - waiting.sentAt }, 'pair replica: no acknowledgement from the peer; reconnecting');
+      socket.destroy();
+      return;
+    }
     const version = db.pragma('data_version', { simple: true }) as number;
     // A commit by any connection (an acknowledgement on the store's) may have removed rows the peer holds.
     const changed = version !== this.dataVersion;
@@ -329,7 +343,7 @@ export class ReplicaSender {
         bytes += r.payload.length + r.topic.length + 100;
       }
       socket.write(signer.encode({ t: 'rows', rows, upto }));
-      this.inflight.push({ upto, created: rows.map((r) => r.created_at) });
+      this.inflight.push({ upto, created: rows.map((r) => r.created_at), sentAt: this.now() });
       for (const r of rows) this.peerPending.add(r.seq);
       this.sent += rows.length;
       this.sentUpto = upto;
