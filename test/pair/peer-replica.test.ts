@@ -253,3 +253,32 @@ test('a copy file that is not a database is moved aside, reported, and replaced;
   assert.ok((await readdir(dirB)).some((f) => f.startsWith(`${peerCopyFile('a')}.corrupt-`)), 'the bad file is kept');
   await waitFor('a\'s row at b', () => (b.replica.status().incoming.pending === 1 ? true : undefined), 10_000);
 });
+
+test('a sender whose database went back in time (restored from an older copy, seqs handed out again) does not overwrite the rows the peer holds', { timeout: 30_000 }, async (t) => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const a = await side(t, devA, 'b', portA, portB);
+  const b = await side(t, devB, 'a', portB, portA);
+  const toHub = alertOutbox(devA);
+  for (let i = 0; i < 30; i++) a.store.recordEvent(alertEvent(i), toHub);
+  await waitFor('b to hold 30 rows', () => (b.replica.status().incoming.pending === 30 ? true : undefined));
+  const before = outboxOf(a.store).map((r) => r.payload);
+
+  // As a restore from a copy 20 rows old leaves it: the same database id, the outbox's counter back at 10.
+  await a.replica.stop();
+  a.store.db.exec("DELETE FROM outbox WHERE seq > 10; UPDATE sqlite_sequence SET seq = 10 WHERE name = 'outbox'");
+  const { log, lines } = captureLogger('info');
+  const again = new PeerReplica({
+    replica: { listen: `127.0.0.1:${portA}`, peer: `127.0.0.1:${portB}`, max_lag_ms: 1000 }, key: KEY, device: devA, peer: 'b', store: a.store,
+    dbFile: path.join(a.dir, DATABASE_FILE), stateDir: a.dir, log,
+  });
+  await again.start();
+  t.after(() => again.stop());
+  for (let i = 100; i < 105; i++) a.store.recordEvent(alertEvent(i), toHub);
+  await waitFor('the new rows at b', () => (b.replica.status().incoming.pending === 45 ? true : undefined), 10_000);
+  assert.ok(b.lines.some((l) => l.msg === 'pair replica: the peer\'s database went back in time; the rows held are kept apart and its stream starts again'));
+  assert.equal(lines.filter((l) => l.msg === 'pair replica: streaming to the peer').length, 1);
+  // The 30 rows held before and the 5 new ones (seqs 11-15 again), each message once.
+  assert.equal(b.replica.takeover(), 35);
+  const relayed = outboxOf(b.store).map((r) => r.payload);
+  assert.deepEqual(new Set(relayed), new Set([...before, ...outboxOf(a.store).map((r) => r.payload)]));
+});
