@@ -110,7 +110,8 @@ export class StreamSupervisor {
       streamId: config.id, source: learning ? tapFrames(video, (f) => this.parts.learning?.noteFrame(f)) : video, rules, sink: this.sink,
       detector: detector && config.model !== undefined ? this.models.scheduler(config.model)?.lane(schedulerLaneOptions(config)) ?? detector : null,
       gate: motionGateFor(config),
-      regions: detector ? regionPassFor(config, detector.inputSize(), () => video.latestFullFrame()) : null,
+      regions: detector && config.model !== undefined ? regionPassFor(config, detector.inputSize(), () => video.latestFullFrame(),
+        () => this.models.scheduler(config.model!)?.lane({ ...schedulerLaneOptions(config), streamId: `${config.id}/regions`, priority: 'low' })) : null,
       // Two frames in flight keep a worker-thread model busy while this loop handles the last one.
       pipelineDepth: detector?.pipelineDepth ?? 1,
       tracker,

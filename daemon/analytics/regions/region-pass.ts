@@ -23,6 +23,12 @@ export interface RegionPassOptions {
   motionThreshold: number;
   /** Columns of the pass's motion grid; default REGION_MOTION_GRID. */
   motionGrid?: number;
+  /**
+   * Where crops are run, when not through the stream's own port: in vigild a lane of the model's
+   * scheduler of their own, so that a crop never takes the place of the stream's next frame waiting
+   * in its lane (a live lane keeps only its newest request) and other streams' frames go first.
+   */
+  cropPort?: DetectorPort;
 }
 
 /**
@@ -103,15 +109,16 @@ export class RegionPass {
   }
 
   /**
-   * The whole frame through `port`, then each region in turn, merged, in source pixels, highest
-   * score first. A skipped whole-frame run skips the frame (FrameSkipped, as without regions); a
-   * skipped region run (a newer frame of the stream was handed in meanwhile) ends the regions of
-   * this frame, counted: under overload the newest frame wins over this frame's regions.
+   * The whole frame through `port`, then each region in turn (through `cropPort` when given),
+   * merged, in source pixels, highest score first. A skipped whole-frame run skips the frame
+   * (FrameSkipped, as without regions); a skipped region run (the model was busy for longer than a
+   * frame interval, or a newer frame's crop came) ends the regions of this frame, counted: under
+   * overload the newest frame wins over this frame's regions.
    */
   async detect(frame: Frame, job: RegionJob | null, port: DetectorPort): Promise<Detection[]> {
     const whole = await port.detect(frame);
     if (job === null) return whole;
-    const found = await this.detectInRegions(frame, job, port);
+    const found = await this.detectInRegions(frame, job, this.opts.cropPort ?? port);
     const merged = mergeDetections(whole, found, {
       iou: this.opts.iou ?? 0.5, sameObjectIou: 0.3, maxDetections: this.opts.maxDetections ?? 100,
     });

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RegionPass } from '../../daemon/analytics/regions/region-pass.js';
+import { FrameSkipped } from '../../daemon/inference/scheduler.js';
+import type { Detection } from '../../daemon/inference/types.js';
+import type { Frame } from '../../daemon/video/frame.js';
+import { i420Layout, type FullFrame } from '../../daemon/video/full-frame.js';
+
+/** A 1080p camera's analysis frame (416×234 BGRx), dark, with white squares where `blocks` say (analysis pixels). */
+function analysisFrame(seq: number, blocks: readonly [number, number][]): Frame {
+  const width = 416;
+  const height = 234;
+  const data = Buffer.alloc(width * height * 4, 20);
+  for (const [bx, by] of blocks) {
+    for (let y = by; y < by + 8; y++) data.fill(255, (y * width + bx) * 4, (y * width + bx + 8) * 4);
+  }
+  return { streamId: 's', seq, ts: seq * 200, format: 'BGRx', width, height, data, sourceWidth: 1920, sourceHeight: 1080 };
+}
+
+const full: FullFrame = { streamId: 's', ts: 0, width: 1920, height: 1080, format: 'I420', data: Buffer.alloc(i420Layout(1920, 1080).size, 128) };
+const person = (box: Detection['box'], score: number): Detection => ({ classId: 0, label: 'person', score, box });
+
+function passWith(cropPort?: { detect(f: Frame): Promise<Detection[]> }): RegionPass {
+  return new RegionPass({ fullFrame: () => full, modelWidth: 416, modelHeight: 416, maxRegions: 4, motionThreshold: 25, ...(cropPort ? { cropPort } : {}) });
+}
+
+test('a still scene plans nothing; two moving spots far apart get two crops run through the crop port at the model size', async () => {
+  const crops: Frame[] = [];
+  const pass = passWith({ detect: (f) => { crops.push(f); return Promise.resolve([person([100, 100, 120, 140], 0.7)]); } });
+  assert.equal(pass.plan(analysisFrame(0, [])), null, 'the first frame only primes the motion grid');
+  assert.equal(pass.plan(analysisFrame(1, [])), null, 'still');
+  const frame = analysisFrame(2, [[20, 20], [380, 200]]);
+  const job = pass.plan(frame);
+  assert.ok(job);
+  assert.equal(job.regions.length, 2);
+  const whole = [person([1000, 500, 1100, 700], 0.9)];
+  const out = await pass.detect(frame, job, { detect: () => Promise.resolve(whole) });
+  assert.deepEqual(crops.map((c) => [c.width, c.height, c.sourceWidth, c.sourceHeight]), [[416, 416, 416, 416], [416, 416, 416, 416]]);
+  // Each crop's person, moved by its region's offset into source pixels, beside the whole frame's.
+  assert.deepEqual(out.map((d) => d.box), [whole[0]!.box, ...job.regions.map((r) => [r.x + 100, r.y + 100, r.x + 120, r.y + 140])]);
+  assert.equal(pass.stats.regionsRun, 2);
+  assert.equal(pass.stats.detectionsAdded, 2);
+});
+
+test('a skipped crop ends the frame\'s regions, counted, and keeps what was found; other errors fail the frame', async () => {
+  let calls = 0;
+  const pass = passWith({
+    detect: () => (++calls === 2 ? Promise.reject(new FrameSkipped('s', 250)) : Promise.resolve([person([10, 10, 30, 50], 0.6)])),
+  });
+  pass.plan(analysisFrame(0, []));
+  const frame = analysisFrame(1, [[20, 20], [200, 120], [380, 200]]);
+  const job = pass.plan(frame);
+  assert.ok(job);
+  assert.equal(job.regions.length, 3);
+  const out = await pass.detect(frame, job, { detect: () => Promise.resolve([]) });
+  assert.equal(out.length, 1);
+  assert.equal(pass.stats.regionsRun, 1);
+  assert.equal(pass.stats.regionsSkipped, 2);
+  const broken = passWith({ detect: () => Promise.reject(new Error('model gone')) });
+  broken.plan(analysisFrame(0, []));
+  const again = broken.plan(frame);
+  assert.ok(again);
+  await assert.rejects(broken.detect(frame, again, { detect: () => Promise.resolve([]) }), /model gone/);
+});
+
+test('no full frame of the analysed frame\'s size: the whole frame alone, counted', () => {
+  const pass = new RegionPass({ fullFrame: () => ({ ...full, width: 1280, height: 720 }), modelWidth: 416, modelHeight: 416, maxRegions: 2, motionThreshold: 25 });
+  pass.plan(analysisFrame(0, []));
+  assert.equal(pass.plan(analysisFrame(1, [[100, 100]])), null);
+  assert.equal(pass.stats.noFullFrame, 1);
+});
