@@ -5,7 +5,7 @@
  *    in-process and isolated alternating, each round's ratio against the inference limit measured
  *    just before and just after it (the detector alone in a tight loop);
  *  - 1 and N camera-like streams (clip looped in real time) each way: memory of the whole process
- *    tree (vigild and its stream processes, PSS, so shared libraries count once) and its CPU, and
+ *    tree (vigild, its stream host and the stream processes, PSS, so shared pages count once) and its CPU, and
  *    from those the memory each added stream costs;
  *  - SIGSEGV of an isolated stream's process, again and again: kill → next frame of that stream,
  *    and the largest gap between another isolated stream's frames meanwhile.
@@ -31,6 +31,7 @@ const { streamSchema } = await import('../daemon/config/schema.js');
 const { threadPoolSize } = await import('../daemon/threadpool.cjs');
 const { VideoStream } = await import('../daemon/video/stream.js');
 const { ProcessIsolation } = await import('../daemon/video/isolated-pipeline.js');
+const { StreamHost } = await import('../daemon/video/isolated-server.js');
 const { startMosquitto } = await import('../test/helpers/mosquitto.js');
 
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
@@ -183,9 +184,11 @@ interface CrashResult { restartMs: number[]; otherMaxGapMs: number; otherFrames:
 async function crashes(): Promise<CrashResult> {
   const analysis = { width: 416, height: 416, resize: 'fit' as const, format: 'BGRx' as const };
   const cfg = (id: string): ReturnType<typeof streamSchema.parse> => streamSchema.parse({ id, uri: `file://${args.clip}`, fps: streamFps, loop: true, restart_min_ms: 100, restart_max_ms: 400 });
-  const hostA = new ProcessIsolation({ log: silentLogger() });
+  // Both forked from one stream host, as in vigild (stream-supervisor.ts).
+  const server = new StreamHost(silentLogger());
+  const hostA = new ProcessIsolation({ log: silentLogger(), server });
   const a = new VideoStream(cfg('a'), { log: silentLogger(), analysis, host: hostA });
-  const b = new VideoStream(cfg('b'), { log: silentLogger(), analysis, host: new ProcessIsolation({ log: silentLogger() }) });
+  const b = new VideoStream(cfg('b'), { log: silentLogger(), analysis, host: new ProcessIsolation({ log: silentLogger(), server }) });
   const signal = new AbortController().signal;
   await a.start(signal);
   await b.start(signal);
