@@ -8,9 +8,11 @@ import type { Box, Detection } from '../../daemon/inference/types.js';
  * Two people walk towards each other along one row (25 fps, 10 px a frame) and meet at frame 15:
  * B stops there, A turns back. From frame 12 to 18 A is hidden behind B. A's lost track runs on
  * along its old heading, onto B, and its direction agrees with B's box better than B's own
- * (stopped) track does, so motion gives B's box to A's track, and A's box, when A comes out at
- * frame 19, to whatever is left: the two ids swap. Appearance (a look that tells A
- * from B, as OSNet does for two differently dressed people) re-finds A with their id.
+ * (stopped) track does, so motion in one joint assignment (`lost_after_tracked` off) gives B's box
+ * to A's track, and A's box, when A comes out at frame 19, to whatever is left: the two ids swap.
+ * With lost tracks matched after the tracked ones (the default) B keeps its id, but A's lost track,
+ * predicted on past the meeting point, misses A coming back: A gets a new id. Appearance (a look
+ * that tells A from B, as OSNet does for two differently dressed people) re-finds A with their id.
  */
 const FRAME_MS = 40;
 const box = (x: number): Box => [x, 100, x + 50, 200];
@@ -37,8 +39,8 @@ function lookAt(f: number, asked: number[]): Look {
   };
 }
 
-async function walk(appearance: boolean): Promise<{ a: number[]; b: number[]; asked: number[]; tracker: Tracker }> {
-  const tracker = new Tracker({ appearance: { enabled: appearance } });
+async function walk(appearance: boolean, lostAfterTracked = true): Promise<{ a: number[]; b: number[]; asked: number[]; tracker: Tracker }> {
+  const tracker = new Tracker({ appearance: { enabled: appearance }, lost_after_tracked: lostAfterTracked });
   const asked: number[] = [];
   const a: number[] = [];
   const b: number[] = [];
@@ -55,8 +57,11 @@ test('appearance keeps two ids through an occlusion where motion swaps them', as
   const off = await walk(false);
   const on = await walk(true);
   const distinct = (ids: number[]): number[] => [...new Set(ids.filter((id) => id > 0))];
-  // Without appearance, A's lost track (predicted past the meeting point) takes B's box.
-  assert.ok(distinct(off.b).length > 1 && distinct(off.a).length > 1, `without appearance: A ${off.a.join(',')}; B ${off.b.join(',')}`);
+  // Without appearance, A comes back with a new id; B keeps its own.
+  assert.ok(distinct(off.a).length > 1 && distinct(off.b).length === 1, `without appearance: A ${off.a.join(',')}; B ${off.b.join(',')}`);
+  // In one joint assignment, A's lost track (predicted past the meeting point) also takes B's box.
+  const joint = await walk(false, false);
+  assert.ok(distinct(joint.b).length > 1 && distinct(joint.a).length > 1, `joint: A ${joint.a.join(',')}; B ${joint.b.join(',')}`);
   assert.deepEqual(distinct(on.a), [1], `with appearance A keeps id 1: ${on.a.join(',')}`);
   assert.deepEqual(distinct(on.b), [2], `and B id 2: ${on.b.join(',')}`);
   assert.equal(off.asked.length, 0, 'with the cue off the tracker never looks');
