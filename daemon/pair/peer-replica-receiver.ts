@@ -19,6 +19,8 @@ export interface ReceiverOptions {
 
 /** A connection must say who it is within this long. */
 const HELLO_TIMEOUT_MS = 5000;
+/** Connections open at once, authenticated or not. */
+const MAX_CONNECTIONS = 8;
 /** Refused connections are logged once per this long, so that a port scan cannot flood the journal. */
 const REFUSAL_LOG_EVERY_MS = 10_000;
 
@@ -73,6 +75,14 @@ export class ReplicaReceiver {
   private readonly open = new Set<Socket>();
 
   private accept(socket: Socket): void {
+    // The one sender needs one connection (two while a new one replaces a dead one); more is a flood.
+    if (this.open.size >= MAX_CONNECTIONS) {
+      socket.on('error', () => undefined);
+      socket.destroy();
+      this.refused += 1;
+      this.lastRefusal = `${socket.remoteAddress ?? '?'}: more than ${MAX_CONNECTIONS} connections at once`;
+      return;
+    }
     socket.setNoDelay(true);
     // A sender behind a pulled cable never says goodbye: keepalive probes end the connection.
     socket.setKeepAlive(true, 5000);
