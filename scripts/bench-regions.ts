@@ -108,6 +108,7 @@ try {
       const wholeMs: number[] = [];
       const regionsMs: number[] = [];
       const regionsRun: number[] = [];
+      const planMs: number[] = [];
       const detWhole: number[] = [];
       const detRegions: number[] = [];
       log(`${model} ${clip}: analysing ${frames} frames`);
@@ -115,7 +116,8 @@ try {
         const lax = await referenceBoxes(detector, mosaic, spec, r.index, clipCase.refScale, LAX_SCORE);
         const strict = lax.filter((d) => d.score >= REF_SCORE).map((d) => d.box);
         tally(whole, r.whole, strict, lax.map((d) => d.box));
-        tally(regional, r.regions, strict, lax.map((d) => d.box));
+        tally(regional, r.regions, strict, lax.map((d) => d.box), r.planned);
+        planMs.push(r.planMs);
         wholeMs.push(r.wholeMs);
         regionsMs.push(r.wholeMs + r.regionsMs);
         regionsRun.push(r.regionsRun);
@@ -146,7 +148,10 @@ try {
         detectionsPerFrame: { whole: mean(detWhole), regions: mean(detRegions) },
         limitMs, msPerFrame: { whole: mean(wholeMs), regions: mean(regionsMs) },
         ratioToLimit: { whole: mean(wholeMs) / limitMs, regions: mean(regionsMs) / limitMs },
-        regionsPerFrame: mean(regionsRun), cropMs: mean(cropMs), passStats: pass.stats,
+        regionsPerFrame: mean(regionsRun), cropMs: mean(cropMs), planMs: mean(planMs), passStats: pass.stats,
+        // Of the reference people inside a region run on their frame, the share found: what the
+        // detector does with a crop, apart from whether motion put a region there.
+        inRegions: Object.fromEntries(BANDS.map((b, i) => [b.name, `${regional.foundCovered[i]}/${regional.covered[i]}`])),
       };
       results.push(row);
       console.log(JSON.stringify(row));

@@ -63,9 +63,15 @@ export interface Tally {
   /** Detections matching no reference box (at the lower `fpScore` reference), per band of the detection's own height. */
   falsePositives: number[];
   detections: number;
+  /** Reference boxes inside a region run on their frame, and how many of those were found (regions only). */
+  covered: number[];
+  foundCovered: number[];
 }
 
-export const newTally = (): Tally => ({ refs: BANDS.map(() => 0), found: BANDS.map(() => 0), falsePositives: BANDS.map(() => 0), detections: 0 });
+export const newTally = (): Tally => ({
+  refs: BANDS.map(() => 0), found: BANDS.map(() => 0), falsePositives: BANDS.map(() => 0), detections: 0,
+  covered: BANDS.map(() => 0), foundCovered: BANDS.map(() => 0),
+});
 
 const bandOf = (b: Box): number => {
   const h = b[3] - b[1];
@@ -77,7 +83,8 @@ const bandOf = (b: Box): number => {
  * loose around a 30-px person). False positives are judged against a laxer reference, so that a
  * person the reference scored just under its bar is not counted against the approach that found it.
  */
-export function tally(t: Tally, detections: readonly Detection[], reference: readonly Box[], laxReference: readonly Box[], minIou = 0.3): void {
+export function tally(t: Tally, detections: readonly Detection[], reference: readonly Box[], laxReference: readonly Box[],
+  regions: readonly Region[] = [], minIou = 0.3): void {
   const people = detections.filter((d) => d.label === 'person');
   t.detections += people.length;
   const used = new Set<number>();
@@ -94,9 +101,12 @@ export function tally(t: Tally, detections: readonly Detection[], reference: rea
         bestIou = v;
       }
     });
+    const inside = regions.some((r) => ref[0] >= r.x && ref[1] >= r.y && ref[2] <= r.x + r.width && ref[3] <= r.y + r.height);
+    if (inside) t.covered[band] = (t.covered[band] ?? 0) + 1;
     if (best >= 0) {
       used.add(best);
       t.found[band] = (t.found[band] ?? 0) + 1;
+      if (inside) t.foundCovered[band] = (t.foundCovered[band] ?? 0) + 1;
     }
   }
   for (const d of people) {
@@ -115,6 +125,8 @@ export interface FrameResult {
   regionsMs: number;
   /** The pass's motion grid and plan, and reading the full frame. */
   planMs: number;
+  /** The regions planned on the frame. */
+  planned: Region[];
 }
 
 /**
@@ -148,7 +160,8 @@ export async function analyseMosaic(detector: Detector, mosaic: Mosaic, fps: num
       const runBefore = pass.stats.regionsRun;
       const regions = job === null ? whole : await pass.detect(frame, job, { detect: (f) => (f === frame ? Promise.resolve(whole) : detector.detect(f)) });
       const t2 = performance.now();
-      await each({ index: frame.seq, whole, regions, regionsRun: pass.stats.regionsRun - runBefore, wholeMs: t1 - t0, regionsMs: t2 - t1, planMs: t0 - tp });
+      await each({ index: frame.seq, whole, regions, regionsRun: pass.stats.regionsRun - runBefore, wholeMs: t1 - t0, regionsMs: t2 - t1, planMs: t0 - tp,
+        planned: job?.regions ?? [] });
     }
   } finally {
     await video.stop();
