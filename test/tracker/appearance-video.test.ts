@@ -16,8 +16,9 @@ import { repoRoot, sharedPath } from '../helpers/shared.js';
  * pedestrians.mp4 at 10 fps through NanoDet-m, the tracker and OSNet x0.25: at the top right two
  * men walk together, one in a grey shirt behind, one in a dark shirt in front. From about 1.8 to
  * 3 s the detector sees one box for both; then they part, the dark shirt to the left. Motion alone
- * gives the grey shirt's id to the dark shirt when they part (and the dark shirt's to the grey):
- * the two ids swap. With the appearance cue each keeps its id. This is the sequence the cue's
+ * gives the dark shirt's id to the grey shirt when they part (and in one joint assignment of lost
+ * and tracked tracks, `lost_after_tracked` off, the grey shirt's to the dark: the two ids swap).
+ * With the appearance cue each keeps its id. This is the sequence the cue's
  * settings were chosen on (docs/tracking.md, "Appearance"); the held-out audit is in that file.
  */
 const FPS = 10;
@@ -74,8 +75,12 @@ test('the appearance cue keeps two ids through a merge where motion swaps them (
   }
   const [grey, dark] = before(on.frames);
   assert.deepEqual(after(on.frames), [dark, grey], `with appearance each keeps its id: ${story(on.frames)}`);
+  // Motion alone gives the dark shirt's id to the grey shirt when they part (what the cue is for).
+  // With lost tracks matched after the tracked ones (the default) the grey shirt's own lost track
+  // is not re-found and the dark shirt gets a new id; in one joint assignment the two ids swap.
   const [greyOff, darkOff] = before(off.frames);
-  assert.deepEqual(after(off.frames), [greyOff, darkOff], `motion alone swaps them (what the cue is for): ${story(off.frames)}`);
+  const [darkAfter, greyAfter] = after(off.frames);
+  assert.ok(greyAfter === darkOff && darkAfter !== darkOff && darkAfter !== greyOff, `motion alone: ${story(off.frames)}`);
 
   const stats = on.tracker.appearanceStats;
   assert.equal(stats.frames, FRAMES);

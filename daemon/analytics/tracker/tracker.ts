@@ -214,12 +214,14 @@ export class Tracker {
   /**
    * High-score detections against the confirmed and lost tracks: in one assignment, or with
    * `lost_after_tracked` the tracks seen last frame first and the lost ones against what is left.
+   * A frame where the appearance cue looked stays one assignment: appearance is what tells a lost
+   * track's person from the one being followed, and it can only weigh the two in one assignment.
    * The pairs are returned before any is applied, so the two halves see the same frame.
    */
   private firstStage(established: readonly Track[], high: readonly Detection[], seen: Map<Detection, Float32Array> | null):
     { pairs: [Track, Detection][]; tracks: Track[]; detections: Detection[] } {
     const c = this.config;
-    if (!c.lost_after_tracked) return this.associate(established, high, c.match_iou, 'predicted', c.momentum_weight, seen);
+    if (!c.lost_after_tracked || (seen !== null && seen.size > 0)) return this.associate(established, high, c.match_iou, 'predicted', c.momentum_weight, seen);
     const tracked = established.filter((t) => t.state === 'confirmed');
     const lost = established.filter((t) => t.state === 'lost');
     const a = this.associate(tracked, high, c.match_iou, 'predicted', c.momentum_weight, seen);
