@@ -12,7 +12,9 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { vigilctl } from '../helpers/vigilctl.js';
 import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
 import { dogCameraDevice } from './pair-config.js';
+import { freezeWhenCopied } from './peer-replica-helpers.js';
 import { createPairNetwork } from './netns.js';
 
 /**
@@ -102,6 +104,8 @@ test('peer replica in two network namespaces: a pulled cable is noticed and repo
     const r = await replicaOf('b');
     return r.incoming.pending >= 16 ? r.incoming.pending : undefined;
   }, 30_000, 200);
+  // Killed where b's copy has caught up (freezeWhenCopied says why): the lag's loss is by design.
+  const tries = await freezeWhenCopied(a.child, path.join(storage.a, 'vigil.db'), path.join(storage.b, peerCopyFile('a')));
   a.child.kill('SIGKILL');
   await a.exited;
   const dbA = new BetterSqlite3(path.join(storage.a, 'vigil.db'), { readonly: true, fileMustExist: true });
@@ -114,7 +118,7 @@ test('peer replica in two network namespaces: a pulled cable is noticed and repo
   await waitFor('every alert a committed at the hub', () => (missing().length === 0 ? true : undefined), 20_000);
   t.diagnostic(`cable pulled: reported ${seen} after ${reportedMs.toFixed(0)} ms; after the heal, caught up in ${resumeMs.toFixed(0)} ms `
     + `(lag p50 ${caughtUp.lag?.p50.toFixed(0)} ms, p99 ${caughtUp.lag?.p99.toFixed(0)} ms); b held ${undeliveredAtB} undelivered at the kill; `
-    + `all ${committed.length} alerts a committed reached the hub`);
+    + `all ${committed.length} alerts a committed reached the hub; freezes until the copy held everything: ${tries}`);
   assert.ok(resumeMs <= 10_000, `the stream resumed ${resumeMs.toFixed(0)} ms after the heal`);
   const relayed = alerts.filter((x) => x.device === 'a' && x.topic.endsWith('/b/alerts'));
   assert.ok(relayed.length >= undeliveredAtB, `b relayed ${relayed.length}`);
