@@ -228,21 +228,27 @@ try {
   mqttUrl = broker.url;
   log(`inference limit (${path.basename(args.model)})`);
   let before = await inferenceLimit();
-  const roundsOut: { limit: number; fps: Record<Mode, number>; ratio: Record<Mode, number>; cpu: Record<Mode, number> }[] = [];
+  // busy: the share of the window the model's thread worked; wait: its median wait for the next frame (ms).
+  // Both say whether a run was bound by inference (busy near 1, wait near 0) whatever the load did to the limit.
+  const roundsOut: { limit: number; fps: Record<Mode, number>; ratio: Record<Mode, number>; cpu: Record<Mode, number>; busy: Record<Mode, number>; wait: Record<Mode, number> }[] = [];
   for (let r = 0; r < rounds; r++) {
     const fps = { 'in-process': NaN, process: NaN } as Record<Mode, number>;
     const cpu = { 'in-process': NaN, process: NaN } as Record<Mode, number>;
+    const busy = { 'in-process': NaN, process: NaN } as Record<Mode, number>;
+    const wait = { 'in-process': NaN, process: NaN } as Record<Mode, number>;
     // Alternate which goes first, so a drift during the round favours neither.
     for (const mode of r % 2 === 0 ? MODES : [...MODES].reverse()) {
       log(`one stream as fast as it goes, ${mode} (round ${r + 1} of ${rounds})`);
       const run = await scenario(single(mode), 1);
       fps[mode] = run.result.streams[0]?.inferredFps ?? NaN;
       cpu[mode] = run.treeCpuPercent;
+      busy[mode] = run.result.modelBusy;
+      wait[mode] = run.result.idleMsP50;
     }
     const after = await inferenceLimit();
     const limit = (before + after) / 2;
     before = after;
-    roundsOut.push({ limit, fps, cpu, ratio: { 'in-process': fps['in-process'] / limit, process: fps.process / limit } });
+    roundsOut.push({ limit, fps, cpu, busy, wait, ratio: { 'in-process': fps['in-process'] / limit, process: fps.process / limit } });
     log(`  limit ${f(limit)} fps; in-process ${f(fps['in-process'])} (${f(fps['in-process'] / limit, 2)}), isolated ${f(fps.process)} (${f(fps.process / limit, 2)})`);
   }
   const multi: { mode: Mode; streams: number; run: Run }[] = [];
@@ -258,9 +264,10 @@ try {
   const median = (mode: Mode): number => pct(roundsOut.map((x) => x.ratio[mode]), 50);
   process.stdout.write(`\nProcess isolation, ${path.basename(args.model)}, clip ${path.basename(args.clip)}; CPU provider, 1 intra-op thread\n`);
   process.stdout.write('\nOne stream as fast as it goes (ratio = analysed fps / the inference limit measured just before and after the round)\n');
-  process.stdout.write('round  limit fps  in-process fps (ratio, tree cpu %)  isolated fps (ratio, tree cpu %)\n');
-  roundsOut.forEach((x, i) => process.stdout.write(`${i + 1}      ${f(x.limit).padEnd(9)}  ${`${f(x.fps['in-process'])} (${f(x.ratio['in-process'], 2)}, ${f(x.cpu['in-process'], 0)})`.padEnd(34)}  ${f(x.fps.process)} (${f(x.ratio.process, 2)}, ${f(x.cpu.process, 0)})\n`));
-  process.stdout.write(`median ratio: in-process ${f(median('in-process'), 2)}, isolated ${f(median('process'), 2)}\n`);
+  process.stdout.write('round  limit fps  in-process fps (ratio, tree cpu %, model busy, wait ms)  isolated fps (ratio, tree cpu %, model busy, wait ms)  isolated / in-process\n');
+  const cell = (x: (typeof roundsOut)[number], m: Mode): string => `${f(x.fps[m])} (${f(x.ratio[m], 2)}, ${f(x.cpu[m], 0)}, ${f(x.busy[m], 2)}, ${f(x.wait[m], 1)})`;
+  roundsOut.forEach((x, i) => process.stdout.write(`${i + 1}      ${f(x.limit).padEnd(9)}  ${cell(x, 'in-process').padEnd(54)}  ${cell(x, 'process').padEnd(52)}  ${f(x.fps.process / x.fps['in-process'], 2)}\n`));
+  process.stdout.write(`median ratio: in-process ${f(median('in-process'), 2)}, isolated ${f(median('process'), 2)}; isolated / in-process ${f(pct(roundsOut.map((x) => x.fps.process / x.fps['in-process']), 50), 2)}\n`);
   process.stdout.write(`\nCamera streams (clip looped in real time at ${streamFps} fps; memory = PSS of vigild and its stream processes, median over the window)\n`);
   process.stdout.write('mode        N  processes  fps/stream min  tree cpu %  PSS MiB  of which stream processes\n');
   for (const m of multi) {
