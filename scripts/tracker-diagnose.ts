@@ -6,7 +6,7 @@
  * the filter's. No scoring is re-implemented here: every figure is a difference of two evaluations.
  *
  *   node dist/scripts/tracker-diagnose.js [--seq DIR ...] [--tracker JSON] [--variant NAME=JSON ...]
- *     [--only-variants] [--ref NAME=DIR ...] [--json FILE]
+ *     [--only-variants] [--every N] [--ref NAME=DIR ...] [--json FILE]
  *
  * Tags (a box may carry several):
  *   low        matched a detection below `high_score` (the second stage)
@@ -25,6 +25,7 @@
  * Variants (`--variant`, plus built-in ones) rerun the tracker with other settings and report their
  * figures next to the defaults', for behaviour that cannot be tagged on a box (identity switches).
  * `--ref sort=DIR` scores DIR/<sequence>/sort.txt (another tracker's output) for comparison.
+ * `--every N` feeds and scores every Nth frame only, at a Nth of the sequence's rate.
  */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -53,6 +54,7 @@ const { values } = parseArgs({
     ref: { type: 'string', multiple: true },
     json: { type: 'string' },
     'only-variants': { type: 'boolean', default: false },
+    every: { type: 'string', default: '1' },
   },
 });
 
@@ -84,12 +86,23 @@ async function sequences(): Promise<MotSequence[]> {
   const out: MotSequence[] = [];
   for (const dir of dirs) {
     try {
-      out.push(await loadMotSequence(dir, 25));
+      out.push(thinned(await loadMotSequence(dir, 25), Number(values.every)));
     } catch (err) {
       if (!(err instanceof NoDetectionsError)) throw err;
     }
   }
   return out;
+}
+
+/**
+ * Every `n`th frame of a sequence, ground truth and detections alike, renumbered, at a `n`th of the
+ * rate: what a stream analysing at a lower rate than its camera's sees and is scored on.
+ */
+function thinned(seq: MotSequence, n: number): MotSequence {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--every must be a whole number ≥ 1, got ${values.every}`);
+  if (n === 1) return seq;
+  const keep = (rows: readonly MotRow[]): MotRow[] => rows.filter((r) => (r.frame - 1) % n === 0).map((r) => ({ ...r, frame: (r.frame - 1) / n + 1 }));
+  return { ...seq, gt: keep(seq.gt), det: keep(seq.det), fps: seq.fps / n, frames: Math.floor((seq.frames - 1) / n) + 1 };
 }
 
 /** The tracker fed as `runTracker` feeds it, keeping what each output box came from. */
