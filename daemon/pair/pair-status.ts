@@ -20,7 +20,7 @@ export const peerReplicaStatusSchema = z.strictObject({
   lastAckMsAgo: msAgo,
   sent: count,
   acked: count,
-  /** Event-loop time spent reading and sending this device's rows since start (ms): replication's cost on the active. */
+  /** Event-loop time spent reading, sending and hearing back about this device's rows since start (ms): replication's cost on the active. */
   cpuMs: z.number().min(0),
   /** The copy of the peer's undelivered rows kept here. */
   incoming: z.strictObject({
@@ -30,6 +30,8 @@ export const peerReplicaStatusSchema = z.strictObject({
     lastRowsMsAgo: msAgo,
     /** Rows received since start. */
     received: count,
+    /** Event-loop time spent receiving them (verify, parse, commit), ms: the copy's cost on this device. */
+    cpuMs: z.number().min(0),
     /** Connections refused on the replica port (bad key, garbled frames, another device). */
     refused: count,
     lastRefusal: z.string().nullable(),

@@ -14,7 +14,8 @@ export interface PendingRow extends ReplicaRow {
 
 /**
  * The standby's copy of its peer's undelivered outbox rows: one SQLite file per peer, in this
- * device's own state directory, committed with synchronous=FULL before the sender is told.
+ * device's own state directory, committed before the sender is told (see the constructor for how
+ * durably).
  *
  * Only what the hub has not acknowledged is kept: a row the peer reports gone (delivered,
  * superseded or evicted there) is deleted here. A source is one database of the peer; its
@@ -31,7 +32,11 @@ export class PeerCopy {
   constructor(dir: string, peer: string) {
     this.db = new BetterSqlite3(path.join(dir, peerCopyFile(peer)));
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // NORMAL, with a checkpoint at most every second (sync): an fsync per batch blocked the
+    // standby's event loop 40 % of the time at 100 events/s (4 ms each on the development VM).
+    // A commit survives a crash of vigild at once and a power cut of this device within a second;
+    // one lost to a power cut is sent again by the peer, which resumes from this file's watermark.
+    this.db.pragma('synchronous = NORMAL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS rows (
         source     TEXT NOT NULL,
@@ -58,6 +63,15 @@ export class PeerCopy {
       ON CONFLICT (source) DO UPDATE SET upto = max(upto, excluded.upto), updated_at = excluded.updated_at`);
     this.mark = this.db.prepare<[string], number>('SELECT upto FROM sources WHERE source = ?').pluck();
     this.pendingOf = this.db.prepare<[string], number>('SELECT seq FROM rows WHERE source = ? AND relayed_at IS NULL ORDER BY seq').pluck();
+  }
+
+  private dirty = false;
+
+  /** Makes the commits since the last call durable against a power cut (a checkpoint fsyncs the WAL). */
+  sync(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    this.db.pragma('wal_checkpoint(PASSIVE)');
   }
 
   /** Where a sender of `source` resumes. */
@@ -88,6 +102,7 @@ export class PeerCopy {
       for (const r of rows) this.insert.run(source, r.seq, r.event_id, r.topic, r.payload, r.qos, r.priority, r.created_at);
       this.setMark.run(source, upto, now);
     })();
+    this.dirty = true;
   }
 
   /** Rows the sender no longer holds: nothing to relay for them. */
@@ -95,6 +110,7 @@ export class PeerCopy {
     this.db.transaction(() => {
       for (const s of seqs) this.remove.run(source, s);
     })();
+    this.dirty = true;
   }
 
   /** Every source's undelivered rows not yet relayed, oldest first. */

@@ -19,6 +19,8 @@ export interface ReceiverOptions {
 
 /** A connection must say who it is within this long. */
 const HELLO_TIMEOUT_MS = 5000;
+/** How often the copy's commits are made durable against a power cut. */
+const SYNC_EVERY_MS = 1000;
 /** Connections open at once, authenticated or not. */
 const MAX_CONNECTIONS = 8;
 /** Refused connections are logged once per this long, so that a port scan cannot flood the journal. */
@@ -41,6 +43,8 @@ export class ReplicaReceiver {
   /** When the last batch was stored (wall clock, ms). */
   lastRowsAt: number | null = null;
   received = 0;
+  /** Event-loop time spent on the peer's frames (verify, parse, commit), ms. */
+  busyMs = 0;
 
   constructor(private readonly opts: ReceiverOptions) {
     this.now = opts.now ?? Date.now;
@@ -54,7 +58,20 @@ export class ReplicaReceiver {
       server.listen(this.opts.listen.port, this.opts.listen.host, () => { server.off('error', reject); resolve(); });
     });
     this.server = server;
+    this.syncTimer = setInterval(() => {
+      const t0 = performance.now();
+      try {
+        this.opts.copy.sync();
+      } catch (err) {
+        this.opts.log.warn({ err: errorMessage(err) }, 'pair replica: the copy could not be synced');
+      } finally {
+        this.busyMs += performance.now() - t0;
+      }
+    }, SYNC_EVERY_MS);
+    this.syncTimer.unref();
   }
+
+  private syncTimer: NodeJS.Timeout | undefined;
 
   get port(): number {
     const a = this.server?.address();
@@ -66,6 +83,7 @@ export class ReplicaReceiver {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.syncTimer);
     for (const socket of this.open) socket.destroy();
     const server = this.server;
     this.server = null;
@@ -116,7 +134,7 @@ export class ReplicaReceiver {
       }
     });
     socket.write(signer.hello({ t: 'hello', v: PROTOCOL_VERSION, device: this.opts.device, nonce }, ''));
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       const read = reader.push(chunk);
       if ('error' in read) {
         refuse(read.error);
@@ -150,6 +168,11 @@ export class ReplicaReceiver {
           return;
         }
       }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      const t0 = performance.now();
+      onData(chunk);
+      this.busyMs += performance.now() - t0;
     });
   }
 

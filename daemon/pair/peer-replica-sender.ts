@@ -220,7 +220,7 @@ export class ReplicaSender {
       this.reconnectTimer = setTimeout(() => this.connect(), delay);
       this.reconnectTimer.unref();
     });
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       const read = reader.push(chunk);
       if ('error' in read) return fail(read.error);
       for (const f of read.frames) {
@@ -242,6 +242,11 @@ export class ReplicaSender {
         if ('error' in parsed) return fail(parsed.error);
         this.onMessage(socket, signer, parsed.message);
       }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      const t0 = performance.now();
+      onData(chunk);
+      this.busyMs += performance.now() - t0;
     });
   }
 

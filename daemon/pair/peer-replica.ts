@@ -74,7 +74,11 @@ export class PeerReplica {
     this.unsubscribe = null;
     this.sender.stop();
     await this.receiver.stop();
-    this.copy.close();
+    try {
+      this.copy.sync();
+    } finally {
+      this.copy.close();
+    }
   }
 
   /** A heartbeat of the peer arrived (pair-service.ts). */
@@ -144,6 +148,7 @@ export class PeerReplica {
       incoming: {
         connected: this.receiver.connected, pending: this.counts.pending, relayed: this.counts.relayed,
         lastRowsMsAgo: this.receiver.lastRowsAt === null ? null : now - this.receiver.lastRowsAt, received: this.receiver.received,
+        cpuMs: Math.round(this.receiver.busyMs * 10) / 10,
         refused: this.receiver.refused, lastRefusal: this.receiver.lastRefusal,
       },
     };

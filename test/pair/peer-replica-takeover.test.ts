@@ -90,7 +90,7 @@ test('peer replica: the active\'s accepted and undelivered alerts survive its st
   const cutAt = Date.now();
   const dbA = new BetterSqlite3(path.join(storage.a, 'vigil.db'), { readonly: true, fileMustExist: true });
   const queuedAtA = (): number => dbA.prepare("SELECT count(*) FROM outbox WHERE topic LIKE '%/a/alerts'").pluck().get() as number;
-  const cpu0 = { at: performance.now(), s: cpuSeconds(a.child.pid ?? 0), replica: (await replicaOf('a')).cpuMs };
+  const cpu0 = { at: performance.now(), s: cpuSeconds(a.child.pid ?? 0), replica: (await replicaOf('a')).cpuMs, copy: (await replicaOf('b')).incoming.cpuMs };
   await waitFor('a to hold 40 undelivered alerts', () => (queuedAtA() >= 40 ? true : undefined), 40_000);
   const wallS = (performance.now() - cpu0.at) / 1000;
   const cpuPct = (100 * (cpuSeconds(a.child.pid ?? 0) - cpu0.s)) / wallS;
@@ -100,7 +100,8 @@ test('peer replica: the active\'s accepted and undelivered alerts survive its st
   }, 10_000);
   const before = await replicaOf('a');
   t.diagnostic(`a's replica before the kill: ${JSON.stringify(before)}; b's copy: ${JSON.stringify(atB.incoming)}; over the cut (${wallS.toFixed(1)} s) `
-    + `a used ${cpuPct.toFixed(0)} % of one core, its replica sender ${((before.cpuMs - cpu0.replica) / (10 * wallS)).toFixed(2)} %`);
+    + `a used ${cpuPct.toFixed(0)} % of one core, its replica sender ${((before.cpuMs - cpu0.replica) / (10 * wallS)).toFixed(2)} %, `
+    + `b's receiver ${((atB.incoming.cpuMs - cpu0.copy) / (10 * wallS)).toFixed(2)} %`);
   assert.equal(before.state, 'ok');
   assert.ok(before.lag !== null && before.lag.p99 <= MAX_LAG_MS, `lag p99 ${before.lag?.p99} ms`);
   assert.ok(atB.incoming.connected);

@@ -210,7 +210,7 @@ test('replica port: a wrong key, a forged or garbled frame, a replayed hello, an
 test('replica lag under a steady 100 events/s through the real store writer stays under 1 s (p99), and what it costs the event loop', { timeout: 60_000 }, async (t) => {
   const [portA, portB] = [await freePort(), await freePort()];
   const a = await side(t, devA, 'b', portA, portB);
-  await side(t, devB, 'a', portB, portA);
+  const b = await side(t, devB, 'a', portB, portA);
   const writer = new StoreWriter({ file: path.join(a.dir, DATABASE_FILE), store: a.store, device: devA, log: captureLogger('error').log, publisher: () => null });
   t.after(() => writer.close(1000));
   await waitFor('the stream to connect', () => (a.replica.status().connected ? true : undefined));
@@ -218,6 +218,7 @@ test('replica lag under a steady 100 events/s through the real store writer stay
   const RATE = 100;
   const SECONDS = 5;
   const busy0 = a.replica.busyMs;
+  const copyBusy0 = b.replica.status().incoming.cpuMs;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let accepted = 0;
@@ -235,7 +236,8 @@ test('replica lag under a steady 100 events/s through the real store writer stay
   assert.ok(lag);
   const busy = a.replica.busyMs - busy0;
   t.diagnostic(`lag (commit → committed on the peer) over ${lag.samples} rows at ${RATE}/s: p50 ${lag.p50.toFixed(0)} ms, p99 ${lag.p99.toFixed(0)} ms, max ${lag.max.toFixed(0)} ms; `
-    + `sender on the event loop ${busy.toFixed(0)} ms in ${(wall / 1000).toFixed(1)} s (${((100 * busy) / wall).toFixed(2)} % of one core); `
+    + `sender on the event loop ${busy.toFixed(0)} ms in ${(wall / 1000).toFixed(1)} s (${((100 * busy) / wall).toFixed(2)} % of one core), `
+    + `receiver ${((100 * (b.replica.status().incoming.cpuMs - copyBusy0)) / wall).toFixed(2)} %; `
     + `whole test process (writer, both replicas, the loop) ${(((cpu.user + cpu.system) / 1000 / wall) * 100).toFixed(1)} % of one core`);
   assert.ok(lag.p99 <= 1000, `lag p99 ${lag.p99} ms above the 1 s bound`);
   assert.equal(a.replica.status().state, 'ok');
