@@ -39,6 +39,9 @@ export interface RegionPlan {
   lowGain: number;
 }
 
+/** Moving boxes considered per frame, those with the most changed cells first. */
+export const MAX_BOXES = 64;
+
 /**
  * Frigate's region planning, simplified: each moving box gets a square region at least the model's
  * input size (so the crop is run at native scale, not shrunk as the whole frame is), centred on it
@@ -57,26 +60,31 @@ export function planRegions(boxes: readonly MovingBox[], frameWidth: number, fra
   // How many source pixels one model-input pixel covers in the whole-frame pass, and a region's gain over it.
   const frameStep = Math.max(frameWidth, frameHeight) / opts.modelSize;
   const gain = (r: Rect): number => frameStep / (Math.max(r.width, r.height) / opts.modelSize);
-  let clusters = boxes
+  // The merge is quadratic in the boxes; a frame of noise can have hundreds. Those with the most
+  // change are the ones the cap would keep anyway.
+  const clusters = [...boxes].sort((x, y) => y.cells - x.cells).slice(0, MAX_BOXES)
     .filter((b) => b.width > 0 && b.height > 0)
     .map((b) => ({ box: clip({ x: b.x, y: b.y, width: b.width, height: b.height }, frameWidth, frameHeight), cells: b.cells }))
     .filter((c) => c.box.width > 0 && c.box.height > 0)
     .map((c) => ({ ...c, region: regionAround(c.box, frameWidth, frameHeight, opts.modelSize, grow) }));
+  // A region that grows by a merge may now overlap one it was checked against: passes until none merges.
   for (let merged = true; merged;) {
     merged = false;
-    outer: for (let i = 0; i < clusters.length; i++) {
-      for (let j = i + 1; j < clusters.length; j++) {
+    for (let i = 0; i < clusters.length; i++) {
+      for (let j = i + 1; j < clusters.length;) {
         const a = clusters[i]!;
         const b = clusters[j]!;
-        if (!overlaps(a.region, b.region)) continue;
-        const box = union(a.box, b.box);
-        const region = regionAround(box, frameWidth, frameHeight, opts.modelSize, grow);
+        const box = overlaps(a.region, b.region) ? union(a.box, b.box) : null;
+        const region = box === null ? null : regionAround(box, frameWidth, frameHeight, opts.modelSize, grow);
         // Two regions that would only merge into one too coarse to gain anything stay two (overlapping).
-        if (gain(region) < minGain) continue;
+        if (box === null || region === null || gain(region) < minGain) {
+          j += 1;
+          continue;
+        }
         clusters[i] = { box, cells: a.cells + b.cells, region };
-        clusters = clusters.filter((_, k) => k !== j);
+        clusters.splice(j, 1);
         merged = true;
-        break outer;
+        j = i + 1;
       }
     }
   }
