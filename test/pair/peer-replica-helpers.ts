@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import BetterSqlite3 from 'better-sqlite3';
 import { waitFor } from '../helpers/shared.js';
 
@@ -33,3 +34,28 @@ export async function freezeWhenCopied(child: ChildProcess, dbFile: string, copy
     copy.close();
   }
 }
+
+/**
+ * A TCP port below the kernel's ephemeral range (32768+), free now: vigild binds it seconds later,
+ * after its start, and a port from listen(0) can meanwhile be handed to some outgoing connection
+ * of the other tests running on the machine (which made a replica listener fail to start once).
+ */
+export async function freeListenPort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
+  }
+  throw new Error('no free TCP port in 20000-32000');
+}
+
+/** A daemon's replica log lines, for a failure message. */
+export const replicaLines = (lines: readonly { msg: string }[]): string =>
+  lines.filter((l) => l.msg.startsWith('pair replica')).map((l) => JSON.stringify(l)).join('\n');

@@ -14,7 +14,7 @@ import { vigilctl } from '../helpers/vigilctl.js';
 import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
 import { peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
 import { dogCameraDevice } from './pair-config.js';
-import { freezeWhenCopied } from './peer-replica-helpers.js';
+import { freezeWhenCopied, replicaLines } from './peer-replica-helpers.js';
 import { createPairNetwork } from './netns.js';
 
 /**
@@ -72,7 +72,9 @@ test('peer replica in two network namespaces: a pulled cable is noticed and repo
   await a.waitForLine('a\'s pair to start', (l) => l.msg === 'pair started as standby', 30_000);
   const b = start('b');
   const first = await a.waitForLine('a to become active', isActive, 40_000);
-  await waitFor('a\'s stream to b', async () => ((await replicaOf('a')).connected ? true : undefined), 20_000, 200);
+  await waitFor('a\'s stream to b', async () => ((await replicaOf('a')).connected ? true : undefined), 20_000, 200)
+    .catch((err: unknown) => { throw new Error(`${String(err)}\na: ${replicaLines(a.lines)}\nb: ${replicaLines(b.lines)}`); });
+  await waitFor('b\'s control socket', () => replicaOf('b'), 30_000, 200);
   await waitFor('alerts from a', () => (alerts.filter((x) => x.device === 'a').length >= 4 ? true : undefined), 30_000);
 
   // 1. The cable is pulled: the broker vouches for a (b stays standby), a delivers its alerts itself,

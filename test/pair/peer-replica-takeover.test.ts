@@ -8,7 +8,7 @@ import { connectAsync } from 'mqtt';
 import type { ConfigInput } from '../../daemon/config/schema.js';
 import { peerReplicaStatusSchema, type PeerReplicaStatus } from '../../daemon/pair/pair-status.js';
 import { alertSchema } from '../../daemon/uplink/payloads.js';
-import { freePort, startMosquitto } from '../helpers/mosquitto.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 import { cpuSeconds } from '../helpers/proc-stats.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
@@ -16,7 +16,7 @@ import { vigilctl } from '../helpers/vigilctl.js';
 import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
 import { peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
 import { dogCameraDevice } from './pair-config.js';
-import { freezeWhenCopied } from './peer-replica-helpers.js';
+import { freeListenPort, freezeWhenCopied, replicaLines } from './peer-replica-helpers.js';
 import { freeUdpPort } from './udp-relay.js';
 
 /**
@@ -42,7 +42,7 @@ test('peer replica: the active\'s accepted and undelivered alerts survive its st
   const broker = await startMosquitto(t);
   const proxyA = await startTcpProxy(t, broker.port);
   const udp = { a: await freeUdpPort(), b: await freeUdpPort() };
-  const tcp = { a: await freePort(), b: await freePort() };
+  const tcp = { a: await freeListenPort(), b: await freeListenPort() };
 
   const alerts: Alert[] = [];
   const hub = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 100 });
@@ -82,7 +82,10 @@ test('peer replica: the active\'s accepted and undelivered alerts survive its st
   const b = start('b');
   const first = await a.waitForLine('a to become active', isActive, 40_000);
   assert.equal(Number(first['epoch']), 1);
-  await waitFor('a\'s stream to b', async () => ((await replicaOf('a')).connected ? true : undefined), 20_000);
+  await waitFor('a\'s stream to b', async () => ((await replicaOf('a')).connected ? true : undefined), 20_000, 200)
+    .catch((err: unknown) => { throw new Error(`${String(err)}\na: ${replicaLines(a.lines)}\nb: ${replicaLines(b.lines)}`); });
+  // b's control socket opens last, after its streams.
+  await waitFor('b\'s control socket', () => replicaOf('b'), 30_000, 200);
   await waitFor('alerts from a at the hub', () => (alerts.filter((x) => x.topic.endsWith('/a/alerts')).length >= 4 ? true : undefined), 30_000);
 
   // 2. a's uplink is cut: b still hears a over UDP and stays standby; a goes on committing alerts it cannot send.
