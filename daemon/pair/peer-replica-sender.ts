@@ -21,6 +21,14 @@ export interface SenderOptions {
   now?: () => number;
 }
 
+/**
+ * The rows streamed: text messages of events (alerts, events, audit records, storage notices) and
+ * the peer's event messages this device relayed at a takeover (they have no event row here, and
+ * must survive this device too). Not evidence parts, not telemetry or learning updates.
+ */
+const ELIGIBLE = `(payload_blob IS NULL AND evidence_kind IS NULL
+  AND (event_id IS NOT NULL OR topic LIKE '%/alerts' OR topic LIKE '%/events' OR topic LIKE '%/audit'))`;
+
 /** Rows read per batch, and the most batches sent before the first is acknowledged. */
 const BATCH_ROWS = 500;
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -101,9 +109,12 @@ export class ReplicaSender {
   start(): void {
     this.stopped = false;
     this.db = new BetterSqlite3(this.opts.dbFile, { readonly: true, fileMustExist: true });
-    // Text rows only: a binary evidence JPEG is not read (payload_blob is tested, never loaded).
-    this.scan = this.db.prepare(`SELECT seq, event_id, topic, payload, qos, priority, created_at,
-      payload_blob IS NULL AND evidence_kind IS NULL AS text FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`);
+    // Text rows only: a binary evidence JPEG is not read (payload_blob is tested, never loaded). A
+    // relayed peer's message has no event row here: its id is the payload's (CASE: json_extract
+    // only runs on a row that is JSON).
+    this.scan = this.db.prepare(`SELECT seq, CASE WHEN event_id IS NOT NULL THEN event_id
+        WHEN ${ELIGIBLE} AND json_valid(payload) THEN json_extract(payload, '$.id') END AS event_id,
+      topic, payload, qos, priority, created_at, ${ELIGIBLE} AS text FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`);
     this.timer = setInterval(() => this.kick(), POLL_MS);
     this.timer.unref();
     this.connect();
@@ -158,8 +169,7 @@ export class ReplicaSender {
   behind(): number {
     const db = this.db;
     if (db === null) return 0;
-    return db.prepare<[number], number>(`SELECT count(*) FROM outbox WHERE seq > ? AND event_id IS NOT NULL
-      AND payload_blob IS NULL AND evidence_kind IS NULL`).pluck().get(this.ackedUpto) ?? 0;
+    return db.prepare<[number], number>(`SELECT count(*) FROM outbox WHERE seq > ? AND ${ELIGIBLE}`).pluck().get(this.ackedUpto) ?? 0;
   }
 
   /** Commit → committed on the peer, over the last rows acknowledged (ms). */
@@ -175,8 +185,8 @@ export class ReplicaSender {
     const first = this.inflight[0]?.created[0];
     if (first !== undefined) return Math.max(0, this.now() - first);
     // Seq order is commit order (one write lock), so the first eligible row after the mark is the oldest.
-    this.oldest ??= this.db?.prepare<[number], number>(`SELECT created_at FROM outbox WHERE seq > ? AND event_id IS NOT NULL
-      AND payload_blob IS NULL AND evidence_kind IS NULL ORDER BY seq LIMIT 1`).pluck() ?? null;
+    this.oldest ??= this.db?.prepare<[number], number>(`SELECT created_at FROM outbox WHERE seq > ? AND ${ELIGIBLE}
+      ORDER BY seq LIMIT 1`).pluck() ?? null;
     const at = this.oldest?.get(this.sentUpto);
     return at === undefined ? 0 : Math.max(0, this.now() - at);
   }

@@ -107,6 +107,8 @@ test('replica stream: rows reach the peer, acknowledgements remove them there, a
   assert.equal(held(), 0);
   assert.equal(b.replica.status().incoming.relayed, 50);
   assert.ok(b.lines.some((l) => l.msg === 'pair replica: the peer\'s accepted and undelivered events queued for the hub' && l['relayed'] === 50));
+  // What b relayed is b's to keep safe now: it streams it to a like its own events.
+  await waitFor('b\'s relayed rows at a', () => (a.replica.status().incoming.pending === 50 ? true : undefined), 5000);
 });
 
 test('replica port: a wrong key, a forged or garbled frame, a replayed hello, an oversized length and another device are refused with a log line; the stream goes on', { timeout: 30_000 }, async (t) => {
