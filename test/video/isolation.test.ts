@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,7 @@ import type { AccessUnit } from '../../daemon/video/access-unit.js';
 import type { Frame } from '../../daemon/video/frame.js';
 import { isolatedDescriptions, sniffContainer } from '../../daemon/video/isolated-descriptions.js';
 import { ProcessIsolation } from '../../daemon/video/isolated-pipeline.js';
-import type { StreamProcess } from '../../daemon/video/isolated-server.js';
+import { StreamHost, type StreamProcess } from '../../daemon/video/isolated-server.js';
 import { buildPipeline, type AnalysisSize } from '../../daemon/video/pipeline.js';
 import type { VideoStream } from '../../daemon/video/stream.js';
 import { makeClip } from '../helpers/media.js';
@@ -169,6 +169,30 @@ void test('isolated: a SIGSEGV right after a child\'s first frame is reported as
   }
   assert.equal(lines.filter((l) => l.includes('the shared-memory side ended')).length, 0);
   assert.equal(lines.filter((l) => l.includes('stream process ended') && l.includes('SIGSEGV')).length, 10);
+});
+
+void test('isolated: a stream host killed takes its stream process with it; the stream restarts on a new host', { timeout: 30_000 }, async (t) => {
+  const server = new StreamHost(silentLogger());
+  const host = new ProcessIsolation({ log: silentLogger(), server });
+  const s = await startStream(t, streamConfig('orphan', `file://${pedestrians}`, { fps: 10, realtime: true, loop: true }), { log: silentLogger(), analysis: detector416, host });
+  await takeFrames(s, 2);
+  const [serverPid, child] = [server.pid, host.pid];
+  assert.ok(serverPid !== null && child !== null);
+  process.kill(serverPid, 'SIGKILL');
+  // Dead or a zombie: the stream process is no longer the host's to reap.
+  const running = (pid: number): boolean => {
+    try {
+      return !/^[ZX]$/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? 'X');
+    } catch {
+      return false;
+    }
+  };
+  await waitFor('the stream process to die with its host', () => (running(child) ? undefined : true), 5_000);
+  await waitFor('a new host and stream process', () => (server.pid !== null && server.pid !== serverPid && host.pid !== null && host.pid !== child ? true : undefined), 10_000);
+  const pulled = s.status().framesPulled;
+  await waitFor('frames again', () => (s.status().framesPulled > pulled + 2 ? true : undefined), 10_000);
+  assert.match(s.status().lastError ?? '', /ended with its stream host \(killed by SIGKILL\)/);
+  await waitFor('the dead stream process\'s shared areas removed', async () => ((await shmAreasOf(child)).length === 0 ? true : undefined), 5_000);
 });
 
 void test('isolated: a file in a container the child cannot demux fails the stream with a clear error, and no child is spawned', { timeout: 15_000 }, async (t) => {
