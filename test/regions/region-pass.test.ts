@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RegionPass } from '../../daemon/analytics/regions/region-pass.js';
+import { REGION_HOLD_MS, RegionPass } from '../../daemon/analytics/regions/region-pass.js';
 import { FrameSkipped } from '../../daemon/inference/scheduler.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import type { Frame } from '../../daemon/video/frame.js';
@@ -40,6 +40,21 @@ test('a still scene plans nothing; two moving spots far apart get two crops run 
   assert.deepEqual(out.map((d) => d.box), [whole[0]!.box, ...job.regions.map((r) => [r.x + 100, r.y + 100, r.x + 120, r.y + 140])]);
   assert.equal(pass.stats.regionsRun, 2);
   assert.equal(pass.stats.detectionsAdded, 2);
+});
+
+test('a small person found in a region keeps a region around them once they stop moving, for REGION_HOLD_MS', async () => {
+  const pass = passWith({ detect: () => Promise.resolve([person([100, 100, 120, 140], 0.7)]) });
+  pass.plan(analysisFrame(0, []));
+  const moving = analysisFrame(1, [[20, 20]]);
+  const job = pass.plan(moving);
+  assert.ok(job);
+  await pass.detect(moving, job, { detect: () => Promise.resolve([]) });
+  const region = job.regions[0]!;
+  const still = pass.plan(analysisFrame(2, []));
+  assert.ok(still, 'no motion, but the person found is held');
+  assert.deepEqual(still.regions.map((r) => [r.x, r.y]), [[region.x, region.y]]);
+  assert.equal(pass.stats.regionsHeld, 1);
+  assert.equal(pass.plan(analysisFrame(2 + REGION_HOLD_MS / 200 + 1, [])), null, 'forgotten after the hold');
 });
 
 test('a skipped crop ends the frame\'s regions, counted, and keeps what was found; other errors fail the frame', async () => {

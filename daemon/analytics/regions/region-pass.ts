@@ -5,8 +5,10 @@ import type { Frame } from '../../video/frame.js';
 import type { FullFrame } from '../../video/full-frame.js';
 import type { DetectorPort } from '../ports.js';
 import { cropI420ToBgrx } from './i420-crop.js';
-import { cutByRegionEdge, mergeDetections } from './region-merge.js';
-import { planRegions, type MovingBox, type Region } from './region-plan.js';
+import { boxIou, cutByRegionEdge, mergeDetections } from './region-merge.js';
+import { MAX_BOXES, planRegions, type MovingBox, type Rect, type Region } from './region-plan.js';
+
+const inside = (b: Detection['box'], r: Rect): boolean => b[0] >= r.x && b[1] >= r.y && b[2] <= r.x + r.width && b[3] <= r.y + r.height;
 
 export interface RegionPassOptions {
   /** The stream's newest full-resolution frame (VideoStream.latestFullFrame); null when the branch has none. */
@@ -23,6 +25,8 @@ export interface RegionPassOptions {
   motionThreshold: number;
   /** Columns of the pass's motion grid; default REGION_MOTION_GRID. */
   motionGrid?: number;
+  /** How long (frame time, ms) a small object found in a region keeps a region around it without motion; default REGION_HOLD_MS. */
+  holdMs?: number;
   /**
    * Where crops are run, when not through the stream's own port: in vigild a lane of the model's
    * scheduler of their own, so that a crop never takes the place of the stream's next frame waiting
@@ -39,6 +43,16 @@ export interface RegionPassOptions {
  * columns, 39 regions and 0.89; 208 columns, 0.91.
  */
 export const REGION_MOTION_GRID = 128;
+
+/**
+ * A small object found in a region keeps a region where it was for this long after, moving or not
+ * (Frigate keeps regions around tracked objects for the same reason): a person who stops makes no
+ * motion, and the whole frame is too coarse to see them; the tracker bridges 2 s by default.
+ */
+export const REGION_HOLD_MS = 2000;
+
+/** Objects at most this tall at the whole-frame pass's scale (model-input px) are held: larger ones the whole frame sees. */
+const HOLD_BELOW_MODEL_PX = 20;
 
 /** What a frame's region pass will do, fixed when the frame arrives (the motion result is reused by the next frame). */
 export interface RegionJob {
@@ -58,6 +72,8 @@ export interface RegionStats {
   noFullFrame: number;
   /** Detections the regions added that the whole-frame pass did not have. */
   detectionsAdded: number;
+  /** Regions planned with a held small object among their boxes (see REGION_HOLD_MS). */
+  regionsHeld: number;
 }
 
 /**
@@ -71,7 +87,10 @@ export interface RegionStats {
 export class RegionPass {
   readonly stats: RegionStats = {
     framesWithRegions: 0, regionsRun: 0, regionsCapped: 0, regionsLowGain: 0, regionsSkipped: 0, noFullFrame: 0, detectionsAdded: 0,
+    regionsHeld: 0,
   };
+  /** Small objects found in regions lately: where, and the frame time they were last found. */
+  private held: { box: Detection['box']; ts: number }[] = [];
   private readonly modelSize: number;
   /** Crop buffers handed back after their run: two frames' regions may be in flight at once (pipeline depth 2). */
   private readonly pool: Buffer[] = [];
@@ -92,9 +111,17 @@ export class RegionPass {
    */
   plan(frame: Frame): RegionJob | null {
     const motion = this.motion.detect(frame);
-    if (!motion.motion || motion.regions.length === 0) return null;
-    const boxes: MovingBox[] = motion.regions.map((r) => ({ x: r.x, y: r.y, width: r.width, height: r.height, cells: r.cells }));
+    const holdMs = this.opts.holdMs ?? REGION_HOLD_MS;
+    // A clock step backwards (a restarted stream) forgets them rather than holding them for ever.
+    if (this.held.length > 0) this.held = this.held.filter((h) => h.ts <= frame.ts && frame.ts - h.ts <= holdMs);
+    if ((!motion.motion || motion.regions.length === 0) && this.held.length === 0) return null;
+    const boxes: MovingBox[] = motion.motion ? motion.regions.map((r) => ({ x: r.x, y: r.y, width: r.width, height: r.height, cells: r.cells })) : [];
+    // Below any motion under the cap: a held object has no changed cells of its own.
+    for (const { box } of this.held) boxes.push({ x: box[0], y: box[1], width: box[2] - box[0], height: box[3] - box[1], cells: 0 });
     const plan = planRegions(boxes, frame.sourceWidth, frame.sourceHeight, { modelSize: this.modelSize, maxRegions: this.opts.maxRegions });
+    if (this.held.length > 0) {
+      this.stats.regionsHeld += plan.regions.filter((r) => this.held.some((h) => inside(h.box, r))).length;
+    }
     this.stats.regionsCapped += plan.capped;
     this.stats.regionsLowGain += plan.lowGain;
     if (plan.regions.length === 0) return null;
@@ -123,7 +150,26 @@ export class RegionPass {
       iou: this.opts.iou ?? 0.5, sameObjectIou: 0.3, maxDetections: this.opts.maxDetections ?? 100,
     });
     this.stats.detectionsAdded += merged.length - whole.length;
+    this.hold(frame, found);
     return merged;
+  }
+
+  /** Remembers the small objects found in this frame's regions (see REGION_HOLD_MS). */
+  private hold(frame: Frame, found: readonly Detection[]): void {
+    const scale = this.modelSize / Math.max(frame.sourceWidth, frame.sourceHeight);
+    for (const d of found) {
+      if ((d.box[3] - d.box[1]) * scale > HOLD_BELOW_MODEL_PX) continue;
+      // The same object found again moves its entry instead of adding one.
+      const same = this.held.find((h) => boxIou(h.box, d.box) > 0.3);
+      if (same) {
+        same.box = d.box;
+        same.ts = Math.max(same.ts, frame.ts);
+      } else {
+        this.held.push({ box: d.box, ts: frame.ts });
+      }
+    }
+    // A crowd: the newest are kept; the plan considers 64 boxes at most anyway.
+    if (this.held.length > MAX_BOXES) this.held.splice(0, this.held.length - MAX_BOXES);
   }
 
   /** Each region's detections in source pixels, those cut by an inner region edge left out. */
