@@ -67,4 +67,6 @@ void test('vigild with video.isolation: process: a SIGSEGV in one stream\'s proc
   // The stream host sees its stdin close and ends its stream processes, then itself.
   await waitFor('the stream process to end after vigild was killed', () => (alive(second) ? undefined : true), 10_000);
   await waitFor('the stream host to end after vigild was killed', () => (alive(host) ? undefined : true), 10_000);
+  // The stream process stopped its pipeline (shmsink removes its areas) or the host removed them.
+  assert.deepEqual(readdirSync('/dev/shm').filter((n) => Number(/^shmpipe\.\s*(\d+)\./.exec(n)?.[1]) === second), []);
 });
