@@ -260,6 +260,16 @@ static char *next_field(struct fields *f) {
   return s;
 }
 
+static int threads(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f == NULL) return 1;
+  char line[256];
+  int n = 1;
+  while (fgets(line, sizeof line, f) != NULL) if (sscanf(line, "Threads: %d", &n) == 1) break;
+  fclose(f);
+  return n;
+}
+
 static void start_stream(struct fields *f, pid_t server) {
   char *idf = next_field(f), *description = next_field(f), *dir = next_field(f), *ns = next_field(f);
   if (idf == NULL || description == NULL || dir == NULL || ns == NULL) return;
@@ -289,6 +299,13 @@ static void start_stream(struct fields *f, pid_t server) {
     say("exit %lu 0 code 1", id);
     g_clear_error(&err);
     return;
+  }
+  /* fork() is safe here only while this process has one thread (see the top); a plugin whose
+   * loading started one would break that, and should be seen in vigild's log. */
+  static int warned;
+  if (!warned && threads() > 1) {
+    warned = 1;
+    fprintf(stderr, "vigil-stream-host: %d threads before fork (a plugin started one): a stream process may inherit a lock held by it\n", threads());
   }
   pid_t pid = fork();
   if (pid < 0) {
