@@ -203,7 +203,14 @@ export async function startPair(parts: DaemonParts, ctx: PartContext, audit: Aud
       parts.uplink?.publishState();
       if (t.to === 'active' && t.from === 'standby') caughtUp?.takeover(t.peerHeardAt ?? Date.now(), pair.stamp());
       // Only a silent peer's rows: one that hands back or loses a tie is alive and sends its own.
-      if (t.to === 'active' && t.from === 'standby' && t.peerSilent === true) replica?.takeover();
+      if (t.to === 'active' && t.from === 'standby' && t.peerSilent === true) {
+        const relayed = replica?.takeover() ?? 0;
+        // The hub is told why alerts of the peer arrive on this device's topics.
+        if (relayed > 0) {
+          audit({ outcome: 'accepted', transport: 'pair', method: 'pair.relay', request_id: null, operator: null, key_id: null,
+            reason: `epoch ${t.epoch}: ${relayed} accepted and undelivered message(s) of ${cfg.pair.peer_device ?? 'the peer'} sent from its copy here` }, 'warning');
+        }
+      }
       if (t.to === 'standby') caughtUp?.standby();
       if (cfg.pair.mode === 'cold') coldRole(t.to === 'active');
     },

@@ -7,7 +7,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { connectAsync } from 'mqtt';
 import type { ConfigInput } from '../../daemon/config/schema.js';
 import { peerReplicaStatusSchema, type PeerReplicaStatus } from '../../daemon/pair/pair-status.js';
-import { alertSchema } from '../../daemon/uplink/payloads.js';
+import { alertSchema, auditMessageSchema } from '../../daemon/uplink/payloads.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { cpuSeconds } from '../helpers/proc-stats.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
@@ -47,11 +47,17 @@ test('peer replica: the active\'s accepted and undelivered alerts survive its st
   const alerts: Alert[] = [];
   const hub = await connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 100 });
   t.after(() => hub.endAsync(true));
+  const audits: { topic: string; method: string; reason: string }[] = [];
   hub.on('message', (topic, payload) => {
+    if (topic.endsWith('/audit')) {
+      const r = auditMessageSchema.parse(JSON.parse(payload.toString()));
+      audits.push({ topic, method: r.method, reason: r.reason ?? '' });
+      return;
+    }
     const a = alertSchema.parse(JSON.parse(payload.toString()));
     alerts.push({ at: Date.now(), topic, id: a.id, device: a.device, producer: a.producer ?? '', epoch: a.pair_epoch ?? -1 });
   });
-  await hub.subscribeAsync(`vigil/v1/${SITE}/+/alerts`, { qos: 1 });
+  await hub.subscribeAsync([`vigil/v1/${SITE}/+/alerts`, `vigil/v1/${SITE}/+/audit`], { qos: 1 });
 
   const storage = { a: path.join(dir, 'a', 'state'), b: path.join(dir, 'b', 'state') };
   const configs = { a: '', b: '' };
@@ -141,6 +147,9 @@ test('peer replica: the active\'s accepted and undelivered alerts survive its st
     assert.equal(got.length, 1, `alert ${e.id} arrived ${got.length} times`);
     assert.deepEqual([got[0]!.topic, got[0]!.device, got[0]!.producer, got[0]!.epoch], [`vigil/v1/${SITE}/b/alerts`, 'a', 'a', 1]);
   }
+  const relayAudit = await waitFor('the relay\'s audit record from b', () => audits.find((r) => r.topic.endsWith('/b/audit') && r.method === 'pair.relay'), 10_000);
+  const said = /^epoch 2: (\d+) accepted and undelivered message\(s\) of a sent from its copy here$/.exec(relayAudit.reason);
+  assert.ok(said && Number(said[1]) >= undelivered.length, relayAudit.reason);
   // What a had delivered itself is not sent again by b. The exception the hub contract allows: a
   // message the hub got just before the cut whose PUBACK never reached a (the same id twice).
   const settled = alerts.filter((x) => x.topic.endsWith('/a/alerts') && x.at < cutAt - 1000).map((x) => x.id);
