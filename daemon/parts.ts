@@ -187,8 +187,12 @@ export async function startPair(parts: DaemonParts, ctx: PartContext, audit: Aud
   let replica: PeerReplica | null = null;
   if (cfg.pair.replica && parts.store && cfg.pair.key !== undefined && cfg.pair.peer_device !== undefined) {
     try {
-      replica = new PeerReplica({ replica: cfg.pair.replica, key: cfg.pair.key, device: cfg.device, peer: cfg.pair.peer_device, store: parts.store,
-        dbFile: path.join(cfg.storage.dir, DATABASE_FILE), stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair', part: 'replica' }) });
+      const peer = cfg.pair.peer_device;
+      replica = new PeerReplica({ replica: cfg.pair.replica, key: cfg.pair.key, device: cfg.device, peer, store: parts.store,
+        dbFile: path.join(cfg.storage.dir, DATABASE_FILE), stateDir: cfg.storage.dir, log: ctx.rootLog.child({ component: 'pair', part: 'replica' }),
+        // The hub is told why alerts of the peer arrive on this device's topics.
+        onRelayed: (n) => audit({ outcome: 'accepted', transport: 'pair', method: 'pair.relay', request_id: null, operator: null, key_id: null,
+          reason: `epoch ${parts.pair?.stamp().epoch ?? '?'}: ${n} accepted and undelivered message(s) of ${peer} sent from its copy here` }, 'warning') });
       await replica.start();
     } catch (err) {
       replica = null;
@@ -203,14 +207,8 @@ export async function startPair(parts: DaemonParts, ctx: PartContext, audit: Aud
       parts.uplink?.publishState();
       if (t.to === 'active' && t.from === 'standby') caughtUp?.takeover(t.peerHeardAt ?? Date.now(), pair.stamp());
       // Only a silent peer's rows: one that hands back or loses a tie is alive and sends its own.
-      if (t.to === 'active' && t.from === 'standby' && t.peerSilent === true) {
-        const relayed = replica?.takeover() ?? 0;
-        // The hub is told why alerts of the peer arrive on this device's topics.
-        if (relayed > 0) {
-          audit({ outcome: 'accepted', transport: 'pair', method: 'pair.relay', request_id: null, operator: null, key_id: null,
-            reason: `epoch ${t.epoch}: ${relayed} accepted and undelivered message(s) of ${cfg.pair.peer_device ?? 'the peer'} sent from its copy here` }, 'warning');
-        }
-      }
+      if (t.to === 'active' && t.from === 'standby' && t.peerSilent === true) replica?.takeover();
+      if (t.to === 'standby') replica?.standby();
       if (t.to === 'standby') caughtUp?.standby();
       if (cfg.pair.mode === 'cold') coldRole(t.to === 'active');
     },

@@ -24,8 +24,13 @@ export interface PeerReplicaOptions {
   /** Where the copy of the peer's rows is kept (storage.dir). */
   stateDir: string;
   log: Logger;
+  /** Told after the peer's messages were queued at a takeover (perhaps on a retry): for the audit record. */
+  onRelayed?: (count: number) => void;
   now?: () => number;
 }
+
+/** A takeover whose relay failed (the store degraded) tries again this often, until a step-down. */
+const RELAY_RETRY_MS = 5000;
 
 /**
  * The pair's replica of the event database (docs/data-replication.md, "Replication to the standby
@@ -70,6 +75,7 @@ export class PeerReplica {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.retry);
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.sender.stop();
@@ -101,6 +107,33 @@ export class PeerReplica {
    * delivered when last heard, on this device's topics; a row is relayed once. Returns how many.
    */
   takeover(): number {
+    clearTimeout(this.retry);
+    const relayed = this.relay();
+    if (relayed === null) {
+      // The store failing must not cost the peer's events: they stay in the copy and are tried again.
+      this.retry = setTimeout(() => this.takeover(), RELAY_RETRY_MS);
+      this.retry.unref();
+      return 0;
+    }
+    if (relayed > 0) {
+      try {
+        this.opts.onRelayed?.(relayed);
+      } catch (err) {
+        this.opts.log.warn({ err: errorMessage(err) }, 'pair replica: the relay could not be recorded');
+      }
+    }
+    return relayed;
+  }
+
+  /** A step-down: a relay still to be retried is not (the new active has the peer's copy too, or the peer is back). */
+  standby(): void {
+    clearTimeout(this.retry);
+  }
+
+  private retry: NodeJS.Timeout | undefined;
+
+  /** Queues the copy's unrelayed rows; null: the store refused them (they stay unrelayed). */
+  private relay(): number | null {
     const rows = this.copy.toRelay();
     if (rows.length === 0) return 0;
     const from = `${TOPIC_ROOT}/${this.opts.device.site}/${this.opts.peer}/`;
@@ -122,8 +155,8 @@ export class PeerReplica {
     try {
       this.opts.store.enqueueDurable(messages);
     } catch (err) {
-      this.opts.log.error({ err: errorMessage(err), rows: messages.length }, 'pair replica: the peer\'s undelivered events could not be queued');
-      return 0;
+      this.opts.log.error({ err: errorMessage(err), rows: messages.length, retry_ms: RELAY_RETRY_MS }, 'pair replica: the peer\'s undelivered events could not be queued');
+      return null;
     }
     // Queued first, then marked: a crash in between sends them twice (the same ids), never not at all.
     this.copy.markRelayed(rows, this.now());

@@ -286,3 +286,24 @@ test('a sender whose database went back in time (restored from an older copy, se
   const relayed = outboxOf(b.store).map((r) => r.payload);
   assert.deepEqual(new Set(relayed), new Set([...before, ...outboxOf(a.store).map((r) => r.payload)]));
 });
+
+test('a relay the store refuses at the takeover (its database locked) is tried again until it is queued', { timeout: 60_000 }, async (t) => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const a = await side(t, devA, 'b', portA, portB);
+  const b = await side(t, devB, 'a', portB, portA);
+  for (let i = 0; i < 5; i++) a.store.recordEvent(alertEvent(i), alertOutbox(devA));
+  await waitFor('b to hold a\'s 5 rows', () => (b.replica.status().incoming.pending === 5 ? true : undefined));
+  // Another connection holds b's write lock through the takeover, as a failing or stalled disk would.
+  const holder = new BetterSqlite3(path.join(b.dir, DATABASE_FILE));
+  t.after(() => { if (holder.open) holder.close(); });
+  holder.pragma('busy_timeout = 0');
+  holder.exec('BEGIN IMMEDIATE');
+  b.store.db.pragma('busy_timeout = 50');
+  assert.equal(b.replica.takeover(), 0);
+  assert.ok(b.lines.some((l) => l.msg === 'pair replica: the peer\'s undelivered events could not be queued'));
+  assert.equal(b.replica.status().incoming.pending, 5, 'the rows stay in the copy');
+  holder.exec('COMMIT');
+  holder.close();
+  await waitFor('the retry to queue them', () => (outboxOf(b.store).filter((r) => r.topic === `vigil/v1/${SITE}/b/alerts`).length === 5 ? true : undefined), 10_000, 100);
+  assert.ok(b.lines.some((l) => l.msg === 'pair replica: the peer\'s accepted and undelivered events queued for the hub' && l['relayed'] === 5));
+});
