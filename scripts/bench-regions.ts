@@ -10,7 +10,7 @@
  * `plaza-near` and `plaza-far` (pedestrians.mp4 in 2×2 tiles at its own size, 4×4 at half) are what
  * the rule in the doc was chosen on; `room` (one-by-one-person-detection.mp4 at 0.3× in 9 tiles) was not.
  *
- *   npm run bench:regions -- [--quick] [--models nanodet-m,yolox-nano] [--frames N] [--max-regions N] [--clips plaza-near,plaza-far,room] [--out FILE]
+ *   npm run bench:regions -- [--quick] [--models nanodet-m,yolox-nano] [--frames N] [--max-regions N] [--scan-s S] [--clips plaza-near,plaza-far,room] [--out FILE]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     models: { type: 'string' },
     frames: { type: 'string' },
     'max-regions': { type: 'string', default: '2' },
+    'scan-s': { type: 'string', default: '0' },
     clips: { type: 'string', default: 'plaza-near,plaza-far,room' },
     out: { type: 'string', default: path.join(tmpdir(), 'vigil-bench-regions.json') },
   },
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
 const modelNames = (args.models ?? (args.quick ? 'nanodet-m' : 'nanodet-m,yolox-nano')).split(',');
 const frames = Number(args.frames ?? (args.quick ? 12 : 60));
 const maxRegions = Number(args['max-regions']);
+const scanS = Number(args['scan-s']);
 const FPS = 5;
 /** Reference boxes at this score count towards recall; detections near any box at the lower one are not false positives. */
 const REF_SCORE = 0.5;
@@ -127,7 +129,7 @@ try {
         const t = performance.now();
         await detector.detect(limitFrame);
         limit.push(performance.now() - t);
-      });
+      }, { scanMs: scanS * 1000 });
       // The crop's own cost, on a 1080p I420 frame (what the full-resolution branch holds).
       const probe = Buffer.alloc(size.width * size.height * 4);
       const one = (await decodeI420(mosaic.file, 1, 1)).frames[0] as Buffer;
@@ -142,7 +144,7 @@ try {
       const recall = (t: typeof whole): Record<string, string> => Object.fromEntries(BANDS.map((b, i) =>
         [b.name, `${t.found[i]}/${t.refs[i]} = ${((t.found[i] ?? 0) / Math.max(1, t.refs[i] ?? 0)).toFixed(2)}`]));
       const row = {
-        model, clip, frames: wholeMs.length, maxRegions,
+        model, clip, frames: wholeMs.length, maxRegions, scanS,
         recall: { whole: recall(whole), regions: recall(regional) },
         falsePositives: { whole: whole.falsePositives, regions: regional.falsePositives },
         detectionsPerFrame: { whole: mean(detWhole), regions: mean(detRegions) },

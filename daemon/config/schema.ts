@@ -169,6 +169,8 @@ export const streamSchema = z.strictObject({
     regions: z.enum(['off', 'motion']).default('off'),
     /** Crops per frame, those with the most motion first: each is one more model run. */
     max_regions: z.number().int().min(1).max(8).default(2),
+    /** One tile of a grid over the frame, in turn, this often, where the cap leaves room; 0: never. Finds small people who do not move. */
+    scan_s: z.number().min(0).max(3600).default(0),
   }).prefault({}),
 });
 

@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { RegionPass } from '../../daemon/analytics/regions/region-pass.js';
 import { boxIou, mergeDetections } from '../../daemon/analytics/regions/region-merge.js';
-import type { Region } from '../../daemon/analytics/regions/region-plan.js';
+import { gridRegions, type Region } from '../../daemon/analytics/regions/region-plan.js';
 import { streamSchema } from '../../daemon/config/schema.js';
 import type { Detector } from '../../daemon/inference/detector.js';
 import type { Box, Detection } from '../../daemon/inference/types.js';
@@ -16,21 +16,6 @@ export const BANDS = [
   { name: '40-80', min: 40, max: 80 },
   { name: '>80', min: 80, max: Number.POSITIVE_INFINITY },
 ] as const;
-
-/** Crops of `size` covering a width×height image with at least `overlap` pixels shared by neighbours. */
-export function gridRegions(width: number, height: number, size: number, overlap: number): Region[] {
-  size = Math.min(size, Math.max(width, height));
-  const starts = (limit: number): number[] => {
-    if (limit <= size) return [0];
-    const n = Math.ceil((limit - overlap) / (size - overlap));
-    return Array.from({ length: n }, (_, i) => Math.round((i * (limit - size)) / (n - 1)));
-  };
-  const out: Region[] = [];
-  for (const y of starts(height)) {
-    for (const x of starts(width)) out.push({ x, y, width: Math.min(size, width), height: Math.min(size, height), cells: 0 });
-  }
-  return out;
-}
 
 /**
  * Pseudo ground truth (not human labels): the detector on crops of each tile's source frame, tiled
@@ -136,7 +121,7 @@ export interface FrameResult {
  * frame i of one is frame i of the other). Calls `each` with both answers per frame.
  */
 export async function analyseMosaic(detector: Detector, mosaic: Mosaic, fps: number, maxRegions: number, frames: number,
-  each: (r: FrameResult) => Promise<void> | void, motionGrid?: number): Promise<RegionPass> {
+  each: (r: FrameResult) => Promise<void> | void, extra: { motionGrid?: number; scanMs?: number } = {}): Promise<RegionPass> {
   const full = await decodeI420(mosaic.file, 1, frames);
   const size = detector.inputSize();
   const config = streamSchema.parse({ id: 'mosaic', uri: pathToFileURL(mosaic.file).href, realtime: false, fps });
@@ -144,11 +129,13 @@ export async function analyseMosaic(detector: Detector, mosaic: Mosaic, fps: num
   await video.start(new AbortController().signal);
   let current: FullFrame | null = null;
   const pass = new RegionPass({ fullFrame: () => current, modelWidth: size.width, modelHeight: size.height, maxRegions,
-    motionThreshold: config.motion.threshold, ...(motionGrid !== undefined ? { motionGrid } : {}) });
+    motionThreshold: config.motion.threshold, ...extra });
   try {
     for (let i = 0; i < frames; i++) {
-      const frame = await video.next();
-      if (frame === null) break;
+      const pulled = await video.next();
+      if (pulled === null) break;
+      // Clip time, not decode time: the hold and the scan count the clip's seconds, however fast it decodes.
+      const frame = { ...pulled, ts: Math.round((pulled.seq * 1000) / fps) };
       const data = full.frames[frame.seq];
       if (data === undefined) break;
       current = { streamId: 'mosaic', ts: frame.ts, width: full.width, height: full.height, format: 'I420', data };

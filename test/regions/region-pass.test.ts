@@ -57,6 +57,24 @@ test('a small person found in a region keeps a region around them once they stop
   assert.equal(pass.plan(analysisFrame(2 + REGION_HOLD_MS / 200 + 1, [])), null, 'forgotten after the hold');
 });
 
+test('the scan runs one grid tile in turn every scan period, only where the cap leaves room', () => {
+  const pass = new RegionPass({ fullFrame: () => full, modelWidth: 416, modelHeight: 416, maxRegions: 1, motionThreshold: 25, scanMs: 1000 });
+  const tiles: [number, number][] = [];
+  for (let seq = 0; seq < 16; seq++) {
+    const job = pass.plan(analysisFrame(seq, []));
+    if (job) tiles.push([job.regions[0]!.x, job.regions[0]!.y]);
+  }
+  // 16 still frames at 200 ms: due at 0, 1000, 2000 and 3000 ms. A 1920×1080 grid of 416 tiles overlapping by 52: 6 columns.
+  assert.deepEqual(tiles, [[0, 0], [301, 0], [602, 0], [902, 0]]);
+  assert.equal(pass.stats.regionsScanned, 4);
+  // Motion fills the one region: the scan due at 4000 ms waits for a frame with room.
+  const busy = pass.plan(analysisFrame(20, [[200, 100]]));
+  assert.ok(busy);
+  assert.equal(busy.regions.length, 1);
+  assert.equal(pass.stats.regionsScanned, 4);
+  assert.deepEqual(pass.plan(analysisFrame(40, []))?.regions.map((r) => [r.x, r.y]), [[1203, 0]]);
+});
+
 test('a skipped crop ends the frame\'s regions, counted, and keeps what was found; other errors fail the frame', async () => {
   let calls = 0;
   const pass = passWith({

@@ -13,6 +13,7 @@ export function regionPassFor(config: StreamConfig, input: { width: number; heig
   const crops = cropPort?.();
   return new RegionPass({
     fullFrame, modelWidth: input.width, modelHeight: input.height, maxRegions: config.detection.max_regions, motionThreshold: config.motion.threshold,
+    scanMs: config.detection.scan_s * 1000,
     ...(crops !== undefined ? { cropPort: crops } : {}),
   });
 }

@@ -6,7 +6,7 @@ import type { FullFrame } from '../../video/full-frame.js';
 import type { DetectorPort } from '../ports.js';
 import { cropI420ToBgrx } from './i420-crop.js';
 import { boxIou, cutByRegionEdge, mergeDetections } from './region-merge.js';
-import { MAX_BOXES, planRegions, type MovingBox, type Rect, type Region } from './region-plan.js';
+import { gridRegions, MAX_BOXES, planRegions, type MovingBox, type Rect, type Region } from './region-plan.js';
 
 const inside = (b: Detection['box'], r: Rect): boolean => b[0] >= r.x && b[1] >= r.y && b[2] <= r.x + r.width && b[3] <= r.y + r.height;
 
@@ -27,6 +27,12 @@ export interface RegionPassOptions {
   motionGrid?: number;
   /** How long (frame time, ms) a small object found in a region keeps a region around it without motion; default REGION_HOLD_MS. */
   holdMs?: number;
+  /**
+   * `detection.scan_s` in ms: one tile of a grid over the frame, in turn, this often (0: never), in
+   * a place the cap leaves free. What it finds is then held, so small people who were still before
+   * the stream started, or never move, are found once the scan reaches them.
+   */
+  scanMs?: number;
   /**
    * Where crops are run, when not through the stream's own port: in vigild a lane of the model's
    * scheduler of their own, so that a crop never takes the place of the stream's next frame waiting
@@ -74,6 +80,8 @@ export interface RegionStats {
   detectionsAdded: number;
   /** Regions planned with a held small object among their boxes (see REGION_HOLD_MS). */
   regionsHeld: number;
+  /** Scan tiles run (`detection.scan_s`). */
+  regionsScanned: number;
 }
 
 /**
@@ -87,8 +95,10 @@ export interface RegionStats {
 export class RegionPass {
   readonly stats: RegionStats = {
     framesWithRegions: 0, regionsRun: 0, regionsCapped: 0, regionsLowGain: 0, regionsSkipped: 0, noFullFrame: 0, detectionsAdded: 0,
-    regionsHeld: 0,
+    regionsHeld: 0, regionsScanned: 0,
   };
+  /** The scan's tiles for the frame size they were made for, the next one, and when it is due (frame time). */
+  private scan: { width: number; height: number; tiles: Region[]; next: number; due: number } | null = null;
   /** Small objects found in regions lately: where, and the frame time they were last found. */
   private held: { box: Detection['box']; ts: number }[] = [];
   private readonly modelSize: number;
@@ -114,7 +124,8 @@ export class RegionPass {
     const holdMs = this.opts.holdMs ?? REGION_HOLD_MS;
     // A clock step backwards (a restarted stream) forgets them rather than holding them for ever.
     if (this.held.length > 0) this.held = this.held.filter((h) => h.ts <= frame.ts && frame.ts - h.ts <= holdMs);
-    if ((!motion.motion || motion.regions.length === 0) && this.held.length === 0) return null;
+    const scanTile = this.scanTile(frame);
+    if ((!motion.motion || motion.regions.length === 0) && this.held.length === 0 && scanTile === null) return null;
     const boxes: MovingBox[] = motion.motion ? motion.regions.map((r) => ({ x: r.x, y: r.y, width: r.width, height: r.height, cells: r.cells })) : [];
     // Below any motion under the cap: a held object has no changed cells of its own.
     for (const { box } of this.held) boxes.push({ x: box[0], y: box[1], width: box[2] - box[0], height: box[3] - box[1], cells: 0 });
@@ -124,6 +135,13 @@ export class RegionPass {
     }
     this.stats.regionsCapped += plan.capped;
     this.stats.regionsLowGain += plan.lowGain;
+    if (scanTile !== null && plan.regions.length < this.opts.maxRegions) {
+      plan.regions.push(scanTile);
+      this.stats.regionsScanned += 1;
+      const s = this.scan!;
+      s.next = (s.next + 1) % s.tiles.length;
+      s.due = frame.ts + (this.opts.scanMs ?? 0);
+    }
     if (plan.regions.length === 0) return null;
     const full = this.opts.fullFrame();
     // A size change in flight: the boxes are in the analysed frame's size, which the crop must match.
@@ -152,6 +170,19 @@ export class RegionPass {
     this.stats.detectionsAdded += merged.length - whole.length;
     this.hold(frame, found);
     return merged;
+  }
+
+  /** The scan tile due on this frame, if any (it is taken only where the cap leaves room). */
+  private scanTile(frame: Frame): Region | null {
+    const every = this.opts.scanMs ?? 0;
+    if (every <= 0) return null;
+    const { sourceWidth: width, sourceHeight: height } = frame;
+    if (this.scan === null || this.scan.width !== width || this.scan.height !== height) {
+      this.scan = { width, height, tiles: gridRegions(width, height, this.modelSize, Math.round(this.modelSize / 8)), next: 0, due: frame.ts };
+    }
+    // A clock step backwards (a restarted stream) must not hold the scan back until the old time.
+    if (frame.ts < this.scan.due && this.scan.due - frame.ts <= every) return null;
+    return this.scan.tiles[this.scan.next] ?? null;
   }
 
   /** Remembers the small objects found in this frame's regions (see REGION_HOLD_MS). */

@@ -136,3 +136,21 @@ function union(a: Rect, b: Rect): Rect {
   const y = Math.min(a.y, b.y);
   return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
 }
+
+/**
+ * Crops of `size` covering a width×height frame, neighbours sharing at least `overlap` pixels, row
+ * by row: the scan's tiles (`detection.scan_s`) and, in the bench, the reference's.
+ */
+export function gridRegions(width: number, height: number, size: number, overlap: number): Region[] {
+  const side = Math.min(size, Math.max(width, height));
+  const starts = (limit: number): number[] => {
+    if (limit <= side) return [0];
+    const n = Math.ceil((limit - overlap) / (side - overlap));
+    return Array.from({ length: n }, (_, i) => Math.round((i * (limit - side)) / (n - 1)));
+  };
+  const out: Region[] = [];
+  for (const y of starts(height)) {
+    for (const x of starts(width)) out.push({ x, y, width: Math.min(side, width), height: Math.min(side, height), cells: 0 });
+  }
+  return out;
+}
