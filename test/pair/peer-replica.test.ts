@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
+import { validateConfig } from '../../daemon/config/load.js';
 import { PeerReplica } from '../../daemon/pair/peer-replica.js';
 import { peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
 import { FrameReader, FrameSigner, PROTOCOL_VERSION, newNonce, parseBody, receiverMessageSchema } from '../../daemon/pair/peer-replica-protocol.js';
@@ -306,4 +307,16 @@ test('a relay the store refuses at the takeover (its database locked) is tried a
   holder.close();
   await waitFor('the retry to queue them', () => (outboxOf(b.store).filter((r) => r.topic === `vigil/v1/${SITE}/b/alerts`).length === 5 ? true : undefined), 10_000, 100);
   assert.ok(b.lines.some((l) => l.msg === 'pair replica: the peer\'s accepted and undelivered events queued for the hub' && l['relayed'] === 5));
+});
+
+test('pair.replica config: a missing peer address, a bad address and a lag bound out of range are refused with their paths; the default bound is 1 s', () => {
+  const base = { device: { id: 'a', site: 's' }, mqtt: { url: 'mqtt://127.0.0.1:1883' } };
+  const pair = { enabled: true, peer: '10.0.0.2:7420', peer_device: 'b', key: KEY };
+  assert.throws(() => validateConfig({ ...base, pair: { ...pair, replica: { listen: '0.0.0.0:7421' } } }, 'vigil.yaml'), /pair\.replica\.peer/);
+  assert.throws(() => validateConfig({ ...base, pair: { ...pair, replica: { listen: 'nowhere', peer: '10.0.0.2:7421' } } }, 'vigil.yaml'), /pair\.replica\.listen/);
+  assert.throws(() => validateConfig({ ...base, pair: { ...pair, replica: { listen: '0.0.0.0:7421', peer: '10.0.0.2:7421', max_lag_ms: 5 } } }, 'vigil.yaml'),
+    /pair\.replica\.max_lag_ms/);
+  const cfg = validateConfig({ ...base, pair: { ...pair, replica: { listen: '0.0.0.0:7421', peer: '10.0.0.2:7421' } } }, 'vigil.yaml');
+  assert.equal(cfg.pair.replica?.max_lag_ms, 1000);
+  assert.equal(validateConfig({ ...base, pair }, 'vigil.yaml').pair.replica, undefined);
 });
