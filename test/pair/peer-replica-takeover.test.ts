@@ -156,4 +156,21 @@ test('peer replica: the active\'s accepted and undelivered alerts survive its st
   const again = settled.filter((id) => alerts.filter((x) => x.id === id).length > 1);
   assert.deepEqual(again, [], 'alerts a had delivered were sent again');
   assert.equal(b.lines.filter((l) => l.msg === 'pair replica connection refused').length, 0);
+
+  // 5. a comes back, on a new card (an empty state directory): standby, its streams to and from b
+  // connected again (a new database: b starts a new source for it), and nothing of the old term is
+  // sent again, by either device.
+  proxyA.resume();
+  const atHubBefore = alerts.length;
+  const back = start('a');
+  await back.waitForLine('a to come back as standby', (l) => l.msg === 'pair started as standby', 30_000);
+  await waitFor('a\'s stream to b and b\'s to a', async () => {
+    const [ra, rb] = [await replicaOf('a'), await replicaOf('b')];
+    return ra.connected && rb.connected && ra.incoming.connected && rb.incoming.connected ? true : undefined;
+  }, 40_000, 250);
+  await waitFor('b\'s relayed messages delivered (nothing held at a)', async () => ((await replicaOf('a')).incoming.pending === 0 ? true : undefined), 10_000, 250);
+  const oldTerm = new Set(committed.map((e) => e.id));
+  const resent = alerts.slice(atHubBefore).filter((x) => oldTerm.has(x.id));
+  assert.deepEqual(resent, [], 'alerts of a\'s old term sent again after its return');
+  assert.equal(back.lines.filter(isActive).length, 0, 'a came back as standby (hand_back: stay)');
 });
