@@ -94,8 +94,9 @@ export class ReplicaSender {
   private behindSince: number | null = null;
   private readonly lags: number[] = [];
   private lagAt = 0;
-  /** Main-thread time spent in cycles (ms): what replication costs the active's event loop. */
+  /** Event-loop time spent reading, sending and on the peer's answers (ms): what replication costs the active. */
   busyMs = 0;
+  private lastErrorLog = 0;
   sent = 0;
   acked = 0;
   connects = 0;
@@ -141,8 +142,13 @@ export class ReplicaSender {
       try {
         this.cycle();
       } catch (err) {
-        this.lastError = errorMessage(err);
-        this.opts.log.warn({ err: this.lastError }, 'pair replica: reading the outbox failed');
+        // Once per error and minute: a database gone from under it (its card dead) fails every poll.
+        const message = errorMessage(err);
+        if (message !== this.lastError || this.now() - this.lastErrorLog >= 60_000) {
+          this.lastErrorLog = this.now();
+          this.opts.log.warn({ err: message }, 'pair replica: reading the outbox failed');
+        }
+        this.lastError = message;
       } finally {
         this.busyMs += performance.now() - t0;
       }
