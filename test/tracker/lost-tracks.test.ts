@@ -3,6 +3,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { scoreSequence } from '../../daemon/analytics/mot/score-sequence.js';
 import { loadMotSequence } from '../../daemon/analytics/mot/sequence.js';
+import type { Look } from '../../daemon/analytics/tracker/appearance.js';
 import { Tracker } from '../../daemon/analytics/tracker/tracker.js';
 import type { Box, Detection } from '../../daemon/inference/types.js';
 import { repoRoot } from '../helpers/shared.js';
@@ -42,6 +43,49 @@ test('a lost track does not take the box of a person still being followed (lost_
   const joint = standerIds(false);
   assert.equal(joint[7], joint[0]);
   assert.notEqual(joint[8], joint[0], `joint assignment: ${joint.join(' ')}`);
+});
+
+/**
+ * G stands at x 100 (50 px wide); D walks right at 7 px a frame (25 fps) and passes in front of G,
+ * who is hidden for frames 5-12. At frame 13 G is seen again where they stood, and D, now partly
+ * behind G, only as a low-score box. D's prediction overlaps G's box (IoU 0.69) and D is the one
+ * being followed. Returns the id on G's box at frame 13 and G's id before they were hidden.
+ */
+async function reappearing(config: { appearance: boolean; lostAfterTracked: boolean }): Promise<{ before: number; after: number }> {
+  const tracker = new Tracker({ appearance: { enabled: config.appearance }, lost_after_tracked: config.lostAfterTracked });
+  const xD = (f: number): number => 7 * f;
+  const gVisible = (f: number): boolean => f < 5 || f >= 13;
+  const wide = (x: number): Box => [x, 100, x + 50, 200];
+  // Two unit vectors far apart: the crop nearer G's place (while G is in view) looks like G.
+  const look = (f: number): Look => (boxes) => Promise.resolve(boxes.map((b) => {
+    const isG = gVisible(f) && Math.abs(b[0] - 100) < Math.abs(b[0] - xD(f));
+    const v = new Float32Array(8);
+    v[isG ? 0 : 1] = 1;
+    return v;
+  }));
+  let before = -1;
+  let after = -1;
+  for (let f = 0; f <= 13; f++) {
+    const dets = [person(wide(xD(f)), f === 13 ? 0.5 : 0.9)];
+    if (gVisible(f)) dets.push(person(wide(100)));
+    const out = await tracker.updateSeeing(f * 40, dets, look(f));
+    const onG = out.tracks.find((t) => Math.abs(t.box[0] - 100) < 4 && (f < 5 || f === 13))?.id ?? -1;
+    if (f === 4) before = onG;
+    if (f === 13) after = onG;
+  }
+  return { before, after };
+}
+
+test('where the appearance cue looked, a lost track and a tracked one are weighed in one assignment', async () => {
+  const cue = await reappearing({ appearance: true, lostAfterTracked: true });
+  assert.ok(cue.before > 0);
+  assert.equal(cue.after, cue.before, 'with the cue G is re-found with their id');
+  // On motion alone the cascade gives G's box to D, the track being followed: the cost of
+  // lost_after_tracked (docs/tracking.md: ETH-Pedcross2), which one joint assignment avoids here.
+  const motion = await reappearing({ appearance: false, lostAfterTracked: true });
+  assert.notEqual(motion.after, motion.before, `motion alone, lost after tracked: ${JSON.stringify(motion)}`);
+  const joint = await reappearing({ appearance: false, lostAfterTracked: false });
+  assert.equal(joint.after, joint.before, 'motion alone, one joint assignment');
 });
 
 test('a track seen only briefly is kept lost only for a multiple of that span (lost_seen_ratio)', () => {
