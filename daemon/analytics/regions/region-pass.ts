@@ -60,21 +60,21 @@ export const REGION_HOLD_MS = 2000;
 /** Objects at most this tall at the whole-frame pass's scale (model-input px) are held: larger ones the whole frame sees. */
 const HOLD_BELOW_MODEL_PX = 20;
 
-/** What a frame's region pass will do, fixed when the frame arrives (the motion result is reused by the next frame). */
+/** What a frame's region pass will do, fixed when the frame arrives. */
 export interface RegionJob {
   full: FullFrame;
   regions: Region[];
 }
 
 export interface RegionStats {
-  /** Frames with motion whose regions were planned, and regions run on them. */
+  /** Frames with regions planned (around motion, held objects or the scan's tile), and regions run on them. */
   framesWithRegions: number;
   regionsRun: number;
   /** Regions over `max_regions`, regions too large to gain over the whole frame, regions the scheduler skipped (overload). */
   regionsCapped: number;
   regionsLowGain: number;
   regionsSkipped: number;
-  /** Frames with motion but no full-resolution frame of the analysed frame's size to crop. */
+  /** Frames with regions planned but no full-resolution frame of the analysed frame's size to crop. */
   noFullFrame: number;
   /** Detections the regions added that the whole-frame pass did not have. */
   detectionsAdded: number;
@@ -115,7 +115,8 @@ export class RegionPass {
 
   /**
    * Runs when the frame arrives, in frame order, before its inference: the motion grid on the
-   * analysis frame, and on frames with moving boxes the plan; a still scene costs the grid alone.
+   * analysis frame, and where there are moving boxes, held objects or a scan tile due, the plan; a
+   * still scene with nothing held and no scan costs the grid alone.
    * Takes the full frame now, since the branch holds the analysed frame (or the next one) only
    * until the pipeline decodes further.
    */
