@@ -9,7 +9,7 @@ import { TOPIC_ROOT } from '../uplink/topics.js';
 import type { PairConfig } from './pair-config.js';
 import { splitHostPort } from './pair-config.js';
 import type { PeerReplicaStatus } from './pair-status.js';
-import { PeerCopy, peerCopyFile } from './peer-replica-copy.js';
+import { PeerCopy, peerCopyFile, type PendingRow } from './peer-replica-copy.js';
 import { ReplicaReceiver } from './peer-replica-receiver.js';
 import { ReplicaSender } from './peer-replica-sender.js';
 
@@ -134,7 +134,14 @@ export class PeerReplica {
 
   /** Queues the copy's unrelayed rows; null: the store refused them (they stay unrelayed). */
   private relay(): number | null {
-    const rows = this.copy.toRelay();
+    let rows: PendingRow[];
+    try {
+      rows = this.copy.toRelay();
+    } catch (err) {
+      // Thrown from the retry's timer it would end vigild; from a transition, skip what follows it (a cold standby's streams).
+      this.opts.log.error({ err: errorMessage(err), retry_ms: RELAY_RETRY_MS }, 'pair replica: the copy of the peer\'s rows could not be read');
+      return null;
+    }
     if (rows.length === 0) return 0;
     const from = `${TOPIC_ROOT}/${this.opts.device.site}/${this.opts.peer}/`;
     const to = `${TOPIC_ROOT}/${this.opts.device.site}/${this.opts.device.id}/`;
@@ -159,7 +166,12 @@ export class PeerReplica {
       return null;
     }
     // Queued first, then marked: a crash in between sends them twice (the same ids), never not at all.
-    this.copy.markRelayed(rows, this.now());
+    try {
+      this.copy.markRelayed(rows, this.now());
+    } catch (err) {
+      // They are queued: a retry would queue them again. Left unmarked, a later takeover sends them twice (the same ids).
+      this.opts.log.error({ err: errorMessage(err), rows: rows.length }, 'pair replica: the relayed rows could not be marked in the copy');
+    }
     this.relayed += messages.length;
     this.counts = null;
     this.opts.log.warn({ peer: this.opts.peer, relayed: messages.length, foreign, oldest: new Date(rows[0]!.created_at).toISOString(),

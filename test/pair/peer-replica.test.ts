@@ -309,6 +309,38 @@ test('a relay the store refuses at the takeover (its database locked) is tried a
   assert.ok(b.lines.some((l) => l.msg === 'pair replica: the peer\'s accepted and undelivered events queued for the hub' && l['relayed'] === 5));
 });
 
+test('a copy that fails at a takeover (here its file locked) neither throws into the transition nor, on the retry, out of a timer; the rows are queued once', { timeout: 60_000 }, async (t) => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const a = await side(t, devA, 'b', portA, portB);
+  const b = await side(t, devB, 'a', portB, portA);
+  for (let i = 0; i < 3; i++) a.store.recordEvent(alertEvent(i), alertOutbox(devA));
+  await waitFor('b to hold a\'s 3 rows', () => (b.replica.status().incoming.pending === 3 ? true : undefined));
+  // The store refuses the first try (so the relay is retried from a timer), and the copy's file is
+  // locked by another connection, as a failing card would fail it: marking the rows relayed throws.
+  const storeHolder = new BetterSqlite3(path.join(b.dir, DATABASE_FILE));
+  const copyHolder = new BetterSqlite3(path.join(b.dir, peerCopyFile('a')));
+  t.after(() => {
+    for (const h of [storeHolder, copyHolder]) if (h.open) h.close();
+  });
+  storeHolder.pragma('busy_timeout = 0');
+  storeHolder.exec('BEGIN IMMEDIATE');
+  copyHolder.exec('BEGIN IMMEDIATE');
+  b.store.db.pragma('busy_timeout = 50');
+  assert.equal(b.replica.takeover(), 0);
+  storeHolder.exec('COMMIT');
+  storeHolder.close();
+  // Without the guard, the retry's markRelayed throws out of its timer and ends this process.
+  await waitFor('the retry to queue them', () => (outboxOf(b.store).filter((r) => r.topic === `vigil/v1/${SITE}/b/alerts`).length === 3 ? true : undefined), 20_000, 100);
+  await waitFor('the marking failure to be logged', () => (b.lines.some((l) => l.msg === 'pair replica: the relayed rows could not be marked in the copy') ? true : undefined), 10_000, 50);
+  assert.equal(outboxOf(b.store).filter((r) => r.topic === `vigil/v1/${SITE}/b/alerts`).length, 3);
+  // Directly from a transition (the copy still locked): logged, not thrown past the caller.
+  const before = b.lines.filter((l) => l.msg === 'pair replica: the relayed rows could not be marked in the copy').length;
+  assert.equal(b.replica.takeover(), 3, 'the rows left unmarked are sent again (the same ids), as after a crash between queueing and marking');
+  assert.equal(b.lines.filter((l) => l.msg === 'pair replica: the relayed rows could not be marked in the copy').length, before + 1);
+  copyHolder.exec('COMMIT');
+  copyHolder.close();
+});
+
 test('pair.replica config: a missing peer address, a bad address and a lag bound out of range are refused with their paths; the default bound is 1 s', () => {
   const base = { device: { id: 'a', site: 's' }, mqtt: { url: 'mqtt://127.0.0.1:1883' } };
   const pair = { enabled: true, peer: '10.0.0.2:7420', peer_device: 'b', key: KEY };
