@@ -224,7 +224,7 @@ export class ReplicaSender {
     });
     socket.on('close', () => {
       if (this.socket === socket) this.socket = null;
-      if (this.resumed) this.opts.log.warn({ peer: this.opts.peerDevice, behind: this.behind() }, 'pair replica: the stream to the peer closed');
+      if (this.resumed) this.opts.log.warn({ peer: this.opts.peerDevice, behind: this.behindOrNull() }, 'pair replica: the stream to the peer closed');
       this.resumed = false;
       this.signer = null;
       this.inflight = [];
@@ -261,9 +261,24 @@ export class ReplicaSender {
     };
     socket.on('data', (chunk: Buffer) => {
       const t0 = performance.now();
-      onData(chunk);
-      this.busyMs += performance.now() - t0;
+      try {
+        onData(chunk);
+      } catch (err) {
+        // The outbox unreadable (the hello's high mark, a resume's read): thrown from a socket's handler it would end vigild.
+        fail(`reading the outbox failed: ${errorMessage(err)}`);
+      } finally {
+        this.busyMs += performance.now() - t0;
+      }
     });
+  }
+
+  /** `behind()` for a log line, which must not throw from a socket's handler when the outbox is unreadable. */
+  private behindOrNull(): number | null {
+    try {
+      return this.behind();
+    } catch {
+      return null;
+    }
   }
 
   private onMessage(socket: Socket, signer: FrameSigner, m: ReceiverMessage): void {

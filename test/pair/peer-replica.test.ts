@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { truncateSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
@@ -339,6 +340,25 @@ test('a copy that fails at a takeover (here its file locked) neither throws into
   assert.equal(b.lines.filter((l) => l.msg === 'pair replica: the relayed rows could not be marked in the copy').length, before + 1);
   copyHolder.exec('COMMIT');
   copyHolder.close();
+});
+
+test('a cut of the stream while the outbox cannot be read (its file cut short) is logged; no exception leaves the socket\'s handlers', { timeout: 90_000 }, async (t) => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const proxy = await startTcpProxy(t, portB);
+  const a = await side(t, devA, 'b', portA, proxy.port);
+  const b = await side(t, devB, 'a', portB, portA);
+  a.store.recordEvent(alertEvent(0), alertOutbox(devA));
+  await waitFor('b to hold a\'s row', () => (b.replica.status().incoming.pending === 1 ? true : undefined));
+  // a's database file cut short under its open connections, as a dying card loses it: every read of its sender fails.
+  for (let i = 1; i < 200; i++) a.store.recordEvent(alertEvent(i), alertOutbox(devA));
+  await waitFor('b to hold a\'s 200 rows', () => (b.replica.status().incoming.pending === 200 ? true : undefined));
+  a.store.db.pragma('wal_checkpoint(TRUNCATE)');
+  truncateSync(path.join(a.dir, DATABASE_FILE), 4096);
+  proxy.cut();
+  // Without the guard, the close handler's count of rows behind throws and ends this process.
+  await waitFor('the cut to be logged', () => (a.lines.some((l) => l.msg === 'pair replica: the stream to the peer closed') ? true : undefined), 60_000, 100);
+  const closed = a.lines.find((l) => l.msg === 'pair replica: the stream to the peer closed');
+  assert.equal(closed?.['behind'], null, 'unknown while the outbox cannot be read');
 });
 
 test('pair.replica config: a missing peer address, a bad address and a lag bound out of range are refused with their paths; the default bound is 1 s', () => {
