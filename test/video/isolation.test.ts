@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import type { AccessUnit } from '../../daemon/video/access-unit.js';
 import type { Frame } from '../../daemon/video/frame.js';
 import { isolatedDescriptions, sniffContainer } from '../../daemon/video/isolated-descriptions.js';
 import { ProcessIsolation } from '../../daemon/video/isolated-pipeline.js';
-import { StreamHost, type StreamProcess } from '../../daemon/video/isolated-server.js';
+import { parseHostLine } from '../../daemon/video/isolated-protocol.js';
+import { STREAM_HOST_BINARY, StreamHost, type StreamProcess } from '../../daemon/video/isolated-server.js';
 import { buildPipeline, type AnalysisSize } from '../../daemon/video/pipeline.js';
 import type { VideoStream } from '../../daemon/video/stream.js';
 import { makeClip } from '../helpers/media.js';
@@ -323,4 +324,23 @@ void test('isolated, looping file: at each end of the clip the stream starts a n
   assert.equal(s.status().restarts, 2);
   assert.equal(s.status().lastError, null);
   assert.equal(children.length, 3);
+});
+
+test('stream host: a start request cut short (a socket and the credentials missing) is answered with an error and an exit, so vigild does not wait on it for ever', async (t) => {
+  const proc = spawn(STREAM_HOST_BINARY, [], { stdio: ['pipe', 'pipe', 'ignore'] });
+  t.after(() => { proc.kill('SIGKILL'); });
+  let out = '';
+  proc.stdout.on('data', (b: Buffer) => { out += b.toString('utf8'); });
+  const body = Buffer.from(['start', '7', 'fakesrc ! fakesink', '/nonexistent', '2', '/nonexistent/sink'].map((f) => `${f}\0`).join(''));
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(body.length);
+  proc.stdin.write(Buffer.concat([head, body]));
+  const messages = (): ReturnType<typeof parseHostLine>[] => out.split('\n').map(parseHostLine);
+  await waitFor('the exit of the refused start', () => (messages().some((m) => m?.type === 'exit' && m.id === 7) ? true : undefined), 5000, 20);
+  assert.ok(messages().some((m) => m?.type === 'error' && m.id === 7 && /bad start request/.test(m.message)), out);
+  assert.deepEqual(messages().find((m) => m?.type === 'exit'), { type: 'exit', id: 7, pid: 0, code: 1, signal: null });
+  // The server goes on: its stdin's end still ends it cleanly.
+  const ended = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  proc.stdin.end();
+  assert.equal(await ended, 0);
 });

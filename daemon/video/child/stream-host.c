@@ -270,23 +270,31 @@ static int threads(void) {
   return n;
 }
 
+/* A start refused before any fork: vigild waits for an exit line per start, and would wait forever without one. */
+static void refuse(unsigned long id, const char *why) {
+  say("error %lu - %s", id, why);
+  say("exit %lu 0 code 1", id);
+}
+
 static void start_stream(struct fields *f, pid_t server) {
-  char *idf = next_field(f), *description = next_field(f), *dir = next_field(f), *ns = next_field(f);
-  if (idf == NULL || description == NULL || dir == NULL || ns == NULL) return;
+  char *idf = next_field(f);
+  if (idf == NULL) return;
   unsigned long id = strtoul(idf, NULL, 10);
+  char *description = next_field(f), *dir = next_field(f), *ns = next_field(f);
+  if (description == NULL || dir == NULL || ns == NULL) { refuse(id, "bad start request (fields missing)"); return; }
   int nsockets = atoi(ns);
-  if (nsockets < 0 || nsockets > 16) { say("error %lu - bad start request", id); say("exit %lu 0 code 1", id); return; }
+  if (nsockets < 0 || nsockets > 16) { refuse(id, "bad start request"); return; }
   char *sockets[16];
-  for (int i = 0; i < nsockets; i++) if ((sockets[i] = next_field(f)) == NULL) return;
+  for (int i = 0; i < nsockets; i++) if ((sockets[i] = next_field(f)) == NULL) { refuse(id, "bad start request (sockets missing)"); return; }
   char *nsf = next_field(f);
   int nsecrets = nsf != NULL ? atoi(nsf) : -1;
-  if (nsecrets < 0 || nsecrets > 16) { say("error %lu - bad start request", id); say("exit %lu 0 code 1", id); return; }
+  if (nsecrets < 0 || nsecrets > 16) { refuse(id, "bad start request"); return; }
   struct secret secrets[16];
   for (int i = 0; i < nsecrets; i++) {
     secrets[i].element = next_field(f);
     secrets[i].property = next_field(f);
     secrets[i].value = next_field(f);
-    if (secrets[i].value == NULL) return;
+    if (secrets[i].value == NULL) { refuse(id, "bad start request (credentials missing)"); return; }
   }
   int slot = -1;
   for (int i = 0; i < MAX_STREAMS && slot < 0; i++) if (streams[i].pid == 0) slot = i;
