@@ -37,6 +37,9 @@ export type HostMessage =
   /** The process ended and was reaped (pid 0: it was never forked). */
   | { readonly type: 'exit'; readonly id: number; readonly pid: number; readonly code: number | null; readonly signal: number | null };
 
+/** The host's bound on a frame (stream-host.c's MAX_FRAME): it cannot skip a longer one, and ends. */
+export const MAX_HOST_FRAME_BYTES = (1 << 20) - 1;
+
 /** The frame the host reads: a 4-byte little-endian length, then NUL-terminated fields. */
 function frame(fields: readonly string[]): Buffer {
   for (const f of fields) {
@@ -44,6 +47,8 @@ function frame(fields: readonly string[]): Buffer {
     if (f.includes('\0')) throw new Error('a pipeline or credential holds a NUL character, which cannot be passed to the stream process');
   }
   const body = Buffer.from(fields.map((f) => `${f}\0`).join(''), 'utf8');
+  // Beyond it the host would end, and every stream process with it, for one stream's request.
+  if (body.length > MAX_HOST_FRAME_BYTES) throw new Error(`the stream process's request is ${body.length} bytes, beyond the stream host's bound of ${MAX_HOST_FRAME_BYTES}`);
   const head = Buffer.alloc(4);
   head.writeUInt32LE(body.length);
   return Buffer.concat([head, body]);

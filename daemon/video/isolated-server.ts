@@ -103,8 +103,11 @@ export class StreamHost {
       proc.stdin?.write(encodeStart({ ...request, id: p.id }));
     } catch (err) {
       this.running.delete(p.id);
-      p.message({ type: 'error', id: p.id, element: null, message: errorMessage(err) });
-      p.ended({ code: 1, signal: null });
+      // After the caller has subscribed (it does so on the returned process), or the reason is lost.
+      queueMicrotask(() => {
+        p.message({ type: 'error', id: p.id, element: null, message: errorMessage(err) });
+        p.ended({ code: 1, signal: null });
+      });
     }
     return p;
   }

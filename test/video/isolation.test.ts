@@ -344,3 +344,22 @@ test('stream host: a start request cut short (a socket and the credentials missi
   proc.stdin.end();
   assert.equal(await ended, 0);
 });
+
+test('stream host: a start request beyond the host\'s frame bound fails that stream alone, with the reason; the host and its other streams go on', async (t) => {
+  const dir = await tempDir(t, 'vigil-host-bound-');
+  const host = new StreamHost(silentLogger());
+  const first = host.start({ description: 'fakesrc ! fakesink', dir, sockets: [], secrets: [] });
+  t.after(() => first.signal('SIGKILL'));
+  await waitFor('the first stream process to be forked', () => (first.pid !== null ? true : undefined), 10_000, 20);
+  const hostPid = host.pid;
+  const big = host.start({ description: `fakesrc ! fakesink name=${'x'.repeat(1 << 20)}`, dir, sockets: [], secrets: [] });
+  const messages: string[] = [];
+  big.onMessage((m) => { if (m.type === 'error') messages.push(m.message); });
+  const ended = await new Promise<unknown>((resolve) => big.onExit(resolve));
+  assert.deepEqual(ended, { code: 1, signal: null });
+  assert.match(messages.join('\n'), /beyond the stream host's bound/);
+  // A request the host cannot frame used to end the host, and with it every stream process.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(host.pid, hostPid);
+  assert.equal(first.exit, null);
+});
