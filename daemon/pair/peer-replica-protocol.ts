@@ -16,6 +16,8 @@ import { z } from 'zod';
 export const PROTOCOL_VERSION = 1;
 /** A batch of rows is at most this large; a length above it is garbage or hostile, not a frame. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+/** A hello is a few hundred bytes: before it passes, nobody known is speaking, and a batch's bound would let 8 strangers hold 64 MiB. */
+export const MAX_HELLO_BYTES = 16 * 1024;
 const TAG_BYTES = 32;
 const nonce = z.string().regex(/^[0-9a-f]{32}$/, 'a 16-byte hex nonce');
 const seq = z.number().int().min(1);
@@ -128,14 +130,14 @@ export class FrameReader {
   private size = 0;
 
   /** Adds bytes; returns the complete frames now readable, or an error that ends the connection. */
-  push(chunk: Buffer): { frames: { body: Buffer; tag: Buffer }[] } | { error: string } {
+  push(chunk: Buffer, max = MAX_FRAME_BYTES): { frames: { body: Buffer; tag: Buffer }[] } | { error: string } {
     this.buffered.push(chunk);
     this.size += chunk.length;
     const frames: { body: Buffer; tag: Buffer }[] = [];
     let data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
     while (data.length >= 4) {
       const length = data.readUInt32BE(0);
-      if (length > MAX_FRAME_BYTES) return { error: `frame of ${length} bytes (the bound is ${MAX_FRAME_BYTES})` };
+      if (length > max) return { error: `frame of ${length} bytes (the bound is ${max})` };
       const end = 4 + length + TAG_BYTES;
       if (data.length < end) break;
       frames.push({ body: data.subarray(4, 4 + length), tag: data.subarray(4 + length, end) });

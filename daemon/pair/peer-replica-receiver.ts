@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PeerCopy } from './peer-replica-copy.js';
 import {
-  FrameReader, FrameSigner, PROTOCOL_VERSION, newNonce, parseBody, senderMessageSchema, toRanges, type SenderMessage,
+  FrameReader, FrameSigner, MAX_FRAME_BYTES, MAX_HELLO_BYTES, PROTOCOL_VERSION, newNonce, parseBody, senderMessageSchema, toRanges, type SenderMessage,
 } from './peer-replica-protocol.js';
 
 export interface ReceiverOptions {
@@ -135,9 +135,9 @@ export class ReplicaReceiver {
     });
     socket.write(signer.hello({ t: 'hello', v: PROTOCOL_VERSION, device: this.opts.device, nonce }, ''));
     const onData = (chunk: Buffer): void => {
-      const read = reader.push(chunk);
+      const read = reader.push(chunk, source === null ? MAX_HELLO_BYTES : MAX_FRAME_BYTES);
       if ('error' in read) {
-        refuse(read.error);
+        refuse(source === null ? `${read.error} before the hello` : read.error);
         return;
       }
       for (const f of read.frames) {

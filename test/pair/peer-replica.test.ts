@@ -197,12 +197,17 @@ test('replica port: a wrong key, a forged or garbled frame, a replayed hello, an
   c.socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
   await c.closed;
   await refusedWith('an oversized length', /frame of 4294967295 bytes/);
+  // A stranger's length far above a hello's, within a batch's bound: refused at once, not buffered until the hello's timeout.
+  c = await open();
+  c.socket.write(Buffer.from([0, 0x40, 0, 0, 1, 2, 3]));
+  await c.closed;
+  await refusedWith('a stranger\'s 4 MiB frame', /frame of 4194304 bytes \(the bound is 16384\) before the hello/);
   c = await open();
   c.socket.write(Buffer.concat([Buffer.from([0, 0, 0, 5]), Buffer.from('hello'), createHmac('sha256', 'x').update('y').digest()]));
   await c.closed;
   await refusedWith('garbage', /bad signature on the hello/);
 
-  assert.ok(b.replica.status().incoming.refused >= 7);
+  assert.ok(b.replica.status().incoming.refused >= 8);
   // Nothing of it reached the copy, and a's stream still works.
   a.store.recordEvent(alertEvent(2), alertOutbox(devA));
   await waitFor('a\'s second row at b', () => (b.replica.status().incoming.pending === 2 ? true : undefined), 10_000);
