@@ -16,6 +16,11 @@ import { z } from 'zod';
 export const PROTOCOL_VERSION = 1;
 /** A batch of rows is at most this large; a length above it is garbage or hostile, not a frame. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+/**
+ * Ranges in a resume. Held rows are rarely contiguous (evidence parts and telemetry take the seqs
+ * between alerts), so a hub down for long can leave more: the receiver sends the oldest this many.
+ */
+export const MAX_PENDING_RANGES = 200_000;
 /** A hello is a few hundred bytes: before it passes, nobody known is speaking, and a batch's bound would let 8 strangers hold 64 MiB. */
 export const MAX_HELLO_BYTES = 16 * 1024;
 const TAG_BYTES = 32;
@@ -60,7 +65,7 @@ export const receiverMessageSchema = z.discriminatedUnion('t', [
    * rows the receiver still holds as undelivered, so that the sender can say which of them left
    * its outbox while the two were apart.
    */
-  z.strictObject({ t: z.literal('resume'), upto: z.number().int().min(0), pending: z.array(z.tuple([seq, seq])).max(200_000) }),
+  z.strictObject({ t: z.literal('resume'), upto: z.number().int().min(0), pending: z.array(z.tuple([seq, seq])).max(MAX_PENDING_RANGES) }),
   /** Rows up to `upto` are committed in the receiver's file (synchronous=FULL). */
   z.strictObject({ t: z.literal('ack'), upto: z.number().int().min(0) }),
 ]);

@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PeerCopy } from './peer-replica-copy.js';
 import {
-  FrameReader, FrameSigner, MAX_FRAME_BYTES, MAX_HELLO_BYTES, PROTOCOL_VERSION, newNonce, parseBody, senderMessageSchema, toRanges, type SenderMessage,
+  FrameReader, FrameSigner, MAX_FRAME_BYTES, MAX_HELLO_BYTES, MAX_PENDING_RANGES, PROTOCOL_VERSION, newNonce, parseBody, senderMessageSchema, toRanges, type SenderMessage,
 } from './peer-replica-protocol.js';
 
 export interface ReceiverOptions {
@@ -188,7 +188,15 @@ export class ReplicaReceiver {
     const upto = copy.watermark(hello.source);
     const pending = copy.pending(hello.source);
     this.opts.log.info({ remote, source: hello.source, upto, pending: pending.length }, 'pair replica: the peer\'s stream connected');
-    socket.write(signer.encode({ t: 'resume', upto, pending: toRanges(pending) }));
+    // Beyond the bound the sender refuses the resume, and would at every reconnect: the stream would
+    // stop for good. The newer rows held are then not checked this connection (at a takeover they
+    // may go out again, the same ids); the next connection checks them once the older ones are gone.
+    const ranges = toRanges(pending);
+    if (ranges.length > MAX_PENDING_RANGES) {
+      this.opts.log.warn({ ranges: ranges.length, sent: MAX_PENDING_RANGES }, 'pair replica: more held rows than a resume carries; the oldest are checked');
+      ranges.length = MAX_PENDING_RANGES;
+    }
+    socket.write(signer.encode({ t: 'resume', upto, pending: ranges }));
   }
 
   /** Applies one message; returns why the connection must end, or null. */

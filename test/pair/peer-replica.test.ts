@@ -8,8 +8,8 @@ import { test, type TestContext } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { validateConfig } from '../../daemon/config/load.js';
 import { PeerReplica } from '../../daemon/pair/peer-replica.js';
-import { peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
-import { FrameReader, FrameSigner, PROTOCOL_VERSION, newNonce, parseBody, receiverMessageSchema } from '../../daemon/pair/peer-replica-protocol.js';
+import { PeerCopy, peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
+import { FrameReader, FrameSigner, MAX_PENDING_RANGES, PROTOCOL_VERSION, newNonce, parseBody, receiverMessageSchema } from '../../daemon/pair/peer-replica-protocol.js';
 import { EventStore } from '../../daemon/store/event-store.js';
 import { DATABASE_FILE } from '../../daemon/store/open.js';
 import { StoreWriter } from '../../daemon/store/store-writer.js';
@@ -364,6 +364,29 @@ test('a cut of the stream while the outbox cannot be read (its file cut short) i
   await waitFor('the cut to be logged', () => (a.lines.some((l) => l.msg === 'pair replica: the stream to the peer closed') ? true : undefined), 60_000, 100);
   const closed = a.lines.find((l) => l.msg === 'pair replica: the stream to the peer closed');
   assert.equal(closed?.['behind'], null, 'unknown while the outbox cannot be read');
+});
+
+test('a copy holding more scattered undelivered rows than a resume carries (a hub down for long) still resumes the stream; the oldest are checked', { timeout: 90_000 }, async (t) => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const dirA = await tempDir(t, 'vigil-peer-replica-a-');
+  const dirB = await tempDir(t, 'vigil-peer-replica-b-');
+  // a's database: a known id, and seqs handed out past what b holds (so b's copy is not taken for a database gone back in time).
+  const storeA = EventStore.open(dirA, { recover: true });
+  storeA.db.exec("CREATE TABLE IF NOT EXISTS pair_replica_source (id TEXT NOT NULL) STRICT; INSERT INTO pair_replica_source (id) VALUES ('0123abcd-0000-0000-0000-000000000000')");
+  storeA.db.prepare("INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)").run(2 * (MAX_PENDING_RANGES + 10));
+  storeA.close();
+  // b's copy: one more held row than the bound, every other seq (the seqs between were evidence parts).
+  const held = new PeerCopy(dirB, 'a');
+  const rows = Array.from({ length: MAX_PENDING_RANGES + 1 }, (_, i) => ({ seq: 2 * i + 1, event_id: `e${i}`, topic: 'vigil/v1/yard/a/alerts', payload: '{}', qos: 1 as const, priority: 1, created_at: 1 }));
+  held.apply('0123abcd-0000-0000-0000-000000000000', rows, 2 * MAX_PENDING_RANGES + 2, 1);
+  held.close();
+  const b = await side(t, devB, 'a', portB, portA, 1000, dirB);
+  const a = await side(t, devA, 'b', portA, portB, 1000, dirA);
+  // Without the bound on b's side, a refuses every resume and the stream never starts.
+  await waitFor('a to stream to b', () => (a.replica.status().connected ? true : undefined), 30_000, 100);
+  assert.ok(b.lines.some((l) => l.msg === 'pair replica: more held rows than a resume carries; the oldest are checked'));
+  // None of them is in a's outbox: the sweep tells b so, oldest first.
+  await waitFor('the sweep to drop held rows', () => (b.replica.status().incoming.pending < MAX_PENDING_RANGES + 1 ? true : undefined), 20_000, 100);
 });
 
 test('pair.replica config: a missing peer address, a bad address and a lag bound out of range are refused with their paths; the default bound is 1 s', () => {
