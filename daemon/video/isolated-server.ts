@@ -147,17 +147,10 @@ export class StreamHost {
       if (this.proc !== proc) return;
       this.proc = null;
       this.log.warn({ pid: proc.pid, reason: why }, 'stream host ended');
-      // Its processes die with it (PR_SET_PDEATHSIG); each stream restarts with its backoff.
-      for (const p of this.running.values()) {
-        if (p.pid !== null) {
-          try {
-            process.kill(p.pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
-        p.ended({ code: null, signal: null, host: why });
-      }
+      // Its processes die with it (PR_SET_PDEATHSIG, checked against a parent that died before it
+      // was set), so none is signalled from here: init may already have reaped one and its pid
+      // been given to another process. Each stream restarts with its backoff.
+      for (const p of this.running.values()) p.ended({ code: null, signal: null, host: why });
       this.running.clear();
     };
     proc.on('exit', (code, signal) => gone(signal !== null ? `killed by ${signal}` : `exited with code ${code ?? '?'}`));
