@@ -50,6 +50,9 @@ export class PeerCopy {
         relayed_at INTEGER,            -- when this device queued it for the hub at a takeover
         PRIMARY KEY (source, seq)
       ) STRICT, WITHOUT ROWID;
+      -- status() counts held and relayed rows every 200 ms: a full scan of 100 000 held rows took
+      -- 17-22 ms of the main thread, the index brings it under 2 ms.
+      CREATE INDEX IF NOT EXISTS rows_relayed ON rows (relayed_at);
       CREATE TABLE IF NOT EXISTS sources (
         source     TEXT PRIMARY KEY,
         upto       INTEGER NOT NULL,   -- every row of the source up to here was received
@@ -66,6 +69,7 @@ export class PeerCopy {
   }
 
   private dirty = false;
+  private countStmt: Statement | undefined;
 
   /** Makes the commits since the last call durable against a power cut (a checkpoint fsyncs the WAL). */
   sync(): void {
@@ -128,9 +132,9 @@ export class PeerCopy {
   }
 
   counts(): { pending: number; relayed: number } {
-    const row = this.db.prepare(`SELECT count(*) FILTER (WHERE relayed_at IS NULL) AS pending,
-      count(*) FILTER (WHERE relayed_at IS NOT NULL) AS relayed FROM rows`).get() as { pending: number; relayed: number };
-    return row;
+    this.countStmt ??= this.db.prepare(`SELECT (SELECT count(*) FROM rows WHERE relayed_at IS NULL) AS pending,
+      (SELECT count(*) FROM rows WHERE relayed_at IS NOT NULL) AS relayed`);
+    return this.countStmt.get() as { pending: number; relayed: number };
   }
 
   close(): void {
