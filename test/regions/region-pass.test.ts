@@ -102,3 +102,26 @@ test('no full frame of the analysed frame\'s size: the whole frame alone, counte
   assert.equal(pass.plan(analysisFrame(1, [[100, 100]])), null);
   assert.equal(pass.stats.noFullFrame, 1);
 });
+
+test('a camera that changes resolution forgets the small objects held at the old size, and a late frame of the old size holds none into the new', async () => {
+  const hd: FullFrame = { streamId: 's', ts: 0, width: 1280, height: 720, format: 'I420', data: Buffer.alloc(i420Layout(1280, 720).size, 128) };
+  let current = full;
+  const pass = new RegionPass({
+    fullFrame: () => current, modelWidth: 416, modelHeight: 416, maxRegions: 2, motionThreshold: 25,
+    cropPort: { detect: () => Promise.resolve([person([100, 100, 120, 140], 0.7)]) },
+  });
+  const atHd = (f: Frame): Frame => ({ ...f, sourceWidth: 1280, sourceHeight: 720 });
+  pass.plan(analysisFrame(0, []));
+  // Inside both sizes, so only the size tells the held box is stale.
+  const moving = analysisFrame(1, [[100, 60]]);
+  const job = pass.plan(moving);
+  assert.ok(job);
+  assert.ok(job.regions[0]!.x + 140 < 1280 && job.regions[0]!.y + 140 < 720);
+  current = hd;
+  // The camera now sends 720p: the next frame is planned before the 1080p frame's regions are back.
+  // Regions, not the job: a failing assert would print the job's megabytes of frame.
+  assert.deepEqual(pass.plan(atHd(analysisFrame(2, [])))?.regions ?? [], []);
+  await pass.detect(moving, job, { detect: () => Promise.resolve([]) });
+  assert.deepEqual(pass.plan(atHd(analysisFrame(3, [])))?.regions ?? [], [], 'a box found in a 1080p frame is not held into 720p');
+  assert.equal(pass.stats.regionsHeld, 0);
+});

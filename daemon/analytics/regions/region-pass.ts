@@ -99,8 +99,12 @@ export class RegionPass {
   };
   /** The scan's tiles for the frame size they were made for, the next one, and when it is due (frame time). */
   private scan: { width: number; height: number; tiles: Region[]; next: number; due: number } | null = null;
-  /** Small objects found in regions lately: where, and the frame time they were last found. */
-  private held: { box: Detection['box']; ts: number }[] = [];
+  /**
+   * Small objects found in regions lately: where, the frame time they were last found, and the
+   * source size their box is in (a camera that changes resolution would otherwise get regions at
+   * the old size's places, or a late frame of the old size hold a box into the new one).
+   */
+  private held: { box: Detection['box']; ts: number; width: number; height: number }[] = [];
   private readonly modelSize: number;
   /** Crop buffers handed back after their run: two frames' regions may be in flight at once (pipeline depth 2). */
   private readonly pool: Buffer[] = [];
@@ -124,7 +128,9 @@ export class RegionPass {
     const motion = this.motion.detect(frame);
     const holdMs = this.opts.holdMs ?? REGION_HOLD_MS;
     // A clock step backwards (a restarted stream) forgets them rather than holding them for ever.
-    if (this.held.length > 0) this.held = this.held.filter((h) => h.ts <= frame.ts && frame.ts - h.ts <= holdMs);
+    if (this.held.length > 0) {
+      this.held = this.held.filter((h) => h.ts <= frame.ts && frame.ts - h.ts <= holdMs && h.width === frame.sourceWidth && h.height === frame.sourceHeight);
+    }
     const scanTile = this.scanTile(frame);
     if ((!motion.motion || motion.regions.length === 0) && this.held.length === 0 && scanTile === null) return null;
     const boxes: MovingBox[] = motion.motion ? motion.regions.map((r) => ({ x: r.x, y: r.y, width: r.width, height: r.height, cells: r.cells })) : [];
@@ -192,12 +198,12 @@ export class RegionPass {
     for (const d of found) {
       if ((d.box[3] - d.box[1]) * scale > HOLD_BELOW_MODEL_PX) continue;
       // The same object found again moves its entry instead of adding one.
-      const same = this.held.find((h) => boxIou(h.box, d.box) > 0.3);
+      const same = this.held.find((h) => h.width === frame.sourceWidth && h.height === frame.sourceHeight && boxIou(h.box, d.box) > 0.3);
       if (same) {
         same.box = d.box;
         same.ts = Math.max(same.ts, frame.ts);
       } else {
-        this.held.push({ box: d.box, ts: frame.ts });
+        this.held.push({ box: d.box, ts: frame.ts, width: frame.sourceWidth, height: frame.sourceHeight });
       }
     }
     // A crowd: the newest are kept; the plan considers 64 boxes at most anyway.
