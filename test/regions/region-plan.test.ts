@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { mergeDetections, cutByRegionEdge } from '../../daemon/analytics/regions/region-merge.js';
 import { planRegions, type MovingBox } from '../../daemon/analytics/regions/region-plan.js';
 import { cropI420ToBgrx } from '../../daemon/analytics/regions/i420-crop.js';
-import { i420Layout } from '../../daemon/video/full-frame.js';
+import { i420Layout, type FullFrame } from '../../daemon/video/full-frame.js';
 import type { Detection } from '../../daemon/inference/types.js';
 
 const box = (x: number, y: number, width: number, height: number, cells = 4): MovingBox => ({ x, y, width, height, cells });
@@ -101,4 +101,24 @@ test('the crop turns I420 into BGRx at 1:1 and shrinks a larger region', () => {
   assert.equal(half[7 * 4], 0);
   assert.equal(half[8 * 4], 255);
   assert.throws(() => cropI420ToBgrx(frame, { x: 60, y: 0, width: 8, height: 4 }, 8, 4, out), /not inside the 64x32 frame of stream s/);
+});
+
+test('the crop converts colour as GStreamer does by default: BT.709 above 576 rows (an 800×600 camera), BT.601 at 576', () => {
+  // A green of Y 134, U 63, V 51: videoconvert gives BGRx 0,188,0 at 800×600 and 800×720 (BT.709), 6,225,14 at 800×576 (BT.601).
+  const frameOf = (height: number): FullFrame => {
+    const layout = i420Layout(800, height);
+    const data = Buffer.alloc(layout.size, 134);
+    data.fill(63, layout.uOffset, layout.vOffset);
+    data.fill(51, layout.vOffset);
+    return { streamId: 's', ts: 0, width: 800, height, format: 'I420', data };
+  };
+  const pixel = (height: number): number[] => {
+    const out = Buffer.alloc(4);
+    cropI420ToBgrx(frameOf(height), { x: 10, y: 10, width: 1, height: 1 }, 1, 1, out);
+    return [...out.subarray(0, 3)];
+  };
+  const near = (got: number[], want: number[]): boolean => got.every((v, i) => Math.abs(v - want[i]!) <= 4);
+  assert.ok(near(pixel(600), [0, 188, 0]), `800x600: ${pixel(600).join(',')}`);
+  assert.ok(near(pixel(720), [0, 188, 0]), `800x720: ${pixel(720).join(',')}`);
+  assert.ok(near(pixel(576), [6, 225, 14]), `800x576: ${pixel(576).join(',')}`);
 });

@@ -2,9 +2,9 @@ import { i420Layout, type FullFrame } from '../../video/full-frame.js';
 import type { Rect } from './region-plan.js';
 
 /**
- * Fixed-point (×1024) YCbCr → RGB coefficients for studio-range video: BT.709 for HD, BT.601 below
- * (GStreamer's default colorimetry for caps that name none, so the crop's colours match what the
- * analysis branch's videoconvert hands the model).
+ * Fixed-point (×1024) YCbCr → RGB coefficients for studio-range video: BT.709 above 576 rows,
+ * BT.601 up to it (GStreamer's default colorimetry for caps that name none, so the crop's colours
+ * match what the analysis branch's videoconvert hands the model; a 1024×600 camera is BT.709 there).
  */
 const BT709 = { y: 1192, rv: 1836, gu: -218, gv: -546, bu: 2163 } as const;
 const BT601 = { y: 1192, rv: 1634, gu: -401, gv: -832, bu: 2066 } as const;
@@ -25,7 +25,7 @@ export function cropI420ToBgrx(frame: FullFrame, region: Rect, outWidth: number,
   if (out.length < outWidth * outHeight * 4) throw new Error(`crop buffer holds ${out.length} bytes, ${outWidth * outHeight * 4} needed`);
   const layout = i420Layout(W, H);
   if (data.length < layout.size) throw new Error(`full frame of stream ${frame.streamId} holds ${data.length} bytes, ${layout.size} expected for ${W}x${H} I420`);
-  const k = H >= 720 ? BT709 : BT601;
+  const k = H > 576 ? BT709 : BT601;
   const xs = new Int32Array(outWidth);
   for (let i = 0; i < outWidth; i++) xs[i] = region.x + Math.min(region.width - 1, Math.floor(((i + 0.5) * region.width) / outWidth));
   let o = 0;
