@@ -125,3 +125,13 @@ test('a camera that changes resolution forgets the small objects held at the old
   assert.deepEqual(pass.plan(atHd(analysisFrame(3, [])))?.regions ?? [], [], 'a box found in a 1080p frame is not held into 720p');
   assert.equal(pass.stats.regionsHeld, 0);
 });
+
+test('a scan tile due before the full-resolution branch has a frame waits for one rather than being counted and passed over', () => {
+  let branch: FullFrame | null = null;
+  const pass = new RegionPass({ fullFrame: () => branch, modelWidth: 416, modelHeight: 416, maxRegions: 1, motionThreshold: 25, scanMs: 1000 });
+  for (let seq = 0; seq < 3; seq++) assert.equal(pass.plan(analysisFrame(seq, []))?.regions.length ?? 0, 0);
+  assert.equal(pass.stats.regionsScanned, 0);
+  branch = full;
+  assert.deepEqual(pass.plan(analysisFrame(3, []))?.regions.map((r) => [r.x, r.y]), [[0, 0]], 'the first tile, not the second');
+  assert.equal(pass.stats.regionsScanned, 1);
+});

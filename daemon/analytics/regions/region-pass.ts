@@ -142,19 +142,21 @@ export class RegionPass {
     }
     this.stats.regionsCapped += plan.capped;
     this.stats.regionsLowGain += plan.lowGain;
-    if (scanTile !== null && plan.regions.length < this.opts.maxRegions) {
-      plan.regions.push(scanTile);
-      this.stats.regionsScanned += 1;
-      const s = this.scan!;
-      s.next = (s.next + 1) % s.tiles.length;
-      s.due = frame.ts + (this.opts.scanMs ?? 0);
-    }
-    if (plan.regions.length === 0) return null;
+    const scanning = scanTile !== null && plan.regions.length < this.opts.maxRegions;
+    if (plan.regions.length === 0 && !scanning) return null;
     const full = this.opts.fullFrame();
     // A size change in flight: the boxes are in the analysed frame's size, which the crop must match.
     if (full === null || full.width !== frame.sourceWidth || full.height !== frame.sourceHeight) {
       this.stats.noFullFrame += 1;
       return null;
+    }
+    // Only a tile that will be run moves the scan on: one due before the branch's first frame waits for it.
+    if (scanning) {
+      plan.regions.push(scanTile);
+      this.stats.regionsScanned += 1;
+      const s = this.scan!;
+      s.next = (s.next + 1) % s.tiles.length;
+      s.due = frame.ts + (this.opts.scanMs ?? 0);
     }
     this.stats.framesWithRegions += 1;
     return { full, regions: plan.regions };
