@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { RegionPass } from '../../daemon/analytics/regions/region-pass.js';
-import { boxIou, mergeDetections } from '../../daemon/analytics/regions/region-merge.js';
+import { mergeDetections } from '../../daemon/analytics/regions/region-merge.js';
+import { iou } from '../../daemon/analytics/tracker/iou.js';
 import { gridRegions, type Region } from '../../daemon/analytics/regions/region-plan.js';
 import { streamSchema } from '../../daemon/config/schema.js';
 import type { Detector } from '../../daemon/inference/detector.js';
@@ -80,7 +81,7 @@ export function tally(t: Tally, detections: readonly Detection[], reference: rea
     let bestIou = minIou;
     people.forEach((d, j) => {
       if (used.has(j)) return;
-      const v = boxIou(ref, d.box);
+      const v = iou(ref, d.box);
       if (v >= bestIou) {
         best = j;
         bestIou = v;
@@ -95,7 +96,7 @@ export function tally(t: Tally, detections: readonly Detection[], reference: rea
     }
   }
   for (const d of people) {
-    if (laxReference.some((r) => boxIou(r, d.box) >= minIou)) continue;
+    if (laxReference.some((r) => iou(r, d.box) >= minIou)) continue;
     const band = bandOf(d.box);
     t.falsePositives[band] = (t.falsePositives[band] ?? 0) + 1;
   }

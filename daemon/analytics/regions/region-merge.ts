@@ -1,4 +1,5 @@
 import { nms, type Candidate } from '../../inference/nms.js';
+import { iou } from '../tracker/iou.js';
 import type { Box, Detection } from '../../inference/types.js';
 import type { Rect } from './region-plan.js';
 
@@ -18,15 +19,6 @@ export function cutByRegionEdge(box: Box, region: Rect, frameWidth: number, fram
     || (region.y > 0 && y1 - region.y <= EDGE_PX)
     || (right < frameWidth && right - x2 <= EDGE_PX)
     || (bottom < frameHeight && bottom - y2 <= EDGE_PX);
-}
-
-export function boxIou(a: Box, b: Box): number {
-  const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
-  const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  if (iw <= 0 || ih <= 0) return 0;
-  const inter = iw * ih;
-  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-  return union > 0 ? inter / union : 0;
 }
 
 export interface MergeOptions {
@@ -54,7 +46,7 @@ export function mergeDetections(whole: readonly Detection[], regional: readonly 
   const kept = (nms(candidates, opts.iou, opts.maxDetections) as (Candidate & { d: Detection })[]).map((c) => c.d);
   const out = [...kept];
   for (const w of whole) {
-    if (!kept.some((r) => r.classId === w.classId && boxIou(r.box, w.box) > opts.sameObjectIou)) out.push(w);
+    if (!kept.some((r) => r.classId === w.classId && iou(r.box, w.box) > opts.sameObjectIou)) out.push(w);
   }
   out.sort((a, b) => b.score - a.score);
   return out.slice(0, opts.maxDetections);

@@ -5,7 +5,8 @@ import type { Frame } from '../../video/frame.js';
 import type { FullFrame } from '../../video/full-frame.js';
 import type { DetectorPort } from '../ports.js';
 import { cropI420ToBgrx } from './i420-crop.js';
-import { boxIou, cutByRegionEdge, mergeDetections } from './region-merge.js';
+import { iou } from '../tracker/iou.js';
+import { cutByRegionEdge, mergeDetections } from './region-merge.js';
 import { gridRegions, MAX_BOXES, planRegions, type MovingBox, type Rect, type Region } from './region-plan.js';
 
 const inside = (b: Detection['box'], r: Rect): boolean => b[0] >= r.x && b[1] >= r.y && b[2] <= r.x + r.width && b[3] <= r.y + r.height;
@@ -200,7 +201,7 @@ export class RegionPass {
     for (const d of found) {
       if ((d.box[3] - d.box[1]) * scale > HOLD_BELOW_MODEL_PX) continue;
       // The same object found again moves its entry instead of adding one.
-      const same = this.held.find((h) => h.width === frame.sourceWidth && h.height === frame.sourceHeight && boxIou(h.box, d.box) > 0.3);
+      const same = this.held.find((h) => h.width === frame.sourceWidth && h.height === frame.sourceHeight && iou(h.box, d.box) > 0.3);
       if (same) {
         same.box = d.box;
         same.ts = Math.max(same.ts, frame.ts);
