@@ -27,19 +27,19 @@
  * `--ref sort=DIR` scores DIR/<sequence>/sort.txt (another tracker's output) for comparison.
  * `--every N` feeds and scores every Nth frame only, at a Nth of the sequence's rate.
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Detection } from '../daemon/inference/types.js';
 import { evaluateMot, type MotMetrics } from '../daemon/analytics/mot/evaluate.js';
 import { byFrame, loadMotFile, type MotRow } from '../daemon/analytics/mot/format.js';
-import { loadMotSequence, NoDetectionsError, type MotSequence } from '../daemon/analytics/mot/sequence.js';
+import type { MotSequence } from '../daemon/analytics/mot/sequence.js';
 import { scoreSequence } from '../daemon/analytics/mot/score-sequence.js';
 import { trackerConfigSchema, type TrackerConfigInput } from '../daemon/analytics/tracker/config.js';
 import { iou } from '../daemon/analytics/tracker/iou.js';
 import { Tracker } from '../daemon/analytics/tracker/tracker.js';
 import type { Box } from '../daemon/inference/types.js';
-import { repoRoot } from '../test/helpers/shared.js';
+import { motSequences } from './mot-fixtures.js';
 
 const TAGS = ['low', 'start', 'first2', 'refound', 'refound+', 'longgap', 'young-refound', 'young-refound+', 'short', 'dup'] as const;
 type Tag = (typeof TAGS)[number];
@@ -78,20 +78,6 @@ function variants(): [string, TrackerConfigInput][] {
     out.push([v.slice(0, eq), JSON.parse(v.slice(eq + 1)) as TrackerConfigInput]);
   }
   return out.map(([name, over]) => [name, { ...base, ...over }]);
-}
-
-async function sequences(): Promise<MotSequence[]> {
-  const fixtures = path.join(repoRoot, 'test', 'fixtures', 'mot');
-  const dirs = values.seq ?? readdirSync(fixtures).sort().map((d) => path.join(fixtures, d)).filter((d) => existsSync(path.join(d, 'README.md')));
-  const out: MotSequence[] = [];
-  for (const dir of dirs) {
-    try {
-      out.push(thinned(await loadMotSequence(dir, 25), Number(values.every)));
-    } catch (err) {
-      if (!(err instanceof NoDetectionsError)) throw err;
-    }
-  }
-  return out;
 }
 
 /**
@@ -179,7 +165,7 @@ const showDelta = (name: string, d: Delta): string =>
 const figures = (m: MotMetrics): string => `MOTA ${f1(m.mota)} IDF1 ${f1(m.idf1)} HOTA ${f1(m.hota)} FP ${m.fp} FN ${m.fn} IDSW ${m.idsw} boxes ${m.hyp}`;
 
 async function main(): Promise<void> {
-  const seqs = await sequences();
+  const seqs = (await motSequences(values.seq)).map((s) => thinned(s, Number(values.every)));
   const vs = variants();
   const refs = (values.ref ?? []).map((r) => {
     const eq = r.indexOf('=');

@@ -12,13 +12,11 @@
  *
  * Default sequences: every folder under test/fixtures/mot/ with detections.
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { scoreSequence } from '../daemon/analytics/mot/score-sequence.js';
-import { loadMotSequence, NoDetectionsError, type MotSequence } from '../daemon/analytics/mot/sequence.js';
 import { trackerConfigSchema, type TrackerConfigInput } from '../daemon/analytics/tracker/config.js';
-import { repoRoot } from '../test/helpers/shared.js';
+import { motSequences } from './mot-fixtures.js';
 
 /** The grid the rule names; each list holds the current default (checked below). */
 const MOTION_GRID = {
@@ -76,25 +74,11 @@ for (const key of KEYS) {
 const changes = (s: Setting): number => KEYS.filter((k) => s[k] !== defaultSetting[k]).length;
 const describe = (s: Setting): string => KEYS.filter((k) => s[k] !== defaultSetting[k]).map((k) => `${k} ${String(s[k])}`).join(', ') || 'the defaults';
 
-async function sequences(): Promise<MotSequence[]> {
-  const fixtures = path.join(repoRoot, 'test', 'fixtures', 'mot');
-  const dirs = values.seq ?? readdirSync(fixtures).sort().map((d) => path.join(fixtures, d)).filter((d) => existsSync(path.join(d, 'README.md')));
-  const out: MotSequence[] = [];
-  for (const dir of dirs) {
-    try {
-      out.push(await loadMotSequence(dir, 25));
-    } catch (err) {
-      if (!(err instanceof NoDetectionsError)) throw err;
-    }
-  }
-  return out;
-}
-
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const f1 = (v: number): string => v.toFixed(1);
 
 async function main(): Promise<void> {
-  const seqs = await sequences();
+  const seqs = await motSequences(values.seq);
   const grid = settings();
   const started = Date.now();
   // scores[i][j]: setting i on sequence j.
