@@ -13,6 +13,9 @@ function table(rows: string[][]): string {
 const mb = (b: number | null): string => (b === null ? '-' : `${Math.round(b / 2 ** 20)} MiB`);
 const gb = (b: number | null): string => (b === null ? '-' : `${(b / 2 ** 30).toFixed(1)} GiB`);
 const pct = (v: number | null): string => (v === null ? '-' : `${v.toFixed(0)}%`);
+/** An isolated stream's decoder shows the process it runs in (docs/process-isolation.md). */
+const decoderCell = (st: AppStatus['streams'][number]): string =>
+  (st.process ? `${st.decoder ?? '-'} (pid ${st.process.pid ?? '-'}, ${st.process.crashed} crashed)` : st.decoder ?? '-');
 
 /** EMC load and the power rails, only where the hardware has them (a Jetson). */
 function jetson(sys: NonNullable<AppStatus['telemetry']>['system']): string {
@@ -108,7 +111,7 @@ export function human(s: AppStatus): string {
     '',
     table([
       ['STREAM', 'STATE', 'DECODER', 'MODEL', 'PROVIDER', 'FPS', 'INFER MS p50/95', 'ANALYSED', 'DROPPED', 'EVENTS', 'RESTARTS', 'LAST ERROR'],
-      ...s.streams.map((st) => [st.id, st.state, st.decoder ?? '-', st.model ?? '-', st.provider ?? '-', st.fps.toFixed(1),
+      ...s.streams.map((st) => [st.id, st.state, decoderCell(st), st.model ?? '-', st.provider ?? '-', st.fps.toFixed(1),
         ms(st.latency.inferenceMs), String(st.analysis.framesAnalysed), String(st.framesDropped), String(st.analysis.events),
         String(st.restarts), st.lastError ?? '']),
     ]),

@@ -38,6 +38,7 @@ const streamStatusSchema = z.looseObject({
   sourceWidth: count.optional(),
   sourceHeight: count.optional(),
   lastFrameAt: z.number().optional(),
+  process: z.object({ pid: z.number().int().nullable(), spawned: count, crashed: count }).optional(),
 });
 
 const analysisSchema = z.looseObject({

@@ -46,4 +46,9 @@ export interface StreamStatus {
   framesWithheld?: number;
   /** The access-unit branch (clips, live view), when the stream has one: what it pulled and for how many listeners. */
   accessUnits?: { pulled: number; keyframes: number; unusable: number; listeners: number };
+  /**
+   * Isolated streams only (docs/process-isolation.md): the stream process decoding it now (null
+   * between processes), processes started, and those that ended with a signal.
+   */
+  process?: { pid: number | null; spawned: number; crashed: number };
 }

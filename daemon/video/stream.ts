@@ -63,6 +63,10 @@ export interface VideoStreamOptions {
 /** Where a stream's pipeline runs when not in this process; see `VideoStreamOptions.host`. */
 export interface PipelineHost {
   open(spec: PipelineSpec, built: BuiltPipeline): Promise<GstPipeline>;
+  /** The process decoding the stream now, for status (null between processes). */
+  readonly pid?: number | null;
+  /** Processes started for the stream, and those that ended with a signal. */
+  readonly stats?: { readonly spawned: number; readonly crashed: number };
 }
 
 /**
@@ -312,6 +316,9 @@ export class VideoStream implements Service {
     if (this.resolutionChanges > 0) {
       s.resolutionChanges = this.resolutionChanges;
       s.framesWithheld = this.framesWithheld;
+    }
+    if (this.host !== null) {
+      s.process = { pid: this.host.pid ?? null, spawned: this.host.stats?.spawned ?? 0, crashed: this.host.stats?.crashed ?? 0 };
     }
     if (this.tap !== null) {
       const { pulled, keyframes, unusable } = this.tap.stats;

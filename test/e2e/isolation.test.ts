@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { alive } from '../helpers/proc-stats.js';
 import { sharedPath, tempDir, waitFor } from '../helpers/shared.js';
+import { vigilctl } from '../helpers/vigilctl.js';
 import { spawnDaemon, writeConfig, type LogLine } from './daemon-harness.js';
 
 /** Processes whose parent is `ppid` (and, with `cmd`, whose command line holds it). */
@@ -43,9 +44,9 @@ void test('vigild with video.isolation: process: a SIGSEGV in one stream\'s proc
       { id: 'b', uri: clip, fps: 10, loop: true, isolation: 'in-process' },
     ],
     telemetry: { prometheus: { enabled: false } },
-    control: { enabled: false },
   });
-  const vigild = spawnDaemon(t, ['--config', config]);
+  const socket = `${dir}/vigil.sock`;
+  const vigild = spawnDaemon(t, ['--config', config], { VIGIL_SOCKET: socket });
   await vigild.waitForLine('stream a playing', playing('a'));
   await vigild.waitForLine('stream b playing', playing('b'));
   const vigildPid = vigild.child.pid ?? 0;
@@ -61,6 +62,14 @@ void test('vigild with video.isolation: process: a SIGSEGV in one stream\'s proc
   const second = await waitFor('a new stream process', () => streamProcesses(vigildPid).streams.find((p) => p !== victim));
   // b ran on in vigild's own process throughout: no failure, no restart.
   assert.deepEqual(vigild.lines.slice(from).filter((l) => l['stream'] === 'b' && (l.level === 'warn' || l.level === 'error')), []);
+  // The operator sees which stream runs in which process, and its crash.
+  const shown = await waitFor('vigilctl status to show a\'s new process', async () => {
+    const r = await vigilctl(['status', '--socket', socket]);
+    return r.code === 0 && r.out.includes(`(pid ${second}, 1 crashed)`) ? r.out : undefined;
+  }, 10_000, 200);
+  const rowOf = (id: string): string => shown.split('\n').find((l) => l.startsWith(`${id} `)) ?? '';
+  assert.match(rowOf('a'), new RegExp(`\\(pid ${second}, 1 crashed\\)`));
+  assert.doesNotMatch(rowOf('b'), /pid/, 'b is decoded in vigild itself');
 
   vigild.child.kill('SIGKILL');
   await vigild.exited;

@@ -163,11 +163,13 @@ void test('isolated: a SIGSEGV right after a child\'s first frame is reported as
       const p = host.pid;
       return p !== null && p !== previous && s.status().state === 'playing' && s.status().framesPulled > pulled ? p : undefined;
     }, 10_000);
+    assert.equal(s.status().process?.pid, pid, 'the stream\'s status names the process decoding it');
     process.kill(pid, 'SIGSEGV');
     await waitFor(`kill ${i + 1} reported as a crash`, () => (host.stats.crashed === i + 1 && host.pid !== pid ? true : undefined), 5_000);
     assert.match(s.status().lastError ?? '', new RegExp(`stream process ${pid} killed by SIGSEGV`));
     previous = pid;
   }
+  assert.deepEqual({ crashed: s.status().process?.crashed, started: (s.status().process?.spawned ?? 0) >= 11 }, { crashed: 10, started: true });
   assert.equal(lines.filter((l) => l.includes('the shared-memory side ended')).length, 0);
   assert.equal(lines.filter((l) => l.includes('stream process ended') && l.includes('SIGSEGV')).length, 10);
 });
