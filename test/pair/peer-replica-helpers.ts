@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import BetterSqlite3 from 'better-sqlite3';
+import { peerReplicaStatusSchema, type PeerReplicaStatus } from '../../daemon/pair/pair-status.js';
 import { waitFor } from '../helpers/shared.js';
+import { vigilctl } from '../helpers/vigilctl.js';
 
 /**
  * Freezes the active (SIGSTOP: it commits and sends nothing more) at a moment its peer's copy
@@ -59,3 +61,10 @@ export async function freeListenPort(): Promise<number> {
 /** A daemon's replica log lines, for a failure message. */
 export const replicaLines = (lines: readonly { msg: string }[]): string =>
   lines.filter((l) => l.msg.startsWith('pair replica')).map((l) => JSON.stringify(l)).join('\n');
+
+/** The pair replica's status of the vigild behind `socket`, as `vigilctl status --json` gives it. */
+export async function replicaStatus(socket: string): Promise<PeerReplicaStatus> {
+  const shown = await vigilctl(['status', '--json', '--socket', socket]);
+  assert.equal(shown.code, 0, shown.err);
+  return peerReplicaStatusSchema.parse((JSON.parse(shown.out) as { pair?: { replica?: unknown } }).pair?.replica);
+}

@@ -6,15 +6,14 @@ import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { connectAsync } from 'mqtt';
 import type { ConfigInput } from '../../daemon/config/schema.js';
-import { peerReplicaStatusSchema, type PeerReplicaStatus } from '../../daemon/pair/pair-status.js';
+import type { PeerReplicaStatus } from '../../daemon/pair/pair-status.js';
 import { alertSchema } from '../../daemon/uplink/payloads.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
-import { vigilctl } from '../helpers/vigilctl.js';
 import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
 import { peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
 import { dogCameraDevice } from './pair-config.js';
-import { freezeWhenCopied, replicaLines } from './peer-replica-helpers.js';
+import { freezeWhenCopied, replicaLines, replicaStatus } from './peer-replica-helpers.js';
 import { createPairNetwork } from './netns.js';
 
 /**
@@ -62,11 +61,7 @@ test('peer replica in two network namespaces: a pulled cable is noticed and repo
     configs[id] = await writeConfig(path.join(dir, id), cfg);
   }
   const start = (id: 'a' | 'b'): Daemon => spawnDaemon(t, ['--config', configs[id]], { VIGIL_SOCKET: sockets[id] }, { netns: net.ns[id] });
-  const replicaOf = async (id: 'a' | 'b'): Promise<PeerReplicaStatus> => {
-    const shown = await vigilctl(['status', '--json', '--socket', sockets[id]]);
-    assert.equal(shown.code, 0, shown.err);
-    return peerReplicaStatusSchema.parse((JSON.parse(shown.out) as { pair?: { replica?: unknown } }).pair?.replica);
-  };
+  const replicaOf = (id: 'a' | 'b'): Promise<PeerReplicaStatus> => replicaStatus(sockets[id]);
 
   const a = start('a');
   await a.waitForLine('a\'s pair to start', (l) => l.msg === 'pair started as standby', 30_000);

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { connectAsync } from 'mqtt';
 import type { ConfigInput } from '../../daemon/config/schema.js';
-import { peerReplicaStatusSchema, type PeerReplicaStatus } from '../../daemon/pair/pair-status.js';
+import type { PeerReplicaStatus } from '../../daemon/pair/pair-status.js';
 import { alertSchema, auditMessageSchema } from '../../daemon/uplink/payloads.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { cpuSeconds } from '../helpers/proc-stats.js';
@@ -16,7 +16,7 @@ import { vigilctl } from '../helpers/vigilctl.js';
 import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
 import { peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
 import { dogCameraDevice } from './pair-config.js';
-import { freeListenPort, freezeWhenCopied, replicaLines } from './peer-replica-helpers.js';
+import { freeListenPort, freezeWhenCopied, replicaLines, replicaStatus } from './peer-replica-helpers.js';
 import { freeUdpPort } from './udp-relay.js';
 
 /**
@@ -76,11 +76,7 @@ test('peer replica: the active\'s accepted and undelivered alerts survive its st
   }
   const sockets = { a: path.join(dir, 'a.sock'), b: path.join(dir, 'b.sock') };
   const start = (id: 'a' | 'b'): Daemon => spawnDaemon(t, ['--config', configs[id]], { VIGIL_SOCKET: sockets[id] });
-  const replicaOf = async (id: 'a' | 'b'): Promise<PeerReplicaStatus> => {
-    const shown = await vigilctl(['status', '--json', '--socket', sockets[id]]);
-    assert.equal(shown.code, 0, shown.err);
-    return peerReplicaStatusSchema.parse((JSON.parse(shown.out) as { pair?: { replica?: unknown } }).pair?.replica);
-  };
+  const replicaOf = (id: 'a' | 'b'): Promise<PeerReplicaStatus> => replicaStatus(sockets[id]);
 
   // 1. a (preferred) becomes active; its alerts reach the hub directly.
   const a = start('a');
