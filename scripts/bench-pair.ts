@@ -10,16 +10,14 @@
  *   node dist/scripts/bench-pair.js [--kills 20] [--modes warm,cold] [--load-s 10] [--out FILE]
  */
 import { writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connectAsync } from 'mqtt';
-import type { ConfigInput } from '../daemon/config/schema.js';
-import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../test/e2e/daemon-harness.js';
+import { makeDogClip, spawnDaemon, type Daemon, type LogLine } from '../test/e2e/daemon-harness.js';
 import { cpuSeconds, rssMb } from '../test/helpers/proc-stats.js';
-import { dogCameraDevice } from '../test/pair/pair-config.js';
+import { dogCameraDevice, writePairConfigs } from '../test/pair/pair-config.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { tempDir, waitFor } from '../test/helpers/shared.js';
 import { vigilctl } from '../test/helpers/vigilctl.js';
@@ -74,20 +72,14 @@ async function runMode(mode: 'warm' | 'cold'): Promise<ModeResult> {
   hub.on('message', (topic, payload) => heard.push({ at: performance.now(), topic, json: JSON.parse(payload.toString()) as Record<string, unknown> }));
   await hub.subscribeAsync([`vigil/v1/${SITE}/+/alerts`, `vigil/v1/${SITE}/+/audit`], { qos: 1 });
 
-  const files = { a: '', b: '' };
   const sockets = { a: path.join(dir, 'a.sock'), b: path.join(dir, 'b.sock') };
-  for (const id of ['a', 'b'] as const) {
-    const other = id === 'a' ? 'b' : 'a';
-    await mkdir(path.join(dir, id));
-    const cfg: ConfigInput = {
-      ...dogCameraDevice(id, SITE, path.join(dir, id, 'state'), { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000 }, clip),
-      pair: {
-        enabled: true, key: 'bench-pair-key-0123456789abcdef', preferred: id === 'a', peer_device: other, mode,
-        listen: `${net.lan[id]}:7420`, peer: `${net.lan[other]}:7420`, heartbeat_ms: 1000, misses: 3, hand_back: 'stay',
-      },
-    };
-    files[id] = await writeConfig(path.join(dir, id), cfg);
-  }
+  const files = await writePairConfigs(dir, (id, other) => ({
+    ...dogCameraDevice(id, SITE, path.join(dir, id, 'state'), { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000 }, clip),
+    pair: {
+      enabled: true, key: 'bench-pair-key-0123456789abcdef', preferred: id === 'a', peer_device: other, mode,
+      listen: `${net.lan[id]}:7420`, peer: `${net.lan[other]}:7420`, heartbeat_ms: 1000, misses: 3, hand_back: 'stay',
+    },
+  }));
   const start = (id: 'a' | 'b'): Daemon => spawnDaemon(t, ['--config', files[id]], { VIGIL_SOCKET: sockets[id] }, { netns: net.ns[id] });
   /** A standby ready for the next kill: it hears the active, and (warm) its pipeline plays. */
   const ready = (id: 'a' | 'b'): Promise<true> => waitFor(`${id} ready as standby`, async () => {

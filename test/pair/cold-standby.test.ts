@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { connectAsync } from 'mqtt';
-import type { ConfigInput } from '../../daemon/config/schema.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { vigilctl } from '../helpers/vigilctl.js';
-import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
-import { dogCameraDevice } from './pair-config.js';
+import { makeDogClip, spawnDaemon, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { dogCameraDevice, writePairConfigs } from './pair-config.js';
 import { freeUdpPort, startUdpRelay } from './udp-relay.js';
 
 /**
@@ -42,21 +40,16 @@ test('cold standby: no stream and no event while standby; a takeover starts the 
   });
   await hub.subscribeAsync(`vigil/v1/${SITE}/+/alerts`, { qos: 1 });
 
-  const files = { a: '', b: '' };
   const storage = { a: path.join(dir, 'a', 'state'), b: path.join(dir, 'b', 'state') };
   const sockets = { a: path.join(dir, 'a.sock'), b: path.join(dir, 'b.sock') };
-  for (const id of ['a', 'b'] as const) {
-    await mkdir(path.join(dir, id));
-    const cfg: ConfigInput = {
-      ...dogCameraDevice(id, SITE, storage[id], { url: broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 }, clip),
-      pair: {
-        enabled: true, key: KEY, preferred: id === 'a', peer_device: id === 'a' ? 'b' : 'a', mode: 'cold',
-        listen: `127.0.0.1:${listen[id]}`, peer: `127.0.0.1:${id === 'a' ? relay.portForA : relay.portForB}`,
-        heartbeat_ms: 1000, misses: 3, hand_back: { preferred_after_s: 2 },
-      },
-    };
-    files[id] = await writeConfig(path.join(dir, id), cfg);
-  }
+  const files = await writePairConfigs(dir, (id, other) => ({
+    ...dogCameraDevice(id, SITE, storage[id], { url: broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 }, clip),
+    pair: {
+      enabled: true, key: KEY, preferred: id === 'a', peer_device: other, mode: 'cold',
+      listen: `127.0.0.1:${listen[id]}`, peer: `127.0.0.1:${id === 'a' ? relay.portForA : relay.portForB}`,
+      heartbeat_ms: 1000, misses: 3, hand_back: { preferred_after_s: 2 },
+    },
+  }));
   const start = (id: 'a' | 'b'): Daemon => spawnDaemon(t, ['--config', files[id]], { VIGIL_SOCKET: sockets[id] });
   const shown = async (id: 'a' | 'b'): Promise<Shown> => {
     const r = await vigilctl(['status', '--json', '--socket', sockets[id]]);

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { connectAsync } from 'mqtt';
-import type { ConfigInput } from '../../daemon/config/schema.js';
 import { alertSchema } from '../../daemon/uplink/payloads.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { vigilctl } from '../helpers/vigilctl.js';
-import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
-import { dogCameraDevice } from './pair-config.js';
+import { makeDogClip, spawnDaemon, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { dogCameraDevice, writePairConfigs } from './pair-config.js';
 import { createPairNetwork } from './netns.js';
 
 /**
@@ -52,20 +50,14 @@ test('pair in two network namespaces: a SIGKILL is taken over within 5 s and the
   const atHub = (ids: readonly string[]): string[] => ids.filter((id) => !alerts.some((a) => a.id === id));
 
   const storage = { a: path.join(dir, 'a', 'state'), b: path.join(dir, 'b', 'state') };
-  const configs = { a: '', b: '' };
-  for (const id of ['a', 'b'] as const) {
-    const other = id === 'a' ? 'b' : 'a';
-    await mkdir(path.join(dir, id));
-    const cfg: ConfigInput = {
-      // A short keepalive: a device whose uplink was cut notices a dead connection and reconnects soon after the heal.
-      ...dogCameraDevice(id, SITE, storage[id], { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000, keepalive_s: 5 }, clip),
-      pair: {
-        enabled: true, key: KEY, preferred: id === 'a', peer_device: other,
-        listen: `${net.lan[id]}:${PORT}`, peer: `${net.lan[other]}:${PORT}`, heartbeat_ms: HEARTBEAT_MS, misses: 3, hand_back: 'stay',
-      },
-    };
-    configs[id] = await writeConfig(path.join(dir, id), cfg);
-  }
+  const configs = await writePairConfigs(dir, (id, other) => ({
+    // A short keepalive: a device whose uplink was cut notices a dead connection and reconnects soon after the heal.
+    ...dogCameraDevice(id, SITE, storage[id], { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000, keepalive_s: 5 }, clip),
+    pair: {
+      enabled: true, key: KEY, preferred: id === 'a', peer_device: other,
+      listen: `${net.lan[id]}:${PORT}`, peer: `${net.lan[other]}:${PORT}`, heartbeat_ms: HEARTBEAT_MS, misses: 3, hand_back: 'stay',
+    },
+  }));
   const socketA = path.join(dir, 'a.sock');
   const start = (id: 'a' | 'b'): Daemon => spawnDaemon(t, ['--config', configs[id]], id === 'a' ? { VIGIL_SOCKET: socketA } : {}, { netns: net.ns[id] });
   // Opened for each read: a restarted vigild may have replaced its database file (recovery at start).

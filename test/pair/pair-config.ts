@@ -1,5 +1,7 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { ConfigInput } from '../../daemon/config/schema.js';
-import { MODELS_DIR, manifestPath } from '../e2e/daemon-harness.js';
+import { MODELS_DIR, manifestPath, writeConfig } from '../e2e/daemon-harness.js';
 
 /**
  * One device of the pair tests and bench: the dog clip as camera `gate` (a dog in every frame, so
@@ -16,4 +18,16 @@ export function dogCameraDevice(id: 'a' | 'b', site: string, storageDir: string,
     telemetry: { prometheus: { enabled: false } },
     evidence: { enabled: false },
   };
+}
+
+export type PairSide = 'a' | 'b';
+
+/** Writes each side's config under `dir/<side>/` (made here) and returns the two files; `configFor` gets the side and its peer. */
+export async function writePairConfigs(dir: string, configFor: (id: PairSide, other: PairSide) => ConfigInput): Promise<Record<PairSide, string>> {
+  const files = { a: '', b: '' };
+  for (const id of ['a', 'b'] as const) {
+    await mkdir(path.join(dir, id));
+    files[id] = await writeConfig(path.join(dir, id), configFor(id, id === 'a' ? 'b' : 'a'));
+  }
+  return files;
 }

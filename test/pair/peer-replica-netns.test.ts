@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { connectAsync } from 'mqtt';
-import type { ConfigInput } from '../../daemon/config/schema.js';
 import type { PeerReplicaStatus } from '../../daemon/pair/pair-status.js';
 import { alertSchema } from '../../daemon/uplink/payloads.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
-import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { makeDogClip, spawnDaemon, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
 import { peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
-import { dogCameraDevice } from './pair-config.js';
+import { dogCameraDevice, writePairConfigs } from './pair-config.js';
 import { freezeWhenCopied, replicaLines, replicaStatus } from './peer-replica-helpers.js';
 import { createPairNetwork } from './netns.js';
 
@@ -46,20 +45,14 @@ test('peer replica in two network namespaces: a pulled cable is noticed and repo
 
   const storage = { a: path.join(dir, 'a', 'state'), b: path.join(dir, 'b', 'state') };
   const sockets = { a: path.join(dir, 'a.sock'), b: path.join(dir, 'b.sock') };
-  const configs = { a: '', b: '' };
-  for (const id of ['a', 'b'] as const) {
-    const other = id === 'a' ? 'b' : 'a';
-    await mkdir(path.join(dir, id));
-    const cfg: ConfigInput = {
-      ...dogCameraDevice(id, SITE, storage[id], { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000, keepalive_s: 5 }, clip),
-      pair: {
-        enabled: true, key: KEY, preferred: id === 'a', peer_device: other, listen: `${net.lan[id]}:7420`, peer: `${net.lan[other]}:7420`,
-        heartbeat_ms: 1000, misses: 3, hand_back: 'stay',
-        replica: { listen: `${net.lan[id]}:7421`, peer: `${net.lan[other]}:7421`, max_lag_ms: 1000 },
-      },
-    };
-    configs[id] = await writeConfig(path.join(dir, id), cfg);
-  }
+  const configs = await writePairConfigs(dir, (id, other) => ({
+    ...dogCameraDevice(id, SITE, storage[id], { url: `mqtt://${net.broker[id]}:${broker.port}`, reconnect_min_ms: 100, reconnect_max_ms: 1000, keepalive_s: 5 }, clip),
+    pair: {
+      enabled: true, key: KEY, preferred: id === 'a', peer_device: other, listen: `${net.lan[id]}:7420`, peer: `${net.lan[other]}:7420`,
+      heartbeat_ms: 1000, misses: 3, hand_back: 'stay',
+      replica: { listen: `${net.lan[id]}:7421`, peer: `${net.lan[other]}:7421`, max_lag_ms: 1000 },
+    },
+  }));
   const start = (id: 'a' | 'b'): Daemon => spawnDaemon(t, ['--config', configs[id]], { VIGIL_SOCKET: sockets[id] }, { netns: net.ns[id] });
   const replicaOf = (id: 'a' | 'b'): Promise<PeerReplicaStatus> => replicaStatus(sockets[id]);
 

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { connectAsync } from 'mqtt';
-import type { ConfigInput } from '../../daemon/config/schema.js';
 import type { PeerReplicaStatus } from '../../daemon/pair/pair-status.js';
 import { alertSchema, auditMessageSchema } from '../../daemon/uplink/payloads.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
@@ -13,9 +12,9 @@ import { cpuSeconds } from '../helpers/proc-stats.js';
 import { tempDir, waitFor } from '../helpers/shared.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { vigilctl } from '../helpers/vigilctl.js';
-import { makeDogClip, spawnDaemon, writeConfig, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
+import { makeDogClip, spawnDaemon, type Daemon, type LogLine } from '../e2e/daemon-harness.js';
 import { peerCopyFile } from '../../daemon/pair/peer-replica-copy.js';
-import { dogCameraDevice } from './pair-config.js';
+import { dogCameraDevice, writePairConfigs } from './pair-config.js';
 import { freeListenPort, freezeWhenCopied, replicaLines, replicaStatus } from './peer-replica-helpers.js';
 import { freeUdpPort } from './udp-relay.js';
 
@@ -60,20 +59,14 @@ test('peer replica: the active\'s accepted and undelivered alerts survive its st
   await hub.subscribeAsync([`vigil/v1/${SITE}/+/alerts`, `vigil/v1/${SITE}/+/audit`], { qos: 1 });
 
   const storage = { a: path.join(dir, 'a', 'state'), b: path.join(dir, 'b', 'state') };
-  const configs = { a: '', b: '' };
-  for (const id of ['a', 'b'] as const) {
-    const other = id === 'a' ? 'b' : 'a';
-    await mkdir(path.join(dir, id));
-    const cfg: ConfigInput = {
-      ...dogCameraDevice(id, SITE, storage[id], { url: id === 'a' ? proxyA.url : broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 }, clip),
-      pair: {
-        enabled: true, key: KEY, preferred: id === 'a', peer_device: other, listen: `127.0.0.1:${udp[id]}`, peer: `127.0.0.1:${udp[other]}`,
-        heartbeat_ms: 1000, misses: 3, hand_back: 'stay',
-        replica: { listen: `127.0.0.1:${tcp[id]}`, peer: `127.0.0.1:${tcp[other]}`, max_lag_ms: MAX_LAG_MS },
-      },
-    };
-    configs[id] = await writeConfig(path.join(dir, id), cfg);
-  }
+  const configs = await writePairConfigs(dir, (id, other) => ({
+    ...dogCameraDevice(id, SITE, storage[id], { url: id === 'a' ? proxyA.url : broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 }, clip),
+    pair: {
+      enabled: true, key: KEY, preferred: id === 'a', peer_device: other, listen: `127.0.0.1:${udp[id]}`, peer: `127.0.0.1:${udp[other]}`,
+      heartbeat_ms: 1000, misses: 3, hand_back: 'stay',
+      replica: { listen: `127.0.0.1:${tcp[id]}`, peer: `127.0.0.1:${tcp[other]}`, max_lag_ms: MAX_LAG_MS },
+    },
+  }));
   const sockets = { a: path.join(dir, 'a.sock'), b: path.join(dir, 'b.sock') };
   const start = (id: 'a' | 'b'): Daemon => spawnDaemon(t, ['--config', configs[id]], { VIGIL_SOCKET: sockets[id] });
   const replicaOf = (id: 'a' | 'b'): Promise<PeerReplicaStatus> => replicaStatus(sockets[id]);
