@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import type { Rule, RuleOutput } from '../../daemon/analytics/rules/types.js';
 import { Tracker, type Look, type TrackerFrame } from '../../daemon/analytics/tracker/index.js';
 import type { Detector } from '../../daemon/inference/detector.js';
 import type { Detection } from '../../daemon/inference/types.js';
@@ -55,4 +57,35 @@ export function watchingDetector(detector: Detector, seen: { ts: number; detecti
       return found;
     },
   };
+}
+
+/** What the detector saw, frame by frame (`watchingDetector`'s record). */
+export type Seen = readonly { ts: number; detections: Detection[] }[];
+
+/**
+ * Checks that the pillar hid person 2 from the detector for its nine frames and that the
+ * analyzer's tracker followed them up to it, and returns the id they had before it.
+ */
+export function idBeforePillar(seen: Seen, tracker: RecordingTracker, t0: number): number {
+  const inClip = (ts: number): number => ts - t0;
+  const hidden = seen.filter((s) => inClip(s.ts) >= HIDDEN_MS[0] && inClip(s.ts) <= HIDDEN_MS[1]);
+  assert.equal(hidden.length, 9, 'nine frames behind the pillar: 23.8 … 25.4 s');
+  assert.ok(hidden.every((s) => !s.detections.some((d) => d.label === 'person' && d.score >= 0.4)), 'the pillar hides the person from the detector');
+  const lastBefore = tracker.answers.filter((a) => inClip(a.ts) < HIDDEN_MS[0] && a.frame.tracks.length > 0).at(-1);
+  assert.ok(lastBefore && inClip(lastBefore.ts) > 23_000, `the person is tracked before the pillar (last at ${lastBefore ? inClip(lastBefore.ts) / 1000 : '-'} s)`);
+  return lastBefore.frame.tracks[0]!.id;
+}
+
+/**
+ * The same detections through another tracker and a fresh rule, frame by frame as the analyzer
+ * feeds them: the counterfactual each occlusion test compares the stream's outcome with.
+ */
+export function replaySeen(seen: Seen, tracker: Tracker, rule: Rule): RuleOutput[] {
+  const outs: RuleOutput[] = [];
+  for (const s of seen) {
+    const frame = tracker.update(s.ts, s.detections);
+    outs.push(...rule.evaluate({ ts: s.ts, detections: s.detections, tracks: frame.tracks, lost: frame.lost, removed: frame.removed,
+      sourceWidth: 768, sourceHeight: 432 }));
+  }
+  return outs;
 }

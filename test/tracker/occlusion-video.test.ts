@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ActivityEnd } from '../../daemon/analytics/ports.js';
 import { ZoneRule } from '../../daemon/analytics/rules/index.js';
-import type { RuleHit, RuleOutput } from '../../daemon/analytics/rules/types.js';
+import type { RuleHit } from '../../daemon/analytics/rules/types.js';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import { Tracker } from '../../daemon/analytics/tracker/index.js';
 import { zoneRuleSchema } from '../../daemon/config/schema.js';
@@ -10,6 +10,7 @@ import { trackOf, triggerOf } from '../../daemon/events/event-kinds.js';
 import type { Detector } from '../../daemon/inference/detector.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import type { Frame } from '../../daemon/video/frame.js';
+import { replaySeen } from '../helpers/pillar-clip.js';
 import { inClipTime, openRoomClip } from '../helpers/room-clip.js';
 
 /**
@@ -74,12 +75,7 @@ test('a person hidden for 2 s keeps the id: the zone stay and the dwell survive 
   // The same detections through a tracker that forgets lost tracks after 1 s: the stay breaks.
   const forgetful = new Tracker({ ...config.tracker, max_lost_ms: 1000 });
   const rule = stand();
-  const outs: RuleOutput[] = [];
-  for (const s of seen) {
-    const frame = forgetful.update(s.ts, s.detections);
-    outs.push(...rule.evaluate({ ts: s.ts, detections: s.detections, tracks: frame.tracks, lost: frame.lost, removed: frame.removed,
-      sourceWidth: 768, sourceHeight: 432 }));
-  }
+  const outs = replaySeen(seen, forgetful, rule);
   const brokenEnters = outs.filter((o) => o.type === 'start' && triggerOf(o.hit.facts) === 'enter');
   assert.ok(brokenEnters.length > 6, `with max_lost_ms 1000: ${brokenEnters.length} enters`);
 });

@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ActivityEnd } from '../../daemon/analytics/ports.js';
 import { ZoneRule } from '../../daemon/analytics/rules/index.js';
-import type { RuleHit, RuleOutput } from '../../daemon/analytics/rules/types.js';
+import type { RuleHit } from '../../daemon/analytics/rules/types.js';
 import { StreamAnalyzer } from '../../daemon/analytics/stream-analyzer.js';
 import { embedderLook, Tracker } from '../../daemon/analytics/tracker/index.js';
 import { zoneRuleSchema } from '../../daemon/config/schema.js';
 import { trackOf, triggerOf } from '../../daemon/events/event-kinds.js';
 import type { Detection } from '../../daemon/inference/types.js';
 import { Embedder } from '../../daemon/learning/embedder.js';
-import { HIDDEN_MS, PILLAR_FPS, pillaredFrames, RecordingTracker, watchingDetector } from '../helpers/pillar-clip.js';
+import { HIDDEN_MS, idBeforePillar, PILLAR_FPS, pillaredFrames, RecordingTracker, replaySeen, watchingDetector } from '../helpers/pillar-clip.js';
 import { openRoomClip } from '../helpers/room-clip.js';
 import { sharedPath } from '../helpers/shared.js';
 
@@ -26,8 +26,6 @@ import { sharedPath } from '../helpers/shared.js';
  * on the same track. Fed the same detections, the stream's tracker without the cue gives them a
  * new id: a second enter, the first stay closed as track_lost, the dwell on the new track only.
  */
-const FPS = PILLAR_FPS;
-const HIDDEN = HIDDEN_MS;
 const END_MS = 36_000;
 const DWELL_S = 8;
 
@@ -37,7 +35,7 @@ const floor = (): ZoneRule => new ZoneRule(zoneRuleSchema.parse({
 }));
 
 test('a person walking behind a pillar for 2 s keeps the id: the zone stay and the dwell survive (real video, NanoDet-m, OSNet)', async (t) => {
-  const { detector, video, config, log } = await openRoomClip(t, FPS);
+  const { detector, video, config, log } = await openRoomClip(t, PILLAR_FPS);
   const embedder = await Embedder.open(sharedPath('models', 'osnet-x0.25', 'model.onnx'));
   t.after(() => embedder.close());
   const t0 = Date.UTC(2024, 0, 1);
@@ -59,13 +57,7 @@ test('a person walking behind a pillar for 2 s keeps the id: the zone stay and t
   });
   await analyzer.run(new AbortController().signal);
 
-  const people = (s: { detections: Detection[] }): Detection[] => s.detections.filter((d) => d.label === 'person' && d.score >= 0.4);
-  const hidden = seen.filter((s) => sec(s.ts) * 1000 >= HIDDEN[0] && sec(s.ts) * 1000 <= HIDDEN[1]);
-  assert.equal(hidden.length, 9, 'nine frames behind the pillar: 23.8 … 25.4 s');
-  assert.ok(hidden.every((s) => people(s).length === 0), 'the pillar hides the person from the detector');
-  const lastBefore = tracker.answers.filter((a) => a.ts - t0 < HIDDEN[0] && a.frame.tracks.length > 0).at(-1);
-  assert.ok(lastBefore && sec(lastBefore.ts) > 23, `the person is tracked before the pillar (last at ${lastBefore ? sec(lastBefore.ts) : '-'} s)`);
-  const id = lastBefore.frame.tracks[0]!.id;
+  const id = idBeforePillar(seen, tracker, t0);
 
   const story = (hits: readonly RuleHit[]): string =>
     hits.map((h) => `${sec(h.ts).toFixed(1)} s ${triggerOf(h.facts)} track ${trackOf(h.facts)}`).join('; ');
@@ -79,7 +71,7 @@ test('a person walking behind a pillar for 2 s keeps the id: the zone stay and t
   assert.equal(enters.length, 1, `one stay for person 2: ${story(theirs)}`);
   const enter = enters[0]!;
   assert.equal(trackOf(enter.facts), id, `entered on the track from before the pillar: ${story(theirs)}`);
-  assert.ok(sec(enter.ts) * 1000 < HIDDEN[0], `entered before the pillar, at ${sec(enter.ts)} s`);
+  assert.ok(sec(enter.ts) * 1000 < HIDDEN_MS[0], `entered before the pillar, at ${sec(enter.ts)} s`);
   const enterEnd = ends.find((e) => e.eventId === `enter-${starts.indexOf(enter) + 1}`);
   assert.equal(enterEnd?.reason, 'stream_ended', `the stay lasts until the clip is cut at ${END_MS / 1000} s, not closed behind the pillar: ${endStory}`);
   assert.equal(dwells.length, 1, `one dwell: ${story(theirs)}`);
@@ -92,12 +84,7 @@ test('a person walking behind a pillar for 2 s keeps the id: the zone stay and t
   // The same detections through the stream's tracker without the cue: the stay breaks in two.
   const motionOnly = new Tracker(config.tracker);
   const rule = floor();
-  const outs: RuleOutput[] = [];
-  for (const s of seen) {
-    const frame = motionOnly.update(s.ts, s.detections);
-    outs.push(...rule.evaluate({ ts: s.ts, detections: s.detections, tracks: frame.tracks, lost: frame.lost, removed: frame.removed,
-      sourceWidth: 768, sourceHeight: 432 }));
-  }
+  const outs = replaySeen(seen, motionOnly, rule);
   const motionEnters = outs.flatMap((o) => (o.type === 'start' && triggerOf(o.hit.facts) === 'enter' && o.hit.ts - t0 >= 22_000 ? [o.hit] : []));
   assert.equal(motionEnters.length, 2, `motion alone: a second enter after the pillar: ${story(motionEnters)}`);
   const firstEnd = outs.find((o) => o.type === 'end' && o.key === `enter/${trackOf(motionEnters[0]!.facts)}`);
