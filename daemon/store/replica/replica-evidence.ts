@@ -197,7 +197,8 @@ export class EvidenceCopier {
   }
 }
 
-function sizeOf(file: string): number | null {
+/** The file's size, or null where it cannot be read (absent, or the volume is gone). */
+export function sizeOf(file: string): number | null {
   try {
     return statSync(file).size;
   } catch {

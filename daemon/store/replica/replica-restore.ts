@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { errorMessage } from '../../errors.js';
-import { replicaEvidencePath } from './replica-evidence.js';
+import { replicaEvidencePath, sizeOf } from './replica-evidence.js';
 import { REPLICA_FILE } from './replica-sync.js';
 
 export interface SalvageCounts {
@@ -245,10 +245,3 @@ function restoreEvidence(db: Database, storageDir: string, replicaDir: string): 
   return { restored, failed, error };
 }
 
-function sizeOf(file: string): number | null {
-  try {
-    return statSync(file).size;
-  } catch {
-    return null;
-  }
-}
